@@ -1,0 +1,34 @@
+//! bulkhead's API: the contract between bulkheadd and its callers.
+//!
+//! Callers (the CLI, the CNI plugin) build raw requests ([`request`]), the
+//! transport carries them as JSON over HTTP/1.1 on a Unix socket
+//! ([`client`], [`server`]), and the daemon receives exactly one typed
+//! [`Command`] per request and answers with one [`Response`] or an
+//! [`ApiError`]. Nothing here validates domain values, touches the kernel, or
+//! reads the store: requests carry what the user typed, and the daemon's
+//! model turns it into typed values with errors that name the field.
+//! Routes are documented in `docs/api.openapi.yaml`.
+
+pub mod client;
+pub mod command;
+pub mod error;
+mod raw;
+pub mod request;
+pub mod response;
+pub mod route;
+pub mod server;
+pub mod socket;
+
+pub use client::{Client, ClientError};
+pub use command::{Command, Response, ResponseKind};
+pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use request::{
+    AclRuleRequest, EndpointCreate, ImportRequest, NamespaceCreate, NetworkCreate, TraceRequest,
+};
+pub use response::{
+    AclInfo, EndpointInfo, HealthInfo, ImportResult, NamespaceInfo, NetworkInfo, PortMappingInfo,
+    TraceHop, TraceResult,
+};
+pub use route::{decode_request, encode_request, EncodedRequest, MAX_BODY, MAX_IMPORT_BODY};
+pub use server::{Server, Service};
+pub use socket::{BindError, DEFAULT_SOCKET};

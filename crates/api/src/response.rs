@@ -1,0 +1,180 @@
+//! Response bodies: what the daemon reports about its objects.
+//!
+//! These are presentation types, decoupled from the daemon's model: values are
+//! already rendered to their canonical text (addresses, protocols, profiles),
+//! so the CLI and scripts need no domain knowledge. Unknown fields are
+//! tolerated when decoding, so an older CLI can talk to a newer daemon.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthInfo {
+    /// `ok` when the daemon serves requests.
+    pub status: String,
+    /// The daemon's version.
+    pub version: String,
+}
+
+/// A network, as listed and inspected.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    /// UUID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Driver name.
+    pub driver: String,
+    /// Subnets in CIDR notation.
+    #[serde(default)]
+    pub subnets: Vec<String>,
+    /// Gateway address, if the driver has one.
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// Uplink interface, if any.
+    #[serde(default)]
+    pub uplink: Option<String>,
+    /// VXLAN network identifier (overlay only).
+    #[serde(default)]
+    pub vni: Option<u32>,
+    /// Default ACL profile (`current` or `legacy`).
+    pub acl_profile: String,
+    /// Number of endpoints attached.
+    #[serde(default)]
+    pub endpoints: u32,
+}
+
+/// A namespace (compartment), as listed and inspected.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceInfo {
+    /// UUID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Compartment id; 1 is the host.
+    pub compartment_id: u32,
+    /// `process` or `vm`.
+    pub isolation: String,
+    /// Path of the pinned network namespace (none for a vm slot without one).
+    #[serde(default)]
+    pub netns_path: Option<String>,
+    /// Names of endpoints in this namespace.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// Ids of containers that share this namespace.
+    #[serde(default)]
+    pub containers: Vec<String>,
+}
+
+/// A published port of an endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMappingInfo {
+    /// `tcp` or `udp`.
+    pub protocol: String,
+    /// Host address the mapping binds to; none means every address.
+    #[serde(default)]
+    pub host_ip: Option<String>,
+    /// Port on the host.
+    pub host_port: u16,
+    /// Port in the endpoint.
+    pub container_port: u16,
+}
+
+/// A custom ACL rule of an endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclInfo {
+    /// Rule id.
+    pub id: String,
+    /// `in` or `out`.
+    pub direction: String,
+    /// `allow` or `block`.
+    pub action: String,
+    /// Protocol name or number, or `any`.
+    pub protocol: String,
+    /// Local ports and ranges; empty means any.
+    #[serde(default)]
+    pub local_ports: Vec<String>,
+    /// Remote ports and ranges; empty means any.
+    #[serde(default)]
+    pub remote_ports: Vec<String>,
+    /// Local addresses (CIDR); empty means any.
+    #[serde(default)]
+    pub local_addresses: Vec<String>,
+    /// Remote addresses (CIDR); empty means any.
+    #[serde(default)]
+    pub remote_addresses: Vec<String>,
+    /// Priority; the lower number wins.
+    pub priority: u16,
+    /// `host` or `switch`.
+    pub rule_type: String,
+}
+
+/// An endpoint, as listed and inspected.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointInfo {
+    /// UUID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Network name.
+    pub network: String,
+    /// Namespace name.
+    pub namespace: String,
+    /// Address, in CIDR notation or bare.
+    pub ip_address: String,
+    /// MAC address.
+    pub mac_address: String,
+    /// Name of the switch port device in the host.
+    pub switch_port: String,
+    /// Interface name inside the namespace (none for vm endpoints).
+    #[serde(default)]
+    pub ifname: Option<String>,
+    /// Published ports.
+    #[serde(default)]
+    pub port_mappings: Vec<PortMappingInfo>,
+    /// `layered` or `replace`.
+    pub acl_mode: String,
+    /// Custom ACL rules.
+    #[serde(default)]
+    pub acls: Vec<AclInfo>,
+}
+
+/// One enforcement point on a traced packet's path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceHop {
+    /// Enforcement point: `host` (firewall) or `switch` (port).
+    pub point: String,
+    /// Where it sits, e.g. the endpoint or switch port name.
+    pub location: String,
+    /// The rule that decided: a custom rule id or a default profile rule.
+    pub rule: String,
+    /// `allow` or `block`.
+    pub verdict: String,
+}
+
+/// `POST /v1/trace`: the verdict for one packet and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceResult {
+    /// Final verdict: `allow` or `block`.
+    pub verdict: String,
+    /// Every enforcement point on the path, in order.
+    #[serde(default)]
+    pub hops: Vec<TraceHop>,
+}
+
+/// `POST /v1/import`: what an HCN document created.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportResult {
+    /// Names of networks created.
+    #[serde(default)]
+    pub networks: Vec<String>,
+    /// Names of namespaces created.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Names of endpoints created.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// Number of ACL rules created.
+    #[serde(default)]
+    pub acls: u32,
+}

@@ -1,0 +1,99 @@
+//! From engine values to the API's presentation types, and from API
+//! requests to the model's raw specs. No validation happens here: the model
+//! does it, with errors that name the field.
+
+use bulkhead_api::{
+    AclInfo, AclRuleRequest, EndpointInfo, NamespaceInfo, NetworkInfo, PortMappingInfo,
+};
+use bulkhead_engine::EndpointRecord;
+use bulkhead_model::{AclRule, AclRuleSpec, Namespace, Network};
+
+pub fn network(n: &Network, endpoints: usize) -> NetworkInfo {
+    NetworkInfo {
+        id: n.id.to_string(),
+        name: n.name.to_string(),
+        driver: n.driver.to_string(),
+        subnets: n.subnets.iter().map(ToString::to_string).collect(),
+        gateway: n.gateway.map(|g| g.to_string()),
+        uplink: n.uplink.as_ref().map(ToString::to_string),
+        vni: n.vni,
+        acl_profile: n.acl_profile.to_string(),
+        endpoints: u32::try_from(endpoints).unwrap_or(u32::MAX),
+    }
+}
+
+pub fn namespace(n: &Namespace, endpoints: Vec<String>) -> NamespaceInfo {
+    let path = n.netns_path.display().to_string();
+    NamespaceInfo {
+        id: n.id.to_string(),
+        name: n.name.to_string(),
+        compartment_id: n.compartment_id,
+        isolation: n.isolation.to_string(),
+        netns_path: (!path.is_empty()).then_some(path),
+        endpoints,
+        containers: n.containers.clone(),
+    }
+}
+
+fn split(s: String) -> Vec<String> {
+    if s.is_empty() {
+        Vec::new()
+    } else {
+        s.split(',').map(str::to_owned).collect()
+    }
+}
+
+pub fn acl(r: &AclRule) -> AclInfo {
+    AclInfo {
+        id: r.id.to_string(),
+        direction: r.direction.to_string(),
+        action: r.action.to_string(),
+        protocol: r.protocol.to_string(),
+        local_ports: split(r.local_ports.to_string()),
+        remote_ports: split(r.remote_ports.to_string()),
+        local_addresses: split(r.local_addresses.to_string()),
+        remote_addresses: split(r.remote_addresses.to_string()),
+        priority: r.priority,
+        rule_type: r.rule_type.to_string(),
+    }
+}
+
+pub fn endpoint(e: &EndpointRecord, network: &str, namespace: &str) -> EndpointInfo {
+    EndpointInfo {
+        id: e.id.to_string(),
+        name: e.name.to_string(),
+        network: network.to_owned(),
+        namespace: namespace.to_owned(),
+        ip_address: e.ip_address.to_string(),
+        mac_address: e.mac_address.to_string(),
+        switch_port: e.switch_port.to_string(),
+        ifname: Some(e.ifname.to_string()),
+        port_mappings: e
+            .port_mappings
+            .iter()
+            .map(|m| PortMappingInfo {
+                protocol: m.protocol.to_string(),
+                host_ip: m.host_ip.map(|ip| ip.to_string()),
+                host_port: m.host_port,
+                container_port: m.container_port,
+            })
+            .collect(),
+        acl_mode: e.acl_mode.to_string(),
+        acls: e.acls.iter().map(acl).collect(),
+    }
+}
+
+pub fn acl_spec(r: AclRuleRequest) -> AclRuleSpec {
+    AclRuleSpec {
+        id: r.id,
+        action: r.action,
+        direction: r.direction,
+        protocol: r.protocol,
+        local_addresses: r.local_addresses,
+        remote_addresses: r.remote_addresses,
+        local_ports: r.local_ports,
+        remote_ports: r.remote_ports,
+        rule_type: r.rule_type,
+        priority: r.priority,
+    }
+}

@@ -1,0 +1,10 @@
+//! bulkheadd as a library: the service behind the API, so the daemon binary,
+//! the CLI's `demo` (an in-process service) and tests share one wiring.
+
+pub mod convert;
+pub mod import;
+pub mod run;
+pub mod service;
+
+pub use run::{run, Options};
+pub use service::{dispatch, Daemon};

@@ -1,0 +1,61 @@
+//! Start-up: open the store, open the kernel in the namespace the process
+//! runs in (that namespace is "the host"), reconcile, then serve until
+//! SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bulkhead_api::Server;
+use bulkhead_dataplane::host::HostKernel;
+use bulkhead_engine::{Config, Engine};
+use bulkhead_store::RedbStore;
+
+use crate::service::Daemon;
+
+/// What the daemon needs to start.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub state_dir: PathBuf,
+    pub socket: PathBuf,
+    pub netns_prefix: String,
+}
+
+/// Opens the store and the kernel and reconciles: the engine, ready.
+pub fn open_engine(opts: &Options) -> Result<Engine, String> {
+    let store = RedbStore::open(&opts.state_dir).map_err(|e| e.to_string())?;
+    let kernel = HostKernel::open(None).map_err(|e| e.to_string())?;
+    let config = Config {
+        netns_prefix: opts.netns_prefix.clone(),
+    };
+    let (engine, report) =
+        Engine::open(Arc::new(kernel), Arc::new(store), config).map_err(|e| e.to_string())?;
+    tracing::info!(?report, "reconciled");
+    for e in &report.errors {
+        tracing::warn!(error = %e, "reconcile");
+    }
+    Ok(engine)
+}
+
+/// Runs the daemon until a termination signal.
+pub async fn run(opts: Options) -> Result<(), String> {
+    let engine = {
+        let opts = opts.clone();
+        tokio::task::spawn_blocking(move || open_engine(&opts))
+            .await
+            .map_err(|e| e.to_string())??
+    };
+    let server = Server::bind(&opts.socket).map_err(|e| e.to_string())?;
+    tracing::info!(socket = %opts.socket.display(), "serving");
+    let shutdown = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    };
+    server
+        .serve(Arc::new(Daemon::new(Arc::new(engine))), shutdown)
+        .await
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,297 @@
+//! The real [`Kernel`]: netlink in-process, in "the host" namespace (the one
+//! the process runs in, or a pinned one for in-process services such as
+//! `demo` and tests) and in endpoint namespaces reached through
+//! [`crate::netns::run_in`]. Sockets for the host are opened once and
+//! reused; a socket for an endpoint namespace lives for one call. Every
+//! host-side call names the host namespace explicitly, so no thread's own
+//! namespace is ever touched by accident.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::conntrack::{Conntrack, Tuple};
+use crate::kernel::{Flow, Kernel, KernelError, PortKind, PortSpec, Result, TableChange};
+use crate::nft::{Batch as NftBatch, NftSocket, Table as NftTable};
+use crate::rtnl::{Batch, Route, Rtnl, TapSpec, VethSpec};
+use crate::{lower, netns, sysctl};
+
+fn err(e: impl std::fmt::Display) -> KernelError {
+    KernelError::new(e)
+}
+
+/// One batch for every change: one transaction.
+fn lower_changes(changes: &[TableChange<'_>]) -> std::result::Result<NftBatch, lower::LowerError> {
+    let mut batch = NftBatch::new();
+    let mut ids = lower::AnonIds::default();
+    for c in changes {
+        if c.replace {
+            batch.destroy_table(&NftTable::new(lower::lower_family(c.family), &c.table));
+        }
+        let current = if c.replace { None } else { c.current };
+        lower::lower_ops_into(&mut batch, current, &c.ops, &mut ids)?;
+    }
+    Ok(batch)
+}
+
+/// The host-side kernel of one bulkhead instance.
+#[derive(Debug)]
+pub struct HostKernel {
+    host: Option<PathBuf>,
+    rtnl: Mutex<Rtnl>,
+    nft: Mutex<NftSocket>,
+}
+
+impl HostKernel {
+    /// Opens the host sockets in `host` (a pinned namespace), or in the
+    /// caller's namespace when `None`.
+    pub fn open(host: Option<&Path>) -> Result<Self> {
+        let rtnl = match host {
+            Some(p) => Rtnl::in_netns(p),
+            None => Rtnl::current(),
+        }
+        .map_err(err)?;
+        let nft = NftSocket::open(host).map_err(err)?;
+        Ok(Self {
+            host: host.map(Path::to_path_buf),
+            rtnl: Mutex::new(rtnl),
+            nft: Mutex::new(nft),
+        })
+    }
+
+    /// The namespace meant by `None` ("the host") in trait calls.
+    fn resolve<'a>(&'a self, netns: Option<&'a Path>) -> Option<&'a Path> {
+        netns.or(self.host.as_deref())
+    }
+
+    fn rtnl(&self) -> std::sync::MutexGuard<'_, Rtnl> {
+        self.rtnl.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The peer side of a veth: up, addressed, default route via the gateway.
+    fn configure_peer(netns: &Path, ifname: &str, spec: &PortSpec) -> Result<()> {
+        let mut ns = Rtnl::in_netns(netns).map_err(err)?;
+        let mut up = Batch::new();
+        up.set_up(ifname);
+        let found = ns.execute_and_find(&up, &[ifname]).map_err(err)?;
+        let index = found
+            .first()
+            .cloned()
+            .flatten()
+            .map(|l| l.index)
+            .ok_or_else(|| err(format!("find link {ifname}: gone")))?;
+        let mut b = Batch::new();
+        b.add_address(index, spec.address, spec.prefix);
+        if let Some(gw) = spec.gateway {
+            if gw.is_ipv4() == spec.address.is_ipv4() {
+                b.add_route(&Route::default_via(gw, index, false));
+            }
+        }
+        ns.execute(&b).map_err(err)
+    }
+
+    fn create_port_steps(&self, spec: &PortSpec) -> Result<()> {
+        let port = spec.switch_port.as_str();
+        let mut rtnl = self.rtnl();
+        let mut b = Batch::new();
+        match &spec.kind {
+            PortKind::Veth { netns, ifname } => {
+                b.create_veth(&VethSpec {
+                    name: port,
+                    peer_name: ifname,
+                    peer_netns: Some(netns),
+                    mac: None,
+                    peer_mac: Some(spec.mac),
+                    mtu: None,
+                    up: true,
+                })
+                .map_err(err)?;
+            }
+            PortKind::Tap => {
+                rtnl.create_tap(&TapSpec {
+                    name: port,
+                    multi_queue: false,
+                    owner: None,
+                    group: None,
+                })
+                .map_err(err)?;
+                b.set_up(port);
+            }
+        }
+        let found = rtnl.execute_and_find(&b, &[port]).map_err(err)?;
+        let index = found
+            .first()
+            .cloned()
+            .flatten()
+            .map(|l| l.index)
+            .ok_or_else(|| err(format!("find link {port}: gone")))?;
+        let v4 = spec.address.is_ipv4();
+        let proxy = if v4 {
+            format!("net/ipv4/conf/{port}/proxy_arp")
+        } else {
+            format!("net/ipv6/conf/{port}/proxy_ndp")
+        };
+        if v4 {
+            // proxy_delay: the kernel delays each proxy ARP answer by a random
+            // 0-800 ms (neigh default), which stalls the first packet between
+            // two endpoints; answer at once.
+            let delay = format!("net/ipv4/neigh/{port}/proxy_delay");
+            sysctl::write_all(
+                self.host.as_deref(),
+                &[(proxy.as_str(), "1"), (delay.as_str(), "0")],
+            )
+            .map_err(err)?;
+        } else {
+            sysctl::write(self.host.as_deref(), &proxy, "1").map_err(err)?;
+        }
+        let mut routes = Batch::new();
+        routes.add_route(&Route::host(spec.address, index));
+        rtnl.execute(&routes).map_err(err)?;
+        drop(rtnl);
+        if let PortKind::Veth { netns, ifname } = &spec.kind {
+            Self::configure_peer(netns, ifname, spec)?;
+        }
+        Ok(())
+    }
+}
+
+impl Kernel for HostKernel {
+    fn prepare_host(&self) -> Result<()> {
+        sysctl::write_all(self.host.as_deref(), &[("net.ipv4.ip_forward", "1")]).map_err(err)
+    }
+
+    fn create_netns(&self, name: &str) -> Result<PathBuf> {
+        let path = netns::create(name).map_err(|e| err(format!("create netns {name}: {e}")))?;
+        let lo_up = Rtnl::in_netns(&path).and_then(|mut r| {
+            let mut b = Batch::new();
+            b.set_up("lo");
+            r.execute(&b)
+        });
+        if let Err(e) = lo_up {
+            let _ = netns::delete(name);
+            return Err(err(e));
+        }
+        // Strict TCP tracking: a segment of a connection conntrack does not
+        // know (one whose entry was deleted because a new rule refuses it)
+        // is invalid, not picked up mid-stream as a new flow that the
+        // endpoint's own reply would revive.
+        if let Err(e) = sysctl::write(Some(&path), "net.netfilter.nf_conntrack_tcp_loose", "0") {
+            let _ = netns::delete(name);
+            return Err(err(e));
+        }
+        Ok(path)
+    }
+
+    fn delete_netns(&self, name: &str) -> Result<()> {
+        netns::delete(name).map_err(|e| err(format!("delete netns {name}: {e}")))
+    }
+
+    fn netns_names(&self, prefix: &str) -> Result<Vec<String>> {
+        netns::list(prefix).map_err(|e| err(format!("list netns: {e}")))
+    }
+
+    fn create_network_device(&self, name: &str, gateway: Option<(IpAddr, u8)>) -> Result<()> {
+        let mut rtnl = self.rtnl();
+        let index = match rtnl.link_index(name).map_err(err)? {
+            Some(i) => i,
+            None => {
+                let mut b = Batch::new();
+                b.create_bridge(name).set_up(name);
+                let found = rtnl.execute_and_find(&b, &[name]).map_err(err)?;
+                found
+                    .first()
+                    .cloned()
+                    .flatten()
+                    .map(|l| l.index)
+                    .ok_or_else(|| err(format!("find link {name}: gone")))?
+            }
+        };
+        if let Some((gw, prefix)) = gateway {
+            let mut b = Batch::new();
+            b.add_address(index, gw, prefix);
+            match rtnl.execute(&b) {
+                Err(e) if !e.is_exists() => return Err(err(e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn create_port(&self, spec: &PortSpec) -> Result<()> {
+        let made = self.create_port_steps(spec);
+        if made.is_err() {
+            let _ = self.delete_link(&spec.switch_port);
+        }
+        made
+    }
+
+    fn delete_link(&self, name: &str) -> Result<()> {
+        let mut b = Batch::new();
+        b.delete_link(name);
+        match self.rtnl().execute(&b) {
+            Err(e) if !e.is_not_found() => Err(err(e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn link_names(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
+            .rtnl()
+            .links(prefix)
+            .map_err(err)?
+            .into_iter()
+            .map(|l| l.name)
+            .collect())
+    }
+
+    fn apply(&self, netns: Option<&Path>, changes: &[TableChange<'_>]) -> Result<()> {
+        let batch = lower_changes(changes).map_err(err)?;
+        match netns {
+            None => self
+                .nft
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .commit(batch)
+                .map_err(err),
+            Some(path) => NftSocket::open(Some(path))
+                .map_err(err)?
+                .commit(batch)
+                .map_err(err),
+        }
+    }
+
+    fn flows(&self, netns: Option<&Path>, addr: IpAddr) -> Result<Vec<Flow>> {
+        let entries = Conntrack::open(self.resolve(netns))
+            .map_err(err)?
+            .list()
+            .map_err(err)?;
+        let ported = |p: u8| matches!(p, 6 | 17 | 132 | 136);
+        Ok(entries
+            .into_iter()
+            .filter(|e| e.orig.src == addr || e.orig.dst == addr)
+            .map(|e| Flow {
+                protocol: e.orig.proto,
+                src: e.orig.src,
+                dst: e.orig.dst,
+                src_port: ported(e.orig.proto).then_some(e.orig.sport),
+                dst_port: ported(e.orig.proto).then_some(e.orig.dport),
+            })
+            .collect())
+    }
+
+    fn delete_flows(&self, netns: Option<&Path>, flows: &[Flow]) -> Result<usize> {
+        let mut ct = Conntrack::open(self.resolve(netns)).map_err(err)?;
+        let mut removed = 0;
+        for f in flows {
+            let t = Tuple {
+                src: f.src,
+                dst: f.dst,
+                proto: f.protocol,
+                sport: f.src_port.unwrap_or(0),
+                dport: f.dst_port.unwrap_or(0),
+            };
+            removed += ct.delete_flow(&t).map_err(err)?;
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,17 @@
+//! bulkhead's dataplane: the only crate that talks to the kernel.
+//!
+//! Everything here is in-process netlink (rtnetlink for links, addresses and
+//! routes; nf_tables and ctnetlink for rules and connection tracking) plus the
+//! namespace plumbing that lets a netlink socket live inside another network
+//! namespace. No operation spawns a process.
+
+pub mod conntrack;
+pub mod fake;
+pub mod host;
+pub mod kernel;
+pub mod lower;
+pub mod netns;
+pub mod nft;
+pub mod rtnl;
+pub mod sysctl;
+pub mod testing;

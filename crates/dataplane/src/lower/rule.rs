@@ -1,0 +1,390 @@
+//! Rules: field loads, matches, counters, actions and comments.
+//!
+//! Contract: a rule lowers to its matches in order (each a self-contained
+//! load → [bitwise] → cmp/lookup sequence starting at register 1, so matches
+//! never depend on each other's registers), then `counter` if asked, then
+//! the action. Anonymous sets a match needs are returned with the rule and
+//! must be added before it in the same batch ([`super::add_lowered_rule`]).
+//! Host-order kernel words (ct state/status, fib type) are compared in host
+//! byte order, as nft does; packet fields in network order.
+
+use bulkhead_policy::ir::{self, Action, Field, Match};
+
+use super::{lower_verdict, AnonIds, LowerError};
+use crate::nft::{
+    CmpOp, ConcatLayout, CtKey, Element, Expr, FibFlags, FibResult, KeyType, MetaKey, NatFlags,
+    NatKind, PayloadBase, Reg, RegRange, Set, SetFlags, SetKey,
+};
+
+/// `IPS_DST_NAT` of the conntrack status word.
+const IPS_DST_NAT: u32 = 1 << 5;
+/// `RTN_LOCAL`, the fib address type of a local address.
+const RTN_LOCAL: u32 = 2;
+/// nft's `NFTNL_UDATA_RULE_COMMENT` TLV type.
+const UDATA_RULE_COMMENT: u8 = 0;
+/// nft's comment limit (`NFTNL_UDATA_COMMENT_MAXLEN`), NUL included.
+const COMMENT_MAX: usize = 128;
+
+/// A rule ready for the batch, with the anonymous sets it references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoweredRule {
+    pub anon_sets: Vec<(Set, Vec<Element>)>,
+    pub rule: crate::nft::Rule,
+}
+
+/// The expression that loads `f` into `dreg`.
+pub fn field_load(f: Field, dreg: Reg) -> Expr {
+    let meta = |key| Expr::Meta { key, dreg };
+    let payload = |base, offset, len| Expr::Payload {
+        base,
+        offset,
+        len,
+        dreg,
+    };
+    match f {
+        Field::IifName => meta(MetaKey::IifName),
+        Field::OifName => meta(MetaKey::OifName),
+        Field::L4Proto => meta(MetaKey::L4Proto),
+        Field::Mark => meta(MetaKey::Mark),
+        Field::Saddr4 => payload(PayloadBase::Network, 12, 4),
+        Field::Daddr4 => payload(PayloadBase::Network, 16, 4),
+        Field::Saddr6 => payload(PayloadBase::Network, 8, 16),
+        Field::Daddr6 => payload(PayloadBase::Network, 24, 16),
+        Field::Sport => payload(PayloadBase::Transport, 0, 2),
+        Field::Dport => payload(PayloadBase::Transport, 2, 2),
+        Field::EtherSaddr => payload(PayloadBase::LinkLayer, 6, 6),
+    }
+}
+
+/// nft's datatype of a field (what `nft list` prints the keys as).
+pub(crate) fn key_type(f: Field) -> KeyType {
+    match f {
+        Field::IifName | Field::OifName => KeyType::IfName,
+        Field::L4Proto => KeyType::InetProto,
+        Field::Saddr4 | Field::Daddr4 => KeyType::Ipv4Addr,
+        Field::Saddr6 | Field::Daddr6 => KeyType::Ipv6Addr,
+        Field::Sport | Field::Dport => KeyType::InetService,
+        Field::EtherSaddr => KeyType::EtherAddr,
+        Field::Mark => KeyType::Mark,
+    }
+}
+
+/// Loads every key field into consecutive 32-bit registers from
+/// `NFT_REG32_00`; returns the loads and the lookup's source register.
+pub(crate) fn key_loads(key: &[Field]) -> Result<(Vec<Expr>, Reg), LowerError> {
+    let lens: Vec<u32> = key.iter().map(|f| f.len() as u32).collect();
+    let layout = ConcatLayout::new(0, &lens)?;
+    let loads = key
+        .iter()
+        .enumerate()
+        .map(|(i, f)| field_load(*f, layout.reg(i)))
+        .collect();
+    Ok((loads, layout.reg(0)))
+}
+
+/// nft's comment userdata: TLV `{type 0, len, "text\0"}`, truncated to
+/// nft's limit on a character boundary.
+pub fn comment_userdata(comment: &str) -> Vec<u8> {
+    let mut end = comment.len().min(COMMENT_MAX - 1);
+    while !comment.is_char_boundary(end) {
+        end -= 1;
+    }
+    let text = &comment.as_bytes()[..end];
+    let mut out = Vec::with_capacity(text.len() + 3);
+    out.push(UDATA_RULE_COMMENT);
+    out.push((text.len() + 1) as u8);
+    out.extend_from_slice(text);
+    out.push(0);
+    out
+}
+
+fn masked_cmp_neq0(load: Expr, bits: u32) -> [Expr; 3] {
+    [
+        load,
+        Expr::Bitwise {
+            sreg: Reg::R1,
+            dreg: Reg::R1,
+            mask: bits.to_ne_bytes().to_vec(),
+            xor: vec![0; 4],
+        },
+        Expr::Cmp {
+            sreg: Reg::R1,
+            op: CmpOp::Neq,
+            data: vec![0; 4],
+        },
+    ]
+}
+
+fn eq_or_neq(negate: bool) -> CmpOp {
+    if negate {
+        CmpOp::Neq
+    } else {
+        CmpOp::Eq
+    }
+}
+
+struct RuleBuilder<'a> {
+    exprs: Vec<Expr>,
+    anon_sets: Vec<(Set, Vec<Element>)>,
+    ids: &'a mut AnonIds,
+}
+
+impl RuleBuilder<'_> {
+    /// `load` into R1, then membership in an anonymous constant set of
+    /// one-byte values (or one cmp when there is a single value).
+    fn one_of(&mut self, load: Expr, ty: KeyType, values: &[u8], negate: bool) {
+        self.exprs.push(load);
+        if let [one] = values {
+            self.exprs.push(Expr::Cmp {
+                sreg: Reg::R1,
+                op: eq_or_neq(negate),
+                data: vec![*one],
+            });
+            return;
+        }
+        let id = self.ids.next_id();
+        let set = Set::new("__set%d", SetKey::single(ty))
+            .with_flags(SetFlags::ANONYMOUS | SetFlags::CONSTANT)
+            .with_id(id);
+        let mut sorted = values.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let elems = sorted.iter().map(|v| Element::new(vec![*v])).collect();
+        self.anon_sets.push((set, elems));
+        self.exprs.push(Expr::Lookup {
+            set: "__set%d".into(),
+            set_id: Some(id),
+            sreg: Reg::R1,
+            dreg: None,
+            invert: negate,
+        });
+    }
+
+    fn lower_match(&mut self, m: &Match) -> Result<(), LowerError> {
+        let ct = |key| Expr::Ct {
+            key,
+            dreg: Reg::R1,
+            direction: None,
+        };
+        match m {
+            Match::CtState(s) => self.exprs.extend(masked_cmp_neq0(ct(CtKey::State), s.0)),
+            Match::CtStatusDnat => self
+                .exprs
+                .extend(masked_cmp_neq0(ct(CtKey::Status), IPS_DST_NAT)),
+            Match::IifName { name, negate } | Match::OifName { name, negate } => {
+                let f = match m {
+                    Match::IifName { .. } => Field::IifName,
+                    _ => Field::OifName,
+                };
+                self.exprs.push(field_load(f, Reg::R1));
+                self.exprs.push(Expr::Cmp {
+                    sreg: Reg::R1,
+                    op: eq_or_neq(*negate),
+                    data: ir::ifname_bytes(name),
+                });
+            }
+            Match::NfProto(p) => {
+                let v = match p {
+                    ir::NfProto::Ipv4 => libc::NFPROTO_IPV4,
+                    ir::NfProto::Ipv6 => libc::NFPROTO_IPV6,
+                };
+                self.exprs.push(Expr::Meta {
+                    key: MetaKey::NfProto,
+                    dreg: Reg::R1,
+                });
+                self.exprs.push(Expr::cmp_eq(Reg::R1, [v as u8]));
+            }
+            Match::L4Proto { protos, negate } => {
+                if protos.is_empty() {
+                    return Err(LowerError::EmptyMatch("l4proto"));
+                }
+                let load = field_load(Field::L4Proto, Reg::R1);
+                self.one_of(load, KeyType::InetProto, protos, *negate);
+            }
+            Match::Icmpv6Type(types) => {
+                if types.is_empty() {
+                    return Err(LowerError::EmptyMatch("icmpv6 type"));
+                }
+                let load = Expr::Payload {
+                    base: PayloadBase::Transport,
+                    offset: 0,
+                    len: 1,
+                    dreg: Reg::R1,
+                };
+                self.one_of(load, KeyType::Integer(1), types, false);
+            }
+            Match::Prefix { field, addr, len } => {
+                let n = field.len();
+                if addr.len() != n || usize::from(*len) > n * 8 {
+                    return Err(LowerError::BadPrefix {
+                        field: *field,
+                        got: addr.len(),
+                        len: *len,
+                    });
+                }
+                let mask: Vec<u8> = (0..n)
+                    .map(|i| {
+                        let bits = (usize::from(*len)).saturating_sub(i * 8).min(8);
+                        (0xffu16 << (8 - bits)) as u8
+                    })
+                    .collect();
+                self.exprs.push(field_load(*field, Reg::R1));
+                if usize::from(*len) < n * 8 {
+                    self.exprs.push(Expr::Bitwise {
+                        sreg: Reg::R1,
+                        dreg: Reg::R1,
+                        mask: mask.clone(),
+                        xor: vec![0; n],
+                    });
+                }
+                let masked = addr
+                    .iter()
+                    .zip(&mask)
+                    .map(|(a, m)| a & m)
+                    .collect::<Vec<_>>();
+                self.exprs.push(Expr::cmp_eq(Reg::R1, masked));
+            }
+            Match::Lookup { key, set, negate } => {
+                let (loads, sreg) = key_loads(key)?;
+                self.exprs.extend(loads);
+                self.exprs.push(Expr::Lookup {
+                    set: set.clone(),
+                    set_id: None,
+                    sreg,
+                    dreg: None,
+                    invert: *negate,
+                });
+            }
+            Match::FibDaddrLocal => {
+                self.exprs.push(Expr::Fib {
+                    flags: FibFlags::DADDR,
+                    result: FibResult::AddrType,
+                    dreg: Reg::R1,
+                });
+                self.exprs
+                    .push(Expr::cmp_eq(Reg::R1, RTN_LOCAL.to_ne_bytes()));
+            }
+        }
+        Ok(())
+    }
+
+    fn lower_action(&mut self, a: &Action) -> Result<(), LowerError> {
+        match a {
+            Action::Verdict(v) => self.exprs.push(Expr::Verdict(lower_verdict(v))),
+            Action::Vmap { key, map } => {
+                let (loads, sreg) = key_loads(key)?;
+                self.exprs.extend(loads);
+                self.exprs.push(Expr::Lookup {
+                    set: map.clone(),
+                    set_id: None,
+                    sreg,
+                    dreg: Some(Reg::VERDICT),
+                    invert: false,
+                });
+            }
+            Action::Dnat { addr, port } => self.nat(NatKind::Dnat, *addr, *port),
+            Action::Snat { addr } => self.nat(NatKind::Snat, *addr, None),
+            Action::Masquerade => self.exprs.push(Expr::Masquerade {
+                proto: None,
+                flags: NatFlags::EMPTY,
+            }),
+        }
+        Ok(())
+    }
+
+    fn nat(&mut self, kind: NatKind, addr: std::net::IpAddr, port: Option<u16>) {
+        let (family, bytes) = match addr {
+            std::net::IpAddr::V4(a) => (crate::nft::Family::Ip, a.octets().to_vec()),
+            std::net::IpAddr::V6(a) => (crate::nft::Family::Ip6, a.octets().to_vec()),
+        };
+        let one = |r| Some(RegRange { min: r, max: r });
+        self.exprs.push(Expr::Immediate {
+            dreg: Reg::R1,
+            data: bytes,
+        });
+        if let Some(p) = port {
+            self.exprs.push(Expr::Immediate {
+                dreg: Reg::R2,
+                data: p.to_be_bytes().to_vec(),
+            });
+        }
+        self.exprs.push(Expr::Nat {
+            kind,
+            family,
+            addr: one(Reg::R1),
+            proto: port.and(one(Reg::R2)),
+            flags: NatFlags::EMPTY,
+        });
+    }
+}
+
+/// Lowers one rule of `chain`; anonymous set ids come from `ids`.
+pub fn lower_rule(
+    chain: &str,
+    rule: &ir::Rule,
+    ids: &mut AnonIds,
+) -> Result<LoweredRule, LowerError> {
+    let mut b = RuleBuilder {
+        exprs: Vec::new(),
+        anon_sets: Vec::new(),
+        ids,
+    };
+    for m in &rule.matches {
+        b.lower_match(m)?;
+    }
+    if rule.counter {
+        b.exprs.push(Expr::Counter);
+    }
+    b.lower_action(&rule.action)?;
+    let mut r = crate::nft::Rule::new(chain, b.exprs);
+    if let Some(c) = &rule.comment {
+        r = r.with_userdata(comment_userdata(c));
+    }
+    Ok(LoweredRule {
+        anon_sets: b.anon_sets,
+        rule: r,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comment_is_nft_tlv() {
+        assert_eq!(comment_userdata("ab"), vec![0, 3, b'a', b'b', 0]);
+        assert_eq!(comment_userdata(&"x".repeat(300)).len(), 2 + 128);
+    }
+
+    #[test]
+    fn prefix_masks_and_several_protocols_use_an_anonymous_set() {
+        let rule = ir::Rule::verdict(
+            vec![
+                Match::Prefix {
+                    field: Field::Saddr4,
+                    addr: vec![10, 1, 2, 3],
+                    len: 12,
+                },
+                Match::L4Proto {
+                    protos: vec![17, 6],
+                    negate: true,
+                },
+            ],
+            ir::Verdict::Drop,
+        );
+        let l = lower_rule("c", &rule, &mut AnonIds::default()).unwrap();
+        assert!(l.rule.exprs.contains(&Expr::cmp_eq(Reg::R1, [10, 0, 0, 0])));
+        assert!(l.rule.exprs.iter().any(|e| matches!(e,
+            Expr::Bitwise { mask, .. } if mask == &[255, 240, 0, 0])));
+        assert_eq!(l.anon_sets.len(), 1);
+        assert_eq!(l.anon_sets[0].1.len(), 2);
+        assert!(matches!(
+            l.rule.exprs[4],
+            Expr::Lookup {
+                invert: true,
+                set_id: Some(1),
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,184 @@
+//! Named network namespaces, bind-mounted under `/run/netns/` the way iproute2
+//! does it, so `ip netns exec` works on them too.
+//!
+//! Contract: [`create`] makes a fresh namespace and pins it at
+//! `/run/netns/NAME`; [`delete`] unpins it (the kernel frees it, and the links
+//! inside it, once nothing else holds it). [`run_in`] runs a closure on a
+//! short-lived thread that has entered the namespace; sockets opened there keep
+//! belonging to that namespace after the thread ends, which is how every
+//! netlink socket of bulkhead reaches a namespace other than its own.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+
+/// Where named namespaces are pinned.
+pub const NETNS_RUN_DIR: &str = "/run/netns";
+
+/// The path a named namespace is pinned at.
+pub fn path_of(name: &str) -> PathBuf {
+    Path::new(NETNS_RUN_DIR).join(name)
+}
+
+fn errno(e: nix::Error) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+/// Makes sure `/run/netns` exists and is a shared mount point, as iproute2
+/// does, so that pins made later propagate to other mount namespaces.
+fn prepare_run_dir() -> io::Result<()> {
+    std::fs::create_dir_all(NETNS_RUN_DIR)?;
+    let flags = MsFlags::MS_SHARED | MsFlags::MS_REC;
+    if mount(
+        None::<&str>,
+        NETNS_RUN_DIR,
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+    .is_ok()
+    {
+        return Ok(());
+    }
+    mount(
+        Some(NETNS_RUN_DIR),
+        NETNS_RUN_DIR,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(errno)?;
+    mount(
+        None::<&str>,
+        NETNS_RUN_DIR,
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+    .map_err(errno)
+}
+
+/// Creates the namespace `name` and pins it at `/run/netns/NAME`.
+/// Fails with `AlreadyExists` if the pin exists.
+pub fn create(name: &str) -> io::Result<PathBuf> {
+    prepare_run_dir()?;
+    let path = path_of(name);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let pin = path.clone();
+    let made = std::thread::spawn(move || -> io::Result<()> {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(errno)?;
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &pin,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(errno)
+    })
+    .join()
+    .map_err(|_| io::Error::other("namespace thread panicked"))?;
+    if let Err(e) = made {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
+    Ok(path)
+}
+
+/// Unpins the namespace `name`. A namespace that is not there is not an error.
+pub fn delete(name: &str) -> io::Result<()> {
+    let path = path_of(name);
+    match umount2(&path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+        Err(e) => return Err(errno(e)),
+    }
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a namespace is pinned under `name`.
+pub fn exists(name: &str) -> bool {
+    path_of(name).exists()
+}
+
+/// Names of the namespaces pinned under `/run/netns` whose name starts with `prefix`.
+pub fn list(prefix: &str) -> io::Result<Vec<String>> {
+    let dir = match std::fs::read_dir(NETNS_RUN_DIR) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in dir {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with(prefix) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Runs `f` on a fresh thread that has entered the network namespace at
+/// `netns` (a pin such as `/run/netns/NAME` or `/proc/PID/ns/net`).
+/// `None` runs it in the caller's own namespace, on the same kind of thread.
+pub fn run_in<R, F>(netns: Option<&Path>, f: F) -> io::Result<R>
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    let file = netns.map(File::open).transpose()?;
+    std::thread::scope(|s| {
+        s.spawn(move || -> io::Result<R> {
+            if let Some(file) = file {
+                setns(&file, CloneFlags::CLONE_NEWNET).map_err(errno)?;
+            }
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| io::Error::other("namespace thread panicked"))?
+    })
+}
+
+/// A namespace that is deleted when dropped: for tests and for operations
+/// that must undo a half-made namespace.
+#[derive(Debug)]
+pub struct NetnsGuard {
+    name: String,
+    path: PathBuf,
+}
+
+impl NetnsGuard {
+    /// Creates the namespace `name` (see [`create`]).
+    pub fn create(name: &str) -> io::Result<Self> {
+        let path = create(name)?;
+        Ok(Self {
+            name: name.to_owned(),
+            path,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for NetnsGuard {
+    fn drop(&mut self) {
+        if let Err(e) = delete(&self.name) {
+            tracing::warn!(netns = %self.name, error = %e, "could not delete namespace");
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! Rule expressions, typed, and their `NFTA_EXPR_*` encoding.
+//!
+//! Contract: each [`Expr`] variant maps to one kernel expression; encoding
+//! writes `NFTA_LIST_ELEM { NAME, DATA { ... } }` with every integer attribute
+//! in the byte order the kernel's policy for it demands (big endian). Values
+//! compared against registers (`Cmp`, `Bitwise`, `Immediate`, set keys) are
+//! raw bytes exactly as the register holds them: packet fields in network
+//! order, meta/ct integers (mark, ct state, ifindex) in host order. The
+//! kernel validates lengths and register ranges; a mistake here surfaces as
+//! a [`super::NftError`] naming the rule.
+
+use super::flags::{FibFlags, NatFlags};
+use super::register::Reg;
+use super::table::Family;
+use super::uapi::*;
+use super::verdict::Verdict;
+use super::wire::MsgWriter;
+
+/// `NFT_META_*` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum MetaKey {
+    Len = 0,
+    /// Ethertype, be16.
+    Protocol = 1,
+    /// Packet mark, host-order u32.
+    Mark = 3,
+    /// Input ifindex, host-order u32.
+    Iif = 4,
+    Oif = 5,
+    /// Input interface name, 16 bytes NUL padded.
+    IifName = 6,
+    OifName = 7,
+    IifType = 8,
+    OifType = 9,
+    /// `NFPROTO_*`, u8.
+    NfProto = 15,
+    /// IP protocol number, u8.
+    L4Proto = 16,
+    BriIifName = 17,
+    BriOifName = 18,
+    /// `PACKET_*`, u8.
+    PktType = 19,
+    IifGroup = 21,
+    OifGroup = 22,
+}
+
+/// `NFT_CT_*` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum CtKey {
+    /// [`super::CtState`] bits, host-order u32.
+    State = 0,
+    /// `IP_CT_DIR_*`, u8.
+    Direction = 1,
+    /// `IPS_*` bits, host-order u32.
+    Status = 2,
+    Mark = 3,
+    Expiration = 5,
+    L3Protocol = 7,
+    Protocol = 10,
+    ProtoSrc = 11,
+    ProtoDst = 12,
+    Zone = 17,
+    SrcIp = 19,
+    DstIp = 20,
+    SrcIp6 = 21,
+    DstIp6 = 22,
+    Id = 23,
+}
+
+/// Which side of a connection a `ct` key is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CtDirection {
+    Original = 0,
+    Reply = 1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    Eq = 0,
+    Neq = 1,
+    Lt = 2,
+    Lte = 3,
+    Gt = 4,
+    Gte = 5,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RangeOp {
+    Eq = 0,
+    Neq = 1,
+}
+
+/// Where a payload offset counts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PayloadBase {
+    LinkLayer = 0,
+    Network = 1,
+    Transport = 2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NatKind {
+    Snat = 0,
+    Dnat = 1,
+}
+
+/// What a `fib` lookup returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FibResult {
+    Oif = 1,
+    OifName = 2,
+    /// `RTN_*` address type, host-order u32 (`RTN_LOCAL` = 2).
+    AddrType = 3,
+}
+
+/// What a `reject` sends back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectKind {
+    /// ICMP (ip/ip6 tables) unreachable with the given code.
+    IcmpUnreach = 0,
+    TcpReset = 1,
+    /// Family-independent ICMPx code (inet tables): 0 no-route,
+    /// 1 port-unreachable, 2 host-unreachable, 3 admin-prohibited.
+    IcmpxUnreach = 2,
+}
+
+/// A pair of registers holding a minimum and a maximum (often the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RegRange {
+    pub min: Reg,
+    pub max: Reg,
+}
+
+/// One rule expression.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Expr {
+    Meta {
+        key: MetaKey,
+        dreg: Reg,
+    },
+    MetaSet {
+        key: MetaKey,
+        sreg: Reg,
+    },
+    Payload {
+        base: PayloadBase,
+        offset: u32,
+        len: u32,
+        dreg: Reg,
+    },
+    Cmp {
+        sreg: Reg,
+        op: CmpOp,
+        data: Vec<u8>,
+    },
+    /// `dreg = (sreg & mask) ^ xor`; mask and xor have the operand's length.
+    Bitwise {
+        sreg: Reg,
+        dreg: Reg,
+        mask: Vec<u8>,
+        xor: Vec<u8>,
+    },
+    Range {
+        sreg: Reg,
+        op: RangeOp,
+        from: Vec<u8>,
+        to: Vec<u8>,
+    },
+    /// Set membership (no `dreg`) or map lookup (`dreg`, [`Reg::VERDICT`]
+    /// for a verdict map). `set_id` names a set created in the same batch.
+    Lookup {
+        set: String,
+        set_id: Option<u32>,
+        sreg: Reg,
+        dreg: Option<Reg>,
+        invert: bool,
+    },
+    Immediate {
+        dreg: Reg,
+        data: Vec<u8>,
+    },
+    Verdict(Verdict),
+    Counter,
+    Ct {
+        key: CtKey,
+        dreg: Reg,
+        direction: Option<CtDirection>,
+    },
+    CtSet {
+        key: CtKey,
+        sreg: Reg,
+    },
+    Nat {
+        kind: NatKind,
+        family: Family,
+        addr: Option<RegRange>,
+        proto: Option<RegRange>,
+        flags: NatFlags,
+    },
+    Masquerade {
+        proto: Option<RegRange>,
+        flags: NatFlags,
+    },
+    Redirect {
+        proto: Option<RegRange>,
+        flags: NatFlags,
+    },
+    Fib {
+        flags: FibFlags,
+        result: FibResult,
+        dreg: Reg,
+    },
+    Reject {
+        kind: RejectKind,
+        code: u8,
+    },
+}
+
+impl Expr {
+    /// The kernel's name for this expression type.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Expr::Meta { .. } | Expr::MetaSet { .. } => "meta",
+            Expr::Payload { .. } => "payload",
+            Expr::Cmp { .. } => "cmp",
+            Expr::Bitwise { .. } => "bitwise",
+            Expr::Range { .. } => "range",
+            Expr::Lookup { .. } => "lookup",
+            Expr::Immediate { .. } | Expr::Verdict(_) => "immediate",
+            Expr::Counter => "counter",
+            Expr::Ct { .. } | Expr::CtSet { .. } => "ct",
+            Expr::Nat { .. } => "nat",
+            Expr::Masquerade { .. } => "masq",
+            Expr::Redirect { .. } => "redir",
+            Expr::Fib { .. } => "fib",
+            Expr::Reject { .. } => "reject",
+        }
+    }
+
+    /// `cmp eq` against `data`.
+    pub fn cmp_eq(sreg: Reg, data: impl Into<Vec<u8>>) -> Expr {
+        Expr::Cmp {
+            sreg,
+            op: CmpOp::Eq,
+            data: data.into(),
+        }
+    }
+
+    /// Writes `NFTA_LIST_ELEM { NAME, DATA }`.
+    pub(crate) fn encode(&self, w: &mut MsgWriter) {
+        let elem = w.nest_start(NFTA_LIST_ELEM);
+        w.str(NFTA_EXPR_NAME, self.name());
+        if !matches!(self, Expr::Counter) {
+            let data = w.nest_start(NFTA_EXPR_DATA);
+            self.encode_data(w);
+            w.nest_end(data);
+        }
+        w.nest_end(elem);
+    }
+
+    fn encode_data(&self, w: &mut MsgWriter) {
+        match self {
+            Expr::Meta { key, dreg } => {
+                w.be32(NFTA_META_KEY, *key as u32);
+                w.be32(NFTA_META_DREG, dreg.raw());
+            }
+            Expr::MetaSet { key, sreg } => {
+                w.be32(NFTA_META_KEY, *key as u32);
+                w.be32(NFTA_META_SREG, sreg.raw());
+            }
+            Expr::Payload {
+                base,
+                offset,
+                len,
+                dreg,
+            } => {
+                w.be32(NFTA_PAYLOAD_DREG, dreg.raw());
+                w.be32(NFTA_PAYLOAD_BASE, *base as u32);
+                w.be32(NFTA_PAYLOAD_OFFSET, *offset);
+                w.be32(NFTA_PAYLOAD_LEN, *len);
+            }
+            Expr::Cmp { sreg, op, data } => {
+                w.be32(NFTA_CMP_SREG, sreg.raw());
+                w.be32(NFTA_CMP_OP, *op as u32);
+                w.data_value(NFTA_CMP_DATA, data);
+            }
+            Expr::Bitwise {
+                sreg,
+                dreg,
+                mask,
+                xor,
+            } => {
+                w.be32(NFTA_BITWISE_SREG, sreg.raw());
+                w.be32(NFTA_BITWISE_DREG, dreg.raw());
+                w.be32(NFTA_BITWISE_LEN, mask.len() as u32);
+                w.data_value(NFTA_BITWISE_MASK, mask);
+                w.data_value(NFTA_BITWISE_XOR, xor);
+            }
+            Expr::Range { sreg, op, from, to } => {
+                w.be32(NFTA_RANGE_SREG, sreg.raw());
+                w.be32(NFTA_RANGE_OP, *op as u32);
+                w.data_value(NFTA_RANGE_FROM_DATA, from);
+                w.data_value(NFTA_RANGE_TO_DATA, to);
+            }
+            Expr::Lookup {
+                set,
+                set_id,
+                sreg,
+                dreg,
+                invert,
+            } => {
+                w.str(NFTA_LOOKUP_SET, set);
+                if let Some(id) = set_id {
+                    w.be32(NFTA_LOOKUP_SET_ID, *id);
+                }
+                w.be32(NFTA_LOOKUP_SREG, sreg.raw());
+                if let Some(d) = dreg {
+                    w.be32(NFTA_LOOKUP_DREG, d.raw());
+                }
+                if *invert {
+                    w.be32(NFTA_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+                }
+            }
+            Expr::Immediate { dreg, data } => {
+                w.be32(NFTA_IMMEDIATE_DREG, dreg.raw());
+                w.data_value(NFTA_IMMEDIATE_DATA, data);
+            }
+            Expr::Verdict(v) => {
+                w.be32(NFTA_IMMEDIATE_DREG, Reg::VERDICT.raw());
+                v.encode(w, NFTA_IMMEDIATE_DATA);
+            }
+            Expr::Counter => {}
+            Expr::Ct {
+                key,
+                dreg,
+                direction,
+            } => {
+                w.be32(NFTA_CT_KEY, *key as u32);
+                w.be32(NFTA_CT_DREG, dreg.raw());
+                if let Some(d) = direction {
+                    w.u8(NFTA_CT_DIRECTION, *d as u8);
+                }
+            }
+            Expr::CtSet { key, sreg } => {
+                w.be32(NFTA_CT_KEY, *key as u32);
+                w.be32(NFTA_CT_SREG, sreg.raw());
+            }
+            Expr::Nat {
+                kind,
+                family,
+                addr,
+                proto,
+                flags,
+            } => {
+                w.be32(NFTA_NAT_TYPE, *kind as u32);
+                w.be32(NFTA_NAT_FAMILY, *family as u32);
+                if let Some(r) = addr {
+                    w.be32(NFTA_NAT_REG_ADDR_MIN, r.min.raw());
+                    w.be32(NFTA_NAT_REG_ADDR_MAX, r.max.raw());
+                }
+                if let Some(r) = proto {
+                    w.be32(NFTA_NAT_REG_PROTO_MIN, r.min.raw());
+                    w.be32(NFTA_NAT_REG_PROTO_MAX, r.max.raw());
+                }
+                if flags.bits() != 0 {
+                    w.be32(NFTA_NAT_FLAGS, flags.bits());
+                }
+            }
+            Expr::Masquerade { proto, flags } => {
+                if flags.bits() != 0 {
+                    w.be32(NFTA_MASQ_FLAGS, flags.bits());
+                }
+                if let Some(r) = proto {
+                    w.be32(NFTA_MASQ_REG_PROTO_MIN, r.min.raw());
+                    w.be32(NFTA_MASQ_REG_PROTO_MAX, r.max.raw());
+                }
+            }
+            Expr::Redirect { proto, flags } => {
+                if let Some(r) = proto {
+                    w.be32(NFTA_REDIR_REG_PROTO_MIN, r.min.raw());
+                    w.be32(NFTA_REDIR_REG_PROTO_MAX, r.max.raw());
+                }
+                if flags.bits() != 0 {
+                    w.be32(NFTA_REDIR_FLAGS, flags.bits());
+                }
+            }
+            Expr::Fib {
+                flags,
+                result,
+                dreg,
+            } => {
+                w.be32(NFTA_FIB_DREG, dreg.raw());
+                w.be32(NFTA_FIB_RESULT, *result as u32);
+                w.be32(NFTA_FIB_FLAGS, flags.bits());
+            }
+            Expr::Reject { kind, code } => {
+                w.be32(NFTA_REJECT_TYPE, *kind as u32);
+                w.u8(NFTA_REJECT_ICMP_CODE, *code);
+            }
+        }
+    }
+}

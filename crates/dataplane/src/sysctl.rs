@@ -1,0 +1,152 @@
+//! `net.*` sysctls of one network namespace.
+//!
+//! Contract: a name is `net.` followed by components of `[a-z0-9_-]`
+//! separated by `.`, or the same with `/` separators (then a `.` is part of a
+//! component, as in interface names like `eth0.100`); `..` and empty
+//! components are refused before any file is touched. The file is opened
+//! under `/proc/sys/` from a thread that entered the target namespace, since
+//! `/proc/sys/net` shows the namespace of the task that opens it; the
+//! caller's own namespace is never read or written unless `netns` is `None`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::netns;
+
+/// What failed, on which sysctl.
+#[derive(Debug, thiserror::Error)]
+pub enum SysctlError {
+    #[error("invalid sysctl name {name:?}: {reason}")]
+    InvalidName { name: String, reason: &'static str },
+    #[error("invalid value {value:?} for sysctl {name}: it must not contain a newline")]
+    InvalidValue { name: String, value: String },
+    #[error("{op} sysctl {name}: {source}")]
+    Io {
+        op: &'static str,
+        name: String,
+        source: io::Error,
+    },
+}
+
+/// Maps a validated sysctl name to its file under `/proc/sys`.
+pub fn path_of(name: &str) -> Result<PathBuf, SysctlError> {
+    let bad = |reason| SysctlError::InvalidName {
+        name: name.to_owned(),
+        reason,
+    };
+    if name.len() > 256 {
+        return Err(bad("longer than 256 bytes"));
+    }
+    let allowed = |c: char| matches!(c, 'a'..='z' | '0'..='9' | '_' | '.' | '/' | '-');
+    if !name.chars().all(allowed) {
+        return Err(bad("only [a-z0-9_./-] are allowed"));
+    }
+    let sep = if name.contains('/') { '/' } else { '.' };
+    let parts: Vec<&str> = name.split(sep).collect();
+    if parts.first() != Some(&"net") || parts.len() < 2 {
+        return Err(bad("only net.* sysctls are allowed"));
+    }
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
+        return Err(bad("empty, '.' and '..' components are not allowed"));
+    }
+    let mut path = PathBuf::from("/proc/sys");
+    path.extend(parts);
+    Ok(path)
+}
+
+fn in_netns<R: Send>(
+    netns: Option<&Path>,
+    op: &'static str,
+    name: &str,
+    f: impl FnOnce() -> io::Result<R> + Send,
+) -> Result<R, SysctlError> {
+    let err = |source| SysctlError::Io {
+        op,
+        name: name.to_owned(),
+        source,
+    };
+    match netns {
+        Some(_) => netns::run_in(netns, f).map_err(err)?.map_err(err),
+        None => f().map_err(err),
+    }
+}
+
+/// Reads a sysctl in `netns` (`None`: the caller's namespace), trimmed.
+pub fn read(netns: Option<&Path>, name: &str) -> Result<String, SysctlError> {
+    let path = path_of(name)?;
+    in_netns(netns, "read", name, move || {
+        std::fs::read_to_string(&path).map(|s| s.trim_end().to_owned())
+    })
+}
+
+/// Writes a sysctl in `netns` (`None`: the caller's namespace).
+pub fn write(netns: Option<&Path>, name: &str, value: &str) -> Result<(), SysctlError> {
+    write_all(netns, &[(name, value)])
+}
+
+/// Writes several sysctls in `netns` with one namespace entry, in order;
+/// stops at the first failure.
+pub fn write_all(netns: Option<&Path>, settings: &[(&str, &str)]) -> Result<(), SysctlError> {
+    let mut files = Vec::with_capacity(settings.len());
+    for (name, value) in settings {
+        if value.contains('\n') {
+            return Err(SysctlError::InvalidValue {
+                name: (*name).to_owned(),
+                value: (*value).to_owned(),
+            });
+        }
+        files.push((*name, path_of(name)?, *value));
+    }
+    let names: Vec<&str> = settings.iter().map(|(n, _)| *n).collect();
+    let failed = in_netns(netns, "write", &names.join(","), move || {
+        for (name, path, value) in files {
+            if let Err(e) = std::fs::write(&path, value) {
+                return Ok(Some((name, e)));
+            }
+        }
+        Ok(None)
+    })?;
+    match failed {
+        Some((name, source)) => Err(SysctlError::Io {
+            op: "write",
+            name: name.to_owned(),
+            source,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_proc_sys() {
+        let p = path_of("net.ipv4.conf.bhp0123456789.proxy_arp").unwrap();
+        assert_eq!(
+            p,
+            Path::new("/proc/sys/net/ipv4/conf/bhp0123456789/proxy_arp")
+        );
+        let p = path_of("net/ipv4/conf/eth0.100/forwarding").unwrap();
+        assert_eq!(p, Path::new("/proc/sys/net/ipv4/conf/eth0.100/forwarding"));
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for bad in [
+            "net/../kernel/x",
+            "net..ipv4",
+            "kernel.hostname",
+            "net",
+            "net.ipv4.IP",
+            "net.ipv4 .x",
+            "/net/ipv4",
+            "net/ipv4/",
+        ] {
+            assert!(path_of(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

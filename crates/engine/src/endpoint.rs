@@ -1,0 +1,258 @@
+//! Endpoint operations: an address from IPAM, a switch port (veth or TAP),
+//! the host firewall of its namespace and the host's switch and driver
+//! tables, all undone in reverse if a later step fails.
+
+use bulkhead_dataplane::kernel::{PortKind, PortSpec};
+use bulkhead_model::{Endpoint, EndpointSpec, Id, IfAddr, IfName, Isolation, MacAddress};
+use bulkhead_store::{Kind, StoreExt};
+
+use crate::error::{EngineError, Result};
+use crate::records::EndpointRecord;
+use crate::state::State;
+use crate::undo::Undo;
+use crate::Engine;
+
+/// Options the API does not take from users directly (the CNI plugin's key).
+#[derive(Debug, Clone, Default)]
+pub struct EndpointOptions {
+    pub container_id: Option<String>,
+}
+
+fn next_ifname(state: &State, namespace: Id) -> IfName {
+    let taken: Vec<String> = state
+        .endpoints_in_namespace(namespace)
+        .map(|e| e.ifname.to_string())
+        .collect();
+    let name = (0..)
+        .map(|i| format!("eth{i}"))
+        .find(|n| !taken.contains(n))
+        .unwrap_or_default();
+    IfName::parse("ifname", &name).unwrap_or_else(|_| unreachable!("eth names are valid"))
+}
+
+fn check_published(state: &State, endpoint: &Endpoint) -> Result<()> {
+    for m in &endpoint.port_mappings {
+        for other in state.endpoints.values() {
+            let clash = other.port_mappings.iter().any(|o| {
+                o.protocol == m.protocol
+                    && o.host_port == m.host_port
+                    && (o.host_ip.is_none() || m.host_ip.is_none() || o.host_ip == m.host_ip)
+            });
+            if clash {
+                return Err(EngineError::Conflict(format!(
+                    "publish {m}: host port {}/{} is already published by endpoint {:?}",
+                    m.host_port,
+                    m.protocol,
+                    other.name.as_str()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Engine {
+    pub fn create_endpoint(
+        &self,
+        spec: EndpointSpec,
+        options: EndpointOptions,
+    ) -> Result<Endpoint> {
+        let req = spec.validate()?;
+        let mut inner = self.lock();
+        if inner.state.has_endpoint(req.name.as_str()) {
+            return Err(EngineError::Conflict(format!(
+                "endpoint {:?} already exists",
+                req.name.as_str()
+            )));
+        }
+        let network = inner.state.network(req.network.as_str())?.clone();
+        let namespace = inner.state.namespace(req.namespace.as_str())?.clone();
+        let id = Id::random();
+        let ifname = match req.ifname {
+            Some(n)
+                if inner
+                    .state
+                    .endpoints_in_namespace(namespace.id)
+                    .any(|e| e.ifname == n) =>
+            {
+                return Err(EngineError::Conflict(format!(
+                    "ifname {n}: namespace {:?} already has an interface of that name",
+                    namespace.name.as_str()
+                )))
+            }
+            Some(n) => n,
+            None => next_ifname(&inner.state, namespace.id),
+        };
+        if let Some(ip) = req.ip {
+            if !network.subnets.iter().any(|s| s.contains(ip)) {
+                let subnets: Vec<String> =
+                    network.subnets.iter().map(ToString::to_string).collect();
+                return Err(EngineError::Invalid(bulkhead_model::InvalidValue::new(
+                    "ip",
+                    ip.to_string(),
+                    format!("an address inside subnet {}", subnets.join(", ")),
+                )));
+            }
+        }
+        let mut endpoint = Endpoint {
+            id,
+            name: req.name,
+            network: network.id,
+            namespace: namespace.id,
+            ifname,
+            ip_address: IfAddr {
+                addr: std::net::Ipv4Addr::UNSPECIFIED.into(),
+                prefix: network.subnets[0].prefix(),
+            },
+            mac_address: req
+                .mac
+                .unwrap_or_else(|| MacAddress::local_from(id.as_uuid().as_bytes())),
+            switch_port: Endpoint::switch_port_name(&id),
+            port_mappings: req.port_mappings,
+            acl_mode: req.acl_mode,
+            acls: vec![],
+        };
+        check_published(&inner.state, &endpoint)?;
+        // The policy must hold before anything is stored.
+        bulkhead_policy::EndpointPolicy::from_endpoint(&network, namespace.isolation, &endpoint)?;
+        let key = id.to_string();
+        let net_key = network.id.to_string();
+        let (ip, intent) = self.store.transaction(|t| {
+            let ip = t.allocate(&net_key, req.ip, &key)?;
+            endpoint.ip_address.addr = ip;
+            t.put(&EndpointRecord::from_endpoint(
+                &endpoint,
+                options.container_id.clone(),
+            ))?;
+            let intent = t.put_intent(
+                "endpoint.create",
+                Kind::Endpoints,
+                &key,
+                serde_json::Value::Null,
+            )?;
+            Ok((ip, intent))
+        })?;
+        endpoint.ip_address.addr = ip;
+        let mut undo = Undo::new();
+        undo.push("store endpoint", || {
+            self.store
+                .transaction(|t| {
+                    t.delete::<EndpointRecord>(&key)?;
+                    t.release(&net_key, ip)?;
+                    t.clear_intent(&intent.id).map(|_| ())
+                })
+                .map_err(|e| e.to_string())
+        });
+        self.create_port(&endpoint, &network, &namespace)?;
+        let port = endpoint.switch_port.to_string();
+        undo.push("switch port", move || {
+            self.kernel.delete_link(&port).map_err(|e| e.to_string())
+        });
+        let mut next = inner.state.clone();
+        next.insert_endpoint(EndpointRecord::from_endpoint(
+            &endpoint,
+            options.container_id,
+        ));
+        let inner = &mut *inner;
+        self.program_namespace(&mut inner.programmed, &next, namespace.id)?;
+        self.program_host(&mut inner.programmed, &next)?;
+        inner.state = next;
+        undo.commit();
+        self.clear_intent(&intent.id);
+        Ok(endpoint)
+    }
+
+    /// The endpoint's switch port and, for process endpoints, its side in
+    /// the namespace.
+    pub(crate) fn create_port(
+        &self,
+        endpoint: &Endpoint,
+        network: &bulkhead_model::Network,
+        namespace: &bulkhead_model::Namespace,
+    ) -> Result<()> {
+        let kind = match namespace.isolation {
+            Isolation::Process => PortKind::Veth {
+                netns: namespace.netns_path.clone(),
+                ifname: endpoint.ifname.to_string(),
+            },
+            Isolation::Vm => PortKind::Tap,
+        };
+        let spec = PortSpec {
+            switch_port: endpoint.switch_port.to_string(),
+            kind,
+            mac: endpoint.mac_address.0,
+            address: endpoint.ip_address.addr,
+            prefix: endpoint.ip_address.prefix,
+            gateway: network.gateway,
+        };
+        self.kernel.create_port(&spec).map_err(EngineError::kernel)
+    }
+
+    pub fn delete_endpoint(&self, name: &str) -> Result<()> {
+        let mut inner = self.lock();
+        let record = inner.state.endpoint(name)?.clone();
+        let key = record.id.to_string();
+        let intent = self.store.transaction(|t| {
+            t.put_intent(
+                "endpoint.delete",
+                Kind::Endpoints,
+                &key,
+                serde_json::Value::Null,
+            )
+        })?;
+        let mut next = inner.state.clone();
+        next.remove_endpoint(record.id);
+        let mut errors = Vec::new();
+        let inner_ref = &mut *inner;
+        if let Err(e) = self.program_host(&mut inner_ref.programmed, &next) {
+            errors.push(e.to_string());
+        }
+        if let Err(e) = self.program_namespace(&mut inner_ref.programmed, &next, record.namespace) {
+            errors.push(e.to_string());
+        }
+        if let Err(e) = self.kernel.delete_link(record.switch_port.as_str()) {
+            errors.push(e.to_string());
+        }
+        self.forget_flows(None, record.ip_address.addr, &mut errors);
+        self.store.transaction(|t| {
+            t.delete::<EndpointRecord>(&key)?;
+            t.release(&record.network.to_string(), record.ip_address.addr)?;
+            t.clear_intent(&intent.id).map(|_| ())
+        })?;
+        inner.state = next;
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::Kernel(format!(
+                "endpoint {name:?} removed, but: {}",
+                errors.join("; ")
+            )))
+        }
+    }
+
+    /// Deletes every tracked connection of `addr` in `netns`, gathering errors.
+    pub(crate) fn forget_flows(
+        &self,
+        netns: Option<&std::path::Path>,
+        addr: std::net::IpAddr,
+        errors: &mut Vec<String>,
+    ) {
+        match self.kernel.flows(netns, addr) {
+            Ok(flows) if flows.is_empty() => {}
+            Ok(flows) => {
+                if let Err(e) = self.kernel.delete_flows(netns, &flows) {
+                    errors.push(e.to_string());
+                }
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+
+    pub fn endpoints(&self) -> Vec<EndpointRecord> {
+        self.lock().state.endpoints.values().cloned().collect()
+    }
+
+    pub fn endpoint(&self, name: &str) -> Result<EndpointRecord> {
+        self.lock().state.endpoint(name).cloned()
+    }
+}

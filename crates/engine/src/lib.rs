@@ -1,0 +1,118 @@
+//! bulkhead's engine: every operation on networks, namespaces, endpoints and
+//! ACLs, as ordered steps that undo what they did when a later step fails,
+//! and [`Engine::reconcile`], which repairs the kernel from the store.
+//!
+//! Contract:
+//! - Input is validated (model, policy matrix) before anything changes.
+//! - The store accepts a change (durably, with an intent record) before the
+//!   kernel is touched; the in-memory state follows only when both are done.
+//! - Kernel tables are changed by diffs of compiled rulesets: one nf_tables
+//!   transaction per namespace touched, never a dump-and-rewrite.
+//! - Operations are serialised by one lock; they are short (milliseconds).
+//! - Teardown is best effort: it gathers every error and still finishes.
+
+mod acl;
+mod endpoint;
+pub mod error;
+mod namespace;
+pub mod nat;
+mod network;
+mod reconcile;
+pub mod records;
+pub mod state;
+mod tables;
+mod trace;
+pub mod undo;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bulkhead_dataplane::kernel::Kernel;
+use bulkhead_store::{Store, StoreExt};
+
+pub use endpoint::EndpointOptions;
+pub use error::{EngineError, Result};
+pub use reconcile::ReconcileReport;
+pub use records::{EndpointRecord, NamespaceRecord, NetworkRecord};
+pub use trace::{TraceHop, TraceReport};
+
+use state::State;
+use tables::Programmed;
+
+/// Settings of one engine instance.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Prefix of the namespace pins this engine owns under `/run/netns`
+    /// (default `bh-`). Reconcile removes pins with this prefix that no
+    /// record owns, so two engines on one machine need different prefixes.
+    pub netns_prefix: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            netns_prefix: "bh-".into(),
+        }
+    }
+}
+
+/// Kernel object name prefixes in the host namespace.
+pub const SWITCH_PORT_PREFIX: &str = "bhp";
+pub const NETWORK_DEVICE_PREFIX: &str = "bhn";
+
+#[derive(Debug)]
+struct Inner {
+    state: State,
+    programmed: Programmed,
+}
+
+/// The engine. Cheap to share (`Arc`); every operation takes `&self`.
+#[derive(Debug)]
+pub struct Engine {
+    kernel: Arc<dyn Kernel>,
+    store: Arc<dyn Store>,
+    config: Config,
+    inner: Mutex<Inner>,
+}
+
+impl Engine {
+    /// Loads the stored state and reconciles the kernel with it.
+    pub fn open(
+        kernel: Arc<dyn Kernel>,
+        store: Arc<dyn Store>,
+        config: Config,
+    ) -> Result<(Self, ReconcileReport)> {
+        let engine = Self {
+            kernel,
+            store,
+            config,
+            inner: Mutex::new(Inner {
+                state: State::default(),
+                programmed: Programmed::default(),
+            }),
+        };
+        let report = engine.reconcile()?;
+        Ok((engine, report))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn netns_name(&self, namespace: &bulkhead_model::Name) -> String {
+        format!("{}{}", self.config.netns_prefix, namespace)
+    }
+
+    /// Clears a finished operation's intent. A failure here is harmless (the
+    /// next start repairs idempotently), so it is logged, not returned.
+    fn clear_intent(&self, id: &str) {
+        if let Err(e) = self.store.transaction(|t| t.clear_intent(id).map(|_| ())) {
+            tracing::warn!(intent = id, error = %e, "could not clear intent");
+        }
+    }
+}

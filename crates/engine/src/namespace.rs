@@ -1,0 +1,139 @@
+//! Namespace (compartment) operations. A process namespace is a network
+//! namespace pinned at `/run/netns/<prefix><name>`; a vm namespace is a slot
+//! with no network namespace of its own: its endpoints are TAP devices in the
+//! host that the VMM opens.
+
+use std::path::PathBuf;
+
+use bulkhead_model::namespace::HOST_COMPARTMENT;
+use bulkhead_model::{Id, Isolation, Namespace, NamespaceSpec};
+use bulkhead_store::{Kind, StoreExt};
+
+use crate::error::{EngineError, Result};
+use crate::records::NamespaceRecord;
+use crate::undo::Undo;
+use crate::Engine;
+
+impl Engine {
+    pub fn create_namespace(&self, spec: NamespaceSpec) -> Result<Namespace> {
+        let (name, isolation) = spec.validate()?;
+        let mut inner = self.lock();
+        if inner.state.has_namespace(name.as_str()) {
+            return Err(EngineError::Conflict(format!(
+                "namespace {:?} already exists",
+                name.as_str()
+            )));
+        }
+        let compartment_id = inner
+            .state
+            .namespaces
+            .values()
+            .map(|n| n.compartment_id)
+            .max()
+            .unwrap_or(HOST_COMPARTMENT)
+            + 1;
+        let netns = self.netns_name(&name);
+        let netns_path = match isolation {
+            Isolation::Process => bulkhead_dataplane::netns::path_of(&netns),
+            Isolation::Vm => PathBuf::new(),
+        };
+        let namespace = Namespace {
+            id: Id::random(),
+            compartment_id,
+            name,
+            isolation,
+            netns_path,
+            containers: vec![],
+        };
+        let key = namespace.id.to_string();
+        let intent = self.store.transaction(|t| {
+            t.put(&NamespaceRecord::from(&namespace))?;
+            t.put_intent(
+                "namespace.create",
+                Kind::Namespaces,
+                &key,
+                serde_json::Value::Null,
+            )
+        })?;
+        let mut undo = Undo::new();
+        undo.push("store namespace", || {
+            self.store
+                .transaction(|t| {
+                    t.delete::<NamespaceRecord>(&key)?;
+                    t.clear_intent(&intent.id).map(|_| ())
+                })
+                .map_err(|e| e.to_string())
+        });
+        if isolation == Isolation::Process {
+            self.kernel
+                .create_netns(&netns)
+                .map_err(EngineError::kernel)?;
+        }
+        undo.commit();
+        inner.state.insert_namespace(namespace.clone());
+        self.clear_intent(&intent.id);
+        Ok(namespace)
+    }
+
+    pub fn delete_namespace(&self, name: &str) -> Result<()> {
+        let mut inner = self.lock();
+        let namespace = inner.state.namespace(name)?.clone();
+        let users: Vec<String> = inner
+            .state
+            .endpoints_in_namespace(namespace.id)
+            .map(|e| e.name.to_string())
+            .collect();
+        if !users.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "namespace {name:?} still has endpoints: {}; remove them first",
+                users.join(", ")
+            )));
+        }
+        let key = namespace.id.to_string();
+        let intent = self.store.transaction(|t| {
+            t.put_intent(
+                "namespace.delete",
+                Kind::Namespaces,
+                &key,
+                serde_json::Value::Null,
+            )
+        })?;
+        let mut errors = Vec::new();
+        inner.programmed.firewalls.remove(&namespace.id);
+        if namespace.isolation == Isolation::Process {
+            if let Err(e) = self.kernel.delete_netns(&self.netns_name(&namespace.name)) {
+                errors.push(e.to_string());
+            }
+        }
+        self.store.transaction(|t| {
+            t.delete::<NamespaceRecord>(&key)?;
+            t.clear_intent(&intent.id).map(|_| ())
+        })?;
+        inner.state.remove_namespace(namespace.id);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::Kernel(format!(
+                "namespace {name:?} removed, but: {}",
+                errors.join("; ")
+            )))
+        }
+    }
+
+    pub fn namespaces(&self) -> Vec<Namespace> {
+        self.lock().state.namespaces.values().cloned().collect()
+    }
+
+    pub fn namespace(&self, name: &str) -> Result<Namespace> {
+        self.lock().state.namespace(name).cloned()
+    }
+
+    /// Names of the endpoints in a namespace.
+    pub fn namespace_endpoints(&self, id: Id) -> Vec<String> {
+        self.lock()
+            .state
+            .endpoints_in_namespace(id)
+            .map(|e| e.name.to_string())
+            .collect()
+    }
+}

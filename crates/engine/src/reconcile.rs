@@ -1,0 +1,249 @@
+//! Reconcile: make the kernel match the store, after a crash, a restart or
+//! a reboot.
+//!
+//! 1. Operations left in flight (intents) are finished: a delete whose record
+//!    is still there is completed; a create is redone from its record.
+//! 2. Missing kernel objects are recreated (namespaces, network devices,
+//!    switch ports with their addresses and routes); a switch port whose
+//!    create was in flight is rebuilt from scratch.
+//! 3. Kernel objects carrying our prefixes that no record owns are removed
+//!    (namespace pins with this engine's prefix, `bhp*`/`bhn*` host links).
+//! 4. Every table of ours is replaced atomically by the compiled one.
+
+use std::collections::BTreeSet;
+
+use bulkhead_dataplane::kernel::TableChange;
+use bulkhead_model::{Isolation, Namespace, Network};
+use bulkhead_store::{Kind, Reader, StoreExt};
+use serde::Serialize;
+
+use crate::error::{EngineError, Result};
+use crate::network::device_name;
+use crate::records::{EndpointRecord, NamespaceRecord, NetworkRecord};
+use crate::state::State;
+use crate::tables::{firewall, host_tables, replacements, Programmed};
+use crate::{Engine, NETWORK_DEVICE_PREFIX, SWITCH_PORT_PREFIX};
+
+/// What reconcile did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct ReconcileReport {
+    pub intents_finished: usize,
+    pub namespaces_created: usize,
+    pub ports_created: usize,
+    pub namespaces_removed: usize,
+    pub links_removed: usize,
+    pub errors: Vec<String>,
+}
+
+impl Engine {
+    /// Loads the store and repairs the kernel from it (see the module doc).
+    pub fn reconcile(&self) -> Result<ReconcileReport> {
+        let mut report = ReconcileReport::default();
+        let mut inner = self.lock();
+        let (networks, namespaces, mut endpoints, intents) = self.store.read(|t| {
+            Ok((
+                t.list::<NetworkRecord>()?,
+                t.list::<NamespaceRecord>()?,
+                t.list::<EndpointRecord>()?,
+                t.list_intents()?,
+            ))
+        })?;
+        // 1. Finish deletes; remember creates to rebuild.
+        let mut rebuild: BTreeSet<String> = BTreeSet::new();
+        let mut deleted: BTreeSet<String> = BTreeSet::new();
+        for intent in &intents {
+            let is_delete = intent.op.ends_with(".delete");
+            match (intent.object_kind, is_delete) {
+                (Kind::Endpoints, true) => {
+                    if let Some(e) = endpoints
+                        .iter()
+                        .find(|e| e.id.to_string() == intent.object_key)
+                    {
+                        let (key, net, ip) =
+                            (e.id.to_string(), e.network.to_string(), e.ip_address.addr);
+                        self.store.transaction(|t| {
+                            t.delete::<EndpointRecord>(&key)?;
+                            t.release(&net, ip).map(|_| ())
+                        })?;
+                    }
+                    deleted.insert(intent.object_key.clone());
+                }
+                (Kind::Networks, true) => {
+                    let key = intent.object_key.clone();
+                    self.store.transaction(|t| {
+                        t.delete::<NetworkRecord>(&key)?;
+                        t.delete_pool(&key).map(|_| ())
+                    })?;
+                    deleted.insert(key);
+                }
+                (Kind::Namespaces, true) => {
+                    let key = intent.object_key.clone();
+                    self.store
+                        .transaction(|t| t.delete::<NamespaceRecord>(&key).map(|_| ()))?;
+                    deleted.insert(key);
+                }
+                _ => {
+                    rebuild.insert(intent.object_key.clone());
+                }
+            }
+            report.intents_finished += 1;
+        }
+        endpoints.retain(|e| !deleted.contains(&e.id.to_string()));
+        let mut state = State::default();
+        for n in networks
+            .into_iter()
+            .filter(|n| !deleted.contains(&n.id.to_string()))
+        {
+            state.insert_network(Network::from(n));
+        }
+        for n in namespaces
+            .into_iter()
+            .filter(|n| !deleted.contains(&n.id.to_string()))
+        {
+            state.insert_namespace(Namespace::from(n));
+        }
+        for e in endpoints {
+            state.insert_endpoint(e);
+        }
+        // 2. and 3.: kernel objects.
+        self.kernel.prepare_host().map_err(EngineError::kernel)?;
+        self.reconcile_namespaces(&state, &mut rebuild, &mut report)?;
+        self.reconcile_links(&state, &rebuild, &mut report)?;
+        // 4. Tables, replaced atomically.
+        let host = host_tables(&state)?;
+        self.kernel
+            .apply(None, &replacements(&host))
+            .map_err(EngineError::kernel)?;
+        let mut programmed = Programmed {
+            host,
+            ..Programmed::default()
+        };
+        for ns in state
+            .namespaces
+            .values()
+            .filter(|n| n.isolation == Isolation::Process)
+        {
+            let changes = match firewall(&state, ns.id)? {
+                Some(t) => {
+                    let c = replacements(std::slice::from_ref(&t));
+                    programmed.firewalls.insert(ns.id, t);
+                    c
+                }
+                // Nothing to enforce: drop whatever table an earlier run left.
+                None => vec![TableChange {
+                    family: bulkhead_policy::ir::Family::Inet,
+                    table: bulkhead_policy::compile::TABLE.into(),
+                    current: None,
+                    replace: true,
+                    ops: vec![],
+                }],
+            };
+            if let Err(e) = self.kernel.apply(Some(&ns.netns_path), &changes) {
+                report.errors.push(format!("namespace {}: {e}", ns.name));
+            }
+        }
+        let ids: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
+        self.store.transaction(|t| {
+            for id in &ids {
+                t.clear_intent(id)?;
+            }
+            Ok(())
+        })?;
+        inner.state = state;
+        inner.programmed = programmed;
+        Ok(report)
+    }
+
+    fn reconcile_namespaces(
+        &self,
+        state: &State,
+        rebuild: &mut BTreeSet<String>,
+        report: &mut ReconcileReport,
+    ) -> Result<()> {
+        let prefix = &self.config.netns_prefix;
+        let present: BTreeSet<String> = self
+            .kernel
+            .netns_names(prefix)
+            .map_err(EngineError::kernel)?
+            .into_iter()
+            .collect();
+        let mut wanted = BTreeSet::new();
+        for ns in state
+            .namespaces
+            .values()
+            .filter(|n| n.isolation == Isolation::Process)
+        {
+            let name = self.netns_name(&ns.name);
+            if !present.contains(&name) {
+                self.kernel
+                    .create_netns(&name)
+                    .map_err(EngineError::kernel)?;
+                report.namespaces_created += 1;
+                // Its endpoints' veth peers died with the old namespace.
+                rebuild.extend(
+                    state
+                        .endpoints_in_namespace(ns.id)
+                        .map(|e| e.id.to_string()),
+                );
+            }
+            wanted.insert(name);
+        }
+        for name in present.difference(&wanted) {
+            match self.kernel.delete_netns(name) {
+                Ok(()) => report.namespaces_removed += 1,
+                Err(e) => report.errors.push(e.to_string()),
+            }
+        }
+        Ok(())
+    }
+
+    fn reconcile_links(
+        &self,
+        state: &State,
+        rebuild: &BTreeSet<String>,
+        report: &mut ReconcileReport,
+    ) -> Result<()> {
+        let mut present: BTreeSet<String> = BTreeSet::new();
+        for prefix in [SWITCH_PORT_PREFIX, NETWORK_DEVICE_PREFIX] {
+            present.extend(
+                self.kernel
+                    .link_names(prefix)
+                    .map_err(EngineError::kernel)?,
+            );
+        }
+        let mut wanted = BTreeSet::new();
+        for n in state.networks.values() {
+            self.create_network_kernel(n)?;
+            wanted.insert(device_name(&n.id));
+        }
+        for e in state.endpoints.values() {
+            let port = e.switch_port.to_string();
+            let redo = rebuild.contains(&e.id.to_string());
+            if present.contains(&port) && !redo {
+                wanted.insert(port);
+                continue;
+            }
+            if present.contains(&port) {
+                let _ = self.kernel.delete_link(&port);
+            }
+            let (Some(network), Some(namespace)) = (
+                state.networks.get(&e.network),
+                state.namespaces.get(&e.namespace),
+            ) else {
+                continue;
+            };
+            match self.create_port(&e.to_endpoint(), network, namespace) {
+                Ok(()) => report.ports_created += 1,
+                Err(err) => report.errors.push(format!("endpoint {}: {err}", e.name)),
+            }
+            wanted.insert(port);
+        }
+        for name in present.difference(&wanted) {
+            match self.kernel.delete_link(name) {
+                Ok(()) => report.links_removed += 1,
+                Err(e) => report.errors.push(e.to_string()),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,460 @@
+//! Harness for end-to-end tests of the engine on the real kernel (tier T2).
+//!
+//! Safety: every test builds its own throwaway "host" namespace and runs the
+//! engine's real kernel ([`HostKernel`]) inside it, with a netns prefix that
+//! is unique to the test (`bht<pid>x<n>-`), so parallel tests never see each
+//! other's namespaces. An "outside" peer (the uplink side) is another
+//! throwaway namespace joined to the host namespace by a veth:
+//!
+//! ```text
+//!   host ns: bhtup0 192.0.2.1/24  <-- veth -->  outside ns: up0 192.0.2.2/24, default via 192.0.2.1
+//! ```
+//!
+//! Nothing here touches the machine's own namespace, links, routes, sysctls
+//! or firewall, and probes only address namespaces the test made. On drop
+//! (also on panic) the harness unpins every namespace with its prefix, then
+//! the outside and host namespaces (guards).
+#![allow(dead_code)]
+
+use std::io::{self, Read};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bulkhead_dataplane::host::HostKernel;
+use bulkhead_dataplane::netns::{self, NetnsGuard};
+use bulkhead_dataplane::testing;
+use bulkhead_engine::{Config, EndpointOptions, Engine};
+use bulkhead_model::{AclRuleSpec, EndpointSpec, NamespaceSpec, NetworkSpec};
+use bulkhead_store::MemoryStore;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// How long a probe waits for an answer.
+pub const PROBE: Duration = Duration::from_millis(400);
+/// The host's uplink address (in the throwaway host namespace).
+pub const UPLINK: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The outside peer, behind the uplink.
+pub const OUTSIDE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+/// The uplink device in the host namespace.
+pub const UPLINK_DEV: &str = "bhtup0";
+
+/// Runs `ip ARGS`, panicking with its output when it fails.
+pub fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One endpoint made through the engine, with its own namespace.
+#[derive(Debug, Clone)]
+pub struct Ep {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    /// The namespace's pin (`/run/netns/<prefix><name>`).
+    pub ns: PathBuf,
+    /// The pinned namespace name (for `ip -n`).
+    pub ns_name: String,
+}
+
+impl Ep {
+    pub fn addr(&self, port: u16) -> SocketAddr {
+        SocketAddr::V4(SocketAddrV4::new(self.ip, port))
+    }
+}
+
+/// One test's world: host namespace, outside peer, engine.
+pub struct Harness {
+    pub engine: Engine,
+    pub kernel: Arc<HostKernel>,
+    pub prefix: String,
+    outside: NetnsGuard,
+    host: NetnsGuard,
+}
+
+impl std::fmt::Debug for Harness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Harness")
+            .field("prefix", &self.prefix)
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        // Endpoint namespaces first (by this test's unique prefix), then the
+        // guards (fields) drop: outside, then host, which takes every link in
+        // it (switch ports, uplink) along.
+        if let Ok(names) = netns::list(&self.prefix) {
+            for n in names {
+                let _ = netns::delete(&n);
+            }
+        }
+    }
+}
+
+fn next_prefix() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "bht{}x{}-",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Harness {
+    /// `None` when not root (loud skip; panics under `CI=true`).
+    #[track_caller]
+    pub fn new(tag: &str) -> Option<Self> {
+        if !testing::require_root() {
+            return None;
+        }
+        let host = NetnsGuard::create(&testing::unique_name(&format!("{tag}-host")))
+            .expect("create host netns");
+        let outside = NetnsGuard::create(&testing::unique_name(&format!("{tag}-out")))
+            .expect("create outside netns");
+        let (h, o) = (host.name().to_owned(), outside.name().to_owned());
+        ip(&["-n", &h, "link", "set", "lo", "up"]);
+        ip(&["-n", &o, "link", "set", "lo", "up"]);
+        ip(&[
+            "-n", &h, "link", "add", UPLINK_DEV, "type", "veth", "peer", "name", "up0", "netns", &o,
+        ]);
+        ip(&["-n", &h, "addr", "add", "192.0.2.1/24", "dev", UPLINK_DEV]);
+        ip(&["-n", &h, "link", "set", UPLINK_DEV, "up"]);
+        ip(&["-n", &o, "addr", "add", "192.0.2.2/24", "dev", "up0"]);
+        ip(&["-n", &o, "link", "set", "up0", "up"]);
+        ip(&["-n", &o, "route", "add", "default", "via", "192.0.2.1"]);
+        let kernel = Arc::new(HostKernel::open(Some(host.path())).expect("open host kernel"));
+        let prefix = next_prefix();
+        let (engine, _report) = Engine::open(
+            kernel.clone(),
+            Arc::new(MemoryStore::new()),
+            Config {
+                netns_prefix: prefix.clone(),
+            },
+        )
+        .expect("open engine");
+        Some(Self {
+            engine,
+            kernel,
+            prefix,
+            outside,
+            host,
+        })
+    }
+
+    pub fn host(&self) -> &Path {
+        self.host.path()
+    }
+
+    pub fn host_name(&self) -> &str {
+        self.host.name()
+    }
+
+    pub fn outside(&self) -> &Path {
+        self.outside.path()
+    }
+
+    /// A nat network with `subnet`, default profile unless `profile`.
+    pub fn nat_network(&self, name: &str, subnet: &str, profile: Option<&str>) {
+        self.engine
+            .create_network(NetworkSpec {
+                name: name.into(),
+                driver: "nat".into(),
+                subnets: vec![subnet.into()],
+                acl_profile: profile.map(Into::into),
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("create network {name}: {e}"));
+    }
+
+    /// An endpoint `name` in a fresh namespace of the same name.
+    pub fn endpoint(
+        &self,
+        name: &str,
+        network: &str,
+        publish: &[&str],
+        acl_mode: Option<&str>,
+    ) -> Ep {
+        let ns = self
+            .engine
+            .create_namespace(NamespaceSpec {
+                name: name.into(),
+                isolation: None,
+            })
+            .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+        let ep = self
+            .engine
+            .create_endpoint(
+                EndpointSpec {
+                    name: name.into(),
+                    network: network.into(),
+                    namespace: name.into(),
+                    publish: publish.iter().map(|s| (*s).to_owned()).collect(),
+                    acl_mode: acl_mode.map(Into::into),
+                    ..Default::default()
+                },
+                EndpointOptions::default(),
+            )
+            .unwrap_or_else(|e| panic!("create endpoint {name}: {e}"));
+        let IpAddr::V4(ip) = ep.ip_address.addr else {
+            panic!("endpoint {name}: not IPv4: {:?}", ep.ip_address)
+        };
+        // A fresh veth drops packets until the kernel's link watch has
+        // activated both ends (up to a second): wait for both to be UP so
+        // probes measure the policy, not link bring-up.
+        let ns_name = format!("{}{name}", self.prefix);
+        wait_up(&ns_name, ep.ifname.as_str());
+        wait_up(self.host.name(), ep.switch_port.as_str());
+        Ep {
+            name: name.into(),
+            ip,
+            ns: ns.netns_path.clone(),
+            ns_name,
+        }
+    }
+
+    /// Adds a rule, returning its id.
+    pub fn acl(&self, ep: &Ep, spec: AclRuleSpec) -> String {
+        self.engine
+            .add_acl(&ep.name, spec.clone())
+            .unwrap_or_else(|e| panic!("add_acl {}: {spec:?}: {e}", ep.name))
+            .id
+            .to_string()
+    }
+}
+
+/// Waits (up to 3 s) until `ifname` in the pinned namespace `ns_name` has
+/// operational state UP.
+pub fn wait_up(ns_name: &str, ifname: &str) {
+    let until = Instant::now() + Duration::from_secs(3);
+    loop {
+        let out = Command::new("ip")
+            .args(["-n", ns_name, "-o", "link", "show", ifname])
+            .output()
+            .expect("run ip");
+        if String::from_utf8_lossy(&out.stdout).contains("state UP") {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "{ifname} in {ns_name} never came up"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A rule spec: `action direction protocol`, optional local ports, remote
+/// addresses, priority.
+pub fn rule(
+    action: &str,
+    direction: &str,
+    protocol: &str,
+    local_ports: Option<&str>,
+    remote: Option<&str>,
+    priority: u16,
+) -> AclRuleSpec {
+    AclRuleSpec {
+        action: action.into(),
+        direction: direction.into(),
+        protocol: Some(protocol.into()),
+        local_ports: local_ports.map(Into::into),
+        remote_addresses: remote.map(Into::into),
+        priority: Some(priority.to_string()),
+        ..Default::default()
+    }
+}
+
+fn in_ns<R: Send>(ns: &Path, f: impl FnOnce() -> R + Send) -> R {
+    netns::run_in(Some(ns), f).unwrap_or_else(|e| panic!("enter {}: {e}", ns.display()))
+}
+
+/// A TCP listener on `0.0.0.0:port` inside `ns` (non-blocking).
+pub fn tcp_listen(ns: &Path, port: u16) -> TcpListener {
+    let l = in_ns(ns, || TcpListener::bind(("0.0.0.0", port)))
+        .unwrap_or_else(|e| panic!("listen :{port}: {e}"));
+    l.set_nonblocking(true).expect("nonblocking");
+    l
+}
+
+/// Accepts one connection within `timeout`.
+pub fn accept(l: &TcpListener, timeout: Duration) -> Option<(TcpStream, SocketAddr)> {
+    let until = Instant::now() + timeout;
+    loop {
+        match l.accept() {
+            Ok((s, peer)) => {
+                s.set_nonblocking(false).expect("blocking");
+                return Some((s, peer));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// A TCP connection from inside `ns` to `to` (timeout [`PROBE`]).
+pub fn tcp_connect(ns: &Path, to: SocketAddr) -> io::Result<TcpStream> {
+    in_ns(ns, || TcpStream::connect_timeout(&to, PROBE))
+}
+
+/// Listens on `port` in `server_ns`, connects from `client_ns` to `to`, and
+/// returns the peer address the server saw, or `None` when the connection
+/// did not reach the listener.
+pub fn tcp_reaches(
+    client_ns: &Path,
+    server_ns: &Path,
+    port: u16,
+    to: SocketAddr,
+) -> Option<SocketAddr> {
+    let l = tcp_listen(server_ns, port);
+    let _c = tcp_connect(client_ns, to).ok()?;
+    accept(&l, PROBE).map(|(_, peer)| peer)
+}
+
+static MARK: AtomicU32 = AtomicU32::new(0);
+
+fn marker() -> Vec<u8> {
+    format!(
+        "bht-probe-{}-{}",
+        std::process::id(),
+        MARK.fetch_add(1, Ordering::Relaxed)
+    )
+    .into_bytes()
+}
+
+/// Sends one UDP datagram from `from_ns` (source `src` or any) to `to`,
+/// received on `0.0.0.0:<to.port>` in `to_ns`. Whether it arrived.
+pub fn udp_arrives(from_ns: &Path, src: Option<Ipv4Addr>, to_ns: &Path, to: SocketAddr) -> bool {
+    let rx = in_ns(to_ns, || UdpSocket::bind(("0.0.0.0", to.port()))).expect("bind udp receiver");
+    rx.set_read_timeout(Some(PROBE)).expect("timeout");
+    let tx = in_ns(from_ns, || {
+        UdpSocket::bind((src.unwrap_or(Ipv4Addr::UNSPECIFIED), 0))
+    })
+    .expect("bind udp sender");
+    let m = marker();
+    if tx.send_to(&m, to).is_err() {
+        return false;
+    }
+    let until = Instant::now() + PROBE;
+    let mut buf = [0u8; 256];
+    while Instant::now() < until {
+        match rx.recv_from(&mut buf) {
+            Ok((n, _)) if buf[..n] == m[..] => return true,
+            Ok(_) => continue,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+fn raw_socket(ns: &Path, proto: i32) -> Socket {
+    let s = in_ns(ns, || {
+        Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(proto)))
+    })
+    .unwrap_or_else(|e| panic!("raw socket proto {proto}: {e}"));
+    s.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    s
+}
+
+/// Reads IPv4 packets (header included) from a raw socket until `timeout`,
+/// returning the first that `want` accepts.
+fn raw_wait(s: &Socket, timeout: Duration, want: impl Fn(Ipv4Addr, &[u8]) -> bool) -> bool {
+    let until = Instant::now() + timeout;
+    let mut buf = [0u8; 2048];
+    let mut sock = s;
+    while Instant::now() < until {
+        let n = match sock.read(&mut buf) {
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        if n < 20 {
+            continue;
+        }
+        let ihl = usize::from(buf[0] & 0x0f) * 4;
+        let src = Ipv4Addr::new(buf[12], buf[13], buf[14], buf[15]);
+        if n >= ihl && want(src, &buf[ihl..n]) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Sends one raw IP packet of protocol `proto` from `from_ns` (source
+/// `src` or the routing's choice) to `to`, counted on a raw socket in
+/// `to_ns`. Whether it arrived.
+pub fn raw_arrives(
+    from_ns: &Path,
+    src: Option<Ipv4Addr>,
+    to_ns: &Path,
+    to: Ipv4Addr,
+    proto: i32,
+) -> bool {
+    let rx = raw_socket(to_ns, proto);
+    let tx = raw_socket(from_ns, proto);
+    if let Some(a) = src {
+        tx.bind(&SockAddr::from(SocketAddrV4::new(a, 0)))
+            .expect("bind raw");
+    }
+    let m = marker();
+    if tx
+        .send_to(&m, &SockAddr::from(SocketAddrV4::new(to, 0)))
+        .is_err()
+    {
+        return false;
+    }
+    raw_wait(&rx, PROBE, |_, payload| payload.starts_with(&m))
+}
+
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for c in data.chunks(2) {
+        let word = u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]);
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// ICMP echo from inside `from_ns` to `to`: whether a reply came back.
+pub fn ping(from_ns: &Path, to: Ipv4Addr) -> bool {
+    let s = raw_socket(from_ns, 1);
+    let ident = (MARK.fetch_add(1, Ordering::Relaxed) as u16) ^ (std::process::id() as u16);
+    let mut pkt = vec![8u8, 0, 0, 0];
+    pkt.extend_from_slice(&ident.to_be_bytes());
+    pkt.extend_from_slice(&1u16.to_be_bytes());
+    pkt.extend_from_slice(b"bulkhead-e2e-ping");
+    let c = checksum(&pkt);
+    pkt[2..4].copy_from_slice(&c.to_be_bytes());
+    if s.send_to(&pkt, &SockAddr::from(SocketAddrV4::new(to, 0)))
+        .is_err()
+    {
+        return false;
+    }
+    raw_wait(&s, PROBE, |src, icmp| {
+        src == to && icmp.len() >= 8 && icmp[0] == 0 && icmp[4..6] == ident.to_be_bytes()
+    })
+}
+
+/// Reads from `s` within `timeout`: `Some(bytes)` when data came, `None` on
+/// timeout, error or end of stream.
+pub fn read_some(s: &mut TcpStream, timeout: Duration) -> Option<Vec<u8>> {
+    s.set_read_timeout(Some(timeout)).ok()?;
+    let mut buf = [0u8; 256];
+    match s.read(&mut buf) {
+        Ok(0) | Err(_) => None,
+        Ok(n) => Some(buf[..n].to_vec()),
+    }
+}

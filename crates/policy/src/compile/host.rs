@@ -1,0 +1,114 @@
+//! The host firewall: `table inet bulkhead` inside one endpoint namespace
+//! (which may hold several endpoints, one interface each).
+//!
+//! ```text
+//! chain input  (filter, hook input,  priority 0, policy accept)
+//!   ct state established,related accept
+//!   ct state invalid drop
+//!   iifname "lo" accept
+//!   meta nfproto ipv6 meta l4proto icmpv6 icmpv6 type { nd } accept
+//!   iifname vmap @endpoints_in          # "<ifname>" : jump ep_<ifname>_in
+//! chain ep_<ifname>_in
+//!   meta nfproto ipv4 meta l4proto { 6, 17, 132, 136 } <key> vmap @acl_<ifname>_in_v4_ported
+//!   meta nfproto ipv4 meta l4proto != { 6, 17, 132, 136 } <key> vmap @acl_<ifname>_in_v4_portless
+//!   (ipv6 likewise)
+//!   <default rules, or the replace-mode drop>
+//! ```
+//!
+//! `output` mirrors `input` with `oifname` and `ep_<ifname>_out`. Endpoints
+//! whose host firewall does not exist (vm isolation) are skipped.
+
+use std::collections::BTreeMap;
+
+use bulkhead_model::Direction;
+
+use super::{endpoint_rules, nd_matches, HOST, TABLE};
+use crate::endpoint::EndpointPolicy;
+use crate::error::PolicyError;
+use crate::ir::{
+    ifname_bytes, Action, Chain, ChainKind, CtStates, Family, Field, Hook, Match, Rule, Set,
+    SetKind, Table, Verdict,
+};
+use crate::matrix::EnforcementPoint;
+
+/// An endpoint as its namespace sees it: the interface name inside the
+/// namespace and its policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostEndpoint {
+    pub ifname: String,
+    pub policy: EndpointPolicy,
+}
+
+/// Compiles the host firewall of one namespace.
+pub fn compile_host_firewall(endpoints: &[HostEndpoint]) -> Result<Table, PolicyError> {
+    let mut table = Table::new(Family::Inet, TABLE);
+    let sorted: BTreeMap<&str, &EndpointPolicy> = endpoints
+        .iter()
+        .filter(|e| e.policy.has_point(EnforcementPoint::HostFirewall))
+        .map(|e| (e.ifname.as_str(), &e.policy))
+        .collect();
+    for (direction, hook, dev_field, map) in [
+        (Direction::In, Hook::Input, Field::IifName, "endpoints_in"),
+        (
+            Direction::Out,
+            Hook::Output,
+            Field::OifName,
+            "endpoints_out",
+        ),
+    ] {
+        let mut dispatch = Set::new(map, vec![dev_field], false, SetKind::VerdictMap);
+        for (ifname, policy) in &sorted {
+            let chain_name = format!("ep_{ifname}_{direction}");
+            let mut chain = Chain::regular(&chain_name);
+            endpoint_rules(
+                &mut table,
+                &mut chain.rules,
+                policy,
+                HOST,
+                direction,
+                ifname,
+            )?;
+            table.add_chain(chain);
+            let k = ifname_bytes(ifname);
+            dispatch
+                .elements
+                .insert(vec![(k.clone(), k)], Some(Verdict::Jump(chain_name)));
+        }
+        let mut base = Chain::base(hook.as_str(), hook, 0, ChainKind::Filter);
+        let lo = match dev_field {
+            Field::IifName => Match::IifName {
+                name: "lo".into(),
+                negate: false,
+            },
+            _ => Match::OifName {
+                name: "lo".into(),
+                negate: false,
+            },
+        };
+        base.rules = vec![
+            Rule::verdict(
+                vec![Match::CtState(
+                    CtStates::ESTABLISHED.union(CtStates::RELATED),
+                )],
+                Verdict::Accept,
+            )
+            .with_comment("stateful"),
+            Rule::verdict(vec![Match::CtState(CtStates::INVALID)], Verdict::Drop)
+                .with_comment("stateful"),
+            Rule::verdict(vec![lo], Verdict::Accept),
+            Rule::verdict(nd_matches(), Verdict::Accept).with_comment(crate::profile::ALLOW_ND),
+        ];
+        if !dispatch.elements.is_empty() {
+            base.rules.push(Rule::new(
+                vec![],
+                Action::Vmap {
+                    key: vec![dev_field],
+                    map: map.into(),
+                },
+            ));
+            table.add_set(dispatch);
+        }
+        table.add_chain(base);
+    }
+    Ok(table)
+}

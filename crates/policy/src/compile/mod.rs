@@ -1,0 +1,157 @@
+//! The compiler from endpoint policies to nftables IR, one table per
+//! enforcement point: [`compile_host_firewall`] (inside an endpoint
+//! namespace) and [`compile_switch`] (the host namespace).
+//!
+//! Invariants: pure and deterministic (same input → identical IR); custom
+//! rules never become linear rules — each (direction, family, protocol
+//! class) list becomes one interval verdict map built from
+//! [`classify`](crate::classify()) regions, looked up by one rule; the number of rules a
+//! packet walks is bounded by a constant, whatever the number of rules or
+//! endpoints. The mapping is written down in `docs/nftables.md`.
+
+mod host;
+mod switch;
+
+use bulkhead_model::Direction;
+
+pub use host::{compile_host_firewall, HostEndpoint};
+pub use switch::{compile_switch, SwitchPortPolicy};
+
+use crate::classifier::acl_name;
+use crate::classify::{classify, ProtoClass};
+use crate::endpoint::EndpointPolicy;
+use crate::error::PolicyError;
+use crate::ir::{
+    be_bytes, Action, Field, Match, NfProto, Rule, Set, SetKind, Table, Verdict as NftVerdict,
+};
+use crate::matrix::EnforcementPoint;
+use crate::packet::{Verdict, ND_TYPES, PORTED_PROTOCOLS};
+use crate::profile::{default_rules, DefaultMatch};
+
+/// The table every bulkhead ruleset lives in.
+pub const TABLE: &str = "bulkhead";
+
+/// How allow and block lower at a point: the host firewall accepts (its
+/// base chains see one endpoint per packet); the switch returns, so that a
+/// packet between two endpoints also meets the second endpoint's chain.
+#[derive(Debug, Clone, Copy)]
+struct Lowering {
+    point: EnforcementPoint,
+    allow: fn() -> NftVerdict,
+}
+
+impl Lowering {
+    fn verdict(self, v: Verdict) -> NftVerdict {
+        match v {
+            Verdict::Allow => (self.allow)(),
+            Verdict::Block => NftVerdict::Drop,
+        }
+    }
+}
+
+const HOST: Lowering = Lowering {
+    point: EnforcementPoint::HostFirewall,
+    allow: || NftVerdict::Accept,
+};
+const SWITCH: Lowering = Lowering {
+    point: EnforcementPoint::SwitchPort,
+    allow: || NftVerdict::Return,
+};
+
+fn nd_matches() -> Vec<Match> {
+    vec![
+        Match::NfProto(NfProto::Ipv6),
+        Match::L4Proto {
+            protos: vec![crate::packet::ICMPV6],
+            negate: false,
+        },
+        Match::Icmpv6Type(ND_TYPES.to_vec()),
+    ]
+}
+
+/// Appends the ACL map rules and the default rules of one endpoint chain,
+/// and adds the maps to `table`. `tag` names the endpoint (ifname or port).
+fn endpoint_rules(
+    table: &mut Table,
+    rules: &mut Vec<Rule>,
+    policy: &EndpointPolicy,
+    lowering: Lowering,
+    direction: Direction,
+    tag: &str,
+) -> Result<(), PolicyError> {
+    let ordered = policy.ordered_rules(lowering.point, direction);
+    for v4 in [true, false] {
+        for class in [ProtoClass::Ported, ProtoClass::Portless] {
+            let acl = acl_name(lowering.point, direction, v4, class);
+            let name = format!("acl_{tag}_{}", &acl[acl.find('_').map_or(0, |i| i + 1)..]);
+            let c = classify(&ordered, direction, v4, class, &format!("{tag} {acl}"))?;
+            if c.is_empty() {
+                continue;
+            }
+            let key: Vec<Field> = c.dims.iter().map(|d| d.field(v4)).collect();
+            let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
+            for region in c.regions() {
+                let k = region
+                    .ranges
+                    .iter()
+                    .zip(&key)
+                    .map(|(&(lo, hi), f)| (be_bytes(lo, f.len()), be_bytes(hi, f.len())));
+                let allow = c.winners[region.winner as usize].1 == bulkhead_model::Action::Allow;
+                let v = lowering.verdict(if allow {
+                    Verdict::Allow
+                } else {
+                    Verdict::Block
+                });
+                set.elements.insert(k.collect(), Some(v));
+            }
+            table.add_set(set);
+            let nfproto = if v4 { NfProto::Ipv4 } else { NfProto::Ipv6 };
+            let negate = class == ProtoClass::Portless;
+            let matches = vec![
+                Match::NfProto(nfproto),
+                Match::L4Proto {
+                    protos: PORTED_PROTOCOLS.to_vec(),
+                    negate,
+                },
+            ];
+            rules.push(Rule::new(matches, Action::Vmap { key, map: name }));
+        }
+    }
+    for d in default_rules(policy, lowering.point, direction) {
+        let matches = match d.matcher {
+            DefaultMatch::All => vec![],
+            DefaultMatch::Protocols(ps) => {
+                let mut ps = ps.to_vec();
+                ps.sort_unstable();
+                vec![Match::L4Proto {
+                    protos: ps,
+                    negate: false,
+                }]
+            }
+            DefaultMatch::Published => {
+                let name = format!("published_{tag}");
+                let key = vec![Field::L4Proto, Field::Dport];
+                let mut set = Set::new(&name, key.clone(), false, SetKind::Set);
+                for m in &policy.facts().port_mappings {
+                    let Some(p) = m.protocol.number() else {
+                        continue;
+                    };
+                    let port = be_bytes(u128::from(m.container_port), 2);
+                    set.elements
+                        .insert(vec![(vec![p], vec![p]), (port.clone(), port)], None);
+                }
+                if set.elements.is_empty() {
+                    continue;
+                }
+                table.add_set(set);
+                vec![Match::Lookup {
+                    key,
+                    set: name,
+                    negate: false,
+                }]
+            }
+        };
+        rules.push(Rule::verdict(matches, lowering.verdict(d.verdict)).with_comment(d.name));
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! The switch port: `table inet bulkhead` in the host namespace, for every
+//! endpoint of the host.
+//!
+//! ```text
+//! chain prerouting (filter, priority -300)   # anti-spoofing, bound to the port
+//!   iifname != @switch_ports accept
+//!   meta nfproto ipv4 iifname . ether saddr . ip saddr @bindings_v4 accept
+//!   meta nfproto ipv6 iifname . ether saddr . ip6 saddr @bindings_v6 accept
+//!   meta nfproto ipv6 iifname . ether saddr @port_macs ip6 saddr fe80::/10 accept
+//!   meta nfproto ipv6 iifname . ether saddr @port_macs ip6 saddr ::/128 meta l4proto icmpv6 accept
+//!   drop                                      # switch:anti-spoofing
+//! chain forward (filter, priority 0)
+//!   ct state established,related accept
+//!   meta nfproto ipv4 ip saddr vmap @from_endpoint_v4   # addr : jump sw_<port>_out
+//!   meta nfproto ipv6 ip6 saddr vmap @from_endpoint_v6
+//!   meta nfproto ipv4 ip daddr vmap @to_endpoint_v4     # addr : jump sw_<port>_in
+//!   meta nfproto ipv6 ip6 daddr vmap @to_endpoint_v6
+//! chain input: the from_endpoint half; chain output: the to_endpoint half
+//! chain sw_<port>_<dir>
+//!   ct state invalid drop
+//!   meta nfproto ipv6 meta l4proto icmpv6 icmpv6 type { nd } return
+//!   <ACL map rules as in the host firewall, allow = return>
+//!   <default rules (allow-all = return), or the replace-mode drop>
+//! ```
+//!
+//! Only `accept` (never `drop`) is applied to traffic that is not an
+//! endpoint's, so the host's other traffic is untouched. Endpoints without a
+//! programmable switch port still get their anti-spoofing binding, but no
+//! dispatch entry.
+
+use std::collections::BTreeMap;
+
+use bulkhead_model::{Direction, MacAddress};
+
+use super::{endpoint_rules, nd_matches, SWITCH, TABLE};
+use crate::endpoint::EndpointPolicy;
+use crate::ir::{
+    ifname_bytes, Action, Chain, ChainKind, CtStates, Family, Field, Hook, Key, Match, NfProto,
+    Rule, Set, SetKind, Table, Verdict,
+};
+use crate::matrix::EnforcementPoint;
+use crate::PolicyError;
+
+/// One switch port: its host-side device, the endpoint's MAC, and policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchPortPolicy {
+    pub port: String,
+    pub mac: MacAddress,
+    pub policy: EndpointPolicy,
+}
+
+fn point(bytes: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
+    (bytes.clone(), bytes)
+}
+
+fn addr_bytes(ip: std::net::IpAddr) -> Vec<u8> {
+    match ip {
+        std::net::IpAddr::V4(a) => a.octets().to_vec(),
+        std::net::IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+fn lookup(key: Vec<Field>, set: &str) -> Match {
+    Match::Lookup {
+        key,
+        set: set.into(),
+        negate: false,
+    }
+}
+
+fn prerouting() -> Chain {
+    let mut c = Chain::base("prerouting", Hook::Prerouting, -300, ChainKind::Filter);
+    let v6 = || Match::NfProto(NfProto::Ipv6);
+    let port_mac = || lookup(vec![Field::IifName, Field::EtherSaddr], "port_macs");
+    let prefix = |addr: [u8; 16], len| Match::Prefix {
+        field: Field::Saddr6,
+        addr: addr.to_vec(),
+        len,
+    };
+    let mut fe80 = [0u8; 16];
+    fe80[0] = 0xfe;
+    fe80[1] = 0x80;
+    c.rules = vec![
+        Rule::verdict(
+            vec![Match::Lookup {
+                key: vec![Field::IifName],
+                set: "switch_ports".into(),
+                negate: true,
+            }],
+            Verdict::Accept,
+        ),
+        Rule::verdict(
+            vec![
+                Match::NfProto(NfProto::Ipv4),
+                lookup(
+                    vec![Field::IifName, Field::EtherSaddr, Field::Saddr4],
+                    "bindings_v4",
+                ),
+            ],
+            Verdict::Accept,
+        ),
+        Rule::verdict(
+            vec![
+                v6(),
+                lookup(
+                    vec![Field::IifName, Field::EtherSaddr, Field::Saddr6],
+                    "bindings_v6",
+                ),
+            ],
+            Verdict::Accept,
+        ),
+        Rule::verdict(vec![v6(), port_mac(), prefix(fe80, 10)], Verdict::Accept)
+            .with_comment("switch:link-local"),
+        Rule::verdict(
+            vec![
+                v6(),
+                port_mac(),
+                prefix([0; 16], 128),
+                Match::L4Proto {
+                    protos: vec![crate::packet::ICMPV6],
+                    negate: false,
+                },
+            ],
+            Verdict::Accept,
+        )
+        .with_comment("switch:unspecified-source-icmpv6"),
+        Rule::verdict(vec![], Verdict::Drop).with_comment("switch:anti-spoofing"),
+    ];
+    c
+}
+
+fn dispatch_rules(halves: &[(&str, Field, Field)]) -> Vec<Rule> {
+    let mut rules = vec![Rule::verdict(
+        vec![Match::CtState(
+            CtStates::ESTABLISHED.union(CtStates::RELATED),
+        )],
+        Verdict::Accept,
+    )
+    .with_comment("stateful")];
+    for &(map, f4, f6) in halves {
+        for (nf, f, fam) in [(NfProto::Ipv4, f4, "v4"), (NfProto::Ipv6, f6, "v6")] {
+            rules.push(Rule::new(
+                vec![Match::NfProto(nf)],
+                Action::Vmap {
+                    key: vec![f],
+                    map: format!("{map}_{fam}"),
+                },
+            ));
+        }
+    }
+    rules
+}
+
+/// Compiles the switch-port table of the host.
+pub fn compile_switch(ports: &[SwitchPortPolicy]) -> Result<Table, PolicyError> {
+    let mut table = Table::new(Family::Inet, TABLE);
+    let sorted: BTreeMap<&str, &SwitchPortPolicy> =
+        ports.iter().map(|p| (p.port.as_str(), p)).collect();
+    let mut sets: BTreeMap<&str, Set> = BTreeMap::new();
+    let mut declare = |name: &'static str, key: Vec<Field>, kind| {
+        sets.insert(name, Set::new(name, key, false, kind));
+    };
+    declare("switch_ports", vec![Field::IifName], SetKind::Set);
+    declare(
+        "port_macs",
+        vec![Field::IifName, Field::EtherSaddr],
+        SetKind::Set,
+    );
+    declare(
+        "bindings_v4",
+        vec![Field::IifName, Field::EtherSaddr, Field::Saddr4],
+        SetKind::Set,
+    );
+    declare(
+        "bindings_v6",
+        vec![Field::IifName, Field::EtherSaddr, Field::Saddr6],
+        SetKind::Set,
+    );
+    declare("from_endpoint_v4", vec![Field::Saddr4], SetKind::VerdictMap);
+    declare("from_endpoint_v6", vec![Field::Saddr6], SetKind::VerdictMap);
+    declare("to_endpoint_v4", vec![Field::Daddr4], SetKind::VerdictMap);
+    declare("to_endpoint_v6", vec![Field::Daddr6], SetKind::VerdictMap);
+    let add = |sets: &mut BTreeMap<&str, Set>, set: &str, key: Key, v: Option<Verdict>| {
+        if let Some(s) = sets.get_mut(set) {
+            s.elements.insert(key, v);
+        }
+    };
+    for (name, p) in &sorted {
+        let (dev, mac) = (point(ifname_bytes(name)), point(p.mac.0.to_vec()));
+        add(&mut sets, "switch_ports", vec![dev.clone()], None);
+        add(&mut sets, "port_macs", vec![dev.clone(), mac.clone()], None);
+        let policy: &EndpointPolicy = &p.policy;
+        let programmable = policy.has_point(EnforcementPoint::SwitchPort);
+        for ip in &policy.facts().addresses {
+            let fam = if ip.is_ipv4() { "v4" } else { "v6" };
+            let a = point(addr_bytes(*ip));
+            let bindings = if ip.is_ipv4() {
+                "bindings_v4"
+            } else {
+                "bindings_v6"
+            };
+            add(
+                &mut sets,
+                bindings,
+                vec![dev.clone(), mac.clone(), a.clone()],
+                None,
+            );
+            if programmable {
+                let from = format!("from_endpoint_{fam}");
+                let to = format!("to_endpoint_{fam}");
+                add(
+                    &mut sets,
+                    &from,
+                    vec![a.clone()],
+                    Some(Verdict::Jump(format!("sw_{name}_out"))),
+                );
+                add(
+                    &mut sets,
+                    &to,
+                    vec![a],
+                    Some(Verdict::Jump(format!("sw_{name}_in"))),
+                );
+            }
+        }
+        if programmable {
+            for direction in [Direction::In, Direction::Out] {
+                let mut chain = Chain::regular(format!("sw_{name}_{direction}"));
+                chain.rules.push(
+                    Rule::verdict(vec![Match::CtState(CtStates::INVALID)], Verdict::Drop)
+                        .with_comment("stateful"),
+                );
+                chain.rules.push(
+                    Rule::verdict(nd_matches(), Verdict::Return)
+                        .with_comment(crate::profile::ALLOW_ND),
+                );
+                endpoint_rules(
+                    &mut table,
+                    &mut chain.rules,
+                    policy,
+                    SWITCH,
+                    direction,
+                    name,
+                )?;
+                table.add_chain(chain);
+            }
+        }
+    }
+    for (_, s) in sets {
+        table.add_set(s);
+    }
+    table.add_chain(prerouting());
+    let from = ("from_endpoint", Field::Saddr4, Field::Saddr6);
+    let to = ("to_endpoint", Field::Daddr4, Field::Daddr6);
+    for (hook, halves) in [
+        (Hook::Forward, vec![from, to]),
+        (Hook::Input, vec![from]),
+        (Hook::Output, vec![to]),
+    ] {
+        let mut c = Chain::base(hook.as_str(), hook, 0, ChainKind::Filter);
+        c.rules = dispatch_rules(&halves);
+        table.add_chain(c);
+    }
+    Ok(table)
+}

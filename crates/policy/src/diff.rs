@@ -1,0 +1,295 @@
+//! The difference between two tables as one ordered transaction.
+//!
+//! Contract: `apply(old, &diff(old, new)) == new`, and the order is one the
+//! kernel accepts in a single batch: rules are flushed and elements deleted
+//! before the sets and chains they reference are deleted; chains and sets are
+//! declared before the elements and rules that reference them; elements are
+//! deleted before overlapping ones are added. A chain's rules are replaced
+//! whole (flush + re-add: chains hold a constant number of rules), sets are
+//! changed element by element, so adding or removing one ACL entry costs a
+//! few element operations whatever the ruleset size. A set whose key or
+//! flags change (an ACL starts using a new dimension) is recreated.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ir::{
+    Action, BaseChain, Chain, Family, Field, Key, Match, Rule, Set, SetKind, Table, Verdict,
+};
+
+/// One operation of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    AddTable {
+        family: Family,
+        name: String,
+    },
+    DeleteTable {
+        family: Family,
+        name: String,
+    },
+    AddChain {
+        name: String,
+        base: Option<BaseChain>,
+    },
+    DeleteChain {
+        name: String,
+    },
+    AddSet {
+        name: String,
+        key: Vec<Field>,
+        interval: bool,
+        kind: SetKind,
+    },
+    DeleteSet {
+        name: String,
+    },
+    FlushChain {
+        name: String,
+    },
+    AddRules {
+        chain: String,
+        rules: Vec<Rule>,
+    },
+    AddElements {
+        set: String,
+        elements: Vec<(Key, Option<Verdict>)>,
+    },
+    DeleteElements {
+        set: String,
+        keys: Vec<Key>,
+    },
+}
+
+/// The operations that create `table` from nothing.
+pub fn create(table: &Table) -> Vec<Op> {
+    let empty = Table::new(table.family, &table.name);
+    let mut ops = vec![Op::AddTable {
+        family: table.family,
+        name: table.name.clone(),
+    }];
+    ops.extend(diff(&empty, table));
+    ops
+}
+
+fn chain_target(v: &Verdict) -> Option<&str> {
+    match v {
+        Verdict::Jump(c) | Verdict::Goto(c) => Some(c),
+        _ => None,
+    }
+}
+
+fn rule_refs<'a>(rule: &'a Rule, sets: &BTreeSet<&str>, chains: &BTreeSet<&str>) -> bool {
+    let set_ref = |s: &'a str| sets.contains(s);
+    rule.matches
+        .iter()
+        .any(|m| matches!(m, Match::Lookup { set, .. } if set_ref(set)))
+        || match &rule.action {
+            Action::Vmap { map, .. } => set_ref(map),
+            Action::Verdict(v) => chain_target(v).is_some_and(|c| chains.contains(c)),
+            _ => false,
+        }
+}
+
+fn add_set_op(s: &Set) -> Op {
+    Op::AddSet {
+        name: s.name.clone(),
+        key: s.key.clone(),
+        interval: s.interval,
+        kind: s.kind,
+    }
+}
+
+/// The ordered operations that turn `old` into `new`.
+pub fn diff(old: &Table, new: &Table) -> Vec<Op> {
+    if old.family != new.family || old.name != new.name {
+        let mut ops = vec![Op::DeleteTable {
+            family: old.family,
+            name: old.name.clone(),
+        }];
+        ops.extend(create(new));
+        return ops;
+    }
+    let set_gone: BTreeSet<&str> = old
+        .sets
+        .values()
+        .filter(|s| new.sets.get(&s.name).is_none_or(|n| !n.same_declaration(s)))
+        .map(|s| s.name.as_str())
+        .collect();
+    let chain_gone: BTreeSet<&str> = old
+        .chains
+        .values()
+        .filter(|c| new.chains.get(&c.name).is_none_or(|n| n.base != c.base))
+        .map(|c| c.name.as_str())
+        .collect();
+    let stale = |v: &Option<Verdict>| {
+        v.as_ref()
+            .and_then(chain_target)
+            .is_some_and(|c| chain_gone.contains(c))
+    };
+    let mut ops = Vec::new();
+    // 1. Flush chains that go away or whose rules change (or point at something recreated).
+    let mut rewrite: Vec<&Chain> = Vec::new();
+    for c in old.chains.values() {
+        let gone = chain_gone.contains(c.name.as_str());
+        let changed = new.chains.get(&c.name).is_some_and(|n| n.rules != c.rules);
+        let refs = c.rules.iter().any(|r| rule_refs(r, &set_gone, &chain_gone));
+        if !c.rules.is_empty() && (gone || changed || refs) {
+            ops.push(Op::FlushChain {
+                name: c.name.clone(),
+            });
+        }
+        if !gone && (changed || refs) {
+            rewrite.push(&new.chains[&c.name]);
+        }
+    }
+    // 2. Delete elements of kept sets.
+    let mut adds: Vec<Op> = Vec::new();
+    for s in old
+        .sets
+        .values()
+        .filter(|s| !set_gone.contains(s.name.as_str()))
+    {
+        let n = &new.sets[&s.name];
+        let keys: Vec<Key> = s
+            .elements
+            .iter()
+            .filter(|(k, v)| n.elements.get(*k) != Some(*v) || stale(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if !keys.is_empty() {
+            ops.push(Op::DeleteElements {
+                set: s.name.clone(),
+                keys,
+            });
+        }
+        let elements: Vec<(Key, Option<Verdict>)> = n
+            .elements
+            .iter()
+            .filter(|(k, v)| s.elements.get(*k) != Some(*v) || stale(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !elements.is_empty() {
+            adds.push(Op::AddElements {
+                set: s.name.clone(),
+                elements,
+            });
+        }
+    }
+    // 3-4. Delete sets, then chains.
+    ops.extend(set_gone.iter().map(|s| Op::DeleteSet {
+        name: (*s).to_owned(),
+    }));
+    ops.extend(chain_gone.iter().map(|c| Op::DeleteChain {
+        name: (*c).to_owned(),
+    }));
+    // 5-6. Declare new chains and sets.
+    let new_chains: Vec<&Chain> = new
+        .chains
+        .values()
+        .filter(|c| !old.chains.contains_key(&c.name) || chain_gone.contains(c.name.as_str()))
+        .collect();
+    ops.extend(new_chains.iter().map(|c| Op::AddChain {
+        name: c.name.clone(),
+        base: c.base.clone(),
+    }));
+    let new_sets: Vec<&Set> = new
+        .sets
+        .values()
+        .filter(|s| !old.sets.contains_key(&s.name) || set_gone.contains(s.name.as_str()))
+        .collect();
+    ops.extend(new_sets.iter().map(|s| add_set_op(s)));
+    // 7. Elements.
+    for s in &new_sets {
+        if !s.elements.is_empty() {
+            let elements = s
+                .elements
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            ops.push(Op::AddElements {
+                set: s.name.clone(),
+                elements,
+            });
+        }
+    }
+    ops.extend(adds);
+    // 8. Rules.
+    for c in rewrite.into_iter().chain(new_chains) {
+        if !c.rules.is_empty() {
+            ops.push(Op::AddRules {
+                chain: c.name.clone(),
+                rules: c.rules.clone(),
+            });
+        }
+    }
+    ops
+}
+
+/// Applies operations to a table (what the kernel would hold afterwards).
+/// `DeleteTable` empties it; `AddTable` renames/refamilies it.
+pub fn apply(table: &Table, ops: &[Op]) -> Table {
+    let mut t = table.clone();
+    for op in ops {
+        match op {
+            Op::AddTable { family, name } => {
+                t.family = *family;
+                t.name.clone_from(name);
+            }
+            Op::DeleteTable { .. } => {
+                t.chains = BTreeMap::new();
+                t.sets = BTreeMap::new();
+            }
+            Op::AddChain { name, base } => {
+                t.add_chain(Chain {
+                    name: name.clone(),
+                    base: base.clone(),
+                    rules: Vec::new(),
+                });
+            }
+            Op::DeleteChain { name } => {
+                t.chains.remove(name);
+            }
+            Op::AddSet {
+                name,
+                key,
+                interval,
+                kind,
+            } => t.add_set(Set::new(name, key.clone(), *interval, *kind)),
+            Op::DeleteSet { name } => {
+                t.sets.remove(name);
+            }
+            Op::FlushChain { name } => t
+                .chains
+                .get_mut(name)
+                .expect("flush of a missing chain")
+                .rules
+                .clear(),
+            Op::AddRules { chain, rules } => {
+                t.chains
+                    .get_mut(chain)
+                    .expect("rules for a missing chain")
+                    .rules
+                    .extend(rules.iter().cloned());
+            }
+            Op::AddElements { set, elements } => {
+                let s = t.sets.get_mut(set).expect("elements for a missing set");
+                for (k, v) in elements {
+                    assert!(
+                        s.elements.insert(k.clone(), v.clone()).is_none(),
+                        "element added twice to {set}"
+                    );
+                }
+            }
+            Op::DeleteElements { set, keys } => {
+                let s = t.sets.get_mut(set).expect("elements of a missing set");
+                for k in keys {
+                    assert!(
+                        s.elements.remove(k).is_some(),
+                        "missing element deleted from {set}"
+                    );
+                }
+            }
+        }
+    }
+    t
+}

@@ -1,0 +1,109 @@
+//! What a decision about one endpoint needs: its network's driver and
+//! profile, its isolation, ACL mode, addresses, port mappings and custom
+//! rules.
+//!
+//! Invariant: every custom rule of an [`EndpointPolicy`] passed
+//! [`check_rule`](crate::matrix::check_rule) and ids are unique, because
+//! [`EndpointPolicy::new`] is the only constructor. Rule precedence is total:
+//! lower priority first, then `block` before `allow`, then input order.
+
+use std::net::IpAddr;
+
+use bulkhead_model::{
+    AclMode, AclProfile, AclRule, Action, Direction, Driver, Endpoint, Isolation, Network,
+    PortMapping,
+};
+
+use crate::error::PolicyError;
+use crate::matrix::{check_rule, has_point, EnforcementPoint};
+
+/// The endpoint's facts, apart from its custom rules.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EndpointFacts {
+    pub driver: Driver,
+    pub isolation: Isolation,
+    pub profile: AclProfile,
+    pub acl_mode: AclMode,
+    pub addresses: Vec<IpAddr>,
+    pub port_mappings: Vec<PortMapping>,
+}
+
+/// An endpoint's complete, checked policy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EndpointPolicy {
+    facts: EndpointFacts,
+    rules: Vec<AclRule>,
+}
+
+impl EndpointPolicy {
+    /// Checks every rule against the enforcement-point matrix.
+    pub fn new(facts: EndpointFacts, rules: Vec<AclRule>) -> Result<Self, PolicyError> {
+        for (i, rule) in rules.iter().enumerate() {
+            check_rule(facts.driver, facts.isolation, rule.rule_type)?;
+            if rules[..i].iter().any(|r| r.id == rule.id) {
+                return Err(PolicyError::DuplicateRuleId {
+                    id: rule.id.clone(),
+                });
+            }
+        }
+        Ok(Self { facts, rules })
+    }
+
+    /// The policy of a stored endpoint on its network.
+    pub fn from_endpoint(
+        network: &Network,
+        isolation: Isolation,
+        endpoint: &Endpoint,
+    ) -> Result<Self, PolicyError> {
+        let facts = EndpointFacts {
+            driver: network.driver,
+            isolation,
+            profile: network.acl_profile,
+            acl_mode: endpoint.acl_mode,
+            addresses: vec![endpoint.ip_address.addr],
+            port_mappings: endpoint.port_mappings.clone(),
+        };
+        Self::new(facts, endpoint.acls.clone())
+    }
+
+    pub fn facts(&self) -> &EndpointFacts {
+        &self.facts
+    }
+
+    pub fn rules(&self) -> &[AclRule] {
+        &self.rules
+    }
+
+    pub fn has_point(&self, point: EnforcementPoint) -> bool {
+        has_point(self.facts.driver, self.facts.isolation, point)
+    }
+
+    /// Whether any custom rule (either direction) sits at `point`.
+    pub fn has_custom(&self, point: EnforcementPoint) -> bool {
+        self.rules
+            .iter()
+            .any(|r| EnforcementPoint::of(r.rule_type) == point)
+    }
+
+    /// Whether unmatched traffic at `point` is blocked (replace mode with rules).
+    pub fn replaces_profile(&self, point: EnforcementPoint) -> bool {
+        self.facts.acl_mode == AclMode::Replace && self.has_custom(point)
+    }
+
+    /// The rules at `point` for `direction`, highest precedence first.
+    pub fn ordered_rules(&self, point: EnforcementPoint, direction: Direction) -> Vec<&AclRule> {
+        let mut v: Vec<(usize, &AclRule)> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.direction == direction && EnforcementPoint::of(r.rule_type) == point)
+            .collect();
+        v.sort_by_key(|(i, r)| precedence(r, *i));
+        v.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+/// The sort key of a rule: lower sorts first and wins.
+pub fn precedence(rule: &AclRule, index: usize) -> (u16, u8, usize) {
+    (rule.priority, u8::from(rule.action == Action::Allow), index)
+}

@@ -1,0 +1,412 @@
+//! A typed nftables IR: tables, chains, rules, sets and verdict maps.
+//!
+//! Contract: the IR says *what* the kernel should hold, in terms that lower
+//! mechanically onto nf_tables expressions. Every [`Match`] maps to a fixed,
+//! small expression sequence (documented on each variant), every [`Field`]
+//! to one `meta`/`payload`/`ct` load of [`Field::len`] bytes, and every set
+//! element key to per-field inclusive ranges of big-endian bytes of exactly
+//! that length. All collections are ordered (`BTreeMap`, `Vec` in program
+//! order), so equal inputs give equal IR and equal renderings.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// nf_tables table families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    Inet,
+    Ip,
+    Ip6,
+    Netdev,
+    Bridge,
+}
+
+impl Family {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Inet => "inet",
+            Family::Ip => "ip",
+            Family::Ip6 => "ip6",
+            Family::Netdev => "netdev",
+            Family::Bridge => "bridge",
+        }
+    }
+}
+
+/// A table: the unit of ownership (bulkhead's tables are its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub family: Family,
+    pub name: String,
+    pub chains: BTreeMap<String, Chain>,
+    pub sets: BTreeMap<String, Set>,
+}
+
+impl Table {
+    pub fn new(family: Family, name: impl Into<String>) -> Self {
+        Self {
+            family,
+            name: name.into(),
+            chains: BTreeMap::new(),
+            sets: BTreeMap::new(),
+        }
+    }
+
+    pub fn add_chain(&mut self, chain: Chain) {
+        self.chains.insert(chain.name.clone(), chain);
+    }
+
+    pub fn add_set(&mut self, set: Set) {
+        self.sets.insert(set.name.clone(), set);
+    }
+
+    /// Number of rules over all chains (for tests and benchmarks).
+    pub fn rule_count(&self) -> usize {
+        self.chains.values().map(|c| c.rules.len()).sum()
+    }
+}
+
+/// Netfilter hooks a base chain can attach to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Hook {
+    Prerouting,
+    Input,
+    Forward,
+    Output,
+    Postrouting,
+    Ingress,
+}
+
+impl Hook {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "prerouting",
+            Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
+            Hook::Postrouting => "postrouting",
+            Hook::Ingress => "ingress",
+        }
+    }
+}
+
+/// What a base chain does with a packet that no rule decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ChainPolicy {
+    Accept,
+    Drop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ChainKind {
+    Filter,
+    Nat,
+}
+
+/// The hook attachment of a base chain.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BaseChain {
+    pub hook: Hook,
+    pub priority: i32,
+    pub policy: ChainPolicy,
+    pub kind: ChainKind,
+    /// Only for `netdev` ingress chains.
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    pub name: String,
+    pub base: Option<BaseChain>,
+    pub rules: Vec<Rule>,
+}
+
+impl Chain {
+    pub fn regular(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            base: None,
+            rules: Vec::new(),
+        }
+    }
+
+    pub fn base(name: impl Into<String>, hook: Hook, priority: i32, kind: ChainKind) -> Self {
+        let base = BaseChain {
+            hook,
+            priority,
+            policy: ChainPolicy::Accept,
+            kind,
+            device: None,
+        };
+        Self {
+            name: name.into(),
+            base: Some(base),
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// One rule: all matches must hold, then `counter` (if set), then the action.
+/// `comment` becomes the rule's userdata comment; it carries the names that
+/// `trace` shows (e.g. `current:in:allow-common`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Rule {
+    pub matches: Vec<Match>,
+    pub counter: bool,
+    pub action: Action,
+    pub comment: Option<String>,
+}
+
+impl Rule {
+    pub fn new(matches: Vec<Match>, action: Action) -> Self {
+        Self {
+            matches,
+            counter: false,
+            action,
+            comment: None,
+        }
+    }
+
+    pub fn verdict(matches: Vec<Match>, verdict: Verdict) -> Self {
+        Self::new(matches, Action::Verdict(verdict))
+    }
+
+    pub fn with_comment(mut self, comment: impl Into<String>) -> Self {
+        self.comment = Some(comment.into());
+        self
+    }
+}
+
+/// Conntrack state bits, as the kernel numbers them (`NF_CT_STATE_*_BIT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CtStates(pub u32);
+
+impl CtStates {
+    pub const INVALID: CtStates = CtStates(1);
+    pub const ESTABLISHED: CtStates = CtStates(2);
+    pub const RELATED: CtStates = CtStates(4);
+    pub const NEW: CtStates = CtStates(8);
+    pub const UNTRACKED: CtStates = CtStates(64);
+
+    pub fn union(self, other: CtStates) -> CtStates {
+        CtStates(self.0 | other.0)
+    }
+
+    pub fn intersects(self, other: CtStates) -> bool {
+        self.0 & other.0 != 0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NfProto {
+    Ipv4,
+    Ipv6,
+}
+
+/// A match. Lowering (registers omitted):
+///
+/// | variant | expressions |
+/// |---|---|
+/// | `CtState(s)` | `ct state` → `bitwise & s` → `cmp neq 0` |
+/// | `CtStatusDnat` | `ct status` → `bitwise & IPS_DST_NAT` → `cmp neq 0` |
+/// | `IifName{name,negate}` | `meta iifname` → `cmp eq/neq name\0…` (16 bytes) |
+/// | `OifName{..}` | `meta oifname` → `cmp eq/neq` |
+/// | `NfProto(p)` | `meta nfproto` → `cmp eq 2/10` |
+/// | `L4Proto{protos,negate}` | one proto: `meta l4proto` → `cmp eq/neq`; several: `meta l4proto` → `lookup` anonymous set (inverted if negate) |
+/// | `Icmpv6Type(types)` | `payload transport +0 len 1` → `lookup` anonymous set (callers put `L4Proto icmpv6` first) |
+/// | `Prefix{field,addr,len}` | load `field` → `bitwise & mask(len)` → `cmp eq addr` |
+/// | `Lookup{key,set,negate}` | load each key field into consecutive registers → `lookup set` (inverted if negate) |
+/// | `FibDaddrLocal` | `fib daddr type` → `cmp eq RTN_LOCAL` |
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Match {
+    CtState(CtStates),
+    CtStatusDnat,
+    IifName {
+        name: String,
+        negate: bool,
+    },
+    OifName {
+        name: String,
+        negate: bool,
+    },
+    NfProto(NfProto),
+    L4Proto {
+        protos: Vec<u8>,
+        negate: bool,
+    },
+    Icmpv6Type(Vec<u8>),
+    Prefix {
+        field: Field,
+        addr: Vec<u8>,
+        len: u8,
+    },
+    Lookup {
+        key: Vec<Field>,
+        set: String,
+        negate: bool,
+    },
+    FibDaddrLocal,
+}
+
+/// A terminal or control-flow verdict.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Continue,
+    Return,
+    Jump(String),
+    Goto(String),
+}
+
+/// What a rule does once its matches hold.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Action {
+    Verdict(Verdict),
+    /// Load `key` → `lookup map` with a verdict dreg; no element → next rule.
+    Vmap {
+        key: Vec<Field>,
+        map: String,
+    },
+    /// `nat dnat` to `addr` (and `port`), family from the address.
+    Dnat {
+        addr: IpAddr,
+        port: Option<u16>,
+    },
+    /// `nat snat` to `addr`.
+    Snat {
+        addr: IpAddr,
+    },
+    Masquerade,
+}
+
+/// Packet fields a rule or set key can load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    /// `meta iifname`, 16 bytes, NUL padded.
+    IifName,
+    /// `meta oifname`, 16 bytes.
+    OifName,
+    /// `meta l4proto`, 1 byte.
+    L4Proto,
+    /// `payload network +12 len 4`.
+    Saddr4,
+    /// `payload network +16 len 4`.
+    Daddr4,
+    /// `payload network +8 len 16`.
+    Saddr6,
+    /// `payload network +24 len 16`.
+    Daddr6,
+    /// `payload transport +0 len 2` (tcp, udp, sctp, udp-lite).
+    Sport,
+    /// `payload transport +2 len 2`.
+    Dport,
+    /// `payload link +6 len 6`.
+    EtherSaddr,
+    /// `meta mark`, 4 bytes.
+    Mark,
+}
+
+impl Field {
+    /// The field's length in bytes (set keys use exactly this many bytes;
+    /// the lowering pads each concatenated field to 4 bytes).
+    #[allow(clippy::len_without_is_empty)] // a byte length, not a collection
+    pub fn len(self) -> usize {
+        match self {
+            Field::IifName | Field::OifName => 16,
+            Field::L4Proto => 1,
+            Field::Saddr4 | Field::Daddr4 | Field::Mark => 4,
+            Field::Saddr6 | Field::Daddr6 => 16,
+            Field::Sport | Field::Dport => 2,
+            Field::EtherSaddr => 6,
+        }
+    }
+
+    /// The nft type name used in set declarations.
+    pub fn nft_type(self) -> &'static str {
+        match self {
+            Field::IifName | Field::OifName => "ifname",
+            Field::L4Proto => "inet_proto",
+            Field::Saddr4 | Field::Daddr4 => "ipv4_addr",
+            Field::Saddr6 | Field::Daddr6 => "ipv6_addr",
+            Field::Sport | Field::Dport => "inet_service",
+            Field::EtherSaddr => "ether_addr",
+            Field::Mark => "mark",
+        }
+    }
+
+    /// The nft expression that loads the field.
+    pub fn nft_expr(self) -> &'static str {
+        match self {
+            Field::IifName => "iifname",
+            Field::OifName => "oifname",
+            Field::L4Proto => "meta l4proto",
+            Field::Saddr4 => "ip saddr",
+            Field::Daddr4 => "ip daddr",
+            Field::Saddr6 => "ip6 saddr",
+            Field::Daddr6 => "ip6 daddr",
+            Field::Sport => "th sport",
+            Field::Dport => "th dport",
+            Field::EtherSaddr => "ether saddr",
+            Field::Mark => "meta mark",
+        }
+    }
+}
+
+/// An element key: one inclusive `(from, to)` range per key field, each
+/// bound big-endian and exactly `Field::len` bytes. Non-interval sets have
+/// `from == to`.
+pub type Key = Vec<(Vec<u8>, Vec<u8>)>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SetKind {
+    Set,
+    VerdictMap,
+}
+
+/// A named set or verdict map. Elements of an interval set never overlap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Set {
+    pub name: String,
+    pub key: Vec<Field>,
+    pub interval: bool,
+    pub kind: SetKind,
+    /// `None` for plain sets, `Some(verdict)` for verdict maps.
+    pub elements: BTreeMap<Key, Option<Verdict>>,
+}
+
+impl Set {
+    pub fn new(name: impl Into<String>, key: Vec<Field>, interval: bool, kind: SetKind) -> Self {
+        Self {
+            name: name.into(),
+            key,
+            interval,
+            kind,
+            elements: BTreeMap::new(),
+        }
+    }
+
+    /// The declaration without elements (what `diff` compares for recreation).
+    pub fn same_declaration(&self, other: &Set) -> bool {
+        self.key == other.key && self.interval == other.interval && self.kind == other.kind
+    }
+}
+
+/// Big-endian bytes of a value for a field of `len` bytes (`len` ≤ 16).
+pub fn be_bytes(value: u128, len: usize) -> Vec<u8> {
+    value.to_be_bytes()[16 - len..].to_vec()
+}
+
+/// The value of big-endian bytes (at most 16).
+pub fn from_be(bytes: &[u8]) -> u128 {
+    bytes
+        .iter()
+        .fold(0u128, |acc, b| (acc << 8) | u128::from(*b))
+}
+
+/// An interface name as the 16-byte, NUL-padded key the kernel compares.
+pub fn ifname_bytes(name: &str) -> Vec<u8> {
+    let mut b = name.as_bytes().to_vec();
+    b.resize(16, 0);
+    b
+}

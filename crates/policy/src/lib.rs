@@ -1,0 +1,35 @@
+//! bulkhead's policy core, pure: no I/O, no unsafe.
+//!
+//! From validated model values ([`bulkhead_model`]) it derives which
+//! enforcement points exist ([`matrix`]), the default port ACLs
+//! ([`profile`]), the verdict for any packet ([`reference`], linear and
+//! obviously right; [`Classifier`], fast), and the nftables ruleset that
+//! enforces it ([`compile`] into the typed [`ir`]), with an interpreter of
+//! that IR ([`interp`]), a minimal diff between two rulesets ([`diff`]) and a
+//! renderer to `nft` syntax ([`render`]). Property tests hold the pieces to
+//! one meaning: interpreted IR == classifier == reference.
+
+#![forbid(unsafe_code)]
+
+pub mod classifier;
+pub mod classify;
+pub mod compile;
+pub mod diff;
+pub mod endpoint;
+pub mod error;
+pub mod interp;
+pub mod ir;
+pub mod matrix;
+pub mod packet;
+pub mod profile;
+pub mod reference;
+pub mod render;
+
+pub use classifier::Classifier;
+pub use classify::{classify, Classification, ProtoClass, MAX_REGIONS};
+pub use compile::{compile_host_firewall, compile_switch, HostEndpoint, SwitchPortPolicy};
+pub use endpoint::{EndpointFacts, EndpointPolicy};
+pub use error::PolicyError;
+pub use matrix::{check_rule, enforcement_points, EnforcementPoint};
+pub use packet::{CtState, Decider, Decision, Packet, Verdict};
+pub use reference::evaluate;
