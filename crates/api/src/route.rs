@@ -161,12 +161,11 @@ fn no_route(route: &str) -> ApiError {
     ))
 }
 
-/// Splits `/v1/a/b` into decoded segments `[a, b]`; one trailing `/` is
-/// tolerated. `None` when the prefix is wrong, a segment is empty, or an
-/// escape is invalid.
+/// Splits `/v1/a/b` into decoded segments `[a, b]`. `None` when the prefix
+/// is wrong, a segment is empty (a trailing `/` included: `/v1/networks/`
+/// must not turn an empty name into a list), or an escape is invalid.
 fn split_path(path: &str) -> Option<Vec<String>> {
     let rest = path.strip_prefix("/v1/")?;
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
     rest.split('/')
         .map(|s| percent_decode(s).filter(|d| !d.is_empty()))
         .collect()

@@ -112,7 +112,9 @@ fn names_that_look_like_paths_stay_one_segment() {
 #[test]
 fn routes_decode_to_their_commands() {
     assert_eq!(ok("GET", "/v1/health", ""), Command::Health);
-    assert_eq!(ok("GET", "/v1/networks/", ""), Command::NetworkList);
+    // A trailing `/` is an empty name, not the collection: refusing it keeps
+    // `network inspect ""` from turning into `network ls`.
+    assert!(decode_request("GET", "/v1/networks/", b"").is_err());
     assert_eq!(
         ok("GET", "/v1/endpoints/web/acls", ""),
         Command::AclList {

@@ -3,7 +3,10 @@
 
 #![forbid(unsafe_code)]
 
+mod acl;
+mod endpoints;
 mod policy;
+mod world;
 
 use clap::{Parser, Subcommand};
 
@@ -22,12 +25,26 @@ enum Command {
     /// Policy engine: compile times, region counts, classifier verdict time,
     /// disagreement with the linear reference.
     Policy(policy::Args),
+    /// Endpoint create/delete latency, total time and flatness for N
+    /// endpoints on the real kernel (in a throwaway host namespace).
+    Endpoints(endpoints::Args),
+    /// ACL updates (replace, add one, remove one) with N rules, and the
+    /// data-path cost of N rules as ratios to no rules.
+    Acl(acl::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Policy(args) => policy::run(&args),
+        Command::Policy(args) => policy::run(&args).map_err(|e| e.to_string()),
+        Command::Endpoints(args) => {
+            world::install_ctrl_c();
+            endpoints::run(&args)
+        }
+        Command::Acl(args) => {
+            world::install_ctrl_c();
+            acl::run(&args)
+        }
     };
     if let Err(e) = result {
         eprintln!("bulkhead-bench: {e}");

@@ -269,7 +269,7 @@ fn regions_of(c: &Classifier) -> usize {
     let mut n = 0;
     for class in [ProtoClass::Ported, ProtoClass::Portless] {
         n += c
-            .classification(EnforcementPoint::HostFirewall, Direction::In, true, class)
+            .segments(EnforcementPoint::HostFirewall, Direction::In, true, class)
             .region_count();
     }
     n

@@ -12,6 +12,7 @@ pub mod kernel;
 pub mod lower;
 pub mod netns;
 pub mod nft;
+pub mod probe;
 pub mod rtnl;
 pub mod sysctl;
 pub mod testing;

@@ -3,6 +3,8 @@
 //! and connections the new policy would now refuse are cut: their conntrack
 //! entries are removed, so they cannot live on as "established".
 
+use std::collections::HashSet;
+
 use bulkhead_dataplane::kernel::Flow;
 use bulkhead_model::{AclRule, AclRuleSpec, Direction, Isolation, RuleType};
 use bulkhead_policy::{evaluate, CtState, EndpointPolicy, EnforcementPoint, Packet, Verdict};
@@ -12,48 +14,140 @@ use crate::error::{EngineError, Result};
 use crate::records::EndpointRecord;
 use crate::Engine;
 
-fn next_rule_id(record: &EndpointRecord) -> String {
+/// The first `rule-<n>` id not taken (linear in the ACL size, once).
+fn next_rule_id(acls: &[AclRule]) -> String {
+    let taken: HashSet<&str> = acls.iter().map(|r| r.id.as_str()).collect();
     (1..)
         .map(|i| format!("rule-{i}"))
-        .find(|id| !record.acls.iter().any(|r| r.id.as_str() == id))
+        .find(|id| !taken.contains(id.as_str()))
         .unwrap_or_default()
+}
+
+/// Validates `specs` as one ACL: ids given or `rule-<n>` in order, unique.
+fn validate_all(endpoint: &str, specs: &[AclRuleSpec]) -> Result<Vec<AclRule>> {
+    let explicit: HashSet<&str> = specs.iter().filter_map(|s| s.id.as_deref()).collect();
+    let mut next = 1usize;
+    let mut seen: HashSet<String> = HashSet::with_capacity(specs.len());
+    let mut rules = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let fallback = if spec.id.is_some() {
+            String::new()
+        } else {
+            loop {
+                let id = format!("rule-{next}");
+                next += 1;
+                if !explicit.contains(id.as_str()) {
+                    break id;
+                }
+            }
+        };
+        let rule = spec.validate(&fallback)?;
+        if !seen.insert(rule.id.to_string()) {
+            return Err(EngineError::Conflict(format!(
+                "id {}: the ACL for endpoint {endpoint:?} names it twice",
+                rule.id
+            )));
+        }
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
+/// The enforcement points an ACL change touches.
+#[derive(Debug, Clone, Copy, Default)]
+struct Points {
+    host: bool,
+    switch: bool,
+}
+
+impl Points {
+    fn of(rules: &[AclRule]) -> Self {
+        let mut p = Self::default();
+        for r in rules {
+            p.add(r.rule_type);
+        }
+        p
+    }
+
+    fn one(rule_type: RuleType) -> Self {
+        let mut p = Self::default();
+        p.add(rule_type);
+        p
+    }
+
+    fn add(&mut self, rule_type: RuleType) {
+        match rule_type {
+            RuleType::Host => self.host = true,
+            RuleType::Switch => self.switch = true,
+        }
+    }
 }
 
 impl Engine {
     pub fn add_acl(&self, endpoint: &str, spec: AclRuleSpec) -> Result<AclRule> {
-        let current = self.endpoint(endpoint)?;
-        let rule = spec.validate(&next_rule_id(&current))?;
-        if current.acls.iter().any(|r| r.id == rule.id) {
-            return Err(EngineError::Conflict(format!(
-                "id {}: endpoint {endpoint:?} already has a rule with that id",
-                rule.id
-            )));
-        }
-        self.change_acls(endpoint, rule.rule_type, |acls| acls.push(rule.clone()))?;
-        Ok(rule)
+        let mut rule = None;
+        self.change_acls(endpoint, |acls| {
+            let fallback = match spec.id {
+                Some(_) => String::new(),
+                None => next_rule_id(acls),
+            };
+            let r = spec.validate(&fallback)?;
+            if acls.iter().any(|o| o.id == r.id) {
+                return Err(EngineError::Conflict(format!(
+                    "id {}: endpoint {endpoint:?} already has a rule with that id",
+                    r.id
+                )));
+            }
+            acls.push(r.clone());
+            let points = Points::one(r.rule_type);
+            rule = Some(r);
+            Ok(points)
+        })?;
+        Ok(rule.unwrap_or_else(|| unreachable!("change_acls ran the change")))
     }
 
     pub fn remove_acl(&self, endpoint: &str, id: &str) -> Result<()> {
-        let current = self.endpoint(endpoint)?;
-        let rule = current
-            .acls
-            .iter()
-            .find(|r| r.id.as_str() == id)
-            .ok_or_else(|| EngineError::not_found("acl", format!("{endpoint}/{id}")))?;
-        self.change_acls(endpoint, rule.rule_type, |acls| {
-            acls.retain(|r| r.id.as_str() != id)
+        self.change_acls(endpoint, |acls| {
+            let i = acls
+                .iter()
+                .position(|r| r.id.as_str() == id)
+                .ok_or_else(|| EngineError::not_found("acl", format!("{endpoint}/{id}")))?;
+            let rule = acls.remove(i);
+            Ok(Points::one(rule.rule_type))
         })
     }
 
+    /// Replaces the endpoint's whole ACL with `specs`, atomically: every
+    /// rule is validated first, the record is stored once, and each
+    /// enforcement point involved (the old rules' and the new ones') is
+    /// programmed in one nf_tables transaction. Returns the new rules.
+    pub fn replace_acls(&self, endpoint: &str, specs: Vec<AclRuleSpec>) -> Result<Vec<AclRule>> {
+        let rules = validate_all(endpoint, &specs)?;
+        let mut out = Vec::new();
+        self.change_acls(endpoint, |acls| {
+            let mut points = Points::of(acls);
+            let new = Points::of(&rules);
+            points.host |= new.host;
+            points.switch |= new.switch;
+            out.clone_from(&rules);
+            *acls = rules;
+            Ok(points)
+        })?;
+        Ok(out)
+    }
+
+    /// Changes the ACL of `endpoint` by `change`, which returns the points
+    /// it touched: stored (one durable transaction), then programmed; on a
+    /// kernel refusal the stored record is put back.
     fn change_acls(
         &self,
         endpoint: &str,
-        rule_type: RuleType,
-        change: impl FnOnce(&mut Vec<AclRule>),
+        change: impl FnOnce(&mut Vec<AclRule>) -> Result<Points>,
     ) -> Result<()> {
         let mut inner = self.lock();
-        let mut record = inner.state.endpoint(endpoint)?.clone();
-        change(&mut record.acls);
+        let previous = inner.state.endpoint(endpoint)?.clone();
+        let mut record = previous.clone();
+        let points = change(&mut record.acls)?;
         let network = inner
             .state
             .networks
@@ -69,38 +163,54 @@ impl Engine {
         let policy =
             EndpointPolicy::from_endpoint(&network, namespace.isolation, &record.to_endpoint())?;
         let key = record.id.to_string();
-        let previous = inner.state.endpoint(endpoint)?.clone();
-        let intent = self.store.transaction(|t| {
+        let intent = self.transaction_clearing(&mut inner, |t| {
             t.put(&record)?;
             t.put_intent("acl.change", Kind::Endpoints, &key, serde_json::Value::Null)
         })?;
-        let mut next = inner.state.clone();
-        next.insert_endpoint(record.clone());
         let inner = &mut *inner;
-        let programmed = match rule_type {
-            RuleType::Host => {
-                self.program_namespace(&mut inner.programmed, &next, record.namespace)
-            }
-            RuleType::Switch => self.program_host(&mut inner.programmed, &next),
-        };
+        inner.state.insert_endpoint(record.clone());
+        let mut programmed = Ok(());
+        if points.host {
+            programmed =
+                self.program_namespace(&mut inner.programmed, &inner.state, record.namespace);
+        }
+        if points.switch && programmed.is_ok() {
+            programmed = self.program_host_endpoint(
+                &mut inner.programmed,
+                &inner.state,
+                Some(&previous),
+                Some(&record),
+            );
+        }
         if let Err(e) = programmed {
-            // The kernel refused the whole transaction: keep the old rules.
+            // The kernel refused a transaction: keep the old rules (and put
+            // back the point that did change, if any).
+            inner.state.insert_endpoint(previous.clone());
+            if points.host {
+                let _ =
+                    self.program_namespace(&mut inner.programmed, &inner.state, record.namespace);
+            }
             let _ = self.store.transaction(|t| {
                 t.put(&previous)?;
                 t.clear_intent(&intent.id).map(|_| ())
             });
             return Err(e);
         }
-        inner.state = next;
-        let (point, netns) = match rule_type {
-            RuleType::Host if namespace.isolation == Isolation::Process => (
-                EnforcementPoint::HostFirewall,
-                Some(namespace.netns_path.as_path()),
-            ),
-            _ => (EnforcementPoint::SwitchPort, None),
-        };
-        self.cut_refused_flows(&policy, point, netns, &record);
-        self.clear_intent(&intent.id);
+        if points.host {
+            let (point, netns) = if namespace.isolation == Isolation::Process {
+                (
+                    EnforcementPoint::HostFirewall,
+                    Some(namespace.netns_path.as_path()),
+                )
+            } else {
+                (EnforcementPoint::SwitchPort, None)
+            };
+            self.cut_refused_flows(&policy, point, netns, &record);
+        }
+        if points.switch {
+            self.cut_refused_flows(&policy, EnforcementPoint::SwitchPort, None, &record);
+        }
+        inner.pending_intents.push(intent.id);
         Ok(())
     }
 

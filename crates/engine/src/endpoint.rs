@@ -117,7 +117,9 @@ impl Engine {
         bulkhead_policy::EndpointPolicy::from_endpoint(&network, namespace.isolation, &endpoint)?;
         let key = id.to_string();
         let net_key = network.id.to_string();
-        let (ip, intent) = self.store.transaction(|t| {
+        // One durable transaction: the record, its address and the intent
+        // (plus the clearing of earlier operations' intents).
+        let (ip, intent) = self.transaction_clearing(&mut inner, |t| {
             let ip = t.allocate(&net_key, req.ip, &key)?;
             endpoint.ip_address.addr = ip;
             t.put(&EndpointRecord::from_endpoint(
@@ -148,17 +150,22 @@ impl Engine {
         undo.push("switch port", move || {
             self.kernel.delete_link(&port).map_err(|e| e.to_string())
         });
-        let mut next = inner.state.clone();
-        next.insert_endpoint(EndpointRecord::from_endpoint(
-            &endpoint,
-            options.container_id,
-        ));
+        // The state takes the endpoint now (tables are compiled from it) and
+        // gives it back if programming fails: no copy of the whole state.
+        let record = EndpointRecord::from_endpoint(&endpoint, options.container_id);
         let inner = &mut *inner;
-        self.program_namespace(&mut inner.programmed, &next, namespace.id)?;
-        self.program_host(&mut inner.programmed, &next)?;
-        inner.state = next;
+        inner.state.insert_endpoint(record.clone());
+        let programmed = self
+            .program_namespace(&mut inner.programmed, &inner.state, namespace.id)
+            .and_then(|()| {
+                self.program_host_endpoint(&mut inner.programmed, &inner.state, None, Some(&record))
+            });
+        if let Err(e) = programmed {
+            inner.state.remove_endpoint(id);
+            return Err(e);
+        }
         undo.commit();
-        self.clear_intent(&intent.id);
+        inner.pending_intents.push(intent.id);
         Ok(endpoint)
     }
 
@@ -192,7 +199,12 @@ impl Engine {
         let mut inner = self.lock();
         let record = inner.state.endpoint(name)?.clone();
         let key = record.id.to_string();
-        let intent = self.store.transaction(|t| {
+        // One durable transaction before the kernel is touched: the record
+        // and its address go, the intent says the teardown is in flight
+        // (reconcile removes whatever a crash leaves: unowned links, pins).
+        let intent = self.transaction_clearing(&mut inner, |t| {
+            t.delete::<EndpointRecord>(&key)?;
+            t.release(&record.network.to_string(), record.ip_address.addr)?;
             t.put_intent(
                 "endpoint.delete",
                 Kind::Endpoints,
@@ -200,26 +212,24 @@ impl Engine {
                 serde_json::Value::Null,
             )
         })?;
-        let mut next = inner.state.clone();
-        next.remove_endpoint(record.id);
+        let inner = &mut *inner;
+        inner.state.remove_endpoint(record.id);
         let mut errors = Vec::new();
-        let inner_ref = &mut *inner;
-        if let Err(e) = self.program_host(&mut inner_ref.programmed, &next) {
+        if let Err(e) =
+            self.program_host_endpoint(&mut inner.programmed, &inner.state, Some(&record), None)
+        {
             errors.push(e.to_string());
         }
-        if let Err(e) = self.program_namespace(&mut inner_ref.programmed, &next, record.namespace) {
+        if let Err(e) =
+            self.program_namespace(&mut inner.programmed, &inner.state, record.namespace)
+        {
             errors.push(e.to_string());
         }
         if let Err(e) = self.kernel.delete_link(record.switch_port.as_str()) {
             errors.push(e.to_string());
         }
         self.forget_flows(None, record.ip_address.addr, &mut errors);
-        self.store.transaction(|t| {
-            t.delete::<EndpointRecord>(&key)?;
-            t.release(&record.network.to_string(), record.ip_address.addr)?;
-            t.clear_intent(&intent.id).map(|_| ())
-        })?;
-        inner.state = next;
+        inner.pending_intents.push(intent.id);
         if errors.is_empty() {
             Ok(())
         } else {

@@ -14,6 +14,8 @@
 mod acl;
 mod endpoint;
 pub mod error;
+#[cfg(test)]
+mod incremental_tests;
 mod namespace;
 pub mod nat;
 mod network;
@@ -63,6 +65,12 @@ pub const NETWORK_DEVICE_PREFIX: &str = "bhn";
 struct Inner {
     state: State,
     programmed: Programmed,
+    /// Intents of finished operations, cleared in the store lazily: inside
+    /// the next operation's write transaction (one fsync per operation, not
+    /// two), or when the engine is dropped. Reconcile is idempotent, so an
+    /// intent that outlives its operation after a crash only makes the next
+    /// start redo that operation.
+    pending_intents: Vec<String>,
 }
 
 /// The engine. Cheap to share (`Arc`); every operation takes `&self`.
@@ -88,6 +96,7 @@ impl Engine {
             inner: Mutex::new(Inner {
                 state: State::default(),
                 programmed: Programmed::default(),
+                pending_intents: Vec::new(),
             }),
         };
         let report = engine.reconcile()?;
@@ -114,5 +123,46 @@ impl Engine {
         if let Err(e) = self.store.transaction(|t| t.clear_intent(id).map(|_| ())) {
             tracing::warn!(intent = id, error = %e, "could not clear intent");
         }
+    }
+
+    /// Runs `f` in one write transaction that also clears the intents of
+    /// operations finished earlier ([`Inner::pending_intents`]); they stay
+    /// pending if the transaction fails.
+    fn transaction_clearing<R>(
+        &self,
+        inner: &mut Inner,
+        f: impl FnOnce(&mut bulkhead_store::WriteTxn<'_>) -> bulkhead_store::Result<R>,
+    ) -> Result<R> {
+        let pending = &inner.pending_intents;
+        let out = self.store.transaction(|t| {
+            for id in pending {
+                t.clear_intent(id)?;
+            }
+            f(t)
+        })?;
+        inner.pending_intents.clear();
+        Ok(out)
+    }
+
+    /// Makes every pending intent clear durable now (also done on drop).
+    pub fn flush_intents(&self) {
+        let ids = std::mem::take(&mut self.lock().pending_intents);
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.transaction(|t| {
+            for id in &ids {
+                t.clear_intent(id)?;
+            }
+            Ok(())
+        }) {
+            tracing::warn!(error = %e, "could not clear intents");
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.flush_intents();
     }
 }

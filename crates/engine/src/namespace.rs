@@ -46,7 +46,7 @@ impl Engine {
             containers: vec![],
         };
         let key = namespace.id.to_string();
-        let intent = self.store.transaction(|t| {
+        let intent = self.transaction_clearing(&mut inner, |t| {
             t.put(&NamespaceRecord::from(&namespace))?;
             t.put_intent(
                 "namespace.create",
@@ -71,7 +71,7 @@ impl Engine {
         }
         undo.commit();
         inner.state.insert_namespace(namespace.clone());
-        self.clear_intent(&intent.id);
+        inner.pending_intents.push(intent.id);
         Ok(namespace)
     }
 
@@ -90,7 +90,10 @@ impl Engine {
             )));
         }
         let key = namespace.id.to_string();
-        let intent = self.store.transaction(|t| {
+        // One durable transaction: the record goes and the intent says the
+        // unpin is in flight (reconcile removes unowned pins after a crash).
+        let intent = self.transaction_clearing(&mut inner, |t| {
+            t.delete::<NamespaceRecord>(&key)?;
             t.put_intent(
                 "namespace.delete",
                 Kind::Namespaces,
@@ -105,11 +108,8 @@ impl Engine {
                 errors.push(e.to_string());
             }
         }
-        self.store.transaction(|t| {
-            t.delete::<NamespaceRecord>(&key)?;
-            t.clear_intent(&intent.id).map(|_| ())
-        })?;
         inner.state.remove_namespace(namespace.id);
+        inner.pending_intents.push(intent.id);
         if errors.is_empty() {
             Ok(())
         } else {

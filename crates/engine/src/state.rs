@@ -1,10 +1,10 @@
 //! The engine's in-memory view of the desired state: every network,
 //! namespace and endpoint, loaded from the store at start and changed only
-//! after the store has accepted the change. Look-ups by name are linear in
-//! the number of objects of that kind only in the cold paths (inspect, rm);
-//! creates check names through the maps' indexes.
+//! after the store has accepted the change. Look-ups by name go through
+//! hash indexes; the endpoints of a namespace or a network through two
+//! more, so no per-operation path scans every endpoint.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bulkhead_model::{Endpoint, Id, Namespace, Network};
 
@@ -19,6 +19,9 @@ pub struct State {
     network_names: HashMap<String, Id>,
     namespace_names: HashMap<String, Id>,
     endpoint_names: HashMap<String, Id>,
+    /// Endpoint ids by namespace and by network (ordered like `endpoints`).
+    by_namespace: HashMap<Id, BTreeSet<Id>>,
+    by_network: HashMap<Id, BTreeSet<Id>>,
 }
 
 impl State {
@@ -44,14 +47,33 @@ impl State {
         Some(n)
     }
 
-    pub fn insert_endpoint(&mut self, e: EndpointRecord) {
+    /// Inserts or replaces an endpoint; returns the one it replaced.
+    pub fn insert_endpoint(&mut self, e: EndpointRecord) -> Option<EndpointRecord> {
+        let old = self.remove_endpoint(e.id);
         self.endpoint_names.insert(e.name.to_string(), e.id);
+        self.by_namespace
+            .entry(e.namespace)
+            .or_default()
+            .insert(e.id);
+        self.by_network.entry(e.network).or_default().insert(e.id);
         self.endpoints.insert(e.id, e);
+        old
     }
 
     pub fn remove_endpoint(&mut self, id: Id) -> Option<EndpointRecord> {
         let e = self.endpoints.remove(&id)?;
         self.endpoint_names.remove(e.name.as_str());
+        for (index, key) in [
+            (&mut self.by_namespace, e.namespace),
+            (&mut self.by_network, e.network),
+        ] {
+            if let Some(ids) = index.get_mut(&key) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    index.remove(&key);
+                }
+            }
+        }
         Some(e)
     }
 
@@ -90,11 +112,23 @@ impl State {
 
     /// Endpoints attached to a network or to a namespace.
     pub fn endpoints_of_network(&self, id: Id) -> impl Iterator<Item = &EndpointRecord> {
-        self.endpoints.values().filter(move |e| e.network == id)
+        self.indexed(&self.by_network, id)
     }
 
     pub fn endpoints_in_namespace(&self, id: Id) -> impl Iterator<Item = &EndpointRecord> {
-        self.endpoints.values().filter(move |e| e.namespace == id)
+        self.indexed(&self.by_namespace, id)
+    }
+
+    fn indexed<'a>(
+        &'a self,
+        index: &'a HashMap<Id, BTreeSet<Id>>,
+        id: Id,
+    ) -> impl Iterator<Item = &'a EndpointRecord> + 'a {
+        index
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| self.endpoints.get(e))
     }
 
     pub fn endpoint_models(&self) -> Vec<Endpoint> {

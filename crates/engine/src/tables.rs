@@ -8,18 +8,27 @@
 //! remembers what the kernel was last given; it is empty at start, and
 //! reconcile programs everything from scratch, replacing whatever tables of
 //! ours the kernel holds.
+//!
+//! Endpoint operations do not recompile the host tables: both host tables
+//! are a fixed skeleton plus one disjoint fragment per endpoint (its
+//! elements in the shared sets, its own chains and ACL maps), so the change
+//! for one endpoint is `diff(its old fragment, its new fragment)`, applied
+//! to the programmed tables in place. In debug builds every such change is
+//! checked against a full recompile.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use bulkhead_dataplane::kernel::TableChange;
 use bulkhead_model::{Id, Isolation};
-use bulkhead_policy::diff::{create, diff};
-use bulkhead_policy::ir::Table;
+use bulkhead_policy::diff::{create, diff, Op};
+use bulkhead_policy::ir::{Chain, Set, Table};
 use bulkhead_policy::{
     compile_host_firewall, compile_switch, EndpointPolicy, HostEndpoint, SwitchPortPolicy,
 };
 
 use crate::error::{EngineError, Result};
+use crate::records::EndpointRecord;
 use crate::state::State;
 use crate::Engine;
 
@@ -29,40 +38,123 @@ pub(crate) struct Programmed {
     pub firewalls: BTreeMap<Id, Table>,
 }
 
-/// The policy of each endpoint in `state` that `keep` selects.
+/// The policy of endpoint `e` in `state`.
+fn policy_of(state: &State, e: &EndpointRecord) -> Result<EndpointPolicy> {
+    let network = state
+        .networks
+        .get(&e.network)
+        .ok_or_else(|| EngineError::not_found("network", e.network.to_string()))?;
+    let namespace = state
+        .namespaces
+        .get(&e.namespace)
+        .ok_or_else(|| EngineError::not_found("namespace", e.namespace.to_string()))?;
+    Ok(EndpointPolicy::from_endpoint(
+        network,
+        namespace.isolation,
+        &e.to_endpoint(),
+    )?)
+}
+
+/// The policy of each endpoint of `endpoints`.
 fn policies<'a>(
     state: &'a State,
-    keep: impl Fn(&crate::records::EndpointRecord) -> bool + 'a,
-) -> impl Iterator<Item = Result<(&'a crate::records::EndpointRecord, EndpointPolicy)>> + 'a {
-    state
-        .endpoints
-        .values()
-        .filter(move |e| keep(e))
-        .map(move |e| {
-            let network = state
-                .networks
-                .get(&e.network)
-                .ok_or_else(|| EngineError::not_found("network", e.network.to_string()))?;
-            let namespace = state
-                .namespaces
-                .get(&e.namespace)
-                .ok_or_else(|| EngineError::not_found("namespace", e.namespace.to_string()))?;
-            let policy =
-                EndpointPolicy::from_endpoint(network, namespace.isolation, &e.to_endpoint())?;
-            Ok((e, policy))
-        })
+    endpoints: impl Iterator<Item = &'a EndpointRecord> + 'a,
+) -> impl Iterator<Item = Result<(&'a EndpointRecord, EndpointPolicy)>> + 'a {
+    endpoints.map(move |e| Ok((e, policy_of(state, e)?)))
+}
+
+fn switch_port(e: &EndpointRecord, policy: EndpointPolicy) -> SwitchPortPolicy {
+    SwitchPortPolicy {
+        port: e.switch_port.to_string(),
+        mac: e.mac_address,
+        policy,
+    }
+}
+
+/// The host tables' skeleton: what they hold with no endpoint.
+fn skeleton() -> &'static [Table; 2] {
+    static SKELETON: OnceLock<[Table; 2]> = OnceLock::new();
+    SKELETON.get_or_init(|| {
+        [
+            compile_switch(&[]).unwrap_or_else(|e| unreachable!("empty switch compiles: {e}")),
+            crate::nat::build(&[], &[]),
+        ]
+    })
+}
+
+/// One endpoint's share of the host tables, as the skeleton plus that
+/// endpoint alone (`None`: the skeleton, i.e. the endpoint is absent).
+fn fragment(state: &State, e: Option<&EndpointRecord>) -> Result<[Table; 2]> {
+    let Some(e) = e else {
+        return Ok(skeleton().clone());
+    };
+    let policy = policy_of(state, e)?;
+    Ok([
+        compile_switch(&[switch_port(e, policy)])?,
+        crate::nat::build(&[], &[&e.to_endpoint()]),
+    ])
+}
+
+/// Applies `ops` to `table` in place (what [`bulkhead_policy::diff::apply`]
+/// returns, without copying the table).
+fn apply_in_place(t: &mut Table, ops: &[Op]) {
+    for op in ops {
+        match op {
+            Op::AddTable { family, name } => {
+                t.family = *family;
+                t.name.clone_from(name);
+            }
+            Op::DeleteTable { .. } => {
+                t.chains.clear();
+                t.sets.clear();
+            }
+            Op::AddChain { name, base } => t.add_chain(Chain {
+                name: name.clone(),
+                base: base.clone(),
+                rules: Vec::new(),
+            }),
+            Op::DeleteChain { name } => {
+                t.chains.remove(name);
+            }
+            Op::AddSet {
+                name,
+                key,
+                interval,
+                kind,
+            } => t.add_set(Set::new(name, key.clone(), *interval, *kind)),
+            Op::DeleteSet { name } => {
+                t.sets.remove(name);
+            }
+            Op::FlushChain { name } => {
+                if let Some(c) = t.chains.get_mut(name) {
+                    c.rules.clear();
+                }
+            }
+            Op::AddRules { chain, rules } => {
+                if let Some(c) = t.chains.get_mut(chain) {
+                    c.rules.extend(rules.iter().cloned());
+                }
+            }
+            Op::AddElements { set, elements } => {
+                if let Some(s) = t.sets.get_mut(set) {
+                    s.elements.extend(elements.iter().cloned());
+                }
+            }
+            Op::DeleteElements { set, keys } => {
+                if let Some(s) = t.sets.get_mut(set) {
+                    for k in keys {
+                        s.elements.remove(k);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The host namespace's tables for `state`.
 pub(crate) fn host_tables(state: &State) -> Result<Vec<Table>> {
-    let ports = policies(state, |_| true)
-        .map(|r| {
-            r.map(|(e, policy)| SwitchPortPolicy {
-                port: e.switch_port.to_string(),
-                mac: e.mac_address,
-                policy,
-            })
-        })
+    let ports = policies(state, state.endpoints.values())
+        .map(|r| r.map(|(e, policy)| switch_port(e, policy)))
         .collect::<Result<Vec<_>>>()?;
     let switch = compile_switch(&ports)?;
     let networks: Vec<_> = state.networks.values().collect();
@@ -80,7 +172,7 @@ pub(crate) fn firewall(state: &State, id: Id) -> Result<Option<Table>> {
     if ns.isolation != Isolation::Process {
         return Ok(None);
     }
-    let endpoints = policies(state, move |e| e.namespace == id)
+    let endpoints = policies(state, state.endpoints_in_namespace(id))
         .map(|r| {
             r.map(|(e, policy)| HostEndpoint {
                 ifname: e.ifname.to_string(),
@@ -157,6 +249,62 @@ impl Engine {
             self.kernel.apply(None, &ops).map_err(EngineError::kernel)?;
         }
         programmed.host = tables;
+        Ok(())
+    }
+
+    /// Changes the host tables for one endpoint going from `old` to `new`
+    /// (`None`: absent), in one transaction, at a cost that depends on that
+    /// endpoint alone. `state` must already hold the new endpoint (or lack
+    /// the removed one); its network and namespace must be in it.
+    pub(crate) fn program_host_endpoint(
+        &self,
+        programmed: &mut Programmed,
+        state: &State,
+        old: Option<&EndpointRecord>,
+        new: Option<&EndpointRecord>,
+    ) -> Result<()> {
+        let skeleton = skeleton();
+        let in_step = programmed.host.len() == skeleton.len()
+            && programmed
+                .host
+                .iter()
+                .zip(skeleton)
+                .all(|(p, s)| p.family == s.family && p.name == s.name);
+        if !in_step {
+            return self.program_host(programmed, state);
+        }
+        let before = fragment(state, old)?;
+        let after = fragment(state, new)?;
+        let ops: Vec<Vec<Op>> = before.iter().zip(&after).map(|(b, a)| diff(b, a)).collect();
+        let changes: Vec<TableChange<'_>> = programmed
+            .host
+            .iter()
+            .zip(&ops)
+            .filter(|(_, ops)| !ops.is_empty())
+            .map(|(t, ops)| TableChange {
+                family: t.family,
+                table: t.name.clone(),
+                current: Some(t),
+                replace: false,
+                ops: ops.clone(),
+            })
+            .collect();
+        if !changes.is_empty() {
+            self.kernel
+                .apply(None, &changes)
+                .map_err(EngineError::kernel)?;
+        }
+        for (t, ops) in programmed.host.iter_mut().zip(&ops) {
+            apply_in_place(t, ops);
+        }
+        #[cfg(debug_assertions)]
+        {
+            let full = host_tables(state)?;
+            debug_assert!(
+                programmed.host == full,
+                "incremental host tables differ from a full recompile"
+            );
+        }
         Ok(())
     }
 

@@ -1,23 +1,28 @@
 //! The fast evaluator: an endpoint's custom rules classified once per
-//! (enforcement point, direction, family, protocol class), then each verdict
-//! is a few binary searches — O(log n) in the number of rules. It shares the
+//! (enforcement point, direction, family, protocol class) into the same
+//! segments the compiler turns into verdict maps ([`crate::segment`]); each
+//! verdict walks those segments in order, a few binary searches each —
+//! O(segments × log n), with at most [`MAX_SEGMENTS`] segments. It shares the
 //! frame (conntrack, neighbour discovery, defaults) with the reference
 //! evaluator and must agree with it on every packet.
 
 use bulkhead_model::Direction;
 
-use crate::classify::{classify, Classification, Dim, ProtoClass};
+use crate::classify::{Dim, ProtoClass};
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
 use crate::matrix::EnforcementPoint;
 use crate::packet::{Decision, Packet};
 use crate::reference::decide;
+#[cfg(doc)]
+use crate::segment::MAX_SEGMENTS;
+use crate::segment::{segment, Segments};
 
 /// Classified custom rules of one endpoint.
 #[derive(Debug, Clone)]
 pub struct Classifier {
     policy: EndpointPolicy,
-    maps: Vec<Classification>,
+    maps: Vec<Segments>,
 }
 
 const POINTS: [EnforcementPoint; 2] =
@@ -58,7 +63,7 @@ impl Classifier {
                     for class in CLASSES {
                         debug_assert_eq!(maps.len(), slot(point, direction, v4, class));
                         let name = acl_name(point, direction, v4, class);
-                        maps.push(classify(&rules, direction, v4, class, &name)?);
+                        maps.push(segment(&rules, direction, v4, class, &name)?);
                     }
                 }
             }
@@ -73,23 +78,22 @@ impl Classifier {
         &self.policy
     }
 
-    /// The classification for one list.
-    pub fn classification(
+    /// The segments of one list (what its verdict maps hold).
+    pub fn segments(
         &self,
         point: EnforcementPoint,
         direction: Direction,
         v4: bool,
         class: ProtoClass,
-    ) -> &Classification {
+    ) -> &Segments {
         &self.maps[slot(point, direction, v4, class)]
     }
 
     /// The verdict at `point`, identical to [`crate::reference::evaluate`].
     pub fn evaluate(&self, point: EnforcementPoint, packet: &Packet) -> Decision {
         decide(&self.policy, point, packet, |p| {
-            let c = self.classification(point, p.direction, p.is_v4(), ProtoClass::of(p.protocol));
-            let w = c.lookup(&point_values(p))?;
-            Some(c.winners[w as usize].clone())
+            let s = self.segments(point, p.direction, p.is_v4(), ProtoClass::of(p.protocol));
+            s.lookup(&point_values(p)).cloned()
         })
     }
 }

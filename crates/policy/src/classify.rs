@@ -1,9 +1,10 @@
-//! The ACL classifier: a priority-ordered rule list (one direction, one
-//! enforcement point, one address family, one protocol class) becomes
-//! disjoint boxes in (l4proto × saddr × daddr × sport × dport), each carrying
-//! the winning rule; points no rule covers are absent.
+//! The ACL classifier: a priority-ordered run of rules (one direction, one
+//! enforcement point, one address family, one protocol class; a whole list
+//! or one of its segments, see [`crate::segment`]) becomes disjoint boxes in
+//! (l4proto × saddr × daddr × sport × dport), each carrying the winning rule;
+//! points no rule covers are absent.
 //!
-//! Invariants: only dimensions some applicable rule constrains are used,
+//! Invariants: only dimensions some rule of the run constrains are used,
 //! always in the fixed order proto, saddr, daddr, sport, dport (proto is
 //! always used, so a key is never empty); `Ported` covers protocols 6, 17,
 //! 132, 136 and may use ports, `Portless` covers every other protocol, never
@@ -19,69 +20,16 @@
 //! hash-consed and memoised by rule set, so the result is a DAG that
 //! [`Classification::lookup`] walks with one binary search per dimension.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
-use bulkhead_model::{AclRule, Action, Cidr, Direction, Protocol, RuleId};
+use bulkhead_model::{AclRule, Action, Direction, RuleId};
 
+use crate::boxes::{domain, rule_box, FastBuild, Intervals, RuleBox};
+pub use crate::boxes::{Dim, ProtoClass};
 use crate::error::PolicyError;
-use crate::ir::Field;
-use crate::packet::{is_ported, PORTED_PROTOCOLS};
 
 /// The most regions (or DAG entries) one ACL may need.
 pub const MAX_REGIONS: usize = 2_000_000;
-
-/// A classification dimension, in key order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Dim {
-    Proto,
-    Saddr,
-    Daddr,
-    Sport,
-    Dport,
-}
-
-impl Dim {
-    pub const ALL: [Dim; 5] = [Dim::Proto, Dim::Saddr, Dim::Daddr, Dim::Sport, Dim::Dport];
-
-    /// The nftables field a dimension loads.
-    pub fn field(self, v4: bool) -> Field {
-        match (self, v4) {
-            (Dim::Proto, _) => Field::L4Proto,
-            (Dim::Saddr, true) => Field::Saddr4,
-            (Dim::Saddr, false) => Field::Saddr6,
-            (Dim::Daddr, true) => Field::Daddr4,
-            (Dim::Daddr, false) => Field::Daddr6,
-            (Dim::Sport, _) => Field::Sport,
-            (Dim::Dport, _) => Field::Dport,
-        }
-    }
-}
-
-/// Protocols with ports vs the rest: they get separate maps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ProtoClass {
-    Ported,
-    Portless,
-}
-
-impl ProtoClass {
-    pub fn of(protocol: u8) -> Self {
-        if is_ported(protocol) {
-            ProtoClass::Ported
-        } else {
-            ProtoClass::Portless
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProtoClass::Ported => "ported",
-            ProtoClass::Portless => "portless",
-        }
-    }
-}
-
-type Intervals = Vec<(u128, u128)>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum NodeRef {
@@ -104,132 +52,59 @@ pub struct Region {
     pub winner: u32,
 }
 
-/// The classified form of one rule list.
+/// The classified form of one run of rules.
 #[derive(Debug, Clone)]
 pub struct Classification {
     pub v4: bool,
     pub class: ProtoClass,
     /// Used dimensions, in key order.
     pub dims: Vec<Dim>,
-    /// Rule id and action by precedence rank.
+    /// Rule id and action by precedence rank within the run.
     pub winners: Vec<(RuleId, Action)>,
     domains: Vec<Intervals>,
     nodes: Vec<Node>,
     root: NodeRef,
 }
 
-fn cidr_range(c: &Cidr) -> (u128, u128) {
-    let v = |ip: std::net::IpAddr| match ip {
-        std::net::IpAddr::V4(a) => u128::from(u32::from(a)),
-        std::net::IpAddr::V6(a) => u128::from(a),
-    };
-    (v(c.network()), v(c.last()))
-}
-
-fn merged(mut v: Intervals) -> Intervals {
-    v.sort_unstable();
-    let mut out: Intervals = Vec::with_capacity(v.len());
-    for (lo, hi) in v {
-        match out.last_mut() {
-            Some(last) if last.1 == u128::MAX || lo <= last.1 + 1 => last.1 = last.1.max(hi),
-            _ => out.push((lo, hi)),
-        }
-    }
-    out
-}
-
-/// The box a rule covers, per dimension (`None` = unconstrained), or `None`
-/// if the rule cannot match this family/class at all.
-fn rule_box(
-    rule: &AclRule,
-    direction: Direction,
-    v4: bool,
-    class: ProtoClass,
-) -> Option<[Option<Intervals>; 5]> {
-    let applies = match class {
-        ProtoClass::Ported => rule.protocol == Protocol::Any || rule.protocol.has_ports(),
-        ProtoClass::Portless => !rule.has_ports() && !rule.protocol.has_ports(),
-    };
-    if !applies {
-        return None;
-    }
-    let addrs = |l: &bulkhead_model::AddressList| -> Option<Option<Intervals>> {
-        if l.is_any() {
-            return Some(None);
-        }
-        let v: Intervals = l
-            .items()
-            .iter()
-            .filter(|c| c.is_ipv4() == v4)
-            .map(cidr_range)
-            .collect();
-        if v.is_empty() {
-            None
-        } else {
-            Some(Some(merged(v)))
-        }
-    };
-    let ports = |l: &bulkhead_model::PortList| -> Option<Intervals> {
-        (!l.is_any()).then(|| {
-            l.ranges()
-                .iter()
-                .map(|r| (u128::from(r.start), u128::from(r.end)))
-                .collect()
-        })
-    };
-    let (remote, local) = (
-        addrs(&rule.remote_addresses)?,
-        addrs(&rule.local_addresses)?,
-    );
-    let (rport, lport) = (ports(&rule.remote_ports), ports(&rule.local_ports));
-    let proto = rule
-        .protocol
-        .number()
-        .map(|n| vec![(u128::from(n), u128::from(n))]);
-    Some(match direction {
-        Direction::In => [proto, remote, local, rport, lport],
-        Direction::Out => [proto, local, remote, lport, rport],
-    })
-}
-
-fn domain(dim: Dim, v4: bool, class: ProtoClass) -> Intervals {
-    match dim {
-        Dim::Proto => {
-            let ported: Intervals = PORTED_PROTOCOLS
-                .iter()
-                .map(|&p| (u128::from(p), u128::from(p)))
-                .collect();
-            match class {
-                ProtoClass::Ported => ported,
-                ProtoClass::Portless => {
-                    let mut out = Vec::new();
-                    let mut next = 0u128;
-                    for (p, _) in ported {
-                        out.push((next, p - 1));
-                        next = p + 1;
-                    }
-                    out.push((next, 255));
-                    out
-                }
-            }
-        }
-        Dim::Saddr | Dim::Daddr if v4 => vec![(0, u128::from(u32::MAX))],
-        Dim::Saddr | Dim::Daddr => vec![(0, u128::MAX)],
-        Dim::Sport | Dim::Dport => vec![(0, 65535)],
-    }
-}
-
 struct Builder<'a> {
-    boxes: Vec<[Option<Intervals>; 5]>,
+    boxes: &'a [RuleBox],
     /// Per rule: the first level from which the rule constrains nothing.
     free_from: Vec<usize>,
     dims: &'a [Dim],
     domains: &'a [Intervals],
     nodes: Vec<Node>,
-    intern: HashMap<Node, u32>,
-    memo: HashMap<(usize, Vec<u32>), NodeRef>,
+    intern: HashMap<Node, u32, FastBuild>,
+    /// Results by `[level, rule set...]`; single rules by `(level, rule)`.
+    memo: HashMap<Vec<u32>, NodeRef, FastBuild>,
+    single: HashMap<(usize, u32), NodeRef, FastBuild>,
+    memo_key: Vec<u32>,
     entries: usize,
     acl: &'a str,
+}
+
+/// `active` := `active` symmetric-difference `toggles` (both sorted).
+fn toggle(active: &mut Vec<u32>, toggles: &[u32], scratch: &mut Vec<u32>) {
+    scratch.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < active.len() || j < toggles.len() {
+        match (active.get(i), toggles.get(j)) {
+            (Some(a), Some(t)) if a == t => (i, j) = (i + 1, j + 1),
+            (Some(a), Some(t)) if a > t => {
+                scratch.push(*t);
+                j += 1;
+            }
+            (Some(a), _) => {
+                scratch.push(*a);
+                i += 1;
+            }
+            (None, Some(t)) => {
+                scratch.push(*t);
+                j += 1;
+            }
+            (None, None) => unreachable!(),
+        }
+    }
+    std::mem::swap(active, scratch);
 }
 
 impl Builder<'_> {
@@ -240,54 +115,62 @@ impl Builder<'_> {
         if self.free_from[first as usize] <= level {
             return Ok(NodeRef::Leaf(first));
         }
-        let memo_key = (level, set.to_vec());
-        if let Some(r) = self.memo.get(&memo_key) {
-            return Ok(*r);
+        if set.len() == 1 {
+            if let Some(r) = self.single.get(&(level, first)) {
+                return Ok(*r);
+            }
+        } else {
+            self.memo_key.clear();
+            self.memo_key.push(level as u32);
+            self.memo_key.extend_from_slice(set);
+            if let Some(r) = self.memo.get(self.memo_key.as_slice()) {
+                return Ok(*r);
+            }
         }
         let dim = self.dims[level] as usize;
         let dom = &self.domains[level];
-        let mut points: Vec<u128> = Vec::new();
+        let mut active: Vec<u32> = Vec::new();
         let mut events: Vec<(u128, u32)> = Vec::new();
-        let mut active: BTreeSet<u32> = BTreeSet::new();
         for d in dom {
-            points.push(d.0);
-            points.extend(d.1.checked_add(1));
+            events.push((d.0, u32::MAX));
+            if let Some(end) = d.1.checked_add(1) {
+                events.push((end, u32::MAX));
+            }
         }
         for &r in set {
             match &self.boxes[r as usize][dim] {
-                None => {
-                    active.insert(r);
-                }
+                None => active.push(r),
                 Some(ivs) => {
                     for &(lo, hi) in ivs {
-                        points.push(lo);
                         events.push((lo, r));
                         if let Some(end) = hi.checked_add(1) {
-                            points.push(end);
                             events.push((end, r));
                         }
                     }
                 }
             }
         }
-        points.sort_unstable();
-        points.dedup();
         events.sort_unstable();
         let mut entries: Vec<(u128, u128, NodeRef)> = Vec::new();
+        let (mut toggles, mut scratch, mut sub) = (Vec::new(), Vec::new(), Vec::new());
         let (mut ev, mut can_merge) = (0, false);
-        for (i, &lo) in points.iter().enumerate() {
-            while ev < events.len() && events[ev].0 <= lo {
-                let r = events[ev].1;
-                if !active.remove(&r) {
-                    active.insert(r);
+        while ev < events.len() {
+            let lo = events[ev].0;
+            toggles.clear();
+            while ev < events.len() && events[ev].0 == lo {
+                if events[ev].1 != u32::MAX {
+                    toggles.push(events[ev].1);
                 }
                 ev += 1;
+            }
+            if !toggles.is_empty() {
+                toggle(&mut active, &toggles, &mut scratch);
             }
             if !dom.iter().any(|d| d.0 <= lo && lo <= d.1) {
                 continue;
             }
-            let hi = points.get(i + 1).map_or(u128::MAX, |p| p - 1);
-            let mut sub: Vec<u32> = Vec::new();
+            let hi = events.get(ev).map_or(u128::MAX, |e| e.0 - 1);
+            sub.clear();
             for &r in &active {
                 sub.push(r);
                 if self.free_from[r as usize] <= level + 1 {
@@ -310,7 +193,14 @@ impl Builder<'_> {
             [(lo, hi, c)] if (*lo, (*hi).min(full.1)) == full => *c,
             _ => self.intern(Node { level, entries })?,
         };
-        self.memo.insert(memo_key, result);
+        if set.len() == 1 {
+            self.single.insert((level, first), result);
+        } else {
+            let mut key = Vec::with_capacity(set.len() + 1);
+            key.push(level as u32);
+            key.extend_from_slice(set);
+            self.memo.insert(key, result);
+        }
         Ok(result)
     }
 
@@ -332,24 +222,15 @@ impl Builder<'_> {
     }
 }
 
-/// Classifies `rules` (already in precedence order, all of one direction and
-/// enforcement point) for one family and protocol class. `acl` names the
-/// list in errors.
-pub fn classify(
-    rules: &[&AclRule],
-    direction: Direction,
+/// Classifies a run of rule boxes (in precedence order; `winners[i]` is the
+/// rule of `boxes[i]`). `acl` names the list in errors.
+pub(crate) fn classify_boxes(
+    boxes: &[RuleBox],
+    winners: Vec<(RuleId, Action)>,
     v4: bool,
     class: ProtoClass,
     acl: &str,
 ) -> Result<Classification, PolicyError> {
-    let mut boxes = Vec::new();
-    let mut winners = Vec::new();
-    for rule in rules {
-        if let Some(b) = rule_box(rule, direction, v4, class) {
-            boxes.push(b);
-            winners.push((rule.id.clone(), rule.action));
-        }
-    }
     let dims: Vec<Dim> = Dim::ALL
         .into_iter()
         .enumerate()
@@ -371,12 +252,14 @@ pub fn classify(
         dims: &dims,
         domains: &domains,
         nodes: Vec::new(),
-        intern: HashMap::new(),
-        memo: HashMap::new(),
+        intern: HashMap::default(),
+        memo: HashMap::default(),
+        single: HashMap::default(),
+        memo_key: Vec::new(),
         entries: 0,
         acl,
     };
-    let all: Vec<u32> = (0..winners.len() as u32).collect();
+    let all: Vec<u32> = (0..boxes.len() as u32).collect();
     let root = builder.build(0, &all)?;
     let nodes = builder.nodes;
     let c = Classification {
@@ -395,6 +278,27 @@ pub fn classify(
         });
     }
     Ok(c)
+}
+
+/// Classifies `rules` (already in precedence order, all of one direction and
+/// enforcement point) for one family and protocol class, as one run (no
+/// segments: see [`crate::segment::segment`] for what the compiler uses).
+pub fn classify(
+    rules: &[&AclRule],
+    direction: Direction,
+    v4: bool,
+    class: ProtoClass,
+    acl: &str,
+) -> Result<Classification, PolicyError> {
+    let mut boxes = Vec::new();
+    let mut winners = Vec::new();
+    for rule in rules {
+        if let Some(b) = rule_box(rule, direction, v4, class) {
+            boxes.push(b);
+            winners.push((rule.id.clone(), rule.action));
+        }
+    }
+    classify_boxes(&boxes, winners, v4, class, acl)
 }
 
 impl Classification {
@@ -450,29 +354,42 @@ impl Classification {
 
     /// The disjoint regions, in lexicographic order of their ranges.
     pub fn regions(&self) -> Vec<Region> {
+        let mut out = Vec::new();
+        self.for_each_region(|ranges, winner| {
+            out.push(Region {
+                ranges: ranges.to_vec(),
+                winner,
+            })
+        });
+        out
+    }
+
+    /// Calls `f(ranges, winner)` for each region, in lexicographic order,
+    /// without allocating per region.
+    pub fn for_each_region(&self, mut f: impl FnMut(&[(u128, u128)], u32)) {
         let mut ranges: Vec<(u128, u128)> = self
             .domains
             .iter()
             .map(|d| (d[0].0, d[d.len() - 1].1))
             .collect();
-        let mut out = Vec::new();
-        self.walk(self.root, &mut ranges, &mut out);
-        out
+        self.walk(self.root, &mut ranges, &mut f);
     }
 
-    fn walk(&self, at: NodeRef, ranges: &mut Vec<(u128, u128)>, out: &mut Vec<Region>) {
+    fn walk(
+        &self,
+        at: NodeRef,
+        ranges: &mut [(u128, u128)],
+        f: &mut impl FnMut(&[(u128, u128)], u32),
+    ) {
         match at {
             NodeRef::Empty => {}
-            NodeRef::Leaf(w) => out.push(Region {
-                ranges: ranges.clone(),
-                winner: w,
-            }),
+            NodeRef::Leaf(w) => f(ranges, w),
             NodeRef::Inner(i) => {
                 let node = &self.nodes[i as usize];
                 let saved = ranges[node.level];
                 for &(lo, hi, c) in &node.entries {
                     ranges[node.level] = (lo, hi);
-                    self.walk(c, ranges, out);
+                    self.walk(c, ranges, f);
                 }
                 ranges[node.level] = saved;
             }

@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod boxes;
 pub mod classifier;
 pub mod classify;
 pub mod compile;
@@ -24,6 +25,7 @@ pub mod packet;
 pub mod profile;
 pub mod reference;
 pub mod render;
+pub mod segment;
 
 pub use classifier::Classifier;
 pub use classify::{classify, Classification, ProtoClass, MAX_REGIONS};
@@ -33,3 +35,4 @@ pub use error::PolicyError;
 pub use matrix::{check_rule, enforcement_points, EnforcementPoint};
 pub use packet::{CtState, Decider, Decision, Packet, Verdict};
 pub use reference::evaluate;
+pub use segment::{segment, Segments, MAX_SEGMENTS};

@@ -458,3 +458,258 @@ pub fn read_some(s: &mut TcpStream, timeout: Duration) -> Option<Vec<u8>> {
         Ok(n) => Some(buf[..n].to_vec()),
     }
 }
+
+// ---------------------------------------------------------------------------
+// Protocol probes added for `e2e_profiles.rs` (IGMP, GRE, SCTP, request/
+// response, IPv6 link-local). Appended only: nothing above changes.
+// ---------------------------------------------------------------------------
+
+/// A fresh value for making probe packets unique.
+pub fn unique_u32() -> u32 {
+    MARK.fetch_add(1, Ordering::Relaxed) ^ (std::process::id() << 16)
+}
+
+/// Sends `payload` as one raw IPv4 packet of protocol `proto` (the kernel
+/// writes the IP header) from `from_ns` to `to`, counted on a raw socket for
+/// `proto` in `to_ns`: whether a packet whose L4 bytes equal `payload`
+/// arrived within [`PROBE`].
+pub fn raw_payload_arrives(
+    from_ns: &Path,
+    to_ns: &Path,
+    to: Ipv4Addr,
+    proto: i32,
+    payload: &[u8],
+) -> bool {
+    let rx = raw_socket(to_ns, proto);
+    let tx = raw_socket(from_ns, proto);
+    if tx
+        .send_to(payload, &SockAddr::from(SocketAddrV4::new(to, 0)))
+        .is_err()
+    {
+        return false;
+    }
+    raw_wait(&rx, PROBE, |_, got| got == payload)
+}
+
+/// An IGMPv2 membership report (type 0x16) for `group`, with its checksum.
+pub fn igmp_v2_report(group: Ipv4Addr) -> Vec<u8> {
+    let mut p = vec![0x16, 0, 0, 0];
+    p.extend_from_slice(&group.octets());
+    let c = checksum(&p);
+    p[2..4].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// A unique multicast group (239.0.0.0/8, administratively scoped).
+pub fn unique_group() -> Ipv4Addr {
+    let [_, b, c, d] = unique_u32().to_be_bytes();
+    Ipv4Addr::new(239, b, c, d | 1)
+}
+
+/// A GRE (RFC 2784, version 0, no options) packet: protocol type 0x88B5
+/// (local experimental ethertype) followed by a unique marker.
+pub fn gre_packet() -> Vec<u8> {
+    let mut p = vec![0, 0, 0x88, 0xb5];
+    p.extend_from_slice(&marker());
+    p
+}
+
+/// CRC32c (Castagnoli, reflected, as SCTP uses it, RFC 4960 appendix B).
+pub fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82f6_3b78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A well-formed SCTP packet (RFC 4960): common header (verification tag 0,
+/// as an INIT requires) + one INIT chunk (20 bytes, 1 stream each way), with
+/// a correct CRC32c (stored little-endian, as Linux compares it), so that
+/// conntrack's SCTP tracker sees a valid new association, not `invalid`.
+/// Ports and initiate tag are unique per call.
+pub fn sctp_init() -> Vec<u8> {
+    let u = unique_u32();
+    let sport = 40000 + (u % 20000) as u16;
+    let dport = 5000 + (u % 1000) as u16;
+    let mut p = Vec::with_capacity(32);
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
+    p.extend_from_slice(&0u32.to_be_bytes()); // verification tag: 0 in INIT
+    p.extend_from_slice(&0u32.to_be_bytes()); // checksum, filled below
+    p.extend_from_slice(&[1, 0]); // chunk type INIT, flags
+    p.extend_from_slice(&20u16.to_be_bytes()); // chunk length
+    p.extend_from_slice(&(u | 1).to_be_bytes()); // initiate tag (non-zero)
+    p.extend_from_slice(&65535u32.to_be_bytes()); // a_rwnd
+    p.extend_from_slice(&1u16.to_be_bytes()); // outbound streams
+    p.extend_from_slice(&1u16.to_be_bytes()); // inbound streams
+    p.extend_from_slice(&u.to_be_bytes()); // initial TSN
+    let c = crc32c(&p);
+    p[8..12].copy_from_slice(&c.to_le_bytes());
+    p
+}
+
+/// TCP request/response: listens on `port` in `server_ns`, connects from
+/// `client_ns` to `to`, sends a marker, the server echoes it back. Whether
+/// the client read the echo (so both directions of the flow passed).
+pub fn tcp_echo(client_ns: &Path, server_ns: &Path, port: u16, to: SocketAddr) -> bool {
+    use std::io::Write;
+    let l = tcp_listen(server_ns, port);
+    let Ok(mut c) = tcp_connect(client_ns, to) else {
+        return false;
+    };
+    let Some((mut s, _)) = accept(&l, PROBE) else {
+        return false;
+    };
+    let m = marker();
+    if c.write_all(&m).is_err() {
+        return false;
+    }
+    let Some(got) = read_some(&mut s, PROBE) else {
+        return false;
+    };
+    if got != m || s.write_all(&got).is_err() {
+        return false;
+    }
+    read_some(&mut c, PROBE).as_deref() == Some(&m[..])
+}
+
+/// UDP request/response: a server on `0.0.0.0:<listen_port>` in
+/// `server_ns` answers the first datagram it gets to its source; the client
+/// in `client_ns` sends a marker to `to`. Whether the answer came back.
+pub fn udp_echo(client_ns: &Path, server_ns: &Path, listen_port: u16, to: SocketAddr) -> bool {
+    let srv =
+        in_ns(server_ns, || UdpSocket::bind(("0.0.0.0", listen_port))).expect("bind udp server");
+    srv.set_read_timeout(Some(PROBE)).expect("timeout");
+    let cli = in_ns(client_ns, || UdpSocket::bind(("0.0.0.0", 0))).expect("bind udp client");
+    cli.set_read_timeout(Some(PROBE)).expect("timeout");
+    let m = marker();
+    if cli.send_to(&m, to).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 256];
+    match srv.recv_from(&mut buf) {
+        Ok((n, from)) if buf[..n] == m[..] => {
+            if srv.send_to(&buf[..n], from).is_err() {
+                return false;
+            }
+        }
+        _ => return false,
+    }
+    matches!(cli.recv_from(&mut buf), Ok((n, _)) if buf[..n] == m[..])
+}
+
+/// Sends one UDP datagram from `from_ns` to `to`, received on
+/// `0.0.0.0:<listen_port>` in `to_ns` (for port mappings, where the
+/// destination port differs from the container port). Whether it arrived.
+pub fn udp_arrives_at(from_ns: &Path, to_ns: &Path, listen_port: u16, to: SocketAddr) -> bool {
+    let rx = in_ns(to_ns, || UdpSocket::bind(("0.0.0.0", listen_port))).expect("bind udp rx");
+    rx.set_read_timeout(Some(PROBE)).expect("timeout");
+    let tx = in_ns(from_ns, || UdpSocket::bind(("0.0.0.0", 0))).expect("bind udp tx");
+    let m = marker();
+    if tx.send_to(&m, to).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 256];
+    matches!(rx.recv_from(&mut buf), Ok((n, _)) if buf[..n] == m[..])
+}
+
+/// The interface index of `ifname` in the pinned namespace `ns_name`.
+pub fn ifindex(ns_name: &str, ifname: &str) -> u32 {
+    let out = Command::new("ip")
+        .args(["-n", ns_name, "-o", "link", "show", ifname])
+        .output()
+        .expect("run ip");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split(':')
+        .next()
+        .and_then(|i| i.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no ifindex for {ifname} in {ns_name}: {text}"))
+}
+
+/// Waits up to `timeout` for `ifname` in `ns_name` to have a usable
+/// (non-tentative, i.e. DAD done) fe80:: address; `None` when it never gets
+/// one (IPv6 disabled there).
+pub fn link_local(ns_name: &str, ifname: &str, timeout: Duration) -> Option<std::net::Ipv6Addr> {
+    let until = Instant::now() + timeout;
+    loop {
+        let out = Command::new("ip")
+            .args([
+                "-n", ns_name, "-6", "-o", "addr", "show", "dev", ifname, "scope", "link",
+            ])
+            .output()
+            .expect("run ip");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for line in text.lines() {
+            if line.contains("tentative") || line.contains("dadfailed") {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            if words.any(|w| w == "inet6") {
+                if let Some(a) = words
+                    .next()
+                    .and_then(|cidr| cidr.split('/').next())
+                    .and_then(|a| a.parse().ok())
+                {
+                    return Some(a);
+                }
+            }
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// ICMPv6 echo from inside `from_ns` to the link-local `to` on interface
+/// index `scope` (`to%ifname`): whether the echo reply came back. The kernel
+/// fills in the ICMPv6 checksum on raw ICMPv6 sockets.
+pub fn ping6(from_ns: &Path, to: std::net::Ipv6Addr, scope: u32) -> bool {
+    let s = in_ns(from_ns, || {
+        Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))
+    })
+    .unwrap_or_else(|e| panic!("raw icmpv6 socket: {e}"));
+    s.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let ident = (MARK.fetch_add(1, Ordering::Relaxed) as u16) ^ (std::process::id() as u16);
+    let mut pkt = vec![128u8, 0, 0, 0];
+    pkt.extend_from_slice(&ident.to_be_bytes());
+    pkt.extend_from_slice(&1u16.to_be_bytes());
+    pkt.extend_from_slice(b"bulkhead-e2e-ping6");
+    let dst = std::net::SocketAddrV6::new(to, 0, 0, scope);
+    if s.send_to(&pkt, &SockAddr::from(dst)).is_err() {
+        return false;
+    }
+    let until = Instant::now() + PROBE;
+    let mut buf = [0u8; 2048];
+    let mut sock = &s;
+    while Instant::now() < until {
+        let Ok(n) = sock.read(&mut buf) else {
+            continue;
+        };
+        if n >= 8 && buf[0] == 129 && buf[4..6] == ident.to_be_bytes() {
+            return true;
+        }
+    }
+    false
+}
+
+/// The `ip -6 neigh` line for `addr` on `ifname` in `ns_name`, if any.
+pub fn neigh6(ns_name: &str, ifname: &str, addr: std::net::Ipv6Addr) -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-n", ns_name, "-6", "neigh", "show", "dev", ifname])
+        .output()
+        .expect("run ip");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(addr.to_string().as_str()))
+        .map(str::to_owned)
+}

@@ -9,8 +9,9 @@
 //!   meta nfproto ipv6 meta l4proto icmpv6 icmpv6 type { nd } accept
 //!   iifname vmap @endpoints_in          # "<ifname>" : jump ep_<ifname>_in
 //! chain ep_<ifname>_in
-//!   meta nfproto ipv4 meta l4proto { 6, 17, 132, 136 } <key> vmap @acl_<ifname>_in_v4_ported
-//!   meta nfproto ipv4 meta l4proto != { 6, 17, 132, 136 } <key> vmap @acl_<ifname>_in_v4_portless
+//!   meta nfproto ipv4 meta l4proto { 6, 17, 132, 136 } <key> vmap @acl_<ifname>_in_v4_ported_0
+//!   (… one rule per segment: _1, _2, …, at most 8)
+//!   meta nfproto ipv4 meta l4proto != { 6, 17, 132, 136 } <key> vmap @acl_<ifname>_in_v4_portless_0
 //!   (ipv6 likewise)
 //!   <default rules, or the replace-mode drop>
 //! ```

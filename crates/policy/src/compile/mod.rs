@@ -4,13 +4,17 @@
 //!
 //! Invariants: pure and deterministic (same input → identical IR); custom
 //! rules never become linear rules — each (direction, family, protocol
-//! class) list becomes one interval verdict map built from
-//! [`classify`](crate::classify()) regions, looked up by one rule; the number of rules a
-//! packet walks is bounded by a constant, whatever the number of rules or
-//! endpoints. The mapping is written down in `docs/nftables.md`.
+//! class) list is cut into at most [`MAX_SEGMENTS`](crate::MAX_SEGMENTS)
+//! segments ([`segment`](crate::segment())), each one interval verdict map
+//! of its classified regions, looked up by one rule in precedence order
+//! (first hit wins); the number of rules a packet walks is bounded by a
+//! constant, whatever the number of rules or endpoints, and map elements are
+//! O(rules) for ladders. The mapping is written down in `docs/nftables.md`.
 
 mod host;
 mod switch;
+
+use std::collections::BTreeMap;
 
 use bulkhead_model::Direction;
 
@@ -18,15 +22,16 @@ pub use host::{compile_host_firewall, HostEndpoint};
 pub use switch::{compile_switch, SwitchPortPolicy};
 
 use crate::classifier::acl_name;
-use crate::classify::{classify, ProtoClass};
+use crate::classify::{Classification, ProtoClass};
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
 use crate::ir::{
-    be_bytes, Action, Field, Match, NfProto, Rule, Set, SetKind, Table, Verdict as NftVerdict,
+    be_bytes, Action, Field, Key, Match, NfProto, Rule, Set, SetKind, Table, Verdict as NftVerdict,
 };
 use crate::matrix::EnforcementPoint;
 use crate::packet::{Verdict, ND_TYPES, PORTED_PROTOCOLS};
 use crate::profile::{default_rules, DefaultMatch};
+use crate::segment::segment;
 
 /// The table every bulkhead ruleset lives in.
 pub const TABLE: &str = "bulkhead";
@@ -83,38 +88,25 @@ fn endpoint_rules(
     for v4 in [true, false] {
         for class in [ProtoClass::Ported, ProtoClass::Portless] {
             let acl = acl_name(lowering.point, direction, v4, class);
-            let name = format!("acl_{tag}_{}", &acl[acl.find('_').map_or(0, |i| i + 1)..]);
-            let c = classify(&ordered, direction, v4, class, &format!("{tag} {acl}"))?;
-            if c.is_empty() {
-                continue;
-            }
-            let key: Vec<Field> = c.dims.iter().map(|d| d.field(v4)).collect();
-            let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
-            for region in c.regions() {
-                let k = region
-                    .ranges
-                    .iter()
-                    .zip(&key)
-                    .map(|(&(lo, hi), f)| (be_bytes(lo, f.len()), be_bytes(hi, f.len())));
-                let allow = c.winners[region.winner as usize].1 == bulkhead_model::Action::Allow;
-                let v = lowering.verdict(if allow {
-                    Verdict::Allow
-                } else {
-                    Verdict::Block
-                });
-                set.elements.insert(k.collect(), Some(v));
-            }
-            table.add_set(set);
+            let base = format!("acl_{tag}_{}", &acl[acl.find('_').map_or(0, |i| i + 1)..]);
+            let segments = segment(&ordered, direction, v4, class, &format!("{tag} {acl}"))?;
             let nfproto = if v4 { NfProto::Ipv4 } else { NfProto::Ipv6 };
             let negate = class == ProtoClass::Portless;
-            let matches = vec![
-                Match::NfProto(nfproto),
-                Match::L4Proto {
-                    protos: PORTED_PROTOCOLS.to_vec(),
-                    negate,
-                },
-            ];
-            rules.push(Rule::new(matches, Action::Vmap { key, map: name }));
+            for (i, c) in segments.segments.iter().enumerate() {
+                let name = format!("{base}_{i}");
+                let key: Vec<Field> = c.dims.iter().map(|d| d.field(v4)).collect();
+                let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
+                set.elements = elements(c, &key, lowering);
+                table.add_set(set);
+                let matches = vec![
+                    Match::NfProto(nfproto),
+                    Match::L4Proto {
+                        protos: PORTED_PROTOCOLS.to_vec(),
+                        negate,
+                    },
+                ];
+                rules.push(Rule::new(matches, Action::Vmap { key, map: name }));
+            }
         }
     }
     for d in default_rules(policy, lowering.point, direction) {
@@ -154,4 +146,35 @@ fn endpoint_rules(
         rules.push(Rule::verdict(matches, lowering.verdict(d.verdict)).with_comment(d.name));
     }
     Ok(())
+}
+
+/// The elements of one segment's verdict map. Regions come out in key order,
+/// so the map is bulk-built from a sorted vector (no per-insert search).
+fn elements(
+    c: &Classification,
+    key: &[Field],
+    lowering: Lowering,
+) -> BTreeMap<Key, Option<NftVerdict>> {
+    let verdicts: Vec<NftVerdict> = c
+        .winners
+        .iter()
+        .map(|(_, a)| {
+            lowering.verdict(match a {
+                bulkhead_model::Action::Allow => Verdict::Allow,
+                bulkhead_model::Action::Block => Verdict::Block,
+            })
+        })
+        .collect();
+    let lens: Vec<usize> = key.iter().map(|f| f.len()).collect();
+    let mut out: Vec<(Key, Option<NftVerdict>)> = Vec::with_capacity(c.region_count());
+    c.for_each_region(|ranges, winner| {
+        let k: Key = ranges
+            .iter()
+            .zip(&lens)
+            .map(|(&(lo, hi), &len)| (be_bytes(lo, len), be_bytes(hi, len)))
+            .collect();
+        out.push((k, Some(verdicts[winner as usize].clone())));
+    });
+    debug_assert!(out.windows(2).all(|w| w[0].0 < w[1].0));
+    out.into_iter().collect()
 }

@@ -1,0 +1,230 @@
+//! Segments: one ordered rule list (one direction, enforcement point, family
+//! and protocol class) cut into a few consecutive runs, each classified on
+//! its own ([`crate::classify`]) and compiled to its own verdict map keyed
+//! only by the dimensions its rules constrain. The maps are looked up in
+//! precedence order and the first hit wins (a miss falls through to the next
+//! lookup), which is first-match semantics because the runs are consecutive.
+//!
+//! Why: in one map, a rule that is unconstrained on a dimension other rules
+//! cut finely (a port-only rule below thousands of address rules) is copied
+//! into every interval of that dimension, so regions grow as rules × port
+//! boundaries. Cut before that rule and both maps stay O(rules).
+//!
+//! Planning is greedy in precedence order and never classifies: a run keeps
+//! per-dimension boundary sets and estimates its region count as the sum,
+//! over its rules, of the rule's own boxes times the number of intervals of
+//! every dimension the rule spans before its first address/port constraint
+//! (and of l4proto, if it spans several protocols). A rule joins the current
+//! run while the estimate stays ≤ [`BLOWUP`] × (own boxes + [`SLACK`]),
+//! otherwise it starts a new run. Invariants: at most [`MAX_SEGMENTS`] runs
+//! (if a pathological list needs more, the smallest adjacent pair of runs is
+//! merged until it fits — larger maps, never more lookups; beyond 64 runs
+//! the bound is first relaxed ×16 and the list re-planned); rules
+//! after one that covers its whole class are dropped (shadowed); the plan
+//! depends only on the boxes, so adding a rule inside a run leaves the other
+//! runs, and their maps, untouched.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use bulkhead_model::{AclRule, Action, Direction, RuleId};
+
+use crate::boxes::{is_full, rule_box, FastBuild, Intervals, RuleBox};
+use crate::classify::{classify_boxes, Classification, ProtoClass, MAX_REGIONS};
+use crate::error::PolicyError;
+
+/// The most lookups (maps) per list.
+pub const MAX_SEGMENTS: usize = 8;
+/// The estimated blow-up a run may have over its rules' own boxes.
+pub const BLOWUP: u64 = 4;
+/// Above this many runs the bound is relaxed before neighbours are merged.
+const RELAX_ABOVE: usize = 64;
+/// Headroom for small runs (a handful of rules always share one map).
+pub const SLACK: u64 = 16;
+
+/// One list, classified as consecutive segments in precedence order.
+#[derive(Debug, Clone)]
+pub struct Segments {
+    pub v4: bool,
+    pub class: ProtoClass,
+    /// Non-empty classifications, in lookup order.
+    pub segments: Vec<Classification>,
+}
+
+impl Segments {
+    /// The winning rule for a point (values per [`crate::classify::Dim`]):
+    /// the first segment with a region there decides.
+    pub fn lookup(&self, values: &[u128; 5]) -> Option<&(RuleId, Action)> {
+        self.segments
+            .iter()
+            .find_map(|c| c.lookup(values).map(|w| &c.winners[w as usize]))
+    }
+
+    /// Whether no point is covered.
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// Regions over all segments (= map elements).
+    pub fn region_count(&self) -> usize {
+        self.segments
+            .iter()
+            .fold(0usize, |n, c| n.saturating_add(c.region_count()))
+    }
+}
+
+/// The region estimate of the run being planned.
+#[derive(Default)]
+struct Estimate {
+    /// Distinct interval boundaries per dimension.
+    bounds: [HashSet<u128, FastBuild>; 5],
+    /// Own boxes per multiplier bucket: `[proto spanned][first constrained
+    /// address/port dimension]`; bucket `[_][0]` has no multiplier.
+    buckets: [[u64; 5]; 2],
+    own: u64,
+}
+
+fn points(ivs: &Intervals) -> impl Iterator<Item = u128> + '_ {
+    ivs.iter()
+        .flat_map(|&(lo, hi)| std::iter::once(lo).chain(hi.checked_add(1)))
+}
+
+/// `(proto spanned, first constrained address/port dim or 0, own boxes)`.
+fn shape(b: &RuleBox) -> (usize, usize, u64) {
+    let first = (1..5).find(|&d| b[d].is_some()).unwrap_or(0);
+    let own = b
+        .iter()
+        .flatten()
+        .fold(1u64, |n, ivs| n.saturating_mul(ivs.len() as u64));
+    (usize::from(first > 0 && b[0].is_none()), first, own)
+}
+
+impl Estimate {
+    fn cost(&self, buckets: &[[u64; 5]; 2], new: &[usize; 5]) -> u64 {
+        let b = |d: usize| (self.bounds[d].len() + new[d]) as u64 + 1;
+        let mut total = 0u64;
+        for (proto, row) in buckets.iter().enumerate() {
+            let mut factor = if proto == 1 { b(0) } else { 1 };
+            for (first, &own) in row.iter().enumerate() {
+                if first >= 2 {
+                    factor = factor.saturating_mul(b(first - 1));
+                }
+                total = total.saturating_add(own.saturating_mul(factor));
+            }
+        }
+        total
+    }
+
+    /// Whether `b` may join the run under `blowup`.
+    fn fits(&self, b: &RuleBox, blowup: u64) -> bool {
+        let mut new = [0usize; 5];
+        for (d, ivs) in b.iter().enumerate() {
+            if let Some(ivs) = ivs {
+                new[d] = points(ivs).filter(|p| !self.bounds[d].contains(p)).count();
+            }
+        }
+        let (proto, first, own) = shape(b);
+        let mut buckets = self.buckets;
+        buckets[proto][first] = buckets[proto][first].saturating_add(own);
+        let budget = blowup.saturating_mul(self.own.saturating_add(own).saturating_add(SLACK));
+        self.cost(&buckets, &new) <= budget
+    }
+
+    fn add(&mut self, b: &RuleBox) {
+        for (d, ivs) in b.iter().enumerate() {
+            if let Some(ivs) = ivs {
+                self.bounds[d].extend(points(ivs));
+            }
+        }
+        let (proto, first, own) = shape(b);
+        self.buckets[proto][first] = self.buckets[proto][first].saturating_add(own);
+        self.own = self.own.saturating_add(own);
+    }
+}
+
+fn plan_with(boxes: &[RuleBox], blowup: u64) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut est = Estimate::default();
+    for (i, b) in boxes.iter().enumerate() {
+        if i > start && !est.fits(b, blowup) {
+            out.push(start..i);
+            start = i;
+            est = Estimate::default();
+        }
+        est.add(b);
+    }
+    if start < boxes.len() {
+        out.push(start..boxes.len());
+    }
+    out
+}
+
+/// Cuts `boxes` (precedence order) into at most [`MAX_SEGMENTS`] runs.
+pub(crate) fn plan(boxes: &[RuleBox]) -> Vec<Range<usize>> {
+    let mut blowup = BLOWUP;
+    let mut runs = plan_with(boxes, blowup);
+    while runs.len() > RELAX_ABOVE {
+        blowup = blowup.saturating_mul(16);
+        runs = plan_with(boxes, blowup);
+    }
+    while runs.len() > MAX_SEGMENTS {
+        let i = (0..runs.len() - 1)
+            .min_by_key(|&i| runs[i + 1].end - runs[i].start)
+            .unwrap_or(0);
+        runs[i].end = runs[i + 1].end;
+        runs.remove(i + 1);
+    }
+    runs
+}
+
+/// Classifies `rules` (precedence order, one direction and enforcement
+/// point) for one family and protocol class, as segments. `acl` names the
+/// list in errors; the regions of all segments together are limited to
+/// [`MAX_REGIONS`].
+pub fn segment(
+    rules: &[&AclRule],
+    direction: Direction,
+    v4: bool,
+    class: ProtoClass,
+    acl: &str,
+) -> Result<Segments, PolicyError> {
+    let mut boxes = Vec::new();
+    let mut winners = Vec::new();
+    for rule in rules {
+        if let Some(b) = rule_box(rule, direction, v4, class) {
+            let full = is_full(&b);
+            boxes.push(b);
+            winners.push((rule.id.clone(), rule.action));
+            if full {
+                break;
+            }
+        }
+    }
+    let mut segments = Vec::new();
+    let mut total = 0usize;
+    for run in plan(&boxes) {
+        let c = classify_boxes(
+            &boxes[run.clone()],
+            winners[run.clone()].to_vec(),
+            v4,
+            class,
+            acl,
+        )?;
+        total = total.saturating_add(c.region_count());
+        if total > MAX_REGIONS {
+            return Err(PolicyError::TooManyRegions {
+                acl: acl.to_owned(),
+                limit: MAX_REGIONS,
+            });
+        }
+        if !c.is_empty() {
+            segments.push(c);
+        }
+    }
+    Ok(Segments {
+        v4,
+        class,
+        segments,
+    })
+}
