@@ -47,6 +47,17 @@ pub struct NamespaceCreate {
     /// `process` or `vm` (the daemon also accepts `hyperv`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<String>,
+    /// Adopt this existing network namespace (an absolute path to an nsfs
+    /// mount made by a container runtime) instead of creating one. Process
+    /// isolation only. The daemon never deletes an adopted namespace; the
+    /// same name and path again is idempotent (a retried CNI ADD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_path: Option<String>,
+    /// A container that joins the (adopted) namespace, e.g. the pod sandbox
+    /// of a CNI ADD or a later container of the same pod; listed in
+    /// `NamespaceInfo.containers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
 }
 
 /// `POST /v1/endpoints`.

@@ -64,6 +64,10 @@ pub struct NamespaceInfo {
     /// Ids of containers that share this namespace.
     #[serde(default)]
     pub containers: Vec<String>,
+    /// The network namespace was made by someone else (a container runtime,
+    /// `NamespaceCreate.netns_path`) and is never deleted by the daemon.
+    #[serde(default)]
+    pub adopted: bool,
 }
 
 /// A published port of an endpoint.
@@ -137,6 +141,9 @@ pub struct EndpointInfo {
     /// Custom ACL rules.
     #[serde(default)]
     pub acls: Vec<AclInfo>,
+    /// The container the endpoint was created for (CNI), if any.
+    #[serde(default)]
+    pub container_id: Option<String>,
 }
 
 /// One enforcement point on a traced packet's path.

@@ -36,6 +36,7 @@ fn sample_commands() -> Vec<Command> {
         Command::NamespaceCreate(NamespaceCreate {
             name: "pod".into(),
             isolation: Some("vm".into()),
+            ..NamespaceCreate::default()
         }),
         Command::NamespaceList,
         Command::NamespaceInspect { name: "pod".into() },

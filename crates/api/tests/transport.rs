@@ -38,6 +38,7 @@ fn namespace() -> NamespaceInfo {
         netns_path: Some("/run/netns/bh-pod".into()),
         endpoints: vec!["ep".into()],
         containers: vec![],
+        adopted: false,
     }
 }
 
@@ -204,6 +205,7 @@ async fn every_route_round_trips() {
     let req = NamespaceCreate {
         name: "pod".into(),
         isolation: Some("hyperv".into()),
+        ..NamespaceCreate::default()
     };
     assert_eq!(c.namespace_create(req.clone()).await.unwrap(), namespace());
     assert_eq!(h.last(), Command::NamespaceCreate(req));

@@ -175,14 +175,17 @@ pub fn run(args: &Args) -> Result<(), PolicyError> {
         args.reps
     );
     println!();
-    println!("| rules | classify | compile to IR | regions | map elements | target |");
-    println!("|---:|---:|---:|---:|---:|---|");
+    println!(
+        "| rules | classify | compile to IR | regions | map elements | multi-field map elements | chains | IR rules | longest region chain | target |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     let mut ten_k = None;
     for n in [1_000, 10_000, 100_000] {
         let policy = policy(&mut rng, n)?;
         let (mut tc, mut ti) = (Vec::new(), Vec::new());
         let mut regions = 0;
         let mut elements = 0;
+        let (mut concat, mut chains, mut ir_rules, mut longest) = (0, 0, 0, 0);
         for _ in 0..args.reps.max(1) {
             let t = Instant::now();
             let c = Classifier::new(&policy)?;
@@ -195,10 +198,26 @@ pub fn run(args: &Args) -> Result<(), PolicyError> {
             }])?;
             ti.push(t.elapsed());
             elements = table.sets.values().map(|s| s.elements.len()).sum::<usize>();
+            concat = table
+                .sets
+                .values()
+                .filter(|s| s.key.len() > 1)
+                .map(|s| s.elements.len())
+                .sum::<usize>();
+            chains = table.chains.len();
+            ir_rules = table.rule_count();
+            // Region chains: `acl_…_<hash>` (not the `_next` continuations).
+            longest = table
+                .chains
+                .values()
+                .filter(|c| c.name.starts_with("acl_") && !c.name.ends_with("_next"))
+                .map(|c| c.rules.len())
+                .max()
+                .unwrap_or(0);
         }
         let target = if n == 10_000 { "≤ 5 ms" } else { "" };
         println!(
-            "| {n} | {} | {} | {regions} | {elements} | {target} |",
+            "| {n} | {} | {} | {regions} | {elements} | {concat} | {chains} | {ir_rules} | {longest} | {target} |",
             ms(median(tc)),
             ms(median(ti))
         );

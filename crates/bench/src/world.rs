@@ -93,6 +93,13 @@ impl World {
     }
 }
 
+impl World {
+    /// The throwaway host namespace's pinned name (for `ip -n`).
+    pub fn host_name(&self) -> &str {
+        self.host.name()
+    }
+}
+
 impl Drop for World {
     fn drop(&mut self) {
         remove_pins(&self.prefix);

@@ -10,15 +10,18 @@
 //! again if any step after it fails. DEL removes the endpoint (missing is
 //! success) and the namespace once it has no endpoints left.
 //!
-//! Two calls do not exist in the API yet (docs/cni.md, "API additions"):
-//! adopting a runtime-created namespace ([`adopt_namespace`]) and reading an
-//! endpoint's container id ([`endpoint_container_id`]). Each is one function
-//! returning [`BackendError::Unsupported`] (code 103) until the lead wires it.
+//! The namespace adopts the runtime's netns (`NamespaceCreate.netns_path`,
+//! the container id joining it): the daemon never deletes it, and a retried
+//! ADD finds it again. GC reads each endpoint's `container_id`. A daemon
+//! without these fields refuses the unknown request field (400), which is
+//! reported as code 103 (unsupported), not as a configuration error.
 
 use crate::backend::{
     AddRequest, Attachment, AttachmentKey, Backend, BackendError, PortMap, Scope,
 };
-use bulkhead_api::{Client, ClientError, EndpointCreate, EndpointInfo, ErrorCode, NetworkInfo};
+use bulkhead_api::{
+    Client, ClientError, EndpointCreate, EndpointInfo, ErrorCode, NamespaceCreate, NetworkInfo,
+};
 use std::path::Path;
 
 /// The daemon-backed implementation.
@@ -60,21 +63,21 @@ pub fn endpoint_name(scope: &Scope, key: &AttachmentKey) -> String {
     format!("cni-{}-{:08x}", short(&key.container_id), hash as u32)
 }
 
-/// Missing API call: adopt `netns` as namespace `name` (never deleting it).
-fn adopt_namespace(_client: &Client, name: &str, netns: &str) -> Result<String, BackendError> {
-    Err(BackendError::Unsupported(format!(
-        "cannot attach {netns} as namespace {name}: this bulkheadd cannot adopt a runtime-created \
-         network namespace (needs NamespaceCreate.netns_path, see docs/cni.md \"API additions\")"
-    )))
+/// The container id an endpoint was created for (GC needs it).
+fn endpoint_container_id(info: &EndpointInfo) -> Result<String, BackendError> {
+    info.container_id.clone().ok_or_else(|| {
+        BackendError::Unsupported(format!(
+            "cannot tell which container endpoint {} belongs to: this bulkheadd does not report \
+             EndpointInfo.container_id (see docs/cni.md \"API additions\")",
+            info.name
+        ))
+    })
 }
 
-/// Missing API field: the container id an endpoint was created for.
-fn endpoint_container_id(info: &EndpointInfo) -> Result<String, BackendError> {
-    Err(BackendError::Unsupported(format!(
-        "cannot tell which container endpoint {} belongs to: this bulkheadd does not report \
-         EndpointInfo.container_id (see docs/cni.md \"API additions\")",
-        info.name
-    )))
+/// An old daemon refusing `netns_path` as an unknown field.
+fn is_unknown_field(e: &ClientError) -> bool {
+    matches!(e, ClientError::Api(api) if api.code == ErrorCode::BadRequest
+        && api.message.contains("unknown field"))
 }
 
 /// A client failure as a backend error; `NotFound` is the caller's business.
@@ -128,6 +131,59 @@ fn port_map(p: &bulkhead_api::PortMappingInfo) -> PortMap {
 }
 
 impl DaemonBackend {
+    /// Adopts `netns` as namespace `name` with `container_id` in it (the
+    /// daemon never deletes it). Same name and path again is idempotent; a
+    /// leftover namespace of the same container in another netns (a
+    /// restarted container whose DEL was lost) is replaced when empty.
+    fn adopt_namespace(
+        &self,
+        name: &str,
+        netns: &str,
+        container_id: &str,
+    ) -> Result<String, BackendError> {
+        let create = NamespaceCreate {
+            name: name.to_owned(),
+            isolation: Some("process".into()),
+            netns_path: Some(netns.to_owned()),
+            container_id: Some(container_id.to_owned()),
+        };
+        for _ in 0..2 {
+            let err = match self
+                .runtime
+                .block_on(self.client.namespace_create(create.clone()))
+            {
+                Ok(ns) => return Ok(ns.name),
+                Err(e) => e,
+            };
+            if is_unknown_field(&err) {
+                return Err(BackendError::Unsupported(format!(
+                    "cannot attach {netns} as namespace {name}: this bulkheadd cannot adopt a \
+                     runtime-created network namespace ({err})"
+                )));
+            }
+            if !is_conflict(&err) {
+                return Err(from_client(err));
+            }
+            let ns = self
+                .runtime
+                .block_on(self.client.namespace_inspect(name))
+                .map_err(from_client)?;
+            if !ns.adopted || !ns.endpoints.is_empty() {
+                return Err(BackendError::Rejected(format!(
+                    "namespace {name} is already attached to {} (container {container_id} in {netns})",
+                    ns.netns_path.unwrap_or_default()
+                )));
+            }
+            match self.runtime.block_on(self.client.namespace_remove(name)) {
+                Err(e) if !is_not_found(&e) => return Err(from_client(e)),
+                _ => {}
+            }
+        }
+        Err(BackendError::Busy(format!(
+            "namespace {name} keeps changing; try again"
+        )))
+    }
+
     /// A backend for the socket at `socket`.
     pub fn new(socket: &Path) -> std::io::Result<DaemonBackend> {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -211,10 +267,10 @@ impl DaemonBackend {
 impl Backend for DaemonBackend {
     fn add(&mut self, req: &AddRequest) -> Result<Attachment, BackendError> {
         self.ensure_network(req)?;
-        let namespace = adopt_namespace(
-            &self.client,
+        let namespace = self.adopt_namespace(
             &namespace_name(&req.key.container_id),
             &req.netns,
+            &req.key.container_id,
         )?;
         let name = endpoint_name(&req.scope, &req.key);
         let create = EndpointCreate {
@@ -325,59 +381,5 @@ impl Backend for DaemonBackend {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scope(conf: &str) -> Scope {
-        Scope {
-            conf_name: conf.into(),
-            network: "web".into(),
-        }
-    }
-
-    fn key(id: &str, ifname: &str) -> AttachmentKey {
-        AttachmentKey {
-            container_id: id.into(),
-            ifname: ifname.into(),
-        }
-    }
-
-    #[test]
-    fn names_are_stable_valid_and_distinct() {
-        let id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        let a = endpoint_name(&scope("net"), &key(id, "eth0"));
-        assert_eq!(a, endpoint_name(&scope("net"), &key(id, "eth0")));
-        assert!(a.starts_with("cni-0123456789ab-") && a.len() <= 63, "{a}");
-        assert_ne!(a, endpoint_name(&scope("net"), &key(id, "eth1")));
-        assert_ne!(a, endpoint_name(&scope("other"), &key(id, "eth0")));
-        assert_eq!(
-            namespace_name("c1"),
-            format!("cni-c1-{:08x}", fnv1a(&["c1"]) as u32)
-        );
-        // FNV-1a 64 of "a" is af63dc4c8601ec8c.
-        assert_eq!(fnv1a(&["a"]), 0xaf63_dc4c_8601_ec8c);
-    }
-
-    #[test]
-    fn bare_addresses_get_the_subnet_prefix() {
-        let net = NetworkInfo {
-            subnets: vec!["10.1.0.0/16".into()],
-            ..NetworkInfo::default()
-        };
-        assert_eq!(with_prefix("10.1.0.9", &net), "10.1.0.9/16");
-        assert_eq!(with_prefix("10.1.0.9/24", &net), "10.1.0.9/24");
-        assert_eq!(with_prefix("fd00::9", &net), "fd00::9/128");
-    }
-
-    #[test]
-    fn an_absent_daemon_is_unreachable() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut b = DaemonBackend::new(&dir.path().join("none.sock")).unwrap();
-        let err = b.status(&scope("net")).unwrap_err();
-        assert!(matches!(err, BackendError::Unreachable(_)), "{err:?}");
-        assert!(matches!(
-            b.del(&scope("net"), &key("c1", "eth0")),
-            Err(BackendError::Unreachable(_))
-        ));
-    }
-}
+#[path = "daemon_tests.rs"]
+mod tests;

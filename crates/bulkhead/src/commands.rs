@@ -122,6 +122,7 @@ fn namespace(c: NamespaceCommand) -> Command {
         NamespaceCommand::Create(a) => Command::NamespaceCreate(NamespaceCreate {
             name: a.name,
             isolation: a.isolation,
+            ..NamespaceCreate::default()
         }),
         NamespaceCommand::Ls => Command::NamespaceList,
         NamespaceCommand::Inspect { name } => Command::NamespaceInspect { name },

@@ -57,6 +57,7 @@ fn namespaces() -> Vec<NamespaceInfo> {
             netns_path: Some("/run/netns/bh-pod-a".into()),
             endpoints: vec!["a0".into()],
             containers: vec!["c0ffee00c0ffee00c0ffee".into(), "deadbeefdeadbeef".into()],
+            adopted: false,
         },
         NamespaceInfo {
             id: "66666666-7777-4888-9999-aaaaaaaaaaaa".into(),
@@ -120,6 +121,7 @@ fn endpoints() -> Vec<EndpointInfo> {
         ],
         acl_mode: "layered".into(),
         acls: acls(),
+        container_id: None,
     }]
 }
 

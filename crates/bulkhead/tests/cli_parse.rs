@@ -104,6 +104,7 @@ fn namespace_commands_and_the_compartment_alias() {
             Command::NamespaceCreate(NamespaceCreate {
                 name: "pod".into(),
                 isolation: Some("vm".into()),
+                ..NamespaceCreate::default()
             })
         );
         assert_eq!(api(&[word, "ls"]), Command::NamespaceList);

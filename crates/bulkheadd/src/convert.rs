@@ -22,7 +22,7 @@ pub fn network(n: &Network, endpoints: usize) -> NetworkInfo {
     }
 }
 
-pub fn namespace(n: &Namespace, endpoints: Vec<String>) -> NamespaceInfo {
+pub fn namespace(n: &Namespace, endpoints: Vec<String>, adopted: bool) -> NamespaceInfo {
     let path = n.netns_path.display().to_string();
     NamespaceInfo {
         id: n.id.to_string(),
@@ -32,6 +32,7 @@ pub fn namespace(n: &Namespace, endpoints: Vec<String>) -> NamespaceInfo {
         netns_path: (!path.is_empty()).then_some(path),
         endpoints,
         containers: n.containers.clone(),
+        adopted,
     }
 }
 
@@ -80,6 +81,7 @@ pub fn endpoint(e: &EndpointRecord, network: &str, namespace: &str) -> EndpointI
             .collect(),
         acl_mode: e.acl_mode.to_string(),
         acls: e.acls.iter().map(acl).collect(),
+        container_id: e.container_id.clone(),
     }
 }
 

@@ -48,6 +48,15 @@ fn endpoint_info(engine: &Engine, e: &EndpointRecord) -> bulkhead_api::EndpointI
     convert::endpoint(e, &network, &namespace)
 }
 
+fn namespace_info(engine: &Engine, n: &bulkhead_model::Namespace) -> Response {
+    let adopted = engine.is_adopted(n.id);
+    Response::Namespace(convert::namespace(
+        n,
+        engine.namespace_endpoints(n.id),
+        adopted,
+    ))
+}
+
 fn verdict(v: bulkhead_policy::Verdict) -> String {
     match v {
         bulkhead_policy::Verdict::Allow => "allow".into(),
@@ -91,23 +100,40 @@ pub fn dispatch(engine: &Engine, cmd: Command) -> Result<Response, EngineError> 
             Response::Removed
         }
         Command::NamespaceCreate(r) => {
-            let n = engine.create_namespace(NamespaceSpec {
+            let spec = NamespaceSpec {
                 name: r.name,
                 isolation: r.isolation,
-            })?;
-            Response::Namespace(convert::namespace(&n, vec![]))
+            };
+            match (r.netns_path, r.container_id) {
+                (Some(path), container) => {
+                    let (n, _) = engine.adopt_namespace(spec, &path, container.as_deref())?;
+                    namespace_info(engine, &n)
+                }
+                (None, Some(c)) => {
+                    return Err(EngineError::Invalid(bulkhead_model::InvalidValue::new(
+                        "container_id",
+                        c,
+                        "only together with netns_path (an adopted namespace)",
+                    )))
+                }
+                (None, None) => Response::Namespace(convert::namespace(
+                    &engine.create_namespace(spec)?,
+                    vec![],
+                    false,
+                )),
+            }
         }
         Command::NamespaceList => Response::Namespaces(
             engine
                 .namespaces()
                 .iter()
-                .map(|n| convert::namespace(n, engine.namespace_endpoints(n.id)))
+                .map(|n| {
+                    let adopted = engine.is_adopted(n.id);
+                    convert::namespace(n, engine.namespace_endpoints(n.id), adopted)
+                })
                 .collect(),
         ),
-        Command::NamespaceInspect { name } => {
-            let n = engine.namespace(&name)?;
-            Response::Namespace(convert::namespace(&n, engine.namespace_endpoints(n.id)))
-        }
+        Command::NamespaceInspect { name } => namespace_info(engine, &engine.namespace(&name)?),
         Command::NamespaceRemove { name } => {
             engine.delete_namespace(&name)?;
             Response::Removed

@@ -7,7 +7,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::kernel::{Flow, Kernel, KernelError, PortSpec, Result, TableChange};
+use crate::kernel::{
+    Flow, Kernel, KernelError, PortSpec, RemoteEndpoint, Result, SwitchKind, SwitchSpec,
+    TableChange,
+};
 
 #[derive(Debug, Default)]
 struct World {
@@ -100,6 +103,38 @@ impl Kernel for FakeKernel {
             .links
             .insert(name.to_owned());
         Ok(())
+    }
+
+    fn create_switch(&self, spec: &SwitchSpec) -> Result<()> {
+        let mut w = self.call("create_switch", &spec.name)?;
+        w.links.insert(spec.name.clone());
+        if let SwitchKind::Overlay { vxlan, .. } = &spec.kind {
+            w.links.insert(vxlan.clone());
+        }
+        Ok(())
+    }
+
+    fn delete_switch(&self, spec: &SwitchSpec) -> Result<()> {
+        let mut w = self.call("delete_switch", &spec.name)?;
+        w.links.remove(&spec.name);
+        if let SwitchKind::Overlay { vxlan, .. } = &spec.kind {
+            w.links.remove(vxlan);
+        }
+        Ok(())
+    }
+
+    fn detach_port(&self, spec: &PortSpec) -> Result<()> {
+        self.call("detach_port", &spec.switch_port).map(|_| ())
+    }
+
+    fn set_remotes(
+        &self,
+        vxlan: &str,
+        add: &[RemoteEndpoint],
+        remove: &[RemoteEndpoint],
+    ) -> Result<()> {
+        let arg = format!("{vxlan} +{} -{}", add.len(), remove.len());
+        self.call("set_remotes", &arg).map(|_| ())
     }
 
     fn create_port(&self, spec: &PortSpec) -> Result<()> {

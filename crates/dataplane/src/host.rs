@@ -2,7 +2,8 @@
 //! the process runs in, or a pinned one for in-process services such as
 //! `demo` and tests) and in endpoint namespaces reached through
 //! [`crate::netns::run_in`]. Sockets for the host are opened once and
-//! reused; a socket for an endpoint namespace lives for one call. Every
+//! reused; a socket for an endpoint namespace lives for one call and is
+//! closed by the [`Reaper`], off the operation's path. Every
 //! host-side call names the host namespace explicitly, so no thread's own
 //! namespace is ever touched by accident.
 
@@ -11,10 +12,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::conntrack::{Conntrack, Tuple};
-use crate::kernel::{Flow, Kernel, KernelError, PortKind, PortSpec, Result, TableChange};
+use crate::kernel::{
+    Flow, Kernel, KernelError, PortAttach, PortKind, PortSpec, RemoteEndpoint, Result, SwitchSpec,
+    TableChange,
+};
 use crate::nft::{Batch as NftBatch, NftSocket, Table as NftTable};
+use crate::reaper::Reaper;
 use crate::rtnl::{Batch, Route, Rtnl, TapSpec, VethSpec};
 use crate::{lower, netns, sysctl};
+
+mod l2;
+mod tunnel;
+
+pub use l2::{VXLAN_OVERHEAD, VXLAN_PORT};
 
 fn err(e: impl std::fmt::Display) -> KernelError {
     KernelError::new(e)
@@ -40,6 +50,8 @@ pub struct HostKernel {
     host: Option<PathBuf>,
     rtnl: Mutex<Rtnl>,
     nft: Mutex<NftSocket>,
+    conntrack: Mutex<Conntrack>,
+    reaper: Reaper,
 }
 
 impl HostKernel {
@@ -52,16 +64,32 @@ impl HostKernel {
         }
         .map_err(err)?;
         let nft = NftSocket::open(host).map_err(err)?;
+        let conntrack = Conntrack::open(host).map_err(err)?;
         Ok(Self {
             host: host.map(Path::to_path_buf),
             rtnl: Mutex::new(rtnl),
             nft: Mutex::new(nft),
+            conntrack: Mutex::new(conntrack),
+            reaper: Reaper::new(),
         })
     }
 
-    /// The namespace meant by `None` ("the host") in trait calls.
-    fn resolve<'a>(&'a self, netns: Option<&'a Path>) -> Option<&'a Path> {
-        netns.or(self.host.as_deref())
+    /// Runs `f` on the conntrack socket of `netns`: the cached one for the
+    /// host, a fresh one (closed by the reaper) for an endpoint namespace.
+    fn with_conntrack<R>(
+        &self,
+        netns: Option<&Path>,
+        f: impl FnOnce(&mut Conntrack) -> std::result::Result<R, crate::conntrack::ConntrackError>,
+    ) -> Result<R> {
+        match netns {
+            None => f(&mut self.conntrack.lock().unwrap_or_else(|p| p.into_inner())).map_err(err),
+            Some(path) => {
+                let mut ct = Conntrack::open(Some(path)).map_err(err)?;
+                let out = f(&mut ct).map_err(err);
+                self.reaper.reap(ct);
+                out
+            }
+        }
     }
 
     fn rtnl(&self) -> std::sync::MutexGuard<'_, Rtnl> {
@@ -217,8 +245,35 @@ impl Kernel for HostKernel {
         Ok(())
     }
 
+    fn create_switch(&self, spec: &SwitchSpec) -> Result<()> {
+        self.l2_create_switch(spec)
+    }
+
+    fn delete_switch(&self, spec: &SwitchSpec) -> Result<()> {
+        self.l2_delete_switch(spec)
+    }
+
+    fn detach_port(&self, spec: &PortSpec) -> Result<()> {
+        self.publish_on_uplink(spec, false)
+    }
+
+    fn set_remotes(
+        &self,
+        vxlan: &str,
+        add: &[RemoteEndpoint],
+        remove: &[RemoteEndpoint],
+    ) -> Result<()> {
+        self.l2_set_remotes(vxlan, add, remove)
+    }
+
     fn create_port(&self, spec: &PortSpec) -> Result<()> {
-        let made = self.create_port_steps(spec);
+        let made = match &spec.attach {
+            PortAttach::Bridge { bridge } => self.create_bridged_port(spec, bridge),
+            PortAttach::Routed => self.create_port_steps(spec),
+            PortAttach::Uplink { .. } => self
+                .create_port_steps(spec)
+                .and_then(|()| self.publish_on_uplink(spec, true)),
+        };
         if made.is_err() {
             let _ = self.delete_link(&spec.switch_port);
         }
@@ -253,18 +308,17 @@ impl Kernel for HostKernel {
                 .unwrap_or_else(|p| p.into_inner())
                 .commit(batch)
                 .map_err(err),
-            Some(path) => NftSocket::open(Some(path))
-                .map_err(err)?
-                .commit(batch)
-                .map_err(err),
+            Some(path) => {
+                let mut sock = NftSocket::open(Some(path)).map_err(err)?;
+                let done = sock.commit(batch).map_err(err);
+                self.reaper.reap(sock);
+                done
+            }
         }
     }
 
     fn flows(&self, netns: Option<&Path>, addr: IpAddr) -> Result<Vec<Flow>> {
-        let entries = Conntrack::open(self.resolve(netns))
-            .map_err(err)?
-            .list()
-            .map_err(err)?;
+        let entries = self.with_conntrack(netns, Conntrack::list)?;
         let ported = |p: u8| matches!(p, 6 | 17 | 132 | 136);
         Ok(entries
             .into_iter()
@@ -280,18 +334,19 @@ impl Kernel for HostKernel {
     }
 
     fn delete_flows(&self, netns: Option<&Path>, flows: &[Flow]) -> Result<usize> {
-        let mut ct = Conntrack::open(self.resolve(netns)).map_err(err)?;
-        let mut removed = 0;
-        for f in flows {
-            let t = Tuple {
-                src: f.src,
-                dst: f.dst,
-                proto: f.protocol,
-                sport: f.src_port.unwrap_or(0),
-                dport: f.dst_port.unwrap_or(0),
-            };
-            removed += ct.delete_flow(&t).map_err(err)?;
-        }
-        Ok(removed)
+        self.with_conntrack(netns, |ct| {
+            let mut removed = 0;
+            for f in flows {
+                let t = Tuple {
+                    src: f.src,
+                    dst: f.dst,
+                    proto: f.protocol,
+                    sport: f.src_port.unwrap_or(0),
+                    dport: f.dst_port.unwrap_or(0),
+                };
+                removed += ct.delete_flow(&t)?;
+            }
+            Ok(removed)
+        })
     }
 }

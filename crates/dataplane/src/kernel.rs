@@ -49,9 +49,28 @@ pub enum PortKind {
     Tap,
 }
 
-/// A routed switch port (see `docs/design.md`): the host end gets proxy ARP
-/// and a host route to the endpoint address; a veth peer gets the address,
-/// the MAC and a default route via the gateway.
+/// How a switch port joins its network's switch (see `docs/drivers.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PortAttach {
+    /// A routed port (nat): host route to the endpoint, proxy ARP on the port.
+    #[default]
+    Routed,
+    /// A routed port whose address is also answered for on `uplink` by a
+    /// proxy neighbour entry (l2bridge): the LAN reaches the endpoint by its
+    /// IP at the host's MAC. With `hairpin` (l2tunnel), a permanent
+    /// neighbour entry `address -> uplink MAC` on the uplink too, so that
+    /// endpoint traffic policy-routed to the uplink comes back through the
+    /// LAN switch.
+    Uplink { uplink: String, hairpin: bool },
+    /// A port enslaved to the bridge `bridge` (transparent, overlay), with
+    /// the bridge's MTU on both ends of the veth.
+    Bridge { bridge: String },
+}
+
+/// A switch port (see `docs/design.md`): routed, the host end gets proxy ARP
+/// and a host route to the endpoint address; bridged, it is a port of the
+/// network's bridge; a veth peer gets the address, the MAC and a default
+/// route via the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortSpec {
     pub switch_port: String,
@@ -60,6 +79,50 @@ pub struct PortSpec {
     pub address: IpAddr,
     pub prefix: u8,
     pub gateway: Option<IpAddr>,
+    pub attach: PortAttach,
+}
+
+/// The switch of a network whose driver is not nat (see `docs/drivers.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwitchKind {
+    /// A port-less bridge (routed ports published on `uplink`); l2bridge.
+    Routed { uplink: String },
+    /// A bridge with `uplink` enslaved (transparent).
+    Bridge { uplink: String },
+    /// A bridge with a VXLAN device `vxlan` (VNI `vni`, UDP 4789, learning
+    /// off, ARP answered from its neighbour table) over `uplink`; MTU =
+    /// uplink MTU - 50 on the VXLAN device and the bridge.
+    Overlay {
+        vxlan: String,
+        uplink: String,
+        vni: u32,
+    },
+    /// A port-less bridge plus policy routing (l2tunnel): packets from the
+    /// network's `subnet` that do not arrive on `uplink` or from the host
+    /// itself are routed by table `table`, which sends the subnet out of
+    /// `uplink` (and the rest via `router`).
+    Tunnel {
+        uplink: String,
+        subnet: (IpAddr, u8),
+        router: Option<IpAddr>,
+        table: u32,
+    },
+}
+
+/// A network's switch: its bridge `name` (`bhn…`) and the driver's kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchSpec {
+    pub name: String,
+    pub kind: SwitchKind,
+}
+
+/// An endpoint of an overlay network on another host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RemoteEndpoint {
+    pub ip: IpAddr,
+    pub mac: [u8; 6],
+    /// The underlay address of the host that holds it (VXLAN destination).
+    pub host: IpAddr,
 }
 
 /// A tracked connection, enough to delete it again.
@@ -85,8 +148,24 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     /// A network's host device (a port-less bridge: this kernel has no dummy
     /// driver) holding the gateway address `gateway/prefix`.
     fn create_network_device(&self, name: &str, gateway: Option<(IpAddr, u8)>) -> Result<()>;
+    /// Creates (idempotently) the switch of a non-nat network.
+    fn create_switch(&self, spec: &SwitchSpec) -> Result<()>;
+    /// Removes a switch made by `create_switch`; absent parts are fine.
+    fn delete_switch(&self, spec: &SwitchSpec) -> Result<()>;
     /// Creates a switch port and its endpoint side, all or nothing.
     fn create_port(&self, spec: &PortSpec) -> Result<()>;
+    /// Removes what `create_port` made outside the port link itself (proxy
+    /// and hairpin neighbour entries on an uplink); absent is fine.
+    fn detach_port(&self, spec: &PortSpec) -> Result<()>;
+    /// Programs remote endpoints on the VXLAN device `vxlan`: an FDB entry
+    /// (MAC -> host) and a permanent neighbour (IP -> MAC) for each of
+    /// `add`, and removes those of `remove`.
+    fn set_remotes(
+        &self,
+        vxlan: &str,
+        add: &[RemoteEndpoint],
+        remove: &[RemoteEndpoint],
+    ) -> Result<()>;
     /// Deletes a host link by name (the veth peer goes with it); absent is fine.
     fn delete_link(&self, name: &str) -> Result<()>;
     /// Host links whose name starts with `prefix`.

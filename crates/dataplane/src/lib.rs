@@ -13,6 +13,7 @@ pub mod lower;
 pub mod netns;
 pub mod nft;
 pub mod probe;
+pub mod reaper;
 pub mod rtnl;
 pub mod sysctl;
 pub mod testing;

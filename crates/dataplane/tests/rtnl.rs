@@ -355,6 +355,7 @@ fn vxlan_overlay_with_static_fdb_and_neighbours() {
             underlay: Some(ul),
             port: 4789,
             learning: false,
+            proxy: false,
             mtu: Some(1400),
         };
         r.execute(Batch::new().create_vxlan(&spec)).unwrap();

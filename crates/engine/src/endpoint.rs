@@ -51,6 +51,30 @@ fn check_published(state: &State, endpoint: &Endpoint) -> Result<()> {
     Ok(())
 }
 
+/// The switch port of `endpoint` as the kernel makes it (see [`crate::drivers`]).
+fn port_spec(
+    endpoint: &Endpoint,
+    network: &bulkhead_model::Network,
+    namespace: &bulkhead_model::Namespace,
+) -> PortSpec {
+    let kind = match namespace.isolation {
+        Isolation::Process => PortKind::Veth {
+            netns: namespace.netns_path.clone(),
+            ifname: endpoint.ifname.to_string(),
+        },
+        Isolation::Vm => PortKind::Tap,
+    };
+    PortSpec {
+        switch_port: endpoint.switch_port.to_string(),
+        kind,
+        mac: endpoint.mac_address.0,
+        address: endpoint.ip_address.addr,
+        prefix: endpoint.ip_address.prefix,
+        gateway: network.gateway,
+        attach: crate::drivers::port_attach(network),
+    }
+}
+
 impl Engine {
     pub fn create_endpoint(
         &self,
@@ -83,6 +107,9 @@ impl Engine {
             Some(n) => n,
             None => next_ifname(&inner.state, namespace.id),
         };
+        if let Some(container_id) = &options.container_id {
+            inner.state.check_attachment(container_id, &ifname)?;
+        }
         if let Some(ip) = req.ip {
             if !network.subnets.iter().any(|s| s.contains(ip)) {
                 let subnets: Vec<String> =
@@ -145,11 +172,15 @@ impl Engine {
                 })
                 .map_err(|e| e.to_string())
         });
-        self.create_port(&endpoint, &network, &namespace)?;
-        let port = endpoint.switch_port.to_string();
+        let spec = port_spec(&endpoint, &network, &namespace);
         undo.push("switch port", move || {
-            self.kernel.delete_link(&port).map_err(|e| e.to_string())
+            let detached = self.kernel.detach_port(&spec);
+            self.kernel
+                .delete_link(&spec.switch_port)
+                .and(detached)
+                .map_err(|e| e.to_string())
         });
+        self.create_port(&endpoint, &network, &namespace)?;
         // The state takes the endpoint now (tables are compiled from it) and
         // gives it back if programming fails: no copy of the whole state.
         let record = EndpointRecord::from_endpoint(&endpoint, options.container_id);
@@ -177,21 +208,7 @@ impl Engine {
         network: &bulkhead_model::Network,
         namespace: &bulkhead_model::Namespace,
     ) -> Result<()> {
-        let kind = match namespace.isolation {
-            Isolation::Process => PortKind::Veth {
-                netns: namespace.netns_path.clone(),
-                ifname: endpoint.ifname.to_string(),
-            },
-            Isolation::Vm => PortKind::Tap,
-        };
-        let spec = PortSpec {
-            switch_port: endpoint.switch_port.to_string(),
-            kind,
-            mac: endpoint.mac_address.0,
-            address: endpoint.ip_address.addr,
-            prefix: endpoint.ip_address.prefix,
-            gateway: network.gateway,
-        };
+        let spec = port_spec(endpoint, network, namespace);
         self.kernel.create_port(&spec).map_err(EngineError::kernel)
     }
 
@@ -199,6 +216,13 @@ impl Engine {
         let mut inner = self.lock();
         let record = inner.state.endpoint(name)?.clone();
         let key = record.id.to_string();
+        let spec = match (
+            inner.state.networks.get(&record.network),
+            inner.state.namespaces.get(&record.namespace),
+        ) {
+            (Some(n), Some(ns)) => Some(port_spec(&record.to_endpoint(), n, ns)),
+            _ => None,
+        };
         // One durable transaction before the kernel is touched: the record
         // and its address go, the intent says the teardown is in flight
         // (reconcile removes whatever a crash leaves: unowned links, pins).
@@ -223,6 +247,9 @@ impl Engine {
         if let Err(e) =
             self.program_namespace(&mut inner.programmed, &inner.state, record.namespace)
         {
+            errors.push(e.to_string());
+        }
+        if let Some(Err(e)) = spec.as_ref().map(|s| self.kernel.detach_port(s)) {
             errors.push(e.to_string());
         }
         if let Err(e) = self.kernel.delete_link(record.switch_port.as_str()) {

@@ -12,13 +12,16 @@
 //! - Teardown is best effort: it gathers every error and still finishes.
 
 mod acl;
+pub mod drivers;
 mod endpoint;
 pub mod error;
 #[cfg(test)]
 mod incremental_tests;
+mod l2ports;
 mod namespace;
 pub mod nat;
 mod network;
+pub mod peers;
 mod reconcile;
 pub mod records;
 pub mod state;
@@ -33,6 +36,7 @@ use bulkhead_store::{Store, StoreExt};
 
 pub use endpoint::EndpointOptions;
 pub use error::{EngineError, Result};
+pub use peers::{PeerEntry, PeerSource, StaticPeers};
 pub use reconcile::ReconcileReport;
 pub use records::{EndpointRecord, NamespaceRecord, NetworkRecord};
 pub use trace::{TraceHop, TraceReport};
@@ -80,6 +84,8 @@ pub struct Engine {
     store: Arc<dyn Store>,
     config: Config,
     inner: Mutex<Inner>,
+    /// Remote endpoints of overlay networks (lock order: `inner` first).
+    peers: Mutex<peers::Peers>,
 }
 
 impl Engine {
@@ -98,6 +104,7 @@ impl Engine {
                 programmed: Programmed::default(),
                 pending_intents: Vec::new(),
             }),
+            peers: Mutex::new(peers::Peers::default()),
         };
         let report = engine.reconcile()?;
         Ok((engine, report))

@@ -3,9 +3,10 @@
 
 use std::net::IpAddr;
 
-use bulkhead_model::{Driver, Id, Network, NetworkSpec};
+use bulkhead_model::{Id, Network, NetworkSpec};
 use bulkhead_store::{Kind, StoreExt, Subnet};
 
+use crate::drivers;
 use crate::error::{EngineError, Result};
 use crate::records::NetworkRecord;
 use crate::undo::Undo;
@@ -46,12 +47,7 @@ impl Engine {
                 network.name.as_str()
             )));
         }
-        if network.driver != Driver::Nat {
-            return Err(EngineError::Conflict(format!(
-                "driver {} is not available yet in this build; use driver nat",
-                network.driver
-            )));
-        }
+        self.check_driver(&inner.state, &network)?;
         for other in inner.state.networks.values() {
             for (a, b) in other
                 .subnets
@@ -88,27 +84,48 @@ impl Engine {
                 })
                 .map_err(|e| e.to_string())
         });
-        self.create_network_kernel(&network)?;
-        let device = device_name(&network.id);
+        let device = network.clone();
         undo.push("network device", move || {
-            self.kernel.delete_link(&device).map_err(|e| e.to_string())
+            self.delete_network_kernel(&device)
+                .map_err(|e| e.to_string())
         });
+        self.create_network_kernel(&network)?;
         let mut next = inner.state.clone();
         next.insert_network(network.clone());
         self.program_host(&mut inner.programmed, &next)?;
         inner.state = next;
         undo.commit();
         self.clear_intent(&intent.id);
+        drop(inner);
+        if network.driver == bulkhead_model::Driver::Overlay {
+            // Best effort: the network exists; a later sync_peers retries.
+            if let Err(e) = self.sync_peers(network.name.as_str()) {
+                tracing::warn!(network = %network.name, error = %e, "could not program peers");
+            }
+        }
         Ok(network)
     }
 
     /// The network's host device with its gateway address (idempotent).
     pub(crate) fn create_network_kernel(&self, network: &Network) -> Result<()> {
-        let gateway: Option<(IpAddr, u8)> =
-            network.gateway.map(|g| (g, network.subnets[0].prefix()));
+        if let Some(spec) = drivers::switch_spec(network) {
+            self.kernel
+                .create_switch(&spec)
+                .map_err(EngineError::kernel)?;
+        }
+        let gateway: Option<(IpAddr, u8)> = drivers::host_gateway(network);
         self.kernel
             .create_network_device(&device_name(&network.id), gateway)
             .map_err(EngineError::kernel)
+    }
+
+    /// Removes the network's host devices (and l2tunnel's routing).
+    fn delete_network_kernel(&self, network: &Network) -> Result<()> {
+        match drivers::switch_spec(network) {
+            Some(spec) => self.kernel.delete_switch(&spec),
+            None => self.kernel.delete_link(&device_name(&network.id)),
+        }
+        .map_err(EngineError::kernel)
     }
 
     pub fn delete_network(&self, name: &str) -> Result<()> {
@@ -140,9 +157,10 @@ impl Engine {
         if let Err(e) = self.program_host(&mut inner.programmed, &next) {
             errors.push(e.to_string());
         }
-        if let Err(e) = self.kernel.delete_link(&device_name(&network.id)) {
+        if let Err(e) = self.delete_network_kernel(&network) {
             errors.push(e.to_string());
         }
+        self.forget_peers(network.id);
         self.store.transaction(|t| {
             t.delete::<NetworkRecord>(&key)?;
             t.delete_pool(&key)?;

@@ -9,6 +9,12 @@
 //! 3. Kernel objects carrying our prefixes that no record owns are removed
 //!    (namespace pins with this engine's prefix, `bhp*`/`bhn*` host links).
 //! 4. Every table of ours is replaced atomically by the compiled one.
+//!
+//! Adopted namespaces (a runtime's, see `namespace.rs`) are never created or
+//! removed here. When the runtime has deleted one, its endpoints' switch
+//! ports died with it: nothing is rebuilt or programmed there, and the
+//! records stay (counted in `adopted_gone`) until the runtime's CNI DEL or
+//! GC removes them, releasing addresses and published ports.
 
 use std::collections::BTreeSet;
 
@@ -32,6 +38,8 @@ pub struct ReconcileReport {
     pub ports_created: usize,
     pub namespaces_removed: usize,
     pub links_removed: usize,
+    /// Adopted namespaces whose network namespace no longer exists.
+    pub adopted_gone: usize,
     pub errors: Vec<String>,
 }
 
@@ -100,7 +108,11 @@ impl Engine {
             .into_iter()
             .filter(|n| !deleted.contains(&n.id.to_string()))
         {
+            let (id, adopted) = (n.id, n.adopted);
             state.insert_namespace(Namespace::from(n));
+            if adopted {
+                state.adopted.insert(id);
+            }
         }
         for e in endpoints {
             state.insert_endpoint(e);
@@ -121,7 +133,7 @@ impl Engine {
         for ns in state
             .namespaces
             .values()
-            .filter(|n| n.isolation == Isolation::Process)
+            .filter(|n| n.isolation == Isolation::Process && !state.adopted_gone(n.id))
         {
             let changes = match firewall(&state, ns.id)? {
                 Some(t) => {
@@ -173,6 +185,12 @@ impl Engine {
             .values()
             .filter(|n| n.isolation == Isolation::Process)
         {
+            if state.adopted.contains(&ns.id) {
+                if state.adopted_gone(ns.id) {
+                    report.adopted_gone += 1;
+                }
+                continue;
+            }
             let name = self.netns_name(&ns.name);
             if !present.contains(&name) {
                 self.kernel
@@ -217,6 +235,9 @@ impl Engine {
             wanted.insert(device_name(&n.id));
         }
         for e in state.endpoints.values() {
+            if state.adopted_gone(e.namespace) {
+                continue; // its port died with the runtime's netns
+            }
             let port = e.switch_port.to_string();
             let redo = rebuild.contains(&e.id.to_string());
             if present.contains(&port) && !redo {

@@ -74,6 +74,10 @@ pub struct NamespaceRecord {
     pub netns_path: PathBuf,
     #[serde(default)]
     pub containers: Vec<String>,
+    /// The network namespace at `netns_path` was made by someone else (a
+    /// container runtime): never created, recreated or deleted by us.
+    #[serde(default)]
+    pub adopted: bool,
 }
 
 impl Record for NamespaceRecord {
@@ -93,6 +97,17 @@ impl From<&Namespace> for NamespaceRecord {
             isolation: n.isolation,
             netns_path: n.netns_path.clone(),
             containers: n.containers.clone(),
+            adopted: false,
+        }
+    }
+}
+
+impl NamespaceRecord {
+    /// The record of `n`, adopted or not.
+    pub fn of(n: &Namespace, adopted: bool) -> Self {
+        Self {
+            adopted,
+            ..Self::from(n)
         }
     }
 }

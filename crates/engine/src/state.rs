@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use bulkhead_model::{Endpoint, Id, Namespace, Network};
+use bulkhead_model::{Endpoint, Id, IfName, Namespace, Network};
 
 use crate::error::{EngineError, Result};
 use crate::records::EndpointRecord;
@@ -22,6 +22,9 @@ pub struct State {
     /// Endpoint ids by namespace and by network (ordered like `endpoints`).
     by_namespace: HashMap<Id, BTreeSet<Id>>,
     by_network: HashMap<Id, BTreeSet<Id>>,
+    /// Namespaces whose network namespace a runtime made (never ours to
+    /// create or delete).
+    pub adopted: BTreeSet<Id>,
 }
 
 impl State {
@@ -44,6 +47,7 @@ impl State {
     pub fn remove_namespace(&mut self, id: Id) -> Option<Namespace> {
         let n = self.namespaces.remove(&id)?;
         self.namespace_names.remove(n.name.as_str());
+        self.adopted.remove(&id);
         Some(n)
     }
 
@@ -96,6 +100,31 @@ impl State {
             .get(name)
             .and_then(|id| self.endpoints.get(id))
             .ok_or_else(|| EngineError::not_found("endpoint", name))
+    }
+
+    /// Is namespace `id` adopted and its network namespace gone (the
+    /// runtime deleted it)? Nothing of ours can be programmed there.
+    pub fn adopted_gone(&self, id: Id) -> bool {
+        self.adopted.contains(&id)
+            && self
+                .namespaces
+                .get(&id)
+                .is_some_and(|n| !crate::namespace::is_netns(&n.netns_path))
+    }
+
+    /// The CNI key rule: one endpoint per (container id, interface name).
+    pub fn check_attachment(&self, container_id: &str, ifname: &IfName) -> Result<()> {
+        match self
+            .endpoints
+            .values()
+            .find(|e| e.container_id.as_deref() == Some(container_id) && &e.ifname == ifname)
+        {
+            Some(e) => Err(EngineError::Conflict(format!(
+                "container {container_id:?} already has interface {ifname} attached (endpoint {:?})",
+                e.name.as_str()
+            ))),
+            None => Ok(()),
+        }
     }
 
     pub fn has_network(&self, name: &str) -> bool {

@@ -1,9 +1,10 @@
 //! Desired nf_tables state, compiled from the engine's state, and its
 //! programming as diffs against what was programmed last.
 //!
-//! The host namespace holds two tables: `inet bulkhead` (switch ports: the
-//! policy crate's compile) and `inet bulkhead_net` (driver plumbing:
-//! [`crate::nat`]); both change in one transaction. Each process namespace
+//! The host namespace holds three tables: `inet bulkhead` (switch ports: the
+//! policy crate's compile), `inet bulkhead_net` (driver plumbing:
+//! [`crate::nat`]) and `bridge bulkhead_l2` (anti-spoofing on bridge ports:
+//! [`crate::l2ports`]); all change in one transaction. Each process namespace
 //! with endpoints holds its host firewall, `inet bulkhead`. `Programmed`
 //! remembers what the kernel was last given; it is empty at start, and
 //! reconcile programs everything from scratch, replacing whatever tables of
@@ -72,19 +73,20 @@ fn switch_port(e: &EndpointRecord, policy: EndpointPolicy) -> SwitchPortPolicy {
 }
 
 /// The host tables' skeleton: what they hold with no endpoint.
-fn skeleton() -> &'static [Table; 2] {
-    static SKELETON: OnceLock<[Table; 2]> = OnceLock::new();
+fn skeleton() -> &'static [Table; 3] {
+    static SKELETON: OnceLock<[Table; 3]> = OnceLock::new();
     SKELETON.get_or_init(|| {
         [
             compile_switch(&[]).unwrap_or_else(|e| unreachable!("empty switch compiles: {e}")),
             crate::nat::build(&[], &[]),
+            crate::l2ports::build(&State::default(), &[]),
         ]
     })
 }
 
 /// One endpoint's share of the host tables, as the skeleton plus that
 /// endpoint alone (`None`: the skeleton, i.e. the endpoint is absent).
-fn fragment(state: &State, e: Option<&EndpointRecord>) -> Result<[Table; 2]> {
+fn fragment(state: &State, e: Option<&EndpointRecord>) -> Result<[Table; 3]> {
     let Some(e) = e else {
         return Ok(skeleton().clone());
     };
@@ -92,6 +94,7 @@ fn fragment(state: &State, e: Option<&EndpointRecord>) -> Result<[Table; 2]> {
     Ok([
         compile_switch(&[switch_port(e, policy)])?,
         crate::nat::build(&[], &[&e.to_endpoint()]),
+        crate::l2ports::build(state, &[e]),
     ])
 }
 
@@ -160,7 +163,12 @@ pub(crate) fn host_tables(state: &State) -> Result<Vec<Table>> {
     let networks: Vec<_> = state.networks.values().collect();
     let endpoints = state.endpoint_models();
     let endpoints: Vec<_> = endpoints.iter().collect();
-    Ok(vec![switch, crate::nat::build(&networks, &endpoints)])
+    let records: Vec<&EndpointRecord> = state.endpoints.values().collect();
+    Ok(vec![
+        switch,
+        crate::nat::build(&networks, &endpoints),
+        crate::l2ports::build(state, &records),
+    ])
 }
 
 /// The host firewall of namespace `id` for `state`; `None` when it has no
@@ -318,6 +326,11 @@ impl Engine {
         let Some(ns) = next.namespaces.get(&id) else {
             return Ok(());
         };
+        if next.adopted_gone(id) {
+            // The runtime deleted the netns, and our table with it.
+            programmed.firewalls.remove(&id);
+            return Ok(());
+        }
         let new = firewall(next, id)?;
         let old = programmed.firewalls.get(&id);
         let ops = changes(

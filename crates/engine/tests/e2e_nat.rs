@@ -656,7 +656,7 @@ fn teardown_leaves_nothing() {
         .collect();
     for t in &ours {
         assert!(
-            ["bulkhead", "bulkhead_net", "bulkhead_nat"].contains(&t.as_str()),
+            ["bulkhead", "bulkhead_net", "bulkhead_nat", "bulkhead_l2"].contains(&t.as_str()),
             "unexpected table {t} in the host namespace: {ours:?}"
         );
     }

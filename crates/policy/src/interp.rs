@@ -63,7 +63,7 @@ pub fn run(table: &Table, hook: Hook, ctx: &Context) -> Verdict {
     bases.retain(|(b, _)| b.hook == hook);
     bases.sort_by_key(|(b, c)| (b.priority, c.name.clone()));
     for (base, chain) in bases {
-        match run_chain(table, &chain.name, ctx, 0) {
+        match run_chain(table, &chain.name, ctx, 0, 0) {
             Some(Verdict::Drop) => return Verdict::Drop,
             Some(_) => {}
             None if base.policy == ChainPolicy::Drop => return Verdict::Drop,
@@ -74,9 +74,17 @@ pub fn run(table: &Table, hook: Hook, ctx: &Context) -> Verdict {
 }
 
 /// Runs a chain: `Some(accept|drop)` for a terminal verdict, `None` if the
-/// chain ended (or returned) without one.
-fn run_chain(table: &Table, name: &str, ctx: &Context, depth: usize) -> Option<Verdict> {
+/// chain ended (or returned) without one. `depth` counts jumps (the
+/// kernel's stack), `hops` gotos (a guard against loops).
+fn run_chain(
+    table: &Table,
+    name: &str,
+    ctx: &Context,
+    depth: usize,
+    hops: usize,
+) -> Option<Verdict> {
     assert!(depth < 16, "jump loop at chain {name}");
+    assert!(hops < 1024, "goto loop at chain {name}");
     let chain = table
         .chains
         .get(name)
@@ -98,11 +106,11 @@ fn run_chain(table: &Table, name: &str, ctx: &Context, depth: usize) -> Option<V
             Verdict::Continue => {}
             Verdict::Return => return None,
             Verdict::Jump(c) => {
-                if let Some(v) = run_chain(table, &c, ctx, depth + 1) {
+                if let Some(v) = run_chain(table, &c, ctx, depth + 1, hops + 1) {
                     return Some(v);
                 }
             }
-            Verdict::Goto(c) => return run_chain(table, &c, ctx, depth + 1),
+            Verdict::Goto(c) => return run_chain(table, &c, ctx, depth, hops + 1),
         }
     }
     None
@@ -177,7 +185,12 @@ fn matches(table: &Table, m: &Match, ctx: &Context) -> bool {
                 a & mask == b & mask
             })
         }),
+        Match::Ranges { field, ranges } => field_value(*field, ctx).is_some_and(|v| {
+            let v = crate::ir::from_be(&v);
+            ranges.iter().any(|&(lo, hi)| lo <= v && v <= hi)
+        }),
         Match::Lookup { key, set, negate } => lookup(table, key, set, ctx).is_some() != *negate,
         Match::FibDaddrLocal => ctx.daddr_local,
+        Match::EtherType(t) => *t == if ctx.src.is_ipv4() { 0x0800 } else { 0x86dd },
     }
 }

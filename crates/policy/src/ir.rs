@@ -215,8 +215,10 @@ pub enum NfProto {
 /// | `L4Proto{protos,negate}` | one proto: `meta l4proto` → `cmp eq/neq`; several: `meta l4proto` → `lookup` anonymous set (inverted if negate) |
 /// | `Icmpv6Type(types)` | `payload transport +0 len 1` → `lookup` anonymous set (callers put `L4Proto icmpv6` first) |
 /// | `Prefix{field,addr,len}` | load `field` → `bitwise & mask(len)` → `cmp eq addr` |
+/// | `Ranges{field,ranges}` | one value: load `field` → `cmp eq`; one range: load → `range eq lo hi`; several: load → `lookup` anonymous interval set |
 /// | `Lookup{key,set,negate}` | load each key field into consecutive registers → `lookup set` (inverted if negate) |
 /// | `FibDaddrLocal` | `fib daddr type` → `cmp eq RTN_LOCAL` |
+/// | `EtherType(t)` | `meta protocol` → `cmp eq t` (big-endian; for the bridge and netdev families, where `nfproto` does not tell IPv4 from IPv6) |
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Match {
     CtState(CtStates),
@@ -240,12 +242,20 @@ pub enum Match {
         addr: Vec<u8>,
         len: u8,
     },
+    /// The field's value (big-endian, as a number) lies in one of the
+    /// inclusive `ranges` (sorted, disjoint, non-empty, within the field).
+    Ranges {
+        field: Field,
+        ranges: Vec<(u128, u128)>,
+    },
     Lookup {
         key: Vec<Field>,
         set: String,
         negate: bool,
     },
     FibDaddrLocal,
+    /// `meta protocol` (the frame's ethertype) equals this value.
+    EtherType(u16),
 }
 
 /// A terminal or control-flow verdict.

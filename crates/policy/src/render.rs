@@ -213,8 +213,28 @@ fn render_match(m: &Match) -> String {
                 }
             )
         }
+        Match::Ranges { field, ranges } => {
+            let n = field.len();
+            let items = ranges
+                .iter()
+                .map(|&(lo, hi)| {
+                    range(
+                        *field,
+                        &crate::ir::be_bytes(lo, n),
+                        &crate::ir::be_bytes(hi, n),
+                    )
+                })
+                .collect();
+            format!("{} {}", field.nft_expr(), list(items))
+        }
         Match::Lookup { key, set, negate } => format!("{} {}@{set}", keys(key), neg(*negate)),
         Match::FibDaddrLocal => "fib daddr type local".into(),
+        Match::EtherType(t) => match t {
+            0x0800 => "meta protocol ip".into(),
+            0x86dd => "meta protocol ip6".into(),
+            0x0806 => "meta protocol arp".into(),
+            t => format!("meta protocol 0x{t:04x}"),
+        },
     }
 }
 

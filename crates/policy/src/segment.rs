@@ -49,6 +49,9 @@ pub struct Segments {
     pub class: ProtoClass,
     /// Non-empty classifications, in lookup order.
     pub segments: Vec<Classification>,
+    /// The rule boxes of each segment (`boxes[i][j]` is the box of
+    /// `segments[i].winners[j]`), for the compiler's two-level encoding.
+    pub boxes: Vec<Vec<RuleBox>>,
 }
 
 impl Segments {
@@ -202,6 +205,7 @@ pub fn segment(
         }
     }
     let mut segments = Vec::new();
+    let mut seg_boxes = Vec::new();
     let mut total = 0usize;
     for run in plan(&boxes) {
         let c = classify_boxes(
@@ -220,11 +224,13 @@ pub fn segment(
         }
         if !c.is_empty() {
             segments.push(c);
+            seg_boxes.push(boxes[run].to_vec());
         }
     }
     Ok(Segments {
         v4,
         class,
         segments,
+        boxes: seg_boxes,
     })
 }

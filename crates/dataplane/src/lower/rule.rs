@@ -13,7 +13,7 @@ use bulkhead_policy::ir::{self, Action, Field, Match};
 use super::{lower_verdict, AnonIds, LowerError};
 use crate::nft::{
     CmpOp, ConcatLayout, CtKey, Element, Expr, FibFlags, FibResult, KeyType, MetaKey, NatFlags,
-    NatKind, PayloadBase, Reg, RegRange, Set, SetFlags, SetKey,
+    NatKind, PayloadBase, RangeOp, Reg, RegRange, Set, SetFlags, SetKey,
 };
 
 /// `IPS_DST_NAT` of the conntrack status word.
@@ -160,6 +160,64 @@ impl RuleBuilder<'_> {
         });
     }
 
+    /// `load` of `f` into R1, then one `cmp eq` (a single value), one
+    /// `range eq` (a single range) or a lookup in an anonymous constant
+    /// interval set (several ranges, encoded like a named interval set).
+    fn ranges(&mut self, f: Field, ranges: &[(u128, u128)]) -> Result<(), LowerError> {
+        let n = f.len();
+        let max = if n >= 16 {
+            u128::MAX
+        } else {
+            (1u128 << (8 * n)) - 1
+        };
+        if ranges.is_empty() {
+            return Err(LowerError::EmptyMatch("ranges"));
+        }
+        if ranges
+            .windows(2)
+            .any(|w| w[1].0 <= w[0].1 || w[0].1.checked_add(1).is_none())
+            || ranges.iter().any(|&(lo, hi)| lo > hi || hi > max)
+        {
+            return Err(LowerError::BadElements {
+                set: format!("ranges of {f:?}"),
+                reason: format!("not sorted, disjoint ranges within the field: {ranges:?}"),
+            });
+        }
+        self.exprs.push(field_load(f, Reg::R1));
+        if let [(lo, hi)] = ranges {
+            if lo == hi {
+                self.exprs.push(Expr::cmp_eq(Reg::R1, ir::be_bytes(*lo, n)));
+            } else {
+                self.exprs.push(Expr::Range {
+                    sreg: Reg::R1,
+                    op: RangeOp::Eq,
+                    from: ir::be_bytes(*lo, n),
+                    to: ir::be_bytes(*hi, n),
+                });
+            }
+            return Ok(());
+        }
+        let mut decl = ir::Set::new("__set%d", vec![f], true, ir::SetKind::Set);
+        for &(lo, hi) in ranges {
+            decl.elements
+                .insert(vec![(ir::be_bytes(lo, n), ir::be_bytes(hi, n))], None);
+        }
+        let elems = super::set::encode(&decl, decl.elements.iter())?;
+        let id = self.ids.next_id();
+        let set = Set::new("__set%d", SetKey::single(key_type(f)))
+            .with_flags(SetFlags::ANONYMOUS | SetFlags::CONSTANT | SetFlags::INTERVAL)
+            .with_id(id);
+        self.anon_sets.push((set, elems));
+        self.exprs.push(Expr::Lookup {
+            set: "__set%d".into(),
+            set_id: Some(id),
+            sreg: Reg::R1,
+            dreg: None,
+            invert: false,
+        });
+        Ok(())
+    }
+
     fn lower_match(&mut self, m: &Match) -> Result<(), LowerError> {
         let ct = |key| Expr::Ct {
             key,
@@ -182,6 +240,13 @@ impl RuleBuilder<'_> {
                     op: eq_or_neq(*negate),
                     data: ir::ifname_bytes(name),
                 });
+            }
+            Match::EtherType(t) => {
+                self.exprs.push(Expr::Meta {
+                    key: MetaKey::Protocol,
+                    dreg: Reg::R1,
+                });
+                self.exprs.push(Expr::cmp_eq(Reg::R1, t.to_be_bytes()));
             }
             Match::NfProto(p) => {
                 let v = match p {
@@ -244,6 +309,7 @@ impl RuleBuilder<'_> {
                     .collect::<Vec<_>>();
                 self.exprs.push(Expr::cmp_eq(Reg::R1, masked));
             }
+            Match::Ranges { field, ranges } => self.ranges(*field, ranges)?,
             Match::Lookup { key, set, negate } => {
                 let (loads, sreg) = key_loads(key)?;
                 self.exprs.extend(loads);
@@ -349,6 +415,38 @@ pub fn lower_rule(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_lower_to_cmp_range_or_an_anonymous_interval_set() {
+        let r = |ranges: Vec<(u128, u128)>| {
+            let rule = ir::Rule::verdict(
+                vec![Match::Ranges {
+                    field: Field::Dport,
+                    ranges,
+                }],
+                ir::Verdict::Accept,
+            );
+            lower_rule("c", &rule, &mut AnonIds::default()).unwrap()
+        };
+        let one = r(vec![(80, 80)]);
+        assert!(one.rule.exprs.contains(&Expr::cmp_eq(Reg::R1, [0, 80])));
+        let range = r(vec![(1000, 2000)]);
+        assert!(range.rule.exprs.iter().any(
+            |e| matches!(e, Expr::Range { from, to, .. } if from == &[3, 232] && to == &[7, 208])
+        ));
+        let several = r(vec![(22, 22), (80, 90), (65535, 65535)]);
+        assert_eq!(several.anon_sets.len(), 1);
+        // starts and end markers; the last range ends at the top (no marker)
+        assert_eq!(several.anon_sets[0].1.len(), 5);
+        let bad = ir::Rule::verdict(
+            vec![Match::Ranges {
+                field: Field::Dport,
+                ranges: vec![(5, 70000)],
+            }],
+            ir::Verdict::Accept,
+        );
+        assert!(lower_rule("c", &bad, &mut AnonIds::default()).is_err());
+    }
 
     #[test]
     fn comment_is_nft_tlv() {

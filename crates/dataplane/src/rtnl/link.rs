@@ -43,6 +43,8 @@ pub struct VxlanSpec<'a> {
     /// UDP destination port (IANA: 4789).
     pub port: u16,
     pub learning: bool,
+    /// Answer ARP/NDP from the device's neighbour table (ARP suppression).
+    pub proxy: bool,
     pub mtu: Option<u32>,
 }
 
@@ -177,7 +179,8 @@ impl Batch {
             m.attr_u32(wire::IFLA_VXLAN_LINK, dev);
         }
         m.attr(wire::IFLA_VXLAN_PORT, &spec.port.to_be_bytes())
-            .attr_u8(wire::IFLA_VXLAN_LEARNING, spec.learning.into());
+            .attr_u8(wire::IFLA_VXLAN_LEARNING, spec.learning.into())
+            .attr_u8(wire::IFLA_VXLAN_PROXY, spec.proxy.into());
         m.nest_end(data);
         m.nest_end(info);
         self.push("create vxlan", spec.name, m)

@@ -15,6 +15,7 @@
 mod addr;
 mod link;
 mod route;
+mod rule;
 mod sys;
 mod tap;
 mod wire;
@@ -30,6 +31,7 @@ use nix::sys::socket::{
 
 pub use link::{Link, MacvlanMode, MacvlanSpec, VethSpec, VxlanSpec};
 pub use route::{Neighbour, Route};
+pub use rule::RoutingRule;
 pub use tap::TapSpec;
 
 use crate::netns;

@@ -1,4 +1,4 @@
-//! Routes in the main table and static neighbours (ARP/NDP entries and
+//! Routes (in the main table unless told otherwise) and static neighbours (ARP/NDP entries and
 //! bridge forwarding entries).
 //!
 //! Contract: a [`Route`] names its destination, output device and optional
@@ -22,6 +22,8 @@ pub struct Route {
     pub dev: u32,
     pub onlink: bool,
     pub metric: Option<u32>,
+    /// The routing table (`None`: main).
+    pub table: Option<u32>,
 }
 
 impl Route {
@@ -33,6 +35,7 @@ impl Route {
             dev,
             onlink,
             metric: None,
+            table: None,
         }
     }
 
@@ -50,6 +53,7 @@ impl Route {
             dev,
             onlink: false,
             metric: None,
+            table: None,
         }
     }
 
@@ -85,7 +89,8 @@ impl Route {
         let mut h = [0u8; 12];
         h[0] = family;
         h[1] = self.dst.map_or(0, |(_, len)| len);
-        h[4] = wire::RT_TABLE_MAIN;
+        let table = self.table.unwrap_or(u32::from(wire::RT_TABLE_MAIN));
+        h[4] = u8::try_from(table).unwrap_or(0);
         h[5] = wire::RTPROT_STATIC;
         h[6] = scope;
         h[7] = wire::RTN_UNICAST;
@@ -103,7 +108,7 @@ impl Route {
         if let Some(metric) = self.metric {
             m.attr_u32(wire::RTA_PRIORITY, metric);
         }
-        m.attr_u32(wire::RTA_TABLE, u32::from(wire::RT_TABLE_MAIN));
+        m.attr_u32(wire::RTA_TABLE, table);
         m
     }
 }
@@ -123,6 +128,9 @@ pub enum Neighbour {
     /// `bridge fdb append MAC dev DEV dst IP self permanent`: on a VXLAN
     /// device, where to send frames for `mac` (all-zero: flood/unknown).
     Fdb { dev: u32, mac: [u8; 6], dst: IpAddr },
+    /// `ip neigh add proxy IP dev DEV`: answer ARP/NDP for `ip` on `dev`
+    /// (with the device's own MAC), as proxy ARP does, for one address only.
+    Proxy { dev: u32, ip: IpAddr },
 }
 
 impl Neighbour {
@@ -130,6 +138,7 @@ impl Neighbour {
         match self {
             Neighbour::Ip { dev, ip, .. } => format!("{ip} on link {dev}"),
             Neighbour::Fdb { dev, mac, dst } => format!("{} dst {dst} on link {dev}", mac_str(mac)),
+            Neighbour::Proxy { dev, ip } => format!("proxy {ip} on link {dev}"),
         }
     }
 
@@ -144,6 +153,14 @@ impl Neighbour {
                 (fam, dev, 0, ip, mac)
             }
             Neighbour::Fdb { dev, mac, dst } => (wire::AF_BRIDGE, dev, wire::NTF_SELF, dst, mac),
+            Neighbour::Proxy { dev, ip } => {
+                let fam = if ip.is_ipv4() {
+                    wire::AF_INET
+                } else {
+                    wire::AF_INET6
+                };
+                (fam, dev, wire::NTF_PROXY, ip, [0; 6])
+            }
         };
         let mut h = [0u8; 12];
         h[0] = family;
@@ -151,9 +168,10 @@ impl Neighbour {
         h[8..10].copy_from_slice(&wire::NUD_PERMANENT.to_ne_bytes());
         h[10] = ntf;
         let mut m = Msg::new(ty, flags);
-        m.raw(&h)
-            .attr(wire::NDA_DST, &ip_bytes(ip))
-            .attr(wire::NDA_LLADDR, &mac);
+        m.raw(&h).attr(wire::NDA_DST, &ip_bytes(ip));
+        if ntf != wire::NTF_PROXY {
+            m.attr(wire::NDA_LLADDR, &mac);
+        }
         m
     }
 }
@@ -179,7 +197,7 @@ impl Batch {
     /// error, FDB entries are appended (one MAC may have several destinations).
     pub fn add_neighbour(&mut self, n: &Neighbour) -> &mut Self {
         let mode = match n {
-            Neighbour::Ip { .. } => wire::NLM_F_EXCL,
+            Neighbour::Ip { .. } | Neighbour::Proxy { .. } => wire::NLM_F_EXCL,
             Neighbour::Fdb { .. } => wire::NLM_F_APPEND,
         };
         let m = n.msg(

@@ -713,3 +713,321 @@ pub fn neigh6(ns_name: &str, ifname: &str, addr: std::net::Ipv6Addr) -> Option<S
         .find(|l| l.split_whitespace().next() == Some(addr.to_string().as_str()))
         .map(str::to_owned)
 }
+
+// ---------------------------------------------------------------------------
+// The L2 drivers and the overlay (`e2e_drivers.rs`). Appended only: nothing
+// above changes.
+//
+// A simulated LAN behind a host's uplink, all in throwaway namespaces:
+//
+// ```text
+//   host ns: <uplink> 198.51.100.1/24 <-- veth --> lan ns: bridge lan0 198.51.100.254 (router)
+//                                                   ports: lanh (to the host; hairpin when asked)
+//                                                          lanp <-- veth --> peer ns: eth0 198.51.100.2/24
+// ```
+// ---------------------------------------------------------------------------
+
+/// The host's own address on the simulated LAN.
+pub const LAN_HOST: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+/// The LAN peer host.
+pub const LAN_PEER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+/// The LAN router (the L2 networks' gateway).
+pub const LAN_ROUTER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 254);
+/// The LAN subnet.
+pub const LAN_SUBNET: &str = "198.51.100.0/24";
+
+/// A LAN (switch + router namespace and a peer namespace) behind `uplink`
+/// of a harness's host namespace; removed on drop.
+#[derive(Debug)]
+pub struct Lan {
+    pub uplink: String,
+    pub peer: NetnsGuard,
+    pub lan: NetnsGuard,
+}
+
+impl Lan {
+    /// Builds the LAN; with `hairpin`, the switch sends frames back out of
+    /// the port they came in by (what l2tunnel needs from the fabric).
+    pub fn attach(h: &Harness, tag: &str, uplink: &str, hairpin: bool) -> Lan {
+        let lan = NetnsGuard::create(&testing::unique_name(&format!("{tag}-lan")))
+            .expect("create lan netns");
+        let peer = NetnsGuard::create(&testing::unique_name(&format!("{tag}-peer")))
+            .expect("create peer netns");
+        let (hn, l, p) = (h.host_name(), lan.name(), peer.name());
+        ip(&["-n", l, "link", "set", "lo", "up"]);
+        ip(&["-n", p, "link", "set", "lo", "up"]);
+        ip(&["-n", l, "link", "add", "lan0", "type", "bridge"]);
+        ip(&["-n", l, "addr", "add", "198.51.100.254/24", "dev", "lan0"]);
+        ip(&["-n", l, "link", "set", "lan0", "up"]);
+        ip(&[
+            "-n", hn, "link", "add", uplink, "type", "veth", "peer", "name", "lanh", "netns", l,
+        ]);
+        ip(&["-n", hn, "addr", "add", "198.51.100.1/24", "dev", uplink]);
+        ip(&["-n", hn, "link", "set", uplink, "up"]);
+        ip(&["-n", l, "link", "set", "lanh", "master", "lan0", "up"]);
+        if hairpin {
+            ip(&[
+                "-n",
+                l,
+                "link",
+                "set",
+                "lanh",
+                "type",
+                "bridge_slave",
+                "hairpin",
+                "on",
+            ]);
+        }
+        ip(&[
+            "-n", l, "link", "add", "lanp", "type", "veth", "peer", "name", "eth0", "netns", p,
+        ]);
+        ip(&["-n", l, "link", "set", "lanp", "master", "lan0", "up"]);
+        ip(&["-n", p, "addr", "add", "198.51.100.2/24", "dev", "eth0"]);
+        ip(&["-n", p, "link", "set", "eth0", "up"]);
+        ip(&["-n", p, "route", "add", "default", "via", "198.51.100.254"]);
+        wait_up(p, "eth0");
+        wait_up(l, "lanh");
+        Lan {
+            uplink: uplink.to_owned(),
+            peer,
+            lan,
+        }
+    }
+}
+
+/// The MAC address of `ifname` in the pinned namespace `ns_name`.
+pub fn mac_of(ns_name: &str, ifname: &str) -> [u8; 6] {
+    let out = Command::new("ip")
+        .args(["-n", ns_name, "-o", "link", "show", ifname])
+        .output()
+        .expect("run ip");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let hex = text
+        .split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no MAC for {ifname} in {ns_name}: {text}"));
+    let mut mac = [0u8; 6];
+    for (i, b) in hex.split(':').enumerate().take(6) {
+        mac[i] = u8::from_str_radix(b, 16).expect("hex");
+    }
+    mac
+}
+
+/// The MTU of `ifname` in the pinned namespace `ns_name`.
+pub fn mtu_of(ns_name: &str, ifname: &str) -> u32 {
+    let out = Command::new("ip")
+        .args(["-n", ns_name, "-o", "link", "show", ifname])
+        .output()
+        .expect("run ip");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.split_whitespace()
+        .skip_while(|w| *w != "mtu")
+        .nth(1)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("no MTU for {ifname} in {ns_name}: {text}"))
+}
+
+/// One IPv4 frame seen by a [`Capture`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub eth_src: [u8; 6],
+    pub eth_dst: [u8; 6],
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub proto: u8,
+}
+
+/// A raw AF_PACKET socket (every frame of every interface) in a namespace;
+/// frames queue in its buffer until [`Capture::ipv4`] drains them.
+#[derive(Debug)]
+pub struct Capture(Socket);
+
+impl Capture {
+    pub fn open(ns: &Path) -> Capture {
+        const ETH_P_ALL: u16 = 0x0003;
+        let s = in_ns(ns, || {
+            Socket::new(
+                Domain::PACKET,
+                Type::RAW,
+                Some(Protocol::from(i32::from(ETH_P_ALL.to_be()))),
+            )
+        })
+        .expect("packet socket");
+        s.set_nonblocking(true).expect("nonblocking");
+        s.set_recv_buffer_size(4 << 20).expect("rcvbuf");
+        Capture(s)
+    }
+
+    /// Every IPv4 frame seen since the last call.
+    pub fn ipv4(&self) -> Vec<Seen> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = (&self.0).read(&mut buf) {
+            let f = &buf[..n];
+            if f.len() < 34 || f[12..14] != [0x08, 0x00] {
+                continue;
+            }
+            let mut eth_dst = [0u8; 6];
+            let mut eth_src = [0u8; 6];
+            eth_dst.copy_from_slice(&f[0..6]);
+            eth_src.copy_from_slice(&f[6..12]);
+            out.push(Seen {
+                eth_src,
+                eth_dst,
+                proto: f[23],
+                src: Ipv4Addr::new(f[26], f[27], f[28], f[29]),
+                dst: Ipv4Addr::new(f[30], f[31], f[32], f[33]),
+            });
+        }
+        out
+    }
+}
+
+/// A network of any driver (`--uplink`, `--vni` and `--gateway` as given).
+pub fn l2_network(
+    h: &Harness,
+    name: &str,
+    driver: &str,
+    subnet: &str,
+    gateway: Option<&str>,
+    uplink: &str,
+    vni: Option<u32>,
+) {
+    h.engine
+        .create_network(NetworkSpec {
+            name: name.into(),
+            driver: driver.into(),
+            subnets: vec![subnet.into()],
+            gateway: gateway.map(Into::into),
+            uplink: Some(uplink.into()),
+            vni: vni.map(|v| v.to_string()),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("create {driver} network {name}: {e}"));
+}
+
+/// A process endpoint `name` (own namespace) on `network` at `ip`, waited
+/// up on both sides.
+pub fn endpoint_at(h: &Harness, name: &str, network: &str, ip: &str) -> Ep {
+    let ns = h
+        .engine
+        .create_namespace(NamespaceSpec {
+            name: name.into(),
+            isolation: None,
+        })
+        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+    let ep = h
+        .engine
+        .create_endpoint(
+            EndpointSpec {
+                name: name.into(),
+                network: network.into(),
+                namespace: name.into(),
+                ip: Some(ip.into()),
+                ..Default::default()
+            },
+            EndpointOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("create endpoint {name}: {e}"));
+    let ns_name = format!("{}{name}", h.prefix);
+    wait_up(&ns_name, ep.ifname.as_str());
+    wait_up(h.host_name(), ep.switch_port.as_str());
+    Ep {
+        name: name.into(),
+        ip: ip.parse().expect("ipv4"),
+        ns: ns.netns_path.clone(),
+        ns_name,
+    }
+}
+
+/// A vm endpoint (TAP switch port) `name` on `network`.
+pub fn vm_endpoint(h: &Harness, name: &str, network: &str) -> bulkhead_model::Endpoint {
+    h.engine
+        .create_namespace(NamespaceSpec {
+            name: name.into(),
+            isolation: Some("vm".into()),
+        })
+        .unwrap_or_else(|e| panic!("create vm namespace {name}: {e}"));
+    h.engine
+        .create_endpoint(
+            EndpointSpec {
+                name: name.into(),
+                network: network.into(),
+                namespace: name.into(),
+                ..Default::default()
+            },
+            EndpointOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("create vm endpoint {name}: {e}"))
+}
+
+/// Joins the host namespaces of `a` and `b` by a veth `bhtu0` (the
+/// underlay): `a` gets 10.99.0.1/24, `b` 10.99.0.2/24.
+pub fn underlay(a: &Harness, b: &Harness) {
+    ip(&[
+        "-n",
+        a.host_name(),
+        "link",
+        "add",
+        "bhtu0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "bhtu0",
+        "netns",
+        b.host_name(),
+    ]);
+    for (h, addr) in [(a, "10.99.0.1/24"), (b, "10.99.0.2/24")] {
+        ip(&["-n", h.host_name(), "addr", "add", addr, "dev", "bhtu0"]);
+        ip(&["-n", h.host_name(), "link", "set", "bhtu0", "up"]);
+    }
+    wait_up(a.host_name(), "bhtu0");
+    wait_up(b.host_name(), "bhtu0");
+}
+
+/// Sends `bytes` bytes over TCP from `client_ns` to `to` (a sink in
+/// `server_ns` on `port`); whether all arrived within `timeout`.
+pub fn tcp_bulk(
+    client_ns: &Path,
+    server_ns: &Path,
+    port: u16,
+    to: SocketAddr,
+    bytes: usize,
+    timeout: Duration,
+) -> bool {
+    use std::io::Write;
+    let l = tcp_listen(server_ns, port);
+    let Ok(mut c) = tcp_connect(client_ns, to) else {
+        return false;
+    };
+    let Some((mut s, _)) = accept(&l, PROBE) else {
+        return false;
+    };
+    s.set_read_timeout(Some(timeout)).expect("timeout");
+    c.set_write_timeout(Some(timeout)).expect("timeout");
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![0x5au8; 64 * 1024];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            if c.write_all(&chunk[..n]).is_err() {
+                return false;
+            }
+            left -= n;
+        }
+        true
+    });
+    let until = Instant::now() + timeout;
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    while got < bytes && Instant::now() < until {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    let wrote = writer.join().unwrap_or(false);
+    wrote && got == bytes
+}

@@ -5,14 +5,19 @@
 //! Invariants: pure and deterministic (same input → identical IR); custom
 //! rules never become linear rules — each (direction, family, protocol
 //! class) list is cut into at most [`MAX_SEGMENTS`](crate::MAX_SEGMENTS)
-//! segments ([`segment`](crate::segment())), each one interval verdict map
-//! of its classified regions, looked up by one rule in precedence order
-//! (first hit wins); the number of rules a packet walks is bounded by a
-//! constant, whatever the number of rules or endpoints, and map elements are
-//! O(rules) for ladders. The mapping is written down in `docs/nftables.md`.
+//! segments ([`segment`](crate::segment())), each one single-field interval
+//! verdict map, looked up by one rule in precedence order (first hit wins):
+//! the segment's classified regions when its key has one field, else the
+//! two-level encoding of [`twolevel`] (lead-field regions → chains of the
+//! covering rules). Every map is single-field except small port-only ones;
+//! the number of rules a packet walks is O(segments + overlap depth),
+//! whatever the number of rules or endpoints. [`endpoint_rules`] must be the
+//! last to append to its chain (two-level segments move what follows them
+//! into `…_next` chains). The mapping is written down in `docs/nftables.md`.
 
 mod host;
 mod switch;
+mod twolevel;
 
 use std::collections::BTreeMap;
 
@@ -32,6 +37,7 @@ use crate::matrix::EnforcementPoint;
 use crate::packet::{Verdict, ND_TYPES, PORTED_PROTOCOLS};
 use crate::profile::{default_rules, DefaultMatch};
 use crate::segment::segment;
+use twolevel::{lead_dim, Pieces, TwoLevel};
 
 /// The table every bulkhead ruleset lives in.
 pub const TABLE: &str = "bulkhead";
@@ -85,6 +91,7 @@ fn endpoint_rules(
     tag: &str,
 ) -> Result<(), PolicyError> {
     let ordered = policy.ordered_rules(lowering.point, direction);
+    let mut out = Pieces::default();
     for v4 in [true, false] {
         for class in [ProtoClass::Ported, ProtoClass::Portless] {
             let acl = acl_name(lowering.point, direction, v4, class);
@@ -94,10 +101,6 @@ fn endpoint_rules(
             let negate = class == ProtoClass::Portless;
             for (i, c) in segments.segments.iter().enumerate() {
                 let name = format!("{base}_{i}");
-                let key: Vec<Field> = c.dims.iter().map(|d| d.field(v4)).collect();
-                let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
-                set.elements = elements(c, &key, lowering);
-                table.add_set(set);
                 let matches = vec![
                     Match::NfProto(nfproto),
                     Match::L4Proto {
@@ -105,10 +108,37 @@ fn endpoint_rules(
                         negate,
                     },
                 ];
-                rules.push(Rule::new(matches, Action::Vmap { key, map: name }));
+                if let Some(lead) = lead_dim(direction, &c.dims, c.region_count()) {
+                    let next = format!("{name}_next");
+                    let two = TwoLevel {
+                        boxes: &segments.boxes[i],
+                        winners: &c.winners,
+                        lead,
+                        v4,
+                        class,
+                        lowering,
+                        prefix: &name,
+                        next: &next,
+                    };
+                    let key = vec![lead.field(v4)];
+                    let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
+                    set.elements = two.build(table);
+                    table.add_set(set);
+                    out.current
+                        .push(Rule::new(matches, Action::Vmap { key, map: name }));
+                    out.split(table, rules, next);
+                    continue;
+                }
+                let key: Vec<Field> = c.dims.iter().map(|d| d.field(v4)).collect();
+                let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
+                set.elements = elements(c, &key, lowering);
+                table.add_set(set);
+                out.current
+                    .push(Rule::new(matches, Action::Vmap { key, map: name }));
             }
         }
     }
+    let rules_out = &mut out.current;
     for d in default_rules(policy, lowering.point, direction) {
         let matches = match d.matcher {
             DefaultMatch::All => vec![],
@@ -143,8 +173,9 @@ fn endpoint_rules(
                 }]
             }
         };
-        rules.push(Rule::verdict(matches, lowering.verdict(d.verdict)).with_comment(d.name));
+        rules_out.push(Rule::verdict(matches, lowering.verdict(d.verdict)).with_comment(d.name));
     }
+    out.finish(table, rules);
     Ok(())
 }
 

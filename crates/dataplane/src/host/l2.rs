@@ -1,0 +1,295 @@
+//! The switches of the drivers other than nat, on the real kernel (see
+//! `docs/drivers.md`): bridges with the uplink enslaved (transparent), a
+//! VXLAN device under the bridge with static remote endpoints (overlay),
+//! routed ports published on the uplink by proxy neighbour entries
+//! (l2bridge, l2tunnel), bridged switch ports, and l2tunnel's policy routing.
+//!
+//! Contract: every function is idempotent (what exists is kept), names the
+//! object it failed on, and acts only in the host namespace of its
+//! [`HostKernel`]; the only host-wide settings it touches are
+//! `net.bridge.bridge-nf-call-iptables` (set to 1 when a bridged switch
+//! is made: the switch-port filter needs bridged IPv4 in the inet hooks) and
+//! the uplink's `proxy_delay` (0: proxy answers for endpoints at once).
+
+use crate::kernel::{
+    PortAttach, PortKind, PortSpec, RemoteEndpoint, Result, SwitchKind, SwitchSpec,
+};
+use crate::rtnl::{Batch, Link, Neighbour, Rtnl, TapSpec, VethSpec, VxlanSpec};
+use crate::sysctl;
+
+use super::{err, HostKernel};
+
+/// VXLAN over IPv4: outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8.
+pub const VXLAN_OVERHEAD: u32 = 50;
+/// The IANA VXLAN port.
+pub const VXLAN_PORT: u16 = 4789;
+
+fn find(rtnl: &mut Rtnl, name: &str, what: &str) -> Result<Link> {
+    rtnl.link(name).map_err(err)?.ok_or_else(|| {
+        err(format!(
+            "{what} {name:?}: no such interface in the host namespace"
+        ))
+    })
+}
+
+/// Executes `b`, taking "already exists" as done.
+fn execute_idempotent(rtnl: &mut Rtnl, b: &Batch) -> Result<()> {
+    match rtnl.execute(b) {
+        Err(e) if !e.is_exists() => Err(err(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Executes `b`, taking "not found" as done.
+fn execute_absent(rtnl: &mut Rtnl, b: &Batch) -> Result<()> {
+    match rtnl.execute(b) {
+        Err(e) if !e.is_not_found() => Err(err(e)),
+        _ => Ok(()),
+    }
+}
+
+impl HostKernel {
+    /// Bridged IPv4 must meet the inet hooks (br_netfilter), or the switch
+    /// port filter never sees traffic between bridge ports.
+    fn ensure_br_netfilter(&self) -> Result<()> {
+        const KEY: &str = "net.bridge.bridge-nf-call-iptables";
+        let host = self.host.as_deref();
+        match sysctl::read(host, KEY) {
+            Ok(v) if v == "1" => Ok(()),
+            Ok(_) => sysctl::write(host, KEY, "1").map_err(err),
+            Err(e) => Err(err(format!("{e} (is the br_netfilter module loaded?)"))),
+        }
+    }
+
+    /// The bridge `name`, created up if missing; its index.
+    fn ensure_bridge(rtnl: &mut Rtnl, name: &str, mtu: Option<u32>) -> Result<u32> {
+        let link = match rtnl.link(name).map_err(err)? {
+            Some(l) => l,
+            None => {
+                let mut b = Batch::new();
+                b.create_bridge(name);
+                if let Some(mtu) = mtu {
+                    b.set_mtu(name, mtu);
+                }
+                b.set_up(name);
+                let found = rtnl.execute_and_find(&b, &[name]).map_err(err)?;
+                found
+                    .first()
+                    .cloned()
+                    .flatten()
+                    .ok_or_else(|| err(format!("find link {name}: gone")))?
+            }
+        };
+        Ok(link.index)
+    }
+
+    pub(super) fn l2_create_switch(&self, spec: &SwitchSpec) -> Result<()> {
+        let mut rtnl = self.rtnl();
+        match &spec.kind {
+            SwitchKind::Routed { uplink } => {
+                find(&mut rtnl, uplink, "uplink")?;
+                Self::ensure_bridge(&mut rtnl, &spec.name, None)?;
+                drop(rtnl);
+                self.proxy_at_once(uplink)?;
+            }
+            SwitchKind::Tunnel { uplink, .. } => {
+                find(&mut rtnl, uplink, "uplink")?;
+                Self::ensure_bridge(&mut rtnl, &spec.name, None)?;
+                drop(rtnl);
+                self.proxy_at_once(uplink)?;
+                self.tunnel_routing(spec, true)?;
+            }
+            SwitchKind::Bridge { uplink } => {
+                self.ensure_br_netfilter()?;
+                let up = find(&mut rtnl, uplink, "uplink")?;
+                let bridge = Self::ensure_bridge(&mut rtnl, &spec.name, Some(up.mtu))?;
+                if up.master != Some(bridge) {
+                    if up.master.is_some() {
+                        return Err(err(format!(
+                            "uplink {uplink:?}: already a port of another bridge or bond"
+                        )));
+                    }
+                    let mut b = Batch::new();
+                    b.set_master(uplink, Some(bridge)).set_up(uplink);
+                    rtnl.execute(&b).map_err(err)?;
+                }
+            }
+            SwitchKind::Overlay { vxlan, uplink, vni } => {
+                self.ensure_br_netfilter()?;
+                let up = find(&mut rtnl, uplink, "uplink")?;
+                let mtu = up.mtu.saturating_sub(VXLAN_OVERHEAD);
+                let bridge = Self::ensure_bridge(&mut rtnl, &spec.name, Some(mtu))?;
+                if rtnl.link(vxlan).map_err(err)?.is_none() {
+                    let mut b = Batch::new();
+                    b.create_vxlan(&VxlanSpec {
+                        name: vxlan,
+                        vni: *vni,
+                        local: None,
+                        underlay: Some(up.index),
+                        port: VXLAN_PORT,
+                        learning: false,
+                        proxy: true,
+                        mtu: Some(mtu),
+                    })
+                    .set_master(vxlan, Some(bridge))
+                    .set_up(vxlan);
+                    rtnl.execute(&b).map_err(err)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn l2_delete_switch(&self, spec: &SwitchSpec) -> Result<()> {
+        let mut errors = Vec::new();
+        if let SwitchKind::Tunnel { .. } = spec.kind {
+            if let Err(e) = self.tunnel_routing(spec, false) {
+                errors.push(e.to_string());
+            }
+        }
+        let mut rtnl = self.rtnl();
+        if let SwitchKind::Overlay { vxlan, .. } = &spec.kind {
+            let mut b = Batch::new();
+            b.delete_link(vxlan);
+            if let Err(e) = execute_absent(&mut rtnl, &b) {
+                errors.push(e.to_string());
+            }
+        }
+        // Deleting the bridge releases an enslaved uplink.
+        let mut b = Batch::new();
+        b.delete_link(&spec.name);
+        if let Err(e) = execute_absent(&mut rtnl, &b) {
+            errors.push(e.to_string());
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(err(errors.join("; ")))
+        }
+    }
+
+    /// A switch port enslaved to `bridge`, with the bridge's MTU.
+    pub(super) fn create_bridged_port(&self, spec: &PortSpec, bridge: &str) -> Result<()> {
+        let port = spec.switch_port.as_str();
+        let mut rtnl = self.rtnl();
+        let br = find(&mut rtnl, bridge, "bridge")?;
+        let mut b = Batch::new();
+        match &spec.kind {
+            PortKind::Veth { netns, ifname } => {
+                b.create_veth(&VethSpec {
+                    name: port,
+                    peer_name: ifname,
+                    peer_netns: Some(netns),
+                    mac: None,
+                    peer_mac: Some(spec.mac),
+                    mtu: Some(br.mtu),
+                    up: true,
+                })
+                .map_err(err)?;
+            }
+            PortKind::Tap => {
+                rtnl.create_tap(&TapSpec {
+                    name: port,
+                    multi_queue: false,
+                    owner: None,
+                    group: None,
+                })
+                .map_err(err)?;
+                b.set_mtu(port, br.mtu).set_up(port);
+            }
+        }
+        b.set_master(port, Some(br.index));
+        rtnl.execute(&b).map_err(err)?;
+        drop(rtnl);
+        if let PortKind::Veth { netns, ifname } = &spec.kind {
+            Self::configure_peer(netns, ifname, spec)?;
+        }
+        Ok(())
+    }
+
+    /// l2bridge/l2tunnel: the uplink answers ARP for the endpoint (proxy
+    /// neighbour entry, at once); l2tunnel also resolves the endpoint to the
+    /// uplink's own MAC, so hairpinned frames come back to the host.
+    pub(super) fn publish_on_uplink(&self, spec: &PortSpec, add: bool) -> Result<()> {
+        let PortAttach::Uplink { uplink, hairpin } = &spec.attach else {
+            return Ok(());
+        };
+        let mut rtnl = self.rtnl();
+        let up = find(&mut rtnl, uplink, "uplink")?;
+        let proxy = Neighbour::Proxy {
+            dev: up.index,
+            ip: spec.address,
+        };
+        let back = up.mac.filter(|_| *hairpin).map(|mac| Neighbour::Ip {
+            dev: up.index,
+            ip: spec.address,
+            mac,
+        });
+        for n in std::iter::once(proxy).chain(back) {
+            let mut b = Batch::new();
+            if add {
+                b.add_neighbour(&n);
+                execute_idempotent(&mut rtnl, &b)?;
+            } else {
+                b.delete_neighbour(&n);
+                execute_absent(&mut rtnl, &b)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The uplink answers proxy ARP at once (the neighbour default delays
+    /// each answer by up to 800 ms, stalling a LAN host's first packet).
+    fn proxy_at_once(&self, uplink: &str) -> Result<()> {
+        let delay = format!("net/ipv4/neigh/{uplink}/proxy_delay");
+        if sysctl::read(self.host.as_deref(), &delay).map_err(err)? != "0" {
+            sysctl::write(self.host.as_deref(), &delay, "0").map_err(err)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn l2_set_remotes(
+        &self,
+        vxlan: &str,
+        add: &[RemoteEndpoint],
+        remove: &[RemoteEndpoint],
+    ) -> Result<()> {
+        let mut rtnl = self.rtnl();
+        let dev = find(&mut rtnl, vxlan, "vxlan")?.index;
+        for r in remove {
+            for n in [
+                Neighbour::Ip {
+                    dev,
+                    ip: r.ip,
+                    mac: r.mac,
+                },
+                Neighbour::Fdb {
+                    dev,
+                    mac: r.mac,
+                    dst: r.host,
+                },
+            ] {
+                let mut b = Batch::new();
+                b.delete_neighbour(&n);
+                execute_absent(&mut rtnl, &b)?;
+            }
+        }
+        for r in add {
+            let mut b = Batch::new();
+            b.add_neighbour(&Neighbour::Fdb {
+                dev,
+                mac: r.mac,
+                dst: r.host,
+            });
+            execute_idempotent(&mut rtnl, &b)?;
+            let mut b = Batch::new();
+            b.add_neighbour(&Neighbour::Ip {
+                dev,
+                ip: r.ip,
+                mac: r.mac,
+            });
+            execute_idempotent(&mut rtnl, &b)?;
+        }
+        Ok(())
+    }
+}

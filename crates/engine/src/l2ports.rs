@@ -1,0 +1,174 @@
+//! Anti-spoofing on bridged switch ports (transparent and overlay), as one
+//! nf_tables table `bridge bulkhead_l2` in the host namespace.
+//!
+//! Why a bridge-family table: with br_netfilter, bridged IPv4 meets the
+//! inet hooks (so the switch table's forward dispatch by address works), but
+//! br_netfilter sets the input device to the bridge before the inet
+//! prerouting hook runs, so `iifname` there is `bhn…`, never the port, and
+//! the switch table's `iifname . ether saddr . ip saddr` binding cannot see
+//! which port a frame came in by (verified with packets: a foreign source
+//! passed). In the bridge family `iifname` is the bridge port.
+//!
+//! ```text
+//! chain prerouting (filter, priority -300)
+//!   iifname != @ports accept
+//!   meta protocol ip iifname . ether saddr . ip saddr @bindings_v4 accept
+//!   meta protocol ip drop                                   # switch:anti-spoofing
+//!   meta protocol ip6 iifname . ether saddr . ip6 saddr @bindings_v6 accept
+//!   meta protocol ip6 iifname . ether saddr @port_macs ip6 saddr fe80::/10 accept
+//!   meta protocol ip6 iifname . ether saddr @port_macs ip6 saddr ::/128 meta l4proto icmpv6 accept
+//!   meta protocol ip6 drop
+//!   iifname . ether saddr != @port_macs drop                # ARP and the rest: own MAC only
+//! ```
+//!
+//! Contract: like the other host tables, a fixed skeleton (`build` of no
+//! endpoint) plus one disjoint fragment of set elements per bridged port; a
+//! packet walks a constant number of rules.
+
+use bulkhead_model::Driver;
+use bulkhead_policy::ir::{
+    ifname_bytes, Chain, ChainKind, Family, Field, Hook, Match, Rule, Set, SetKind, Table, Verdict,
+};
+
+use crate::records::EndpointRecord;
+use crate::state::State;
+
+pub const TABLE: &str = "bulkhead_l2";
+
+const IPV4: u16 = 0x0800;
+const IPV6: u16 = 0x86dd;
+const ICMPV6: u8 = 58;
+
+fn point(b: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
+    (b.clone(), b)
+}
+
+fn lookup(key: Vec<Field>, set: &str, negate: bool) -> Match {
+    Match::Lookup {
+        key,
+        set: set.into(),
+        negate,
+    }
+}
+
+/// Whether endpoints of `driver` sit on a bridge port.
+pub(crate) fn bridged(driver: Driver) -> bool {
+    matches!(driver, Driver::Transparent | Driver::Overlay)
+}
+
+fn prerouting() -> Chain {
+    let mut c = Chain::base("prerouting", Hook::Prerouting, -300, ChainKind::Filter);
+    let port_mac = || lookup(vec![Field::IifName, Field::EtherSaddr], "port_macs", false);
+    let v6 = || Match::EtherType(IPV6);
+    let prefix = |addr: [u8; 16], len| Match::Prefix {
+        field: Field::Saddr6,
+        addr: addr.to_vec(),
+        len,
+    };
+    let mut fe80 = [0u8; 16];
+    fe80[0] = 0xfe;
+    fe80[1] = 0x80;
+    c.rules = vec![
+        Rule::verdict(
+            vec![lookup(vec![Field::IifName], "ports", true)],
+            Verdict::Accept,
+        ),
+        Rule::verdict(
+            vec![
+                Match::EtherType(IPV4),
+                lookup(
+                    vec![Field::IifName, Field::EtherSaddr, Field::Saddr4],
+                    "bindings_v4",
+                    false,
+                ),
+            ],
+            Verdict::Accept,
+        ),
+        Rule::verdict(vec![Match::EtherType(IPV4)], Verdict::Drop)
+            .with_comment("switch:anti-spoofing"),
+        Rule::verdict(
+            vec![
+                v6(),
+                lookup(
+                    vec![Field::IifName, Field::EtherSaddr, Field::Saddr6],
+                    "bindings_v6",
+                    false,
+                ),
+            ],
+            Verdict::Accept,
+        ),
+        Rule::verdict(vec![v6(), port_mac(), prefix(fe80, 10)], Verdict::Accept)
+            .with_comment("switch:link-local"),
+        Rule::verdict(
+            vec![
+                v6(),
+                port_mac(),
+                prefix([0; 16], 128),
+                Match::L4Proto {
+                    protos: vec![ICMPV6],
+                    negate: false,
+                },
+            ],
+            Verdict::Accept,
+        )
+        .with_comment("switch:unspecified-source-icmpv6"),
+        Rule::verdict(vec![v6()], Verdict::Drop).with_comment("switch:anti-spoofing"),
+        Rule::verdict(
+            vec![lookup(
+                vec![Field::IifName, Field::EtherSaddr],
+                "port_macs",
+                true,
+            )],
+            Verdict::Drop,
+        )
+        .with_comment("switch:anti-spoofing-mac"),
+    ];
+    c
+}
+
+/// The table for the bridged ones of `endpoints` (networks from `state`).
+pub(crate) fn build(state: &State, endpoints: &[&EndpointRecord]) -> Table {
+    let mut t = Table::new(Family::Bridge, TABLE);
+    let mut ports = Set::new("ports", vec![Field::IifName], false, SetKind::Set);
+    let mut macs = Set::new(
+        "port_macs",
+        vec![Field::IifName, Field::EtherSaddr],
+        false,
+        SetKind::Set,
+    );
+    let mut v4 = Set::new(
+        "bindings_v4",
+        vec![Field::IifName, Field::EtherSaddr, Field::Saddr4],
+        false,
+        SetKind::Set,
+    );
+    let mut v6 = Set::new(
+        "bindings_v6",
+        vec![Field::IifName, Field::EtherSaddr, Field::Saddr6],
+        false,
+        SetKind::Set,
+    );
+    for e in endpoints {
+        let on_bridge = state
+            .networks
+            .get(&e.network)
+            .is_some_and(|n| bridged(n.driver));
+        if !on_bridge {
+            continue;
+        }
+        let dev = point(ifname_bytes(e.switch_port.as_str()));
+        let mac = point(e.mac_address.0.to_vec());
+        ports.elements.insert(vec![dev.clone()], None);
+        macs.elements.insert(vec![dev.clone(), mac.clone()], None);
+        let (set, addr) = match e.ip_address.addr {
+            std::net::IpAddr::V4(a) => (&mut v4, a.octets().to_vec()),
+            std::net::IpAddr::V6(a) => (&mut v6, a.octets().to_vec()),
+        };
+        set.elements.insert(vec![dev, mac, point(addr)], None);
+    }
+    for s in [ports, macs, v4, v6] {
+        t.add_set(s);
+    }
+    t.add_chain(prerouting());
+    t
+}

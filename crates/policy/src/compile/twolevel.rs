@@ -1,0 +1,413 @@
+//! The two-level encoding of a segment whose rules constrain more than one
+//! dimension: every map stays single-field (an rbtree in the kernel, never
+//! a pipapo concatenation).
+//!
+//! ```text
+//! <ep chain>  … meta nfproto ipv4 meta l4proto { … } ip saddr vmap @acl_<tag>_in_v4_ported_0
+//!               goto acl_<tag>_in_v4_ported_0_next          # the rest of the ep chain
+//! map acl_<tag>_in_v4_ported_0 { ip saddr, interval:
+//!     10.0.0.0/24 : goto acl_<tag>_in_v4_ported_0_<hash>    # region → its rules
+//!     10.1.0.7    : accept }                                # first rule decides alone
+//! chain acl_<tag>_in_v4_ported_0_<hash>                     # shared by equal regions
+//!     meta l4proto tcp th dport @values_dport_<hash> accept # covering rules, precedence order
+//!     th dport 1000-2000 drop
+//!     goto acl_<tag>_in_v4_ported_0_next                    # no rule matched
+//! ```
+//!
+//! Segments whose rules constrain no address and that have at most
+//! [`SMALL_PORT_MAP`] regions keep the one-map encoding.
+//!
+//! The lead dimension is the remote address (`ip saddr` in, `ip daddr`
+//! out), else the local address, else the local port, else the remote port
+//! — the first one the segment's rules constrain. Its axis is cut at every
+//! rule's interval boundaries into disjoint regions; a region's rule list is
+//! the segment's rules covering it, in precedence order, cut after the first
+//! rule with no constraint beyond the lead (later rules are shadowed there),
+//! without rules whose remaining matches repeat an earlier rule's of the
+//! list (shadowed as well: if the earlier one did not match, neither does
+//! this one).
+//! Adjacent regions with equal lists are merged, empty ones left out (a miss
+//! falls through to the `goto …_next` after the vmap rule). A list whose
+//! first rule decides alone maps to the verdict itself; others `goto` a
+//! chain named by a hash of its content, so regions with equal lists share
+//! one chain and an unchanged list keeps its chain across compiles.
+//!
+//! `goto`, not `jump`: the switch's allow is `return` (leave the endpoint
+//! chain), which must not land back in the endpoint chain; so the region
+//! chain's fall-through is an explicit `goto` of the continuation chain,
+//! which holds everything after the segment's vmap rule.
+//!
+//! A remaining match on one value or one range is a `Ranges` match (`cmp`
+//! or `range`); several ranges become a lookup in a named interval set
+//! `values_<field>_<hash>`, shared by all rules with that value list (see
+//! [`value_set`] for why not anonymous sets).
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use bulkhead_model::{Direction, RuleId};
+
+use super::Lowering;
+use crate::boxes::{domain, Dim, FastBuild, FastHasher, RuleBox};
+use crate::classify::ProtoClass;
+use crate::ir::{
+    be_bytes, Chain, Field, Key, Match, Rule, Set, SetKind, Table, Verdict as NftVerdict,
+};
+use crate::packet::Verdict;
+
+/// Segments whose rules constrain no address keep one (possibly
+/// concatenated) map up to this many elements: a small pipapo set is cheap,
+/// and a port ladder then changes by element operations only.
+pub const SMALL_PORT_MAP: usize = 1024;
+
+/// The lead dimension of a segment (`None`: keep one map — a single-field
+/// key already, or no address and at most [`SMALL_PORT_MAP`] regions).
+pub(super) fn lead_dim(direction: Direction, dims: &[Dim], regions: usize) -> Option<Dim> {
+    if dims.len() < 2 {
+        return None;
+    }
+    let order = match direction {
+        Direction::In => [Dim::Saddr, Dim::Daddr, Dim::Dport, Dim::Sport],
+        Direction::Out => [Dim::Daddr, Dim::Saddr, Dim::Sport, Dim::Dport],
+    };
+    let lead = order.into_iter().find(|d| dims.contains(d))?;
+    let address = matches!(lead, Dim::Saddr | Dim::Daddr);
+    (address || regions > SMALL_PORT_MAP).then_some(lead)
+}
+
+/// An endpoint chain cut into pieces: the head (the caller's chain) and
+/// continuation chains, each ending in `goto` of the next.
+#[derive(Default)]
+pub(super) struct Pieces {
+    pub current: Vec<Rule>,
+    name: Option<String>,
+}
+
+impl Pieces {
+    fn flush(&mut self, table: &mut Table, head: &mut Vec<Rule>) {
+        let rules = std::mem::take(&mut self.current);
+        match self.name.take() {
+            None => head.extend(rules),
+            Some(name) => table.add_chain(Chain {
+                name,
+                base: None,
+                rules,
+            }),
+        }
+    }
+
+    /// Ends the current piece with `goto next` and starts `next`.
+    pub fn split(&mut self, table: &mut Table, head: &mut Vec<Rule>, next: String) {
+        self.current
+            .push(Rule::verdict(vec![], NftVerdict::Goto(next.clone())));
+        self.flush(table, head);
+        self.name = Some(next);
+    }
+
+    pub fn finish(mut self, table: &mut Table, head: &mut Vec<Rule>) {
+        self.flush(table, head);
+    }
+}
+
+pub(super) struct TwoLevel<'a> {
+    pub boxes: &'a [RuleBox],
+    pub winners: &'a [(RuleId, bulkhead_model::Action)],
+    pub lead: Dim,
+    pub v4: bool,
+    pub class: ProtoClass,
+    pub lowering: Lowering,
+    /// Region chains are named `<prefix>_<hash>`.
+    pub prefix: &'a str,
+    /// The continuation chain.
+    pub next: &'a str,
+}
+
+impl TwoLevel<'_> {
+    /// The matches of rule `j` beyond the lead dimension.
+    fn rest(&self, j: usize) -> Vec<Match> {
+        let b = &self.boxes[j];
+        let mut out = Vec::new();
+        for d in Dim::ALL {
+            if d == self.lead {
+                continue;
+            }
+            let Some(ivs) = &b[d as usize] else { continue };
+            if d == Dim::Proto {
+                out.push(Match::L4Proto {
+                    protos: ivs
+                        .iter()
+                        .flat_map(|&(lo, hi)| lo..=hi)
+                        .map(|p| p as u8)
+                        .collect(),
+                    negate: false,
+                });
+            } else {
+                out.push(Match::Ranges {
+                    field: d.field(self.v4),
+                    ranges: ivs.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    fn verdict(&self, j: usize) -> NftVerdict {
+        self.lowering.verdict(match self.winners[j].1 {
+            bulkhead_model::Action::Allow => Verdict::Allow,
+            bulkhead_model::Action::Block => Verdict::Block,
+        })
+    }
+
+    /// Disjoint lead regions and their rule lists (precedence order, cut
+    /// after the first rule that decides alone), adjacent equal lists
+    /// merged, empty ones left out.
+    fn regions(&self, terminal: &[bool], rest_id: &[u32]) -> Vec<((u128, u128), Vec<u32>)> {
+        let dom = domain(self.lead, self.v4, self.class);
+        let (dlo, dhi) = (dom[0].0, dom[dom.len() - 1].1);
+        let d = self.lead as usize;
+        let mut points: Vec<u128> = vec![dlo];
+        for b in self.boxes {
+            if let Some(ivs) = &b[d] {
+                for &(lo, hi) in ivs {
+                    points.push(lo);
+                    if hi < dhi {
+                        points.push(hi + 1);
+                    }
+                }
+            }
+        }
+        points.sort_unstable();
+        points.dedup();
+        let idx = |v: u128| points.binary_search(&v).unwrap_or_else(|i| i - 1);
+        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); points.len()];
+        let mut closed = vec![false; points.len()];
+        let whole = [(dlo, dhi)];
+        for (j, b) in self.boxes.iter().enumerate() {
+            let ivs: &[(u128, u128)] = b[d].as_deref().unwrap_or(&whole);
+            for &(lo, hi) in ivs {
+                let end = if hi >= dhi { points.len() } else { idx(hi + 1) };
+                for k in idx(lo)..end {
+                    // A rule whose remaining matches equal an earlier
+                    // rule's in the region can never decide there.
+                    if !closed[k] && !lists[k].iter().any(|&i| rest_id[i as usize] == rest_id[j]) {
+                        lists[k].push(j as u32);
+                        closed[k] = terminal[j];
+                    }
+                }
+            }
+        }
+        let mut out: Vec<((u128, u128), Vec<u32>)> = Vec::new();
+        for (k, list) in lists.into_iter().enumerate() {
+            if list.is_empty() {
+                continue;
+            }
+            let lo = points[k];
+            let hi = points.get(k + 1).map_or(dhi, |n| n - 1);
+            match out.last_mut() {
+                Some((r, l)) if r.1.checked_add(1) == Some(lo) && *l == list => r.1 = hi,
+                _ => out.push(((lo, hi), list)),
+            }
+        }
+        out
+    }
+
+    /// The lead map's elements; adds the region chains to `table`.
+    pub fn build(&self, table: &mut Table) -> std::collections::BTreeMap<Key, Option<NftVerdict>> {
+        let rests: Vec<Vec<Match>> = (0..self.boxes.len()).map(|j| self.rest(j)).collect();
+        let terminal: Vec<bool> = rests.iter().map(Vec::is_empty).collect();
+        let mut ids: HashMap<&[Match], u32, FastBuild> = HashMap::default();
+        let rest_id: Vec<u32> = rests
+            .iter()
+            .map(|r| {
+                let n = ids.len() as u32;
+                *ids.entry(r.as_slice()).or_insert(n)
+            })
+            .collect();
+        let len = self.lead.field(self.v4).len();
+        let mut interned: HashMap<Vec<u32>, NftVerdict, FastBuild> = HashMap::default();
+        let mut out = Vec::new();
+        for ((lo, hi), list) in self.regions(&terminal, &rest_id) {
+            let v = match interned.get(&list) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = self.chain(table, &list, &rests, &terminal);
+                    interned.insert(list, v.clone());
+                    v
+                }
+            };
+            out.push((vec![(be_bytes(lo, len), be_bytes(hi, len))], Some(v)));
+        }
+        out.into_iter().collect()
+    }
+
+    /// The verdict of a region: the first rule's own verdict if it decides
+    /// alone, else `goto` the (shared) chain of its rules.
+    fn chain(
+        &self,
+        table: &mut Table,
+        list: &[u32],
+        rests: &[Vec<Match>],
+        terminal: &[bool],
+    ) -> NftVerdict {
+        let first = list[0] as usize;
+        if terminal[first] {
+            return self.verdict(first);
+        }
+        let mut rules: Vec<Rule> = list
+            .iter()
+            .map(|&j| Rule::verdict(rests[j as usize].clone(), self.verdict(j as usize)))
+            .collect();
+        rules = merge_adjacent(rules);
+        for r in &mut rules {
+            for m in &mut r.matches {
+                if let Match::Ranges { field, ranges } = m {
+                    if ranges.len() > 1 {
+                        let set = value_set(table, *field, ranges);
+                        *m = Match::Lookup {
+                            key: vec![*field],
+                            set,
+                            negate: false,
+                        };
+                    }
+                }
+            }
+        }
+        if !terminal[*list.last().unwrap_or(&0) as usize] {
+            rules.push(Rule::verdict(
+                vec![],
+                NftVerdict::Goto(self.next.to_owned()),
+            ));
+        }
+        let mut h = FastHasher::default();
+        rules.hash(&mut h);
+        let hash = h.finish();
+        let mut name = format!("{}_{hash:016x}", self.prefix);
+        let mut n = 0;
+        while let Some(c) = table.chains.get(&name) {
+            if c.rules == rules {
+                return NftVerdict::Goto(name);
+            }
+            n += 1;
+            name = format!("{}_{hash:016x}_{n}", self.prefix);
+        }
+        table.add_chain(Chain {
+            name: name.clone(),
+            base: None,
+            rules,
+        });
+        NftVerdict::Goto(name)
+    }
+}
+
+/// The union of two sorted, disjoint range lists (sorted, disjoint, and
+/// adjacent ranges joined).
+fn union(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
+    let mut all: Vec<(u128, u128)> = a.iter().chain(b).copied().collect();
+    all.sort_unstable();
+    let mut out: Vec<(u128, u128)> = Vec::with_capacity(all.len());
+    for (lo, hi) in all {
+        match out.last_mut() {
+            Some(last) if last.1 == u128::MAX || lo <= last.1 + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+/// `a ∨ b` as one match, when both are value sets of the same field.
+fn join(a: &Match, b: &Match) -> Option<Match> {
+    match (a, b) {
+        (
+            Match::Ranges {
+                field: f,
+                ranges: x,
+            },
+            Match::Ranges {
+                field: g,
+                ranges: y,
+            },
+        ) if f == g => Some(Match::Ranges {
+            field: *f,
+            ranges: union(x, y),
+        }),
+        (
+            Match::L4Proto {
+                protos: x,
+                negate: false,
+            },
+            Match::L4Proto {
+                protos: y,
+                negate: false,
+            },
+        ) => {
+            let mut protos: Vec<u8> = x.iter().chain(y).copied().collect();
+            protos.sort_unstable();
+            protos.dedup();
+            Some(Match::L4Proto {
+                protos,
+                negate: false,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Joins consecutive rules with the same verdict whose matches differ in
+/// at most one value set of one field: "if a then v; if b then v" is "if a
+/// or b then v", and a conjunction that differs in one conjunct only is the
+/// conjunction with that conjunct's disjunction.
+fn merge_adjacent(rules: Vec<Rule>) -> Vec<Rule> {
+    let mut out: Vec<Rule> = Vec::with_capacity(rules.len());
+    for r in rules {
+        if let Some(last) = out.last_mut() {
+            if last.action == r.action && last.matches.len() == r.matches.len() {
+                let diff: Vec<usize> = (0..r.matches.len())
+                    .filter(|&i| last.matches[i] != r.matches[i])
+                    .collect();
+                match diff.as_slice() {
+                    [] => continue,
+                    [i] => {
+                        if let Some(m) = join(&last.matches[*i], &r.matches[*i]) {
+                            last.matches[*i] = m;
+                            continue;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out.push(r);
+    }
+    out
+}
+
+/// The named interval set holding `ranges` of `field` (created on first
+/// use, named by a hash of its content, shared by every rule of the table
+/// that needs it). Named, not anonymous: the kernel resolves an anonymous
+/// set of a batch by walking the whole transaction, and allocates its
+/// `__set%d` name by scanning every set, so thousands of them in one
+/// commit are quadratic (minutes for a 10k-rule ACL).
+fn value_set(table: &mut Table, field: Field, ranges: &[(u128, u128)]) -> String {
+    let len = field.len();
+    let elements: std::collections::BTreeMap<Key, Option<NftVerdict>> = ranges
+        .iter()
+        .map(|&(lo, hi)| (vec![(be_bytes(lo, len), be_bytes(hi, len))], None))
+        .collect();
+    let mut h = FastHasher::default();
+    ranges.hash(&mut h);
+    let hash = h.finish();
+    let tag = format!("{field:?}").to_lowercase();
+    let mut name = format!("values_{tag}_{hash:016x}");
+    let mut n = 0;
+    while let Some(s) = table.sets.get(&name) {
+        if s.key == [field] && s.elements == elements {
+            return name;
+        }
+        n += 1;
+        name = format!("values_{tag}_{hash:016x}_{n}");
+    }
+    let mut set = Set::new(&name, vec![field], true, SetKind::Set);
+    set.elements = elements;
+    table.add_set(set);
+    name
+}
