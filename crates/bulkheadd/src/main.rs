@@ -20,6 +20,10 @@ struct Args {
     /// Prefix of the namespace pins this daemon owns under /run/netns.
     #[arg(long, default_value = "bh-", hide = true)]
     netns_prefix: String,
+    /// Static peer list for overlay networks (JSON: network name → remote
+    /// endpoints, see docs/drivers.md).
+    #[arg(long)]
+    peers: Option<PathBuf>,
 }
 
 fn main() {
@@ -35,6 +39,7 @@ fn main() {
         state_dir: args.state_dir,
         socket: args.socket,
         netns_prefix: args.netns_prefix,
+        peers: args.peers,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bulkhead_api::Server;
 use bulkhead_dataplane::host::HostKernel;
-use bulkhead_engine::{Config, Engine};
+use bulkhead_engine::{Config, Engine, StaticPeers};
 use bulkhead_store::RedbStore;
 
 use crate::service::Daemon;
@@ -18,6 +18,9 @@ pub struct Options {
     pub state_dir: PathBuf,
     pub socket: PathBuf,
     pub netns_prefix: String,
+    /// A static peer list for overlay networks (JSON: network name →
+    /// remote endpoints); the etcd control plane will replace it.
+    pub peers: Option<PathBuf>,
 }
 
 /// Opens the store and the kernel and reconciles: the engine, ready.
@@ -30,6 +33,15 @@ pub fn open_engine(opts: &Options) -> Result<Engine, String> {
     let (engine, report) =
         Engine::open(Arc::new(kernel), Arc::new(store), config).map_err(|e| e.to_string())?;
     tracing::info!(?report, "reconciled");
+    if let Some(path) = &opts.peers {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("read peers {}: {e}", path.display()))?;
+        let peers =
+            StaticPeers::from_json(&text).map_err(|e| format!("peers {}: {e}", path.display()))?;
+        engine
+            .set_peer_source(Arc::new(peers))
+            .map_err(|e| e.to_string())?;
+    }
     for e in &report.errors {
         tracing::warn!(error = %e, "reconcile");
     }

@@ -23,7 +23,7 @@ use std::sync::OnceLock;
 use bulkhead_dataplane::kernel::TableChange;
 use bulkhead_model::{Id, Isolation};
 use bulkhead_policy::diff::{create, diff, Op};
-use bulkhead_policy::ir::{Chain, Set, Table};
+use bulkhead_policy::ir::Table;
 use bulkhead_policy::{
     compile_host_firewall, compile_switch, EndpointPolicy, HostEndpoint, SwitchPortPolicy,
 };
@@ -96,62 +96,6 @@ fn fragment(state: &State, e: Option<&EndpointRecord>) -> Result<[Table; 3]> {
         crate::nat::build(&[], &[&e.to_endpoint()]),
         crate::l2ports::build(state, &[e]),
     ])
-}
-
-/// Applies `ops` to `table` in place (what [`bulkhead_policy::diff::apply`]
-/// returns, without copying the table).
-fn apply_in_place(t: &mut Table, ops: &[Op]) {
-    for op in ops {
-        match op {
-            Op::AddTable { family, name } => {
-                t.family = *family;
-                t.name.clone_from(name);
-            }
-            Op::DeleteTable { .. } => {
-                t.chains.clear();
-                t.sets.clear();
-            }
-            Op::AddChain { name, base } => t.add_chain(Chain {
-                name: name.clone(),
-                base: base.clone(),
-                rules: Vec::new(),
-            }),
-            Op::DeleteChain { name } => {
-                t.chains.remove(name);
-            }
-            Op::AddSet {
-                name,
-                key,
-                interval,
-                kind,
-            } => t.add_set(Set::new(name, key.clone(), *interval, *kind)),
-            Op::DeleteSet { name } => {
-                t.sets.remove(name);
-            }
-            Op::FlushChain { name } => {
-                if let Some(c) = t.chains.get_mut(name) {
-                    c.rules.clear();
-                }
-            }
-            Op::AddRules { chain, rules } => {
-                if let Some(c) = t.chains.get_mut(chain) {
-                    c.rules.extend(rules.iter().cloned());
-                }
-            }
-            Op::AddElements { set, elements } => {
-                if let Some(s) = t.sets.get_mut(set) {
-                    s.elements.extend(elements.iter().cloned());
-                }
-            }
-            Op::DeleteElements { set, keys } => {
-                if let Some(s) = t.sets.get_mut(set) {
-                    for k in keys {
-                        s.elements.remove(k);
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// The host namespace's tables for `state`.
@@ -303,7 +247,11 @@ impl Engine {
                 .map_err(EngineError::kernel)?;
         }
         for (t, ops) in programmed.host.iter_mut().zip(&ops) {
-            apply_in_place(t, ops);
+            // The kernel accepted these ops, so they apply; if the model of
+            // the kernel ever disagrees, the next reconcile replaces it.
+            if let Err(e) = bulkhead_policy::diff::apply_in_place(t, ops) {
+                tracing::error!(table = %t.name, error = %e, "programmed table out of step");
+            }
         }
         #[cfg(debug_assertions)]
         {

@@ -226,9 +226,20 @@ pub fn diff(old: &Table, new: &Table) -> Vec<Op> {
 }
 
 /// Applies operations to a table (what the kernel would hold afterwards).
-/// `DeleteTable` empties it; `AddTable` renames/refamilies it.
+/// `DeleteTable` empties it; `AddTable` renames/refamilies it. Panics on
+/// operations the kernel would refuse (tests use it to check diffs).
 pub fn apply(table: &Table, ops: &[Op]) -> Table {
     let mut t = table.clone();
+    if let Err(e) = apply_in_place(&mut t, ops) {
+        panic!("{e}");
+    }
+    t
+}
+
+/// [`apply`] without copying the table; an operation the kernel would
+/// refuse (a missing chain or set, an element added twice or deleted while
+/// absent) is an error, and the operations before it stay applied.
+pub fn apply_in_place(t: &mut Table, ops: &[Op]) -> Result<(), String> {
     for op in ops {
         match op {
             Op::AddTable { family, name } => {
@@ -261,35 +272,38 @@ pub fn apply(table: &Table, ops: &[Op]) -> Table {
             Op::FlushChain { name } => t
                 .chains
                 .get_mut(name)
-                .expect("flush of a missing chain")
+                .ok_or_else(|| format!("flush of a missing chain {name}"))?
                 .rules
                 .clear(),
-            Op::AddRules { chain, rules } => {
-                t.chains
-                    .get_mut(chain)
-                    .expect("rules for a missing chain")
-                    .rules
-                    .extend(rules.iter().cloned());
-            }
+            Op::AddRules { chain, rules } => t
+                .chains
+                .get_mut(chain)
+                .ok_or_else(|| format!("rules for a missing chain {chain}"))?
+                .rules
+                .extend(rules.iter().cloned()),
             Op::AddElements { set, elements } => {
-                let s = t.sets.get_mut(set).expect("elements for a missing set");
+                let s = t
+                    .sets
+                    .get_mut(set)
+                    .ok_or_else(|| format!("elements for a missing set {set}"))?;
                 for (k, v) in elements {
-                    assert!(
-                        s.elements.insert(k.clone(), v.clone()).is_none(),
-                        "element added twice to {set}"
-                    );
+                    if s.elements.insert(k.clone(), v.clone()).is_some() {
+                        return Err(format!("element added twice to {set}"));
+                    }
                 }
             }
             Op::DeleteElements { set, keys } => {
-                let s = t.sets.get_mut(set).expect("elements of a missing set");
+                let s = t
+                    .sets
+                    .get_mut(set)
+                    .ok_or_else(|| format!("elements of a missing set {set}"))?;
                 for k in keys {
-                    assert!(
-                        s.elements.remove(k).is_some(),
-                        "missing element deleted from {set}"
-                    );
+                    if s.elements.remove(k).is_none() {
+                        return Err(format!("missing element deleted from {set}"));
+                    }
                 }
             }
         }
     }
-    t
+    Ok(())
 }

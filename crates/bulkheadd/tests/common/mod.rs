@@ -65,6 +65,8 @@ pub struct Daemon {
     /// Prefix of the daemon's namespace pins.
     pub prefix: String,
     pub dir: tempfile::TempDir,
+    /// Extra daemon arguments, used from the next (re)start on.
+    pub extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -87,6 +89,7 @@ impl Daemon {
             host,
             prefix: format!("bht{pid}d{n}-"),
             dir: tempfile::tempdir().expect("tempdir"),
+            extra_args: Vec::new(),
             child: None,
         };
         ip(&["-n", &d.host, "link", "set", "lo", "up"]);
@@ -127,6 +130,7 @@ impl Daemon {
             .arg(self.socket())
             .arg("--netns-prefix")
             .arg(&self.prefix)
+            .args(&self.extra_args)
             .env("BULKHEAD_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
