@@ -24,6 +24,7 @@ use bulkhead_dataplane::netns;
 use bulkhead_engine::EndpointOptions;
 use bulkhead_model::{AclRuleSpec, EndpointSpec, NamespaceSpec, NetworkSpec};
 
+use crate::rng::Rng;
 use crate::world::{median, StoreKind, World};
 
 #[derive(Debug, clap::Args)]
@@ -48,25 +49,10 @@ pub struct Args {
     seed: u64,
 }
 
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// N realistic inbound rules: ~90% blocks on remote addresses and port
 /// lists, then allows at the tail of the ladder.
 fn rules(n: usize, seed: u64) -> Vec<AclRuleSpec> {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let blocks = n - n / 10;
     (0..n)
         .map(|i| {

@@ -6,6 +6,7 @@
 mod acl;
 mod endpoints;
 mod policy;
+mod rng;
 mod world;
 
 use clap::{Parser, Subcommand};

@@ -10,6 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+use crate::rng::Rng;
 use bulkhead_model::{
     AclMode, AclProfile, AclRule, Action, AddressList, Cidr, Direction, Driver, Isolation,
     PortList, PortRange, Protocol, RuleId, RuleType,
@@ -31,24 +32,6 @@ pub struct Args {
     /// Repetitions of each compile (the median is printed).
     #[arg(long, default_value_t = 5)]
     reps: usize,
-}
-
-/// xorshift64*: deterministic and dependency-free.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
 }
 
 const EP: Ipv4Addr = Ipv4Addr::new(172, 16, 0, 2);
@@ -169,7 +152,7 @@ fn ms(d: Duration) -> String {
 }
 
 pub fn run(args: &Args) -> Result<(), PolicyError> {
-    let mut rng = Rng(args.seed | 1);
+    let mut rng = Rng::new(args.seed);
     println!(
         "policy engine (one endpoint, inbound host rules; medians of {} runs)",
         args.reps

@@ -30,6 +30,41 @@ fn err(e: impl std::fmt::Display) -> KernelError {
     KernelError::new(e)
 }
 
+/// Queues the creation of a switch port's device in `b`: a veth whose peer
+/// is made in the endpoint namespace, or a persistent TAP (created at once:
+/// TUN devices are not made over rtnetlink). `mtu` applies to both ends.
+fn port_device(rtnl: &mut Rtnl, b: &mut Batch, spec: &PortSpec, mtu: Option<u32>) -> Result<()> {
+    let port = spec.switch_port.as_str();
+    match &spec.kind {
+        PortKind::Veth { netns, ifname } => {
+            b.create_veth(&VethSpec {
+                name: port,
+                peer_name: ifname,
+                peer_netns: Some(netns),
+                mac: None,
+                peer_mac: Some(spec.mac),
+                mtu,
+                up: true,
+            })
+            .map_err(err)?;
+        }
+        PortKind::Tap => {
+            rtnl.create_tap(&TapSpec {
+                name: port,
+                multi_queue: false,
+                owner: None,
+                group: None,
+            })
+            .map_err(err)?;
+            if let Some(mtu) = mtu {
+                b.set_mtu(port, mtu);
+            }
+            b.set_up(port);
+        }
+    }
+    Ok(())
+}
+
 /// One batch for every change: one transaction.
 fn lower_changes(changes: &[TableChange<'_>]) -> std::result::Result<NftBatch, lower::LowerError> {
     let mut batch = NftBatch::new();
@@ -122,30 +157,7 @@ impl HostKernel {
         let port = spec.switch_port.as_str();
         let mut rtnl = self.rtnl();
         let mut b = Batch::new();
-        match &spec.kind {
-            PortKind::Veth { netns, ifname } => {
-                b.create_veth(&VethSpec {
-                    name: port,
-                    peer_name: ifname,
-                    peer_netns: Some(netns),
-                    mac: None,
-                    peer_mac: Some(spec.mac),
-                    mtu: None,
-                    up: true,
-                })
-                .map_err(err)?;
-            }
-            PortKind::Tap => {
-                rtnl.create_tap(&TapSpec {
-                    name: port,
-                    multi_queue: false,
-                    owner: None,
-                    group: None,
-                })
-                .map_err(err)?;
-                b.set_up(port);
-            }
-        }
+        port_device(&mut rtnl, &mut b, spec, None)?;
         let found = rtnl.execute_and_find(&b, &[port]).map_err(err)?;
         let index = found
             .first()

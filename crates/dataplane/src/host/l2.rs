@@ -14,7 +14,7 @@
 use crate::kernel::{
     PortAttach, PortKind, PortSpec, RemoteEndpoint, Result, SwitchKind, SwitchSpec,
 };
-use crate::rtnl::{Batch, Link, Neighbour, Rtnl, TapSpec, VethSpec, VxlanSpec};
+use crate::rtnl::{Batch, Link, Neighbour, Rtnl, VxlanSpec};
 use crate::sysctl;
 
 use super::{err, HostKernel};
@@ -174,30 +174,7 @@ impl HostKernel {
         let mut rtnl = self.rtnl();
         let br = find(&mut rtnl, bridge, "bridge")?;
         let mut b = Batch::new();
-        match &spec.kind {
-            PortKind::Veth { netns, ifname } => {
-                b.create_veth(&VethSpec {
-                    name: port,
-                    peer_name: ifname,
-                    peer_netns: Some(netns),
-                    mac: None,
-                    peer_mac: Some(spec.mac),
-                    mtu: Some(br.mtu),
-                    up: true,
-                })
-                .map_err(err)?;
-            }
-            PortKind::Tap => {
-                rtnl.create_tap(&TapSpec {
-                    name: port,
-                    multi_queue: false,
-                    owner: None,
-                    group: None,
-                })
-                .map_err(err)?;
-                b.set_mtu(port, br.mtu).set_up(port);
-            }
-        }
+        super::port_device(&mut rtnl, &mut b, spec, Some(br.mtu))?;
         b.set_master(port, Some(br.index));
         rtnl.execute(&b).map_err(err)?;
         drop(rtnl);
