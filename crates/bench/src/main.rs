@@ -5,6 +5,7 @@
 
 mod acl;
 mod endpoints;
+mod peers;
 mod policy;
 mod rng;
 mod world;
@@ -32,6 +33,9 @@ enum Command {
     /// ACL updates (replace, add one, remove one) with N rules, and the
     /// data-path cost of N rules as ratios to no rules.
     Acl(acl::Args),
+    /// Endpoint setup/teardown latency next to netavark and the CNI bridge
+    /// plugin (each in its own throwaway host namespace).
+    Peers(peers::Args),
 }
 
 fn main() {
@@ -45,6 +49,10 @@ fn main() {
         Command::Acl(args) => {
             world::install_ctrl_c();
             acl::run(&args)
+        }
+        Command::Peers(args) => {
+            world::install_ctrl_c();
+            peers::run(&args)
         }
     };
     if let Err(e) = result {
