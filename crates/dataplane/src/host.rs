@@ -345,6 +345,16 @@ impl Kernel for HostKernel {
             .collect())
     }
 
+    fn forget_host_flows(&self, addr: IpAddr) {
+        let host = self.host.clone();
+        self.reaper.later(move || {
+            let gone = Conntrack::open(host.as_deref()).and_then(|mut ct| ct.delete_by_addr(addr));
+            if let Err(e) = gone {
+                tracing::warn!(%addr, error = %e, "could not delete tracked connections");
+            }
+        });
+    }
+
     fn delete_flows(&self, netns: Option<&Path>, flows: &[Flow]) -> Result<usize> {
         self.with_conntrack(netns, |ct| {
             let mut removed = 0;

@@ -176,4 +176,16 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     fn flows(&self, netns: Option<&Path>, addr: IpAddr) -> Result<Vec<Flow>>;
     /// Deletes the given connections; returns how many were removed.
     fn delete_flows(&self, netns: Option<&Path>, flows: &[Flow]) -> Result<usize>;
+    /// Deletes every tracked connection of `addr` in the host namespace, now
+    /// or shortly after (a removed endpoint's leftovers: nothing waits on
+    /// them, and walking the conntrack table costs milliseconds). Failures
+    /// are logged.
+    fn forget_host_flows(&self, addr: IpAddr) {
+        let gone = self
+            .flows(None, addr)
+            .and_then(|f| self.delete_flows(None, &f));
+        if let Err(e) = gone {
+            tracing::warn!(%addr, error = %e, "could not delete tracked connections");
+        }
+    }
 }

@@ -255,7 +255,7 @@ impl Engine {
         if let Err(e) = self.kernel.delete_link(record.switch_port.as_str()) {
             errors.push(e.to_string());
         }
-        self.forget_flows(None, record.ip_address.addr, &mut errors);
+        self.kernel.forget_host_flows(record.ip_address.addr);
         inner.pending_intents.push(intent.id);
         if errors.is_empty() {
             Ok(())
@@ -264,24 +264,6 @@ impl Engine {
                 "endpoint {name:?} removed, but: {}",
                 errors.join("; ")
             )))
-        }
-    }
-
-    /// Deletes every tracked connection of `addr` in `netns`, gathering errors.
-    pub(crate) fn forget_flows(
-        &self,
-        netns: Option<&std::path::Path>,
-        addr: std::net::IpAddr,
-        errors: &mut Vec<String>,
-    ) {
-        match self.kernel.flows(netns, addr) {
-            Ok(flows) if flows.is_empty() => {}
-            Ok(flows) => {
-                if let Err(e) = self.kernel.delete_flows(netns, &flows) {
-                    errors.push(e.to_string());
-                }
-            }
-            Err(e) => errors.push(e.to_string()),
         }
     }
 
