@@ -26,6 +26,7 @@
 //! packet walks a constant number of rules.
 
 use bulkhead_model::Driver;
+use bulkhead_policy::compile::anti_spoofing_head;
 use bulkhead_policy::ir::{
     ifname_bytes, Chain, ChainKind, Family, Field, Hook, Match, Rule, Set, SetKind, Table, Verdict,
 };
@@ -37,7 +38,6 @@ pub const TABLE: &str = "bulkhead_l2";
 
 const IPV4: u16 = 0x0800;
 const IPV6: u16 = 0x86dd;
-const ICMPV6: u8 = 58;
 
 fn point(b: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
     (b.clone(), b)
@@ -56,63 +56,18 @@ pub(crate) fn bridged(driver: Driver) -> bool {
     matches!(driver, Driver::Transparent | Driver::Overlay)
 }
 
+/// The bridge table's prerouting chain: the switch table's anti-spoofing
+/// rules (here `iifname` is the bridge port, which inet prerouting cannot
+/// see with br_netfilter), then drops for IP from an unbound source and for
+/// any other frame (ARP included) from a MAC the port is not bound to.
 fn prerouting() -> Chain {
     let mut c = Chain::base("prerouting", Hook::Prerouting, -300, ChainKind::Filter);
-    let port_mac = || lookup(vec![Field::IifName, Field::EtherSaddr], "port_macs", false);
-    let v6 = || Match::EtherType(IPV6);
-    let prefix = |addr: [u8; 16], len| Match::Prefix {
-        field: Field::Saddr6,
-        addr: addr.to_vec(),
-        len,
-    };
-    let mut fe80 = [0u8; 16];
-    fe80[0] = 0xfe;
-    fe80[1] = 0x80;
-    c.rules = vec![
-        Rule::verdict(
-            vec![lookup(vec![Field::IifName], "ports", true)],
-            Verdict::Accept,
-        ),
-        Rule::verdict(
-            vec![
-                Match::EtherType(IPV4),
-                lookup(
-                    vec![Field::IifName, Field::EtherSaddr, Field::Saddr4],
-                    "bindings_v4",
-                    false,
-                ),
-            ],
-            Verdict::Accept,
-        ),
+    c.rules = anti_spoofing_head("ports", Match::EtherType(IPV4), Match::EtherType(IPV6));
+    c.rules.extend([
         Rule::verdict(vec![Match::EtherType(IPV4)], Verdict::Drop)
             .with_comment("switch:anti-spoofing"),
-        Rule::verdict(
-            vec![
-                v6(),
-                lookup(
-                    vec![Field::IifName, Field::EtherSaddr, Field::Saddr6],
-                    "bindings_v6",
-                    false,
-                ),
-            ],
-            Verdict::Accept,
-        ),
-        Rule::verdict(vec![v6(), port_mac(), prefix(fe80, 10)], Verdict::Accept)
-            .with_comment("switch:link-local"),
-        Rule::verdict(
-            vec![
-                v6(),
-                port_mac(),
-                prefix([0; 16], 128),
-                Match::L4Proto {
-                    protos: vec![ICMPV6],
-                    negate: false,
-                },
-            ],
-            Verdict::Accept,
-        )
-        .with_comment("switch:unspecified-source-icmpv6"),
-        Rule::verdict(vec![v6()], Verdict::Drop).with_comment("switch:anti-spoofing"),
+        Rule::verdict(vec![Match::EtherType(IPV6)], Verdict::Drop)
+            .with_comment("switch:anti-spoofing"),
         Rule::verdict(
             vec![lookup(
                 vec![Field::IifName, Field::EtherSaddr],
@@ -122,7 +77,7 @@ fn prerouting() -> Chain {
             Verdict::Drop,
         )
         .with_comment("switch:anti-spoofing-mac"),
-    ];
+    ]);
     c
 }
 

@@ -68,9 +68,14 @@ fn lookup(key: Vec<Field>, set: &str) -> Match {
     }
 }
 
-fn prerouting() -> Chain {
-    let mut c = Chain::base("prerouting", Hook::Prerouting, -300, ChainKind::Filter);
-    let v6 = || Match::NfProto(NfProto::Ipv6);
+/// The anti-spoofing rules every switch-port table starts its prerouting
+/// chain with: traffic not from a switch port (`ports_set`) passes, a
+/// port's own bindings (`iifname . ether saddr . ip saddr`) pass, and so do
+/// IPv6 link-local and unspecified-source ICMPv6 from the port's MAC (ND).
+/// `is_v4`/`is_v6` say how the table's family tells the IP versions apart
+/// (`meta nfproto` in inet, the EtherType in the bridge table of the bridged
+/// drivers); each caller appends its own drops.
+pub fn anti_spoofing_head(ports_set: &str, is_v4: Match, is_v6: Match) -> Vec<Rule> {
     let port_mac = || lookup(vec![Field::IifName, Field::EtherSaddr], "port_macs");
     let prefix = |addr: [u8; 16], len| Match::Prefix {
         field: Field::Saddr6,
@@ -80,18 +85,18 @@ fn prerouting() -> Chain {
     let mut fe80 = [0u8; 16];
     fe80[0] = 0xfe;
     fe80[1] = 0x80;
-    c.rules = vec![
+    vec![
         Rule::verdict(
             vec![Match::Lookup {
                 key: vec![Field::IifName],
-                set: "switch_ports".into(),
+                set: ports_set.into(),
                 negate: true,
             }],
             Verdict::Accept,
         ),
         Rule::verdict(
             vec![
-                Match::NfProto(NfProto::Ipv4),
+                is_v4,
                 lookup(
                     vec![Field::IifName, Field::EtherSaddr, Field::Saddr4],
                     "bindings_v4",
@@ -101,7 +106,7 @@ fn prerouting() -> Chain {
         ),
         Rule::verdict(
             vec![
-                v6(),
+                is_v6.clone(),
                 lookup(
                     vec![Field::IifName, Field::EtherSaddr, Field::Saddr6],
                     "bindings_v6",
@@ -109,11 +114,14 @@ fn prerouting() -> Chain {
             ],
             Verdict::Accept,
         ),
-        Rule::verdict(vec![v6(), port_mac(), prefix(fe80, 10)], Verdict::Accept)
-            .with_comment("switch:link-local"),
+        Rule::verdict(
+            vec![is_v6.clone(), port_mac(), prefix(fe80, 10)],
+            Verdict::Accept,
+        )
+        .with_comment("switch:link-local"),
         Rule::verdict(
             vec![
-                v6(),
+                is_v6,
                 port_mac(),
                 prefix([0; 16], 128),
                 Match::L4Proto {
@@ -124,8 +132,18 @@ fn prerouting() -> Chain {
             Verdict::Accept,
         )
         .with_comment("switch:unspecified-source-icmpv6"),
-        Rule::verdict(vec![], Verdict::Drop).with_comment("switch:anti-spoofing"),
-    ];
+    ]
+}
+
+fn prerouting() -> Chain {
+    let mut c = Chain::base("prerouting", Hook::Prerouting, -300, ChainKind::Filter);
+    c.rules = anti_spoofing_head(
+        "switch_ports",
+        Match::NfProto(NfProto::Ipv4),
+        Match::NfProto(NfProto::Ipv6),
+    );
+    c.rules
+        .push(Rule::verdict(vec![], Verdict::Drop).with_comment("switch:anti-spoofing"));
     c
 }
 
