@@ -332,10 +332,27 @@ fn marker() -> Vec<u8> {
     .into_bytes()
 }
 
+/// A UDP socket on `0.0.0.0:port` inside `ns`. A port a previous probe of
+/// the same test just used may be reported busy for a moment (seen once in
+/// a full-suite run), so a busy port is retried briefly before failing.
+pub fn udp_listen(ns: &Path, port: u16) -> UdpSocket {
+    let mut tries = 0;
+    loop {
+        match in_ns(ns, || UdpSocket::bind(("0.0.0.0", port))) {
+            Ok(s) => return s,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && tries < 40 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            Err(e) => panic!("bind udp :{port} in {}: {e}", ns.display()),
+        }
+    }
+}
+
 /// Sends one UDP datagram from `from_ns` (source `src` or any) to `to`,
 /// received on `0.0.0.0:<to.port>` in `to_ns`. Whether it arrived.
 pub fn udp_arrives(from_ns: &Path, src: Option<Ipv4Addr>, to_ns: &Path, to: SocketAddr) -> bool {
-    let rx = in_ns(to_ns, || UdpSocket::bind(("0.0.0.0", to.port()))).expect("bind udp receiver");
+    let rx = udp_listen(to_ns, to.port());
     rx.set_read_timeout(Some(PROBE)).expect("timeout");
     let tx = in_ns(from_ns, || {
         UdpSocket::bind((src.unwrap_or(Ipv4Addr::UNSPECIFIED), 0))
@@ -585,8 +602,7 @@ pub fn tcp_echo(client_ns: &Path, server_ns: &Path, port: u16, to: SocketAddr) -
 /// `server_ns` answers the first datagram it gets to its source; the client
 /// in `client_ns` sends a marker to `to`. Whether the answer came back.
 pub fn udp_echo(client_ns: &Path, server_ns: &Path, listen_port: u16, to: SocketAddr) -> bool {
-    let srv =
-        in_ns(server_ns, || UdpSocket::bind(("0.0.0.0", listen_port))).expect("bind udp server");
+    let srv = udp_listen(server_ns, listen_port);
     srv.set_read_timeout(Some(PROBE)).expect("timeout");
     let cli = in_ns(client_ns, || UdpSocket::bind(("0.0.0.0", 0))).expect("bind udp client");
     cli.set_read_timeout(Some(PROBE)).expect("timeout");
@@ -610,7 +626,7 @@ pub fn udp_echo(client_ns: &Path, server_ns: &Path, listen_port: u16, to: Socket
 /// `0.0.0.0:<listen_port>` in `to_ns` (for port mappings, where the
 /// destination port differs from the container port). Whether it arrived.
 pub fn udp_arrives_at(from_ns: &Path, to_ns: &Path, listen_port: u16, to: SocketAddr) -> bool {
-    let rx = in_ns(to_ns, || UdpSocket::bind(("0.0.0.0", listen_port))).expect("bind udp rx");
+    let rx = udp_listen(to_ns, listen_port);
     rx.set_read_timeout(Some(PROBE)).expect("timeout");
     let tx = in_ns(from_ns, || UdpSocket::bind(("0.0.0.0", 0))).expect("bind udp tx");
     let m = marker();
