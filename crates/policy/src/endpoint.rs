@@ -7,6 +7,7 @@
 //! [`EndpointPolicy::new`] is the only constructor. Rule precedence is total:
 //! lower priority first, then `block` before `allow`, then input order.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use bulkhead_model::{
@@ -38,9 +39,10 @@ pub struct EndpointPolicy {
 impl EndpointPolicy {
     /// Checks every rule against the enforcement-point matrix.
     pub fn new(facts: EndpointFacts, rules: Vec<AclRule>) -> Result<Self, PolicyError> {
-        for (i, rule) in rules.iter().enumerate() {
+        let mut seen = HashSet::with_capacity(rules.len());
+        for rule in &rules {
             check_rule(facts.driver, facts.isolation, rule.rule_type)?;
-            if rules[..i].iter().any(|r| r.id == rule.id) {
+            if !seen.insert(&rule.id) {
                 return Err(PolicyError::DuplicateRuleId {
                     id: rule.id.clone(),
                 });

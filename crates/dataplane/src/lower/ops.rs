@@ -4,15 +4,16 @@
 //! them for the kernel) into one batch. Ops after the first carry no table,
 //! and element ops carry no key layout, so the caller passes the table the
 //! ops apply to as the kernel holds it now (`None` when the ops start with
-//! `AddTable`); declarations and contents are tracked through the ops like
-//! `diff::apply` does. Elements of one-field interval sets are changed on
-//! their kernel encoding (start and end-marker elements): a deletion
-//! removes what the new content no longer has, at the op's place (so
-//! references go before chains are deleted); anything the new content
-//! needs that a deletion alone left out is added at the set's next
-//! `AddElements`, or at the end of the batch.
+//! `AddTable`); set declarations are tracked through the ops like
+//! `diff::apply` does. An op costs what it changes, never what the table
+//! holds: nothing is copied or encoded for sets the ops do not name.
+//! Element ops are encoded on their own: the kernel encoding of a
+//! one-field interval (a start element with the data, an end marker at
+//! `end+1`) depends only on the interval, and the intervals of one set are
+//! disjoint, so no two of them share a kernel element (see
+//! [`super::set`]); deleting an interval removes exactly its elements.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashMap;
 
 use bulkhead_policy::diff::Op;
 use bulkhead_policy::ir;
@@ -21,79 +22,28 @@ use super::set::{encode, lower_set};
 use super::{add_lowered_rule, lower_chain, lower_family, lower_rule, AnonIds, LowerError};
 use crate::nft::{Batch, Element, Table};
 
-/// A set as the ops see it: declaration, content, and for rbtree sets the
-/// elements the batch leaves in the kernel so far.
-struct Tracked {
-    set: ir::Set,
-    kernel: Option<Vec<Element>>,
-    /// Additions are pending (a deletion ran since the last sync).
-    dirty: bool,
-}
-
-impl Tracked {
-    fn rbtree(set: &ir::Set) -> bool {
-        set.interval && set.key.len() == 1
-    }
-
-    fn new(set: ir::Set, in_kernel: bool) -> Result<Self, LowerError> {
-        let kernel = if in_kernel && Self::rbtree(&set) {
-            Some(encode(&set, set.elements.iter())?)
-        } else if Self::rbtree(&set) {
-            Some(Vec::new())
-        } else {
-            None
-        };
-        Ok(Self {
-            set,
-            kernel,
-            dirty: false,
-        })
-    }
-
-    /// Brings the kernel encoding to the content: deletions always, and
-    /// additions when `add` (returns `(deletes, adds)`).
-    fn sync(&mut self, add: bool) -> Result<(Vec<Element>, Vec<Element>), LowerError> {
-        let Some(kernel) = self.kernel.as_mut() else {
-            return Ok((Vec::new(), Vec::new()));
-        };
-        self.dirty = !add;
-        let target = encode(&self.set, self.set.elements.iter())?;
-        let want: HashSet<&Element> = target.iter().collect();
-        let dels: Vec<Element> = kernel
-            .iter()
-            .filter(|e| !want.contains(e))
-            .cloned()
-            .collect();
-        kernel.retain(|e| want.contains(e));
-        let mut adds = Vec::new();
-        if add {
-            let have: HashSet<&Element> = kernel.iter().collect();
-            adds = target
-                .iter()
-                .filter(|e| !have.contains(e))
-                .cloned()
-                .collect();
-            *kernel = target;
-        }
-        Ok((dels, adds))
-    }
-}
-
-struct State {
+struct State<'a> {
     table: Option<Table>,
-    sets: BTreeMap<String, Tracked>,
+    /// The table as the kernel held it before the batch (`None` once the
+    /// batch deletes it).
+    current: Option<&'a ir::Table>,
+    /// Declarations (without elements) of the sets the batch added, or
+    /// `None` for those it deleted; others are as in `current`.
+    declared: HashMap<String, Option<ir::Set>>,
     ids: AnonIds,
 }
 
-impl State {
+impl State<'_> {
     fn table(&self) -> Result<&Table, LowerError> {
         self.table.as_ref().ok_or(LowerError::NoTable)
     }
 
-    fn set(&mut self, name: &str) -> Result<&mut Tracked, LowerError> {
-        self.sets
-            .get_mut(name)
-            .ok_or_else(|| LowerError::UnknownSet(name.to_owned()))
+    fn set(&self, name: &str) -> Result<&ir::Set, LowerError> {
+        match self.declared.get(name) {
+            Some(declared) => declared.as_ref(),
+            None => self.current.and_then(|t| t.sets.get(name)),
+        }
+        .ok_or_else(|| LowerError::UnknownSet(name.to_owned()))
     }
 }
 
@@ -123,29 +73,18 @@ pub fn lower_ops_into(
 ) -> Result<(), LowerError> {
     let mut st = State {
         table: current.map(|t| Table::new(lower_family(t.family), &t.name)),
-        sets: BTreeMap::new(),
+        current,
+        declared: HashMap::new(),
         ids: std::mem::take(ids),
     };
-    for s in current.into_iter().flat_map(|t| t.sets.values()) {
-        st.sets
-            .insert(s.name.clone(), Tracked::new(s.clone(), true)?);
-    }
     for op in ops {
         lower_op(b, &mut st, op)?;
-    }
-    // Additions a deletion made necessary and no later AddElements did.
-    let t = st.table.clone();
-    for (name, tracked) in st.sets.iter_mut().filter(|(_, s)| s.dirty) {
-        let (dels, adds) = tracked.sync(true)?;
-        if let Some(t) = &t {
-            emit(b, t, name, &dels, &adds);
-        }
     }
     *ids = st.ids;
     Ok(())
 }
 
-fn lower_op(b: &mut Batch, st: &mut State, op: &Op) -> Result<(), LowerError> {
+fn lower_op(b: &mut Batch, st: &mut State<'_>, op: &Op) -> Result<(), LowerError> {
     match op {
         Op::AddTable { family, name } => {
             let t = Table::new(lower_family(*family), name);
@@ -154,7 +93,8 @@ fn lower_op(b: &mut Batch, st: &mut State, op: &Op) -> Result<(), LowerError> {
         }
         Op::DeleteTable { family, name } => {
             b.delete_table(&Table::new(lower_family(*family), name));
-            st.sets.clear();
+            st.declared.clear();
+            st.current = None;
         }
         Op::AddChain { name, base } => {
             b.add_chain(st.table()?, &lower_chain(name, base.as_ref()));
@@ -173,11 +113,11 @@ fn lower_op(b: &mut Batch, st: &mut State, op: &Op) -> Result<(), LowerError> {
         } => {
             let set = ir::Set::new(name, key.clone(), *interval, *kind);
             b.add_set(st.table()?, &lower_set(&set)?);
-            st.sets.insert(name.clone(), Tracked::new(set, false)?);
+            st.declared.insert(name.clone(), Some(set));
         }
         Op::DeleteSet { name } => {
             b.delete_set(st.table()?, name);
-            st.sets.remove(name);
+            st.declared.insert(name.clone(), None);
         }
         Op::AddRules { chain, rules } => {
             let t = st.table()?.clone();
@@ -186,41 +126,20 @@ fn lower_op(b: &mut Batch, st: &mut State, op: &Op) -> Result<(), LowerError> {
             }
         }
         Op::AddElements { set, elements } => {
-            let t = st.table()?.clone();
-            let tracked = st.set(set)?;
-            let (dels, adds) = if tracked.kernel.is_some() {
-                tracked.set.elements.extend(elements.iter().cloned());
-                tracked.sync(true)?
-            } else {
-                let adds = encode(&tracked.set, elements.iter().map(|(k, v)| (k, v)))?;
-                tracked.set.elements.extend(elements.iter().cloned());
-                (Vec::new(), adds)
-            };
-            emit(b, &t, set, &dels, &adds);
+            let adds = encode(st.set(set)?, elements.iter().map(|(k, v)| (k, v)))?;
+            emit(b, st.table()?, set, &[], &adds);
         }
         Op::DeleteElements { set, keys } => {
-            let t = st.table()?.clone();
-            let tracked = st.set(set)?;
-            let dels =
-                if tracked.kernel.is_some() {
-                    for k in keys {
-                        tracked.set.elements.remove(k);
-                    }
-                    tracked.sync(false)?.0
-                } else {
-                    let mut gone = Vec::with_capacity(keys.len());
-                    for k in keys {
-                        let v = tracked.set.elements.remove(k).ok_or_else(|| {
-                            LowerError::BadElements {
-                                set: set.clone(),
-                                reason: format!("deleting a missing element {k:02x?}"),
-                            }
-                        })?;
-                        gone.push((k.clone(), v));
-                    }
-                    encode(&tracked.set, gone.iter().map(|(k, v)| (k, v)))?
-                };
-            emit(b, &t, set, &dels, &[]);
+            // Deletion names keys only: encode them as a plain set would.
+            let decl = st.set(set)?;
+            let keys_only = ir::Set::new(
+                &decl.name,
+                decl.key.clone(),
+                decl.interval,
+                ir::SetKind::Set,
+            );
+            let dels = encode(&keys_only, keys.iter().map(|k| (k, &None)))?;
+            emit(b, st.table()?, set, &dels, &[]);
         }
     }
     Ok(())

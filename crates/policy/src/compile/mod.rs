@@ -49,6 +49,14 @@ pub const TABLE: &str = "bulkhead";
 struct Lowering {
     point: EnforcementPoint,
     allow: fn() -> NftVerdict,
+    /// Whether a two-level region chain is entered by `goto` and ends in a
+    /// `goto` of the continuation chain (the switch: its allow is `return`,
+    /// which must leave the endpoint chain), or by `jump`, falling back
+    /// into the endpoint chain when no rule matches (the host firewall:
+    /// its allow is `accept`). `jump` keeps region chains leaves of the
+    /// jump graph, which the kernel walks on every commit that adds a rule
+    /// or a map element pointing at a chain.
+    continuation: bool,
 }
 
 impl Lowering {
@@ -63,10 +71,12 @@ impl Lowering {
 const HOST: Lowering = Lowering {
     point: EnforcementPoint::HostFirewall,
     allow: || NftVerdict::Accept,
+    continuation: false,
 };
 const SWITCH: Lowering = Lowering {
     point: EnforcementPoint::SwitchPort,
     allow: || NftVerdict::Return,
+    continuation: true,
 };
 
 fn nd_matches() -> Vec<Match> {
@@ -120,13 +130,39 @@ fn endpoint_rules(
                         prefix: &name,
                         next: &next,
                     };
+                    if let Some(dims) = two.class_key() {
+                        let (lead_elements, class_elements) = two.build_classes(&dims);
+                        let by_class = format!("{name}_by_class");
+                        let key: Vec<Field> = dims.iter().map(|d| d.field(v4)).collect();
+                        let mut classes =
+                            Set::new(&name, vec![lead.field(v4)], true, SetKind::ClassMap);
+                        classes.elements = lead_elements;
+                        table.add_set(classes);
+                        let mut map_key = vec![Field::Class];
+                        map_key.extend(&key);
+                        let mut map = Set::new(&by_class, map_key, true, SetKind::VerdictMap);
+                        map.elements = class_elements;
+                        table.add_set(map);
+                        out.current.push(Rule::new(
+                            matches,
+                            Action::ClassVmap {
+                                lead: lead.field(v4),
+                                classes: name,
+                                key,
+                                map: by_class,
+                            },
+                        ));
+                        continue;
+                    }
                     let key = vec![lead.field(v4)];
                     let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
                     set.elements = two.build(table);
                     table.add_set(set);
                     out.current
                         .push(Rule::new(matches, Action::Vmap { key, map: name }));
-                    out.split(table, rules, next);
+                    if lowering.continuation {
+                        out.split(table, rules, next);
+                    }
                     continue;
                 }
                 let key: Vec<Field> = c.dims.iter().map(|d| d.field(v4)).collect();
