@@ -228,7 +228,7 @@ fn endpoint_acl_exec_and_ping() {
     assert_eq!(d.names("endpoint"), ["b"]);
     d.assert_consistent();
     d.ok(&["endpoint", "rm", "b"]);
-    assert!(d.host_links("bhp").is_empty());
+    assert!(d.host_links_become("bhp", &[]).is_empty());
 }
 
 #[test]

@@ -91,7 +91,7 @@ fn sixty_four_parallel_endpoint_creates() {
         }
     });
     assert!(d.assert_consistent().is_empty());
-    assert!(d.pins().is_empty() && d.host_links("bhp").is_empty());
+    assert!(d.pins().is_empty() && d.host_links_become("bhp", &[]).is_empty());
 }
 
 #[test]

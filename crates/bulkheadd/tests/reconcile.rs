@@ -122,3 +122,55 @@ fn unowned_pins_with_the_prefix_are_removed() {
     assert_eq!(d.pins(), [format!("{}kept", d.prefix)]);
     d.assert_consistent();
 }
+
+/// What a crash between an endpoint delete and its background port removal
+/// leaves: a retired switch port (down, in the retired interface group, no
+/// record) whose veth side still holds its interface name in a namespace.
+/// Here that name is the one a recorded endpoint whose port is missing needs
+/// there: on restart the leftover goes first, then the port is rebuilt.
+#[test]
+fn a_retired_port_left_by_a_crash_is_removed_before_ports_are_rebuilt() {
+    let Some(mut d) = Daemon::start() else { return };
+    d.ok(&[
+        "network",
+        "create",
+        "rt",
+        "--driver",
+        "nat",
+        "--subnet",
+        "10.103.0.0/24",
+    ]);
+    let a = endpoint(&d, "rt", "a", "a");
+    let b = endpoint(&d, "rt", "b", "b");
+    let b_ip = b["ip_address"].as_str().unwrap().split('/').next().unwrap();
+    let before = d.assert_consistent();
+    d.kill9();
+    ip(&[
+        "-n",
+        &d.host,
+        "link",
+        "del",
+        a["switch_port"].as_str().unwrap(),
+    ]);
+    let group = bulkhead_dataplane::kernel::RETIRED_GROUP.to_string();
+    ip(&[
+        "-n",
+        &d.host,
+        "link",
+        "add",
+        "bhpdead0000002",
+        "group",
+        &group,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        a["ifname"].as_str().unwrap_or("eth0"),
+        "netns",
+        &format!("{}a", d.prefix),
+    ]);
+    d.spawn();
+    assert_eq!(d.assert_consistent(), before, "records unchanged");
+    assert!(!d.host_links("bhp").contains(&"bhpdead0000002".to_owned()));
+    assert!(d.pings("a", b_ip), "a's port rebuilt and working");
+}

@@ -1,14 +1,20 @@
 //! A recording fake of [`Kernel`] for orchestration tests: it keeps the
 //! namespaces and links it was asked to make, records every call, and can be
 //! told to fail a named step, so undo paths can be tested without root.
+//!
+//! Like the kernel, it refuses a veth whose endpoint side would take a name
+//! already used in that namespace, and a port removal queued with
+//! [`Kernel::remove_port_later`] only happens when the queue runs: here, at
+//! [`Kernel::settle`] (the link and its endpoint side stay until then). A
+//! retired port stays listed too, as it does in the kernel.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::kernel::{
-    Flow, Kernel, KernelError, PortSpec, RemoteEndpoint, Result, SwitchKind, SwitchSpec,
+    Flow, Kernel, KernelError, PortKind, PortSpec, RemoteEndpoint, Result, SwitchKind, SwitchSpec,
     TableChange,
 };
 
@@ -16,6 +22,12 @@ use crate::kernel::{
 struct World {
     netns: BTreeSet<String>,
     links: BTreeSet<String>,
+    /// Endpoint sides of veth ports: host link -> (netns path, ifname).
+    peers: BTreeMap<String, (PathBuf, String)>,
+    /// Ports taken out of service by `retire_port`.
+    retired: BTreeSet<String>,
+    /// Removals queued by `remove_port_later`, run by `settle`.
+    queued: Vec<String>,
     calls: Vec<String>,
     applied: Vec<(Option<PathBuf>, usize)>,
     fail: Option<String>,
@@ -50,6 +62,16 @@ impl FakeKernel {
         self.world().links.clone()
     }
 
+    /// Ports retired (out of service) and not yet removed.
+    pub fn retired(&self) -> BTreeSet<String> {
+        self.world().retired.clone()
+    }
+
+    /// Port removals queued and not yet run (see [`Kernel::settle`]).
+    pub fn queued(&self) -> Vec<String> {
+        self.world().queued.clone()
+    }
+
     /// How many `apply` calls, with their namespace and op count.
     pub fn applied(&self) -> Vec<(Option<PathBuf>, usize)> {
         self.world().applied.clone()
@@ -71,6 +93,15 @@ impl FakeKernel {
     }
 }
 
+impl World {
+    /// A link goes, and with a veth its endpoint side.
+    fn remove_link(&mut self, name: &str) {
+        self.links.remove(name);
+        self.peers.remove(name);
+        self.retired.remove(name);
+    }
+}
+
 impl Kernel for FakeKernel {
     fn prepare_host(&self) -> Result<()> {
         self.call("prepare_host", "").map(|_| ())
@@ -85,7 +116,12 @@ impl Kernel for FakeKernel {
     }
 
     fn delete_netns(&self, name: &str) -> Result<()> {
-        self.call("delete_netns", name)?.netns.remove(name);
+        let mut w = self.call("delete_netns", name)?;
+        w.netns.remove(name);
+        // A namespace made again under this name is a new one: the old
+        // one's interface names are free there.
+        let path = crate::netns::path_of(name);
+        w.peers.retain(|_, (netns, _)| *netns != path);
         Ok(())
     }
 
@@ -139,18 +175,56 @@ impl Kernel for FakeKernel {
 
     fn create_port(&self, spec: &PortSpec) -> Result<()> {
         let mut w = self.call("create_port", &spec.switch_port)?;
-        if !w.links.insert(spec.switch_port.clone()) {
-            return Err(KernelError(format!(
+        let exists = || {
+            Err(KernelError(format!(
                 "create veth {}: File exists",
                 spec.switch_port
-            )));
+            )))
+        };
+        if w.links.contains(&spec.switch_port) {
+            return exists();
         }
+        if let PortKind::Veth { netns, ifname } = &spec.kind {
+            if w.peers.values().any(|(n, i)| n == netns && i == ifname) {
+                return exists();
+            }
+            w.peers
+                .insert(spec.switch_port.clone(), (netns.clone(), ifname.clone()));
+        }
+        w.links.insert(spec.switch_port.clone());
         Ok(())
     }
 
     fn delete_link(&self, name: &str) -> Result<()> {
-        self.call("delete_link", name)?.links.remove(name);
+        self.call("delete_link", name)?.remove_link(name);
         Ok(())
+    }
+
+    fn retire_port(&self, spec: &PortSpec) -> Result<()> {
+        let mut w = self.call("retire_port", &spec.switch_port)?;
+        if w.links.contains(&spec.switch_port) {
+            w.retired.insert(spec.switch_port.clone());
+        }
+        Ok(())
+    }
+
+    fn remove_port_later(&self, name: &str) {
+        match self.call("remove_port_later", name) {
+            Ok(mut w) => w.queued.push(name.to_owned()),
+            Err(e) => tracing::warn!(port = name, error = %e, "could not remove switch port"),
+        }
+    }
+
+    fn settle(&self) {
+        let mut w = self.world();
+        w.calls.push("settle ".to_owned());
+        for name in std::mem::take(&mut w.queued) {
+            // As the kernel does: every retired port goes, then this one.
+            for r in std::mem::take(&mut w.retired) {
+                w.remove_link(&r);
+            }
+            w.remove_link(&name);
+        }
     }
 
     fn link_names(&self, prefix: &str) -> Result<Vec<String>> {

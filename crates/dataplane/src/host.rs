@@ -6,15 +6,22 @@
 //! closed by the [`Reaper`], off the operation's path. Every
 //! host-side call names the host namespace explicitly, so no thread's own
 //! namespace is ever touched by accident.
+//!
+//! Switch ports are destroyed on the reaper's thread too
+//! ([`Kernel::remove_port_later`]), through a host socket of its own so
+//! that the kernel's RCU waits never hold the operations' socket: a removal
+//! deletes every retired port at once (interface group
+//! [`RETIRED_GROUP`]), so a burst of deletes pays those waits about once.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use crate::conntrack::{Conntrack, Tuple};
 use crate::kernel::{
     Flow, Kernel, KernelError, PortAttach, PortKind, PortSpec, RemoteEndpoint, Result, SwitchSpec,
-    TableChange,
+    TableChange, RETIRED_GROUP,
 };
 use crate::nft::{Batch as NftBatch, NftSocket, Table as NftTable};
 use crate::reaper::Reaper;
@@ -86,6 +93,11 @@ pub struct HostKernel {
     rtnl: Mutex<Rtnl>,
     nft: Mutex<NftSocket>,
     conntrack: Mutex<Conntrack>,
+    /// The reaper's own host sockets: rtnetlink (port removal) and
+    /// ctnetlink (a removed endpoint's connections). Kept open: closing a
+    /// netfilter socket waits for an RCU grace period.
+    cleanup: Arc<Mutex<Rtnl>>,
+    cleanup_ct: Arc<Mutex<Conntrack>>,
     reaper: Reaper,
 }
 
@@ -93,18 +105,22 @@ impl HostKernel {
     /// Opens the host sockets in `host` (a pinned namespace), or in the
     /// caller's namespace when `None`.
     pub fn open(host: Option<&Path>) -> Result<Self> {
-        let rtnl = match host {
+        let open_rtnl = || match host {
             Some(p) => Rtnl::in_netns(p),
             None => Rtnl::current(),
-        }
-        .map_err(err)?;
+        };
+        let rtnl = open_rtnl().map_err(err)?;
+        let cleanup = open_rtnl().map_err(err)?;
         let nft = NftSocket::open(host).map_err(err)?;
         let conntrack = Conntrack::open(host).map_err(err)?;
+        let cleanup_ct = Conntrack::open(host).map_err(err)?;
         Ok(Self {
             host: host.map(Path::to_path_buf),
             rtnl: Mutex::new(rtnl),
             nft: Mutex::new(nft),
             conntrack: Mutex::new(conntrack),
+            cleanup: Arc::new(Mutex::new(cleanup)),
+            cleanup_ct: Arc::new(Mutex::new(cleanup_ct)),
             reaper: Reaper::new(),
         })
     }
@@ -301,6 +317,74 @@ impl Kernel for HostKernel {
         }
     }
 
+    fn retire_port(&self, spec: &PortSpec) -> Result<()> {
+        let mut errors = Vec::new();
+        if let Err(e) = self.publish_on_uplink(spec, false) {
+            errors.push(e.to_string());
+        }
+        let port = spec.switch_port.as_str();
+        let mut rtnl = self.rtnl();
+        let mut b = Batch::new();
+        b.set_group(port, RETIRED_GROUP).set_down(port);
+        let link = match rtnl.execute_and_find(&b, &[port]) {
+            Ok(found) => found.into_iter().next().flatten(),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        };
+        // Going down already made the kernel drop the port's routes; the
+        // host route is removed by name too, so that a failure says so.
+        if let Some(link) = link.filter(|_| !matches!(spec.attach, PortAttach::Bridge { .. })) {
+            let mut b = Batch::new();
+            b.delete_route(&Route::host(spec.address, link.index));
+            match rtnl.execute(&b) {
+                Err(e) if !e.is_not_found() => errors.push(e.to_string()),
+                _ => {}
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(err(errors.join("; ")))
+        }
+    }
+
+    fn remove_port_later(&self, name: &str) {
+        let rtnl = self.cleanup.clone();
+        let name = name.to_owned();
+        let queued = Instant::now();
+        self.reaper.later(move || {
+            let started = Instant::now();
+            let mut rtnl = rtnl.lock().unwrap_or_else(|p| p.into_inner());
+            // Every retired port at once (one round of RCU waits), then this
+            // one by name, in case it was never retired.
+            let mut all = Batch::new();
+            all.delete_group(RETIRED_GROUP);
+            let mut one = Batch::new();
+            one.delete_link(&name);
+            for done in [rtnl.execute(&all), rtnl.execute(&one)] {
+                match done {
+                    Err(e) if !e.is_not_found() => {
+                        tracing::warn!(port = %name, error = %e, "could not remove switch port");
+                    }
+                    _ => {}
+                }
+            }
+            tracing::debug!(
+                port = %name,
+                queued_ms = started.duration_since(queued).as_secs_f64() * 1e3,
+                took_ms = started.elapsed().as_secs_f64() * 1e3,
+                "switch port removed"
+            );
+        });
+    }
+
+    fn settle(&self) {
+        self.reaper.flush();
+    }
+
     fn link_names(&self, prefix: &str) -> Result<Vec<String>> {
         Ok(self
             .rtnl()
@@ -346,9 +430,12 @@ impl Kernel for HostKernel {
     }
 
     fn forget_host_flows(&self, addr: IpAddr) {
-        let host = self.host.clone();
+        let ct = self.cleanup_ct.clone();
         self.reaper.later(move || {
-            let gone = Conntrack::open(host.as_deref()).and_then(|mut ct| ct.delete_by_addr(addr));
+            let gone = ct
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .delete_by_addr(addr);
             if let Err(e) = gone {
                 tracing::warn!(%addr, error = %e, "could not delete tracked connections");
             }

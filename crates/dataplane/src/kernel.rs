@@ -125,6 +125,11 @@ pub struct RemoteEndpoint {
     pub host: IpAddr,
 }
 
+/// The interface group (`IFLA_GROUP`) of retired switch ports in the host
+/// namespace: down, unreachable, waiting to be destroyed (all of them in
+/// one kernel call; see [`Kernel::retire_port`]). No live link is ever in it.
+pub const RETIRED_GROUP: u32 = 0x6268_0d1e;
+
 /// A tracked connection, enough to delete it again.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Flow {
@@ -166,8 +171,29 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
         add: &[RemoteEndpoint],
         remove: &[RemoteEndpoint],
     ) -> Result<()>;
-    /// Deletes a host link by name (the veth peer goes with it); absent is fine.
+    /// Deletes a host link by name (the veth peer goes with it); absent is
+    /// fine. Synchronous: a veth pair costs the kernel's RCU waits (25–40
+    /// ms); an endpoint delete uses [`Kernel::retire_port`] and
+    /// [`Kernel::remove_port_later`] instead.
     fn delete_link(&self, name: &str) -> Result<()>;
+    /// Takes a switch port out of service at once without destroying it:
+    /// what [`Kernel::detach_port`] removes goes, the port goes down (for a
+    /// veth, the endpoint side loses its carrier; the kernel drops the port's
+    /// routes, neighbour entries and bridge forwarding entries), its host
+    /// route to the endpoint address is removed, and it joins the interface
+    /// group [`RETIRED_GROUP`], whose links [`Kernel::remove_port_later`]
+    /// destroys. Afterwards the endpoint's address may be given to a new
+    /// port. An absent port is fine.
+    fn retire_port(&self, spec: &PortSpec) -> Result<()>;
+    /// Destroys the switch port `name` (retired or not; the veth peer goes
+    /// with it) in the background, after every clean-up queued before it;
+    /// absent is fine. Failures can no longer be returned: they are logged.
+    /// [`Kernel::settle`] waits for it.
+    fn remove_port_later(&self, name: &str);
+    /// Blocks until every clean-up queued so far ([`Kernel::remove_port_later`],
+    /// [`Kernel::forget_host_flows`], sockets closed in the background) has
+    /// run.
+    fn settle(&self);
     /// Host links whose name starts with `prefix`.
     fn link_names(&self, prefix: &str) -> Result<Vec<String>>;
     /// Applies `changes` in one nf_tables transaction in `netns` (None = host).

@@ -1,6 +1,18 @@
 //! Endpoint operations: an address from IPAM, a switch port (veth or TAP),
 //! the host firewall of its namespace and the host's switch and driver
 //! tables, all undone in reverse if a later step fails.
+//!
+//! Delete (see `docs/design.md`, "Deleting an endpoint"): when
+//! [`Engine::delete_endpoint`] returns, the endpoint is durably gone from the
+//! store and unreachable (its table elements, routes and neighbour entries
+//! are gone, its port is down); the port device itself is destroyed in the
+//! background ([`Kernel::remove_port_later`]), because the kernel's
+//! `unregister_netdevice` waits 25–40 ms for RCU grace periods. Until then
+//! the endpoint side of a veth still holds its name (and address) in the
+//! namespace, so a create into a namespace with such a removal queued waits
+//! for the queue first ([`Engine::settle`]).
+//!
+//! [`Kernel::remove_port_later`]: bulkhead_dataplane::kernel::Kernel::remove_port_later
 
 use bulkhead_dataplane::kernel::{PortKind, PortSpec};
 use bulkhead_model::{Endpoint, EndpointSpec, Id, IfAddr, IfName, Isolation, MacAddress};
@@ -142,6 +154,13 @@ impl Engine {
         check_published(&inner.state, &endpoint)?;
         // The policy must hold before anything is stored.
         bulkhead_policy::EndpointPolicy::from_endpoint(&network, namespace.isolation, &endpoint)?;
+        // A deleted endpoint's veth may still be in this namespace, holding
+        // its interface name, address and routes: let its removal finish.
+        if namespace.isolation == Isolation::Process
+            && inner.retiring.contains(&namespace.netns_path)
+        {
+            self.settle_locked(&mut inner);
+        }
         let key = id.to_string();
         let net_key = network.id.to_string();
         // One durable transaction: the record, its address and the intent
@@ -212,6 +231,14 @@ impl Engine {
         self.kernel.create_port(&spec).map_err(EngineError::kernel)
     }
 
+    /// Deletes an endpoint. On return it is durably gone from the store, its
+    /// address is free, and it is unreachable: its elements in the host
+    /// tables and its host firewall dispatch are gone, its switch port is
+    /// retired ([`Kernel::retire_port`]: down, no route, no proxy
+    /// neighbour). The port device is destroyed in the background
+    /// ([`Engine::settle`] waits for it); its errors are logged.
+    ///
+    /// [`Kernel::retire_port`]: bulkhead_dataplane::kernel::Kernel::retire_port
     pub fn delete_endpoint(&self, name: &str) -> Result<()> {
         let mut inner = self.lock();
         let record = inner.state.endpoint(name)?.clone();
@@ -249,11 +276,14 @@ impl Engine {
         {
             errors.push(e.to_string());
         }
-        if let Some(Err(e)) = spec.as_ref().map(|s| self.kernel.detach_port(s)) {
+        if let Some(Err(e)) = spec.as_ref().map(|s| self.kernel.retire_port(s)) {
             errors.push(e.to_string());
         }
-        if let Err(e) = self.kernel.delete_link(record.switch_port.as_str()) {
-            errors.push(e.to_string());
+        // The durable commit is done and the port is out of service: its
+        // destruction (the kernel's RCU waits) need not delay the caller.
+        self.kernel.remove_port_later(record.switch_port.as_str());
+        if let Some(PortKind::Veth { netns, .. }) = spec.map(|s| s.kind) {
+            inner.retiring.insert(netns);
         }
         self.kernel.forget_host_flows(record.ip_address.addr);
         inner.pending_intents.push(intent.id);
@@ -273,5 +303,153 @@ impl Engine {
 
     pub fn endpoint(&self, name: &str) -> Result<EndpointRecord> {
         self.lock().state.endpoint(name).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bulkhead_dataplane::fake::FakeKernel;
+    use bulkhead_model::{EndpointSpec, NamespaceSpec, NetworkSpec};
+    use bulkhead_store::MemoryStore;
+
+    use crate::{Config, EndpointOptions, Engine};
+
+    fn engine() -> (Engine, Arc<FakeKernel>) {
+        let kernel = Arc::new(FakeKernel::new());
+        let (e, _) = Engine::open(
+            kernel.clone(),
+            Arc::new(MemoryStore::new()),
+            Config::default(),
+        )
+        .expect("open");
+        e.create_network(NetworkSpec {
+            name: "n".into(),
+            driver: "nat".into(),
+            subnets: vec!["10.77.0.0/24".into()],
+            ..Default::default()
+        })
+        .expect("network");
+        for ns in ["x", "y"] {
+            e.create_namespace(NamespaceSpec {
+                name: ns.into(),
+                isolation: None,
+            })
+            .expect("namespace");
+        }
+        (e, kernel)
+    }
+
+    fn spec(name: &str, ns: &str) -> EndpointSpec {
+        EndpointSpec {
+            name: name.into(),
+            network: "n".into(),
+            namespace: ns.into(),
+            ip: Some("10.77.0.9".into()),
+            ..Default::default()
+        }
+    }
+
+    /// The calls after the `n`th, without table and conntrack ones.
+    fn calls_since(k: &FakeKernel, n: usize) -> Vec<String> {
+        k.calls()[n..]
+            .iter()
+            .filter(|c| {
+                !["apply", "flows", "delete_flows"]
+                    .iter()
+                    .any(|p| c.starts_with(p))
+            })
+            .map(|c| c.trim_end().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn delete_retires_the_port_and_queues_its_removal() {
+        let (e, k) = engine();
+        let a = e
+            .create_endpoint(spec("a", "x"), EndpointOptions::default())
+            .expect("a");
+        let port = a.switch_port.to_string();
+        let n = k.calls().len();
+        e.delete_endpoint("a").expect("delete");
+        assert_eq!(
+            calls_since(&k, n),
+            [
+                format!("retire_port {port}"),
+                format!("remove_port_later {port}")
+            ]
+        );
+        // Gone from the engine, not yet from the kernel.
+        assert!(e.endpoint("a").is_err());
+        assert!(k.links().contains(&port) && k.retired().contains(&port));
+        assert_eq!(k.queued(), std::slice::from_ref(&port));
+        e.settle();
+        assert!(!k.links().contains(&port) && k.queued().is_empty());
+    }
+
+    #[test]
+    fn a_create_into_a_namespace_with_a_queued_removal_settles_first() {
+        let (e, k) = engine();
+        let a = e
+            .create_endpoint(spec("a", "x"), EndpointOptions::default())
+            .expect("a");
+        e.delete_endpoint("a").expect("delete a");
+        // Another namespace: no wait, the address is reusable at once.
+        let n = k.calls().len();
+        let b = e
+            .create_endpoint(spec("b", "y"), EndpointOptions::default())
+            .expect("b");
+        assert_eq!(
+            calls_since(&k, n),
+            [format!("create_port {}", b.switch_port)]
+        );
+        e.delete_endpoint("b").expect("delete b");
+        // The same namespace: a's veth side still holds eth0 there until
+        // the queue runs, so the create settles first (the fake, like the
+        // kernel, would refuse the name).
+        let n = k.calls().len();
+        let a2 = e
+            .create_endpoint(spec("a2", "x"), EndpointOptions::default())
+            .expect("a2");
+        assert_eq!(a2.ifname, a.ifname);
+        assert_eq!(
+            calls_since(&k, n),
+            [
+                "settle".to_owned(),
+                format!("create_port {}", a2.switch_port)
+            ]
+        );
+        assert!(!k.links().contains(a.switch_port.as_str()));
+        // Settled: the next create into x does not wait again.
+        e.delete_endpoint("a2").expect("delete a2");
+        e.settle();
+        let n = k.calls().len();
+        e.create_endpoint(spec("a3", "x"), EndpointOptions::default())
+            .expect("a3");
+        assert!(!calls_since(&k, n).contains(&"settle".to_owned()));
+    }
+
+    #[test]
+    fn a_deleted_namespace_made_again_does_not_wait_and_drop_settles() {
+        let k = {
+            let (e, k) = engine();
+            e.create_endpoint(spec("a", "x"), EndpointOptions::default())
+                .expect("a");
+            e.delete_endpoint("a").expect("delete a");
+            e.delete_namespace("x").expect("delete x");
+            e.create_namespace(NamespaceSpec {
+                name: "x".into(),
+                isolation: None,
+            })
+            .expect("x again");
+            let n = k.calls().len();
+            e.create_endpoint(spec("b", "x"), EndpointOptions::default())
+                .expect("b");
+            assert!(!calls_since(&k, n).contains(&"settle".to_owned()));
+            assert_eq!(k.queued().len(), 1);
+            k
+        };
+        assert!(k.queued().is_empty(), "dropping the engine settles");
     }
 }

@@ -10,6 +10,10 @@
 //!   transaction per namespace touched, never a dump-and-rewrite.
 //! - Operations are serialised by one lock; they are short (milliseconds).
 //! - Teardown is best effort: it gathers every error and still finishes.
+//!   A delete returns once the object is durably gone and out of service;
+//!   destroying devices (the kernel's RCU waits) runs in the background
+//!   after the durable commit, and [`Engine::settle`] waits for it (also
+//!   done on drop). See `docs/design.md`, "Deleting an endpoint".
 
 mod acl;
 pub mod drivers;
@@ -29,6 +33,8 @@ mod tables;
 mod trace;
 pub mod undo;
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bulkhead_dataplane::kernel::Kernel;
@@ -75,6 +81,11 @@ struct Inner {
     /// intent that outlives its operation after a crash only makes the next
     /// start redo that operation.
     pending_intents: Vec<String>,
+    /// Network namespaces (by path) in which a deleted endpoint's veth side
+    /// may still exist because its removal is queued in the background. A
+    /// create into one of them settles the queue first; cleared by
+    /// [`Engine::settle`].
+    retiring: BTreeSet<PathBuf>,
 }
 
 /// The engine. Cheap to share (`Arc`); every operation takes `&self`.
@@ -103,6 +114,7 @@ impl Engine {
                 state: State::default(),
                 programmed: Programmed::default(),
                 pending_intents: Vec::new(),
+                retiring: BTreeSet::new(),
             }),
             peers: Mutex::new(peers::Peers::default()),
         };
@@ -168,8 +180,27 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Blocks until the clean-up queued by earlier deletes has run: deleted
+    /// endpoints' switch ports (and their veth sides) are destroyed, host
+    /// conntrack entries forgotten. Shutdown and tests that check that
+    /// nothing is left behind call this (so does drop).
+    pub fn settle(&self) {
+        let mut inner = self.lock();
+        self.settle_locked(&mut inner);
+    }
+
+    /// [`Engine::settle`] under the engine lock (no delete can queue more
+    /// meanwhile, so `retiring` may be cleared).
+    fn settle_locked(&self, inner: &mut Inner) {
+        self.kernel.settle();
+        inner.retiring.clear();
+    }
+}
+
 impl Drop for Engine {
     fn drop(&mut self) {
         self.flush_intents();
+        self.settle();
     }
 }

@@ -188,11 +188,25 @@ impl Engine {
         })?;
         let mut errors = Vec::new();
         inner.programmed.firewalls.remove(&namespace.id);
-        // An adopted namespace belongs to the runtime: only the record goes.
-        if namespace.isolation == Isolation::Process && !inner.state.adopted.contains(&namespace.id)
-        {
-            if let Err(e) = self.kernel.delete_netns(&self.netns_name(&namespace.name)) {
-                errors.push(e.to_string());
+        let adopted = inner.state.adopted.contains(&namespace.id);
+        let retiring = inner.retiring.contains(&namespace.netns_path);
+        if namespace.isolation == Isolation::Process && adopted {
+            // An adopted namespace belongs to the runtime: only the record
+            // goes, and the runtime gets it back clean: the veth sides of
+            // its deleted endpoints are destroyed before this returns.
+            if retiring {
+                self.settle_locked(&mut inner);
+            }
+        } else if namespace.isolation == Isolation::Process {
+            // Our own: unpinned. The veth sides still in it go with their
+            // queued port removals (or with the namespace, whichever the
+            // kernel does first); a namespace made again under this name is
+            // a new one, where their names are free.
+            match self.kernel.delete_netns(&self.netns_name(&namespace.name)) {
+                Ok(()) => {
+                    inner.retiring.remove(&namespace.netns_path);
+                }
+                Err(e) => errors.push(e.to_string()),
             }
         }
         inner.state.remove_namespace(namespace.id);

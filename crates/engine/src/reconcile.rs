@@ -8,6 +8,11 @@
 //!    create was in flight is rebuilt from scratch.
 //! 3. Kernel objects carrying our prefixes that no record owns are removed
 //!    (namespace pins with this engine's prefix, `bhp*`/`bhn*` host links).
+//!    This is what clears the switch ports of endpoints deleted just before
+//!    a crash, whose background removal never ran (retired: down, in the
+//!    retired interface group, their records already gone). Unowned links
+//!    go before missing ports are made, so such a port's veth side frees
+//!    its name in its namespace first.
 //! 4. Every table of ours is replaced atomically by the compiled one.
 //!
 //! Adopted namespaces (a runtime's, see `namespace.rs`) are never created or
@@ -48,6 +53,9 @@ impl Engine {
     pub fn reconcile(&self) -> Result<ReconcileReport> {
         let mut report = ReconcileReport::default();
         let mut inner = self.lock();
+        // Background removals of this instance finish first: what they were
+        // removing is not mistaken for leftovers (nor raced with).
+        self.settle_locked(&mut inner);
         let (networks, namespaces, mut endpoints, intents) = self.store.read(|t| {
             Ok((
                 t.list::<NetworkRecord>()?,
@@ -234,16 +242,28 @@ impl Engine {
             self.create_network_kernel(n)?;
             wanted.insert(device_name(&n.id));
         }
+        let mut missing = Vec::new();
         for e in state.endpoints.values() {
             if state.adopted_gone(e.namespace) {
                 continue; // its port died with the runtime's netns
             }
             let port = e.switch_port.to_string();
-            let redo = rebuild.contains(&e.id.to_string());
-            if present.contains(&port) && !redo {
-                wanted.insert(port);
-                continue;
+            if !present.contains(&port) || rebuild.contains(&e.id.to_string()) {
+                missing.push(e);
             }
+            wanted.insert(port);
+        }
+        // Unowned links first (a deleted endpoint's port whose removal a
+        // crash interrupted may hold, in a namespace, the interface name a
+        // missing port is about to take).
+        for name in present.difference(&wanted) {
+            match self.kernel.delete_link(name) {
+                Ok(()) => report.links_removed += 1,
+                Err(e) => report.errors.push(e.to_string()),
+            }
+        }
+        for e in missing {
+            let port = e.switch_port.to_string();
             if present.contains(&port) {
                 let _ = self.kernel.delete_link(&port);
             }
@@ -256,13 +276,6 @@ impl Engine {
             match self.create_port(&e.to_endpoint(), network, namespace) {
                 Ok(()) => report.ports_created += 1,
                 Err(err) => report.errors.push(format!("endpoint {}: {err}", e.name)),
-            }
-            wanted.insert(port);
-        }
-        for name in present.difference(&wanted) {
-            match self.kernel.delete_link(name) {
-                Ok(()) => report.links_removed += 1,
-                Err(e) => report.errors.push(e.to_string()),
             }
         }
         Ok(())

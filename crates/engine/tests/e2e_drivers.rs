@@ -584,6 +584,8 @@ fn every_driver_tears_down_what_it_made() {
         h.engine.delete_endpoint("a").expect("delete endpoint");
         h.engine.delete_namespace("a").expect("delete namespace");
         h.engine.delete_network("n").expect("delete network");
+        // Switch ports are destroyed in the background: wait for that queue.
+        h.engine.settle();
         let links = show(&["-o", "link", "show"]);
         for prefix in [": bhp", ": bhn", ": bhv"] {
             assert!(!links.contains(prefix), "{driver}: {prefix} left: {links}");

@@ -627,6 +627,8 @@ fn teardown_leaves_nothing() {
     }
     h.engine.delete_network("n1").expect("delete n1");
     h.engine.delete_network("n2").expect("delete n2");
+    // Switch ports are destroyed in the background: wait for that queue.
+    h.engine.settle();
 
     assert_eq!(
         netns::list(&h.prefix).unwrap(),
@@ -671,6 +673,107 @@ fn teardown_leaves_nothing() {
         tcp_reaches(h.outside(), h.host(), 8080, uplink(8080)).is_some(),
         "8080 is a plain host port again"
     );
+}
+
+/// The state of the host link `name`: `None` when absent, else whether it
+/// is up and its interface group.
+fn host_link(h: &Harness, name: &str) -> Option<(bool, u32)> {
+    let mut r = bulkhead_dataplane::rtnl::Rtnl::in_netns(h.host()).expect("rtnl");
+    r.link(name).expect("link").map(|l| (l.up, l.group))
+}
+
+fn host_routes_to(h: &Harness, ip: Ipv4Addr) -> String {
+    let out = std::process::Command::new("ip")
+        .args(["-n", h.host_name(), "route", "show", &format!("{ip}/32")])
+        .output()
+        .expect("ip route");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Deleting an endpoint returns before its veth is destroyed (that runs in
+/// the background), but the endpoint is already out of service and its
+/// address reusable at once: no host route, the port down (or gone), and a
+/// new endpoint with the same address, in another namespace or in the same
+/// one under the same interface name, works immediately. `settle` then
+/// leaves no switch port behind.
+#[test]
+fn deleted_endpoint_is_out_of_service_and_its_address_reusable_at_once() {
+    let Some(h) = Harness::new("reuse") else {
+        return;
+    };
+    h.nat_network("n1", "10.63.18.0/24", None);
+    let c = h.endpoint("c", "n1", &[], None);
+    let spec = |name: &str, ns: &str| bulkhead_model::EndpointSpec {
+        name: name.into(),
+        network: "n1".into(),
+        namespace: ns.into(),
+        ip: Some("10.63.18.50".into()),
+        ..Default::default()
+    };
+    for ns in ["x", "y"] {
+        h.engine
+            .create_namespace(bulkhead_model::NamespaceSpec {
+                name: ns.into(),
+                isolation: None,
+            })
+            .expect("namespace");
+    }
+    let ip = Ipv4Addr::new(10, 63, 18, 50);
+    let opts = bulkhead_engine::EndpointOptions::default;
+    let a = h.engine.create_endpoint(spec("a", "x"), opts()).expect("a");
+    wait_up(&format!("{}x", h.prefix), a.ifname.as_str());
+    wait_up(h.host_name(), a.switch_port.as_str());
+    let x = h.engine.namespace("x").expect("x").netns_path;
+    assert!(
+        tcp_echo(&c.ns, &x, 7001, SocketAddr::from((ip, 7001))),
+        "a works"
+    );
+
+    // Delete, then at once (no settle): out of service, address free.
+    h.engine.delete_endpoint("a").expect("delete a");
+    if let Some((up, group)) = host_link(&h, a.switch_port.as_str()) {
+        assert!(!up, "a retired port is down");
+        assert_eq!(group, bulkhead_dataplane::kernel::RETIRED_GROUP);
+    }
+    assert_eq!(host_routes_to(&h, ip), "", "no host route to a's address");
+    assert!(!ping(&c.ns, ip), "a no longer answers");
+
+    // Same address, another namespace: at once.
+    let b = h.engine.create_endpoint(spec("b", "y"), opts()).expect("b");
+    wait_up(&format!("{}y", h.prefix), b.ifname.as_str());
+    wait_up(h.host_name(), b.switch_port.as_str());
+    let y = h.engine.namespace("y").expect("y").netns_path;
+    assert!(
+        tcp_echo(&c.ns, &y, 7002, SocketAddr::from((ip, 7002))),
+        "b works"
+    );
+    h.engine.delete_endpoint("b").expect("delete b");
+
+    // Same address, same namespace and interface name as a: the create
+    // waits for a's veth side to go, then works.
+    let a2 = h
+        .engine
+        .create_endpoint(spec("a2", "x"), opts())
+        .expect("a2");
+    assert_eq!(a2.ifname, a.ifname);
+    assert_eq!(
+        host_link(&h, a.switch_port.as_str()),
+        None,
+        "a's port was destroyed before a2's was made"
+    );
+    wait_up(&format!("{}x", h.prefix), a2.ifname.as_str());
+    wait_up(h.host_name(), a2.switch_port.as_str());
+    assert!(
+        tcp_echo(&c.ns, &x, 7003, SocketAddr::from((ip, 7003))),
+        "a2 works"
+    );
+
+    for e in ["a2", "c"] {
+        h.engine.delete_endpoint(e).expect("delete");
+    }
+    h.engine.settle();
+    use bulkhead_dataplane::kernel::Kernel;
+    assert_eq!(h.kernel.link_names("bhp").unwrap(), Vec::<String>::new());
 }
 
 /// Spec §5: `trace` agrees with the kernel. For each (from, to, protocol,

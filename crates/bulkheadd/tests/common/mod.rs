@@ -255,6 +255,21 @@ impl Daemon {
         v
     }
 
+    /// The host links with `prefix` (sorted) once they are exactly `want`,
+    /// or as they are after 5 s: the daemon destroys a deleted endpoint's
+    /// switch port in the background, shortly after the delete returned
+    /// (it is down and unreachable already).
+    pub fn host_links_become(&self, prefix: &str, want: &[String]) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let links = self.host_links(prefix);
+            if links == want || Instant::now() >= deadline {
+                return links;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Namespace pins under /run/netns with this daemon's prefix.
     pub fn pins(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir("/run/netns")
@@ -293,7 +308,11 @@ impl Daemon {
             .map(|e| e["switch_port"].as_str().expect("port").to_owned())
             .collect();
         ports.sort();
-        assert_eq!(self.host_links("bhp"), ports, "switch ports vs endpoints");
+        assert_eq!(
+            self.host_links_become("bhp", &ports),
+            ports,
+            "switch ports vs endpoints"
+        );
         let mut want_pins: Vec<String> = nss
             .as_array()
             .expect("array")

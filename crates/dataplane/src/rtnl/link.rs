@@ -246,6 +246,17 @@ impl Batch {
             .attr_str(wire::IFLA_IFNAME, name);
         self.push("delete link", name, m)
     }
+
+    /// Deletes every link of interface group `group` (non-zero) in the
+    /// handle's namespace, in one `unregister_netdevice_many`: the kernel's
+    /// RCU waits are paid once for all of them, not once per link. The
+    /// kernel answers ENODEV when the group has no link.
+    pub fn delete_group(&mut self, group: u32) -> &mut Self {
+        let mut m = Msg::new(wire::RTM_DELLINK, wire::NLM_F_ACK);
+        m.ifinfo(wire::AF_UNSPEC, 0, 0, 0)
+            .attr_u32(wire::IFLA_GROUP, group);
+        self.push("delete links of group", group.to_string(), m)
+    }
 }
 
 fn parse_link(ty: u16, payload: &[u8]) -> Option<Link> {
