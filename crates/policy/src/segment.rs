@@ -29,7 +29,7 @@ use std::ops::Range;
 
 use bulkhead_model::{AclRule, Action, Direction, RuleId};
 
-use crate::boxes::{is_full, rule_box, FastBuild, Intervals, RuleBox};
+use crate::boxes::{is_full, rule_box, Dim, FastBuild, Intervals, RuleBox};
 use crate::classify::{classify_boxes, Classification, ProtoClass, MAX_REGIONS};
 use crate::error::PolicyError;
 
@@ -181,17 +181,18 @@ pub(crate) fn plan(boxes: &[RuleBox]) -> Vec<Range<usize>> {
     runs
 }
 
-/// Classifies `rules` (precedence order, one direction and enforcement
-/// point) for one family and protocol class, as segments. `acl` names the
-/// list in errors; the regions of all segments together are limited to
-/// [`MAX_REGIONS`].
-pub fn segment(
-    rules: &[&AclRule],
-    direction: Direction,
-    v4: bool,
-    class: ProtoClass,
-    acl: &str,
-) -> Result<Segments, PolicyError> {
+/// One list's rule boxes (precedence order, shadowed rules dropped) and
+/// their winners, cut into runs by [`plan`], before any classification.
+#[derive(Debug, Clone)]
+pub struct Runs {
+    pub boxes: Vec<RuleBox>,
+    pub winners: Vec<(RuleId, Action)>,
+    pub runs: Vec<Range<usize>>,
+}
+
+/// The boxes of `rules` (one direction and enforcement point, precedence
+/// order) for one family and protocol class, cut into runs.
+pub fn runs(rules: &[&AclRule], direction: Direction, v4: bool, class: ProtoClass) -> Runs {
     let mut boxes = Vec::new();
     let mut winners = Vec::new();
     for rule in rules {
@@ -204,10 +205,44 @@ pub fn segment(
             }
         }
     }
+    let runs = plan(&boxes);
+    Runs {
+        boxes,
+        winners,
+        runs,
+    }
+}
+
+/// The dimensions a run of boxes keys on, in key order: the protocol
+/// always, and every dimension some box constrains (as classification
+/// does).
+pub fn run_dims(boxes: &[RuleBox]) -> Vec<Dim> {
+    Dim::ALL
+        .into_iter()
+        .filter(|d| *d == Dim::Proto || boxes.iter().any(|b| b[*d as usize].is_some()))
+        .collect()
+}
+
+/// Classifies `rules` (precedence order, one direction and enforcement
+/// point) for one family and protocol class, as segments. `acl` names the
+/// list in errors; the regions of all segments together are limited to
+/// [`MAX_REGIONS`].
+pub fn segment(
+    rules: &[&AclRule],
+    direction: Direction,
+    v4: bool,
+    class: ProtoClass,
+    acl: &str,
+) -> Result<Segments, PolicyError> {
+    let Runs {
+        boxes,
+        winners,
+        runs,
+    } = runs(rules, direction, v4, class);
     let mut segments = Vec::new();
     let mut seg_boxes = Vec::new();
     let mut total = 0usize;
-    for run in plan(&boxes) {
+    for run in runs {
         let c = classify_boxes(
             &boxes[run.clone()],
             winners[run.clone()].to_vec(),

@@ -36,7 +36,8 @@ use crate::ir::{
 use crate::matrix::EnforcementPoint;
 use crate::packet::{Verdict, ND_TYPES, PORTED_PROTOCOLS};
 use crate::profile::{default_rules, DefaultMatch};
-use crate::segment::segment;
+use crate::classify::{classify_boxes, MAX_REGIONS};
+use crate::segment::{run_dims, runs};
 use twolevel::{lead_dim, Pieces, TwoLevel};
 
 /// The table every bulkhead ruleset lives in.
@@ -106,10 +107,13 @@ fn endpoint_rules(
         for class in [ProtoClass::Ported, ProtoClass::Portless] {
             let acl = acl_name(lowering.point, direction, v4, class);
             let base = format!("acl_{tag}_{}", &acl[acl.find('_').map_or(0, |i| i + 1)..]);
-            let segments = segment(&ordered, direction, v4, class, &format!("{tag} {acl}"))?;
+            let label = format!("{tag} {acl}");
+            let list = runs(&ordered, direction, v4, class);
             let nfproto = if v4 { NfProto::Ipv4 } else { NfProto::Ipv6 };
             let negate = class == ProtoClass::Portless;
-            for (i, c) in segments.segments.iter().enumerate() {
+            let mut regions = 0usize;
+            for (i, run) in list.runs.iter().enumerate() {
+                let (boxes, winners) = (&list.boxes[run.clone()], &list.winners[run.clone()]);
                 let name = format!("{base}_{i}");
                 let matches = vec![
                     Match::NfProto(nfproto),
@@ -118,11 +122,36 @@ fn endpoint_rules(
                         negate,
                     },
                 ];
-                if let Some(lead) = lead_dim(direction, &c.dims, c.region_count()) {
+                // A run keyed on an address takes the two-level encoding,
+                // which never needs the run's classification (whose region
+                // count may be far beyond what any map could hold).
+                let dims = run_dims(boxes);
+                let c = match lead_dim(direction, &dims, 0) {
+                    Some(_) => None,
+                    None => {
+                        let c = classify_boxes(boxes, winners.to_vec(), v4, class, &label)?;
+                        regions = regions.saturating_add(c.region_count());
+                        if regions > MAX_REGIONS {
+                            return Err(PolicyError::TooManyRegions {
+                                acl: label,
+                                limit: MAX_REGIONS,
+                            });
+                        }
+                        if c.is_empty() {
+                            continue;
+                        }
+                        Some(c)
+                    }
+                };
+                let lead = match &c {
+                    None => lead_dim(direction, &dims, 0),
+                    Some(c) => lead_dim(direction, &c.dims, c.region_count()),
+                };
+                if let Some(lead) = lead {
                     let next = format!("{name}_next");
                     let two = TwoLevel {
-                        boxes: &segments.boxes[i],
-                        winners: &c.winners,
+                        boxes,
+                        winners,
                         lead,
                         v4,
                         class,
@@ -165,9 +194,10 @@ fn endpoint_rules(
                     }
                     continue;
                 }
+                let Some(c) = c else { continue };
                 let key: Vec<Field> = c.dims.iter().map(|d| d.field(v4)).collect();
                 let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
-                set.elements = elements(c, &key, lowering);
+                set.elements = elements(&c, &key, lowering);
                 table.add_set(set);
                 out.current
                     .push(Rule::new(matches, Action::Vmap { key, map: name }));
