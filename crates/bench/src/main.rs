@@ -4,10 +4,13 @@
 #![forbid(unsafe_code)]
 
 mod acl;
+mod all;
+mod daemon;
 mod endpoints;
 mod peers;
 mod policy;
 mod rng;
+mod scale;
 mod world;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +27,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Every table in one run, with a header naming the machine: peers,
+    /// scale, daemon, acl, policy.
+    All(all::Args),
     /// Policy engine: compile times, region counts, classifier verdict time,
     /// disagreement with the linear reference.
     Policy(policy::Args),
@@ -36,6 +42,12 @@ enum Command {
     /// Endpoint setup/teardown latency next to netavark and the CNI bridge
     /// plugin (each in its own throwaway host namespace).
     Peers(peers::Args),
+    /// N endpoints created one after another, total time and flatness, next
+    /// to netavark and the CNI bridge plugin.
+    Scale(scale::Args),
+    /// The real bulkheadd's memory at rest and with N endpoints, and the
+    /// create latency its API callers see.
+    Daemon(daemon::Args),
 }
 
 fn main() {
@@ -53,6 +65,18 @@ fn main() {
         Command::Peers(args) => {
             world::install_ctrl_c();
             peers::run(&args)
+        }
+        Command::Scale(args) => {
+            world::install_ctrl_c();
+            scale::run(&args)
+        }
+        Command::Daemon(args) => {
+            world::install_ctrl_c();
+            daemon::run(&args)
+        }
+        Command::All(args) => {
+            world::install_ctrl_c();
+            all::run(&args)
         }
     };
     if let Err(e) = result {

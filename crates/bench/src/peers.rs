@@ -19,6 +19,10 @@
 //! its return (in-process, redb store with fsync); the peers from the spawn
 //! of `nsenter --net=HOST PLUGIN` to its exit, which is how they run. The
 //! spawn floor (`nsenter --net=HOST /bin/true`) is printed for reference.
+//!
+//! The same runs serve the scale table ([`crate::scale`]) in [`Mode::Fill`]:
+//! N endpoints created one after another and kept, timed each, and removed
+//! afterwards, untimed, with the namespaces they live in.
 
 use std::io::Write;
 use std::path::Path;
@@ -38,17 +42,29 @@ const CNI_DIR: &str = "/usr/lib/cni";
 pub struct Args {
     /// Setup/teardown cycles per peer and variant.
     #[arg(long, default_value_t = 200)]
-    cycles: usize,
+    pub cycles: usize,
 }
 
-struct Row {
-    peer: &'static str,
-    variant: &'static str,
+/// How a side's N endpoints are driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Setup then teardown in each fresh container namespace, one at a time.
+    Cycles,
+    /// N setups one after another, all kept (no teardown timed); everything
+    /// goes with the namespaces at the end.
+    Fill,
+}
+
+pub struct Row {
+    pub peer: &'static str,
+    pub variant: &'static str,
     /// Whether the variant publishes one port (picks bulkhead's row to
     /// compare with).
-    port: bool,
-    setup: Vec<f64>,
-    teardown: Vec<f64>,
+    pub port: bool,
+    /// Setup times in order, ms.
+    pub setup: Vec<f64>,
+    /// Teardown times in order, ms (empty in [`Mode::Fill`]).
+    pub teardown: Vec<f64>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -60,7 +76,7 @@ fn pid() -> u32 {
 }
 
 /// A throwaway host namespace with `lo` up.
-fn host(tag: &str) -> Result<NetnsGuard, String> {
+pub fn host(tag: &str) -> Result<NetnsGuard, String> {
     let h = NetnsGuard::create(&format!("bhb-{tag}-{}", pid()))
         .map_err(|e| format!("create host namespace: {e}"))?;
     crate::world::run(&["-n", h.name(), "link", "set", "lo", "up"])?;
@@ -119,13 +135,19 @@ fn exec(
     Ok((elapsed, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
-fn bulkhead(cycles: usize, port: bool) -> Result<Row, String> {
-    let world = World::new(if port { "pbp" } else { "pb" }, StoreKind::Redb)?;
+/// bulkhead's side: the engine in-process on a redb store, a nat network.
+pub fn bulkhead(cycles: usize, port: bool, mode: Mode) -> Result<Row, String> {
+    let tag = match (mode, port) {
+        (Mode::Fill, _) => "sb",
+        (Mode::Cycles, false) => "pb",
+        (Mode::Cycles, true) => "pbp",
+    };
+    let world = World::new(tag, StoreKind::Redb)?;
     let e = &world.engine;
     e.create_network(NetworkSpec {
         name: "bench".into(),
         driver: "nat".into(),
-        subnets: vec!["10.200.0.0/24".into()],
+        subnets: vec!["10.200.0.0/16".into()],
         ..Default::default()
     })
     .map_err(|e| format!("create nat network: {e}"))?;
@@ -153,10 +175,24 @@ fn bulkhead(cycles: usize, port: bool) -> Result<Row, String> {
         e.create_endpoint(spec, EndpointOptions::default())
             .map_err(|e| format!("create endpoint e{i}: {e}"))?;
         setup.push(ms(t.elapsed()));
+        if mode == Mode::Fill {
+            continue;
+        }
         let t = Instant::now();
         e.delete_endpoint(&format!("e{i}"))
             .map_err(|e| format!("delete endpoint e{i}: {e}"))?;
         teardown.push(ms(t.elapsed()));
+    }
+    if mode == Mode::Fill {
+        // The world's drop removes the namespaces and the host (and every
+        // link with them).
+        return Ok(Row {
+            peer: "bulkhead",
+            variant: "nat",
+            port,
+            setup,
+            teardown,
+        });
     }
     for i in 0..cycles {
         e.delete_namespace(&format!("c{i}"))
@@ -171,6 +207,12 @@ fn bulkhead(cycles: usize, port: bool) -> Result<Row, String> {
     })
 }
 
+/// The `i`-th container address of a peer's /16 (`10.<b>.0.2` on).
+fn peer_ip(b: u8, i: usize) -> String {
+    let host = u32::try_from(i + 2).unwrap_or(u32::MAX);
+    format!("10.{b}.{}.{}", (host >> 8) & 0xff, host & 0xff)
+}
+
 /// netavark's options file for container `id` at `ip`.
 fn netavark_json(id: &str, ip: &str, port: bool) -> String {
     let ports = if port {
@@ -182,15 +224,20 @@ fn netavark_json(id: &str, ip: &str, port: bool) -> String {
         r#"{{"container_id":"{id}","container_name":"{id}",{ports}
  "networks":{{"benchnet":{{"interface_name":"eth0","static_ips":["{ip}"]}}}},
  "network_info":{{"benchnet":{{"name":"benchnet","id":"{netid}","driver":"bridge",
-   "network_interface":"nvbr0","subnets":[{{"subnet":"10.201.0.0/24","gateway":"10.201.0.1"}}],
+   "network_interface":"nvbr0","subnets":[{{"subnet":"10.201.0.0/16","gateway":"10.201.0.1"}}],
    "ipv6_enabled":false,"internal":false,"dns_enabled":false,
    "ipam_options":{{"driver":"host-local"}}}}}}}}"#,
         netid = "b".repeat(64),
     )
 }
 
-fn netavark(cycles: usize, port: bool) -> Result<Row, String> {
-    let tag = if port { "nvp" } else { "nv" };
+/// netavark's side, in its own host namespace.
+pub fn netavark(cycles: usize, port: bool, mode: Mode) -> Result<Row, String> {
+    let tag = match (mode, port) {
+        (Mode::Fill, _) => "snv",
+        (Mode::Cycles, false) => "nv",
+        (Mode::Cycles, true) => "nvp",
+    };
     let h = host(tag)?;
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let cfg = dir.path().join("config");
@@ -212,22 +259,27 @@ fn netavark(cycles: usize, port: bool) -> Result<Row, String> {
     let keeper = NetnsGuard::create(&format!("bhb{}{tag}-keep", pid()))
         .map_err(|e| format!("create keeper namespace: {e}"))?;
     let keep_file = dir.path().join("keeper.json");
-    std::fs::write(&keep_file, netavark_json("keeper", "10.201.0.250", false))
+    std::fs::write(&keep_file, netavark_json("keeper", "10.201.255.250", false))
         .map_err(|e| format!("write {}: {e}", keep_file.display()))?;
     run(&keep_file, "setup", keeper.path())?;
     let ctrs = containers(tag, cycles)?;
     let (mut setup, mut teardown) = (Vec::new(), Vec::new());
     for (i, c) in ctrs.iter().enumerate() {
         let file = dir.path().join(format!("c{i}.json"));
-        std::fs::write(
-            &file,
-            netavark_json(&format!("bench{i:010}"), "10.201.0.2", port),
-        )
-        .map_err(|e| format!("write {}: {e}", file.display()))?;
+        let ip = match mode {
+            Mode::Cycles => peer_ip(201, 0),
+            Mode::Fill => peer_ip(201, i),
+        };
+        std::fs::write(&file, netavark_json(&format!("bench{i:010}"), &ip, port))
+            .map_err(|e| format!("write {}: {e}", file.display()))?;
         setup.push(run(&file, "setup", c.path())?);
-        teardown.push(run(&file, "teardown", c.path())?);
+        if mode == Mode::Cycles {
+            teardown.push(run(&file, "teardown", c.path())?);
+        }
     }
-    run(&keep_file, "teardown", keeper.path())?;
+    if mode == Mode::Cycles {
+        run(&keep_file, "teardown", keeper.path())?;
+    }
     drop(ctrs);
     Ok(Row {
         peer: "netavark",
@@ -244,7 +296,7 @@ fn cni_plugins(data_dir: &str, chain: bool, port: bool) -> Vec<String> {
     let mut v = vec![format!(
         r#"{{"type":"bridge","bridge":"cnibr0","isGateway":true,"ipMasq":true,"hairpinMode":true,
  "ipam":{{"type":"host-local","dataDir":"{data_dir}",
-   "ranges":[[{{"subnet":"10.202.0.0/24","gateway":"10.202.0.1"}}]],
+   "ranges":[[{{"subnet":"10.202.0.0/16","gateway":"10.202.0.1"}}]],
    "routes":[{{"dst":"0.0.0.0/0"}}]}}"#
     )];
     if chain {
@@ -316,11 +368,14 @@ fn cni_run(
     Ok((total, prev.unwrap_or_default()))
 }
 
-fn cni(cycles: usize, chain: bool, port: bool) -> Result<Row, String> {
-    let tag = match (chain, port) {
-        (false, _) => "cni",
-        (true, false) => "cnc",
-        (true, true) => "cncp",
+/// The CNI side (bridge alone, or chained with portmap and firewall), in
+/// its own host namespace.
+pub fn cni(cycles: usize, chain: bool, port: bool, mode: Mode) -> Result<Row, String> {
+    let tag = match (mode, chain, port) {
+        (Mode::Fill, _, _) => "scni",
+        (Mode::Cycles, false, _) => "cni",
+        (Mode::Cycles, true, false) => "cnc",
+        (Mode::Cycles, true, true) => "cncp",
     };
     let h = host(tag)?;
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
@@ -343,17 +398,21 @@ fn cni(cycles: usize, chain: bool, port: bool) -> Result<Row, String> {
         let id = format!("bench{i:010}");
         let (t, result) = cni_run(h.path(), &plugins, "ADD", &id, c.path(), None)?;
         setup.push(t);
-        let (t, _) = cni_run(h.path(), &plugins, "DEL", &id, c.path(), Some(&result))?;
-        teardown.push(t);
+        if mode == Mode::Cycles {
+            let (t, _) = cni_run(h.path(), &plugins, "DEL", &id, c.path(), Some(&result))?;
+            teardown.push(t);
+        }
     }
-    cni_run(
-        h.path(),
-        &keep_plugins,
-        "DEL",
-        "keeper",
-        keeper.path(),
-        Some(&keep_result),
-    )?;
+    if mode == Mode::Cycles {
+        cni_run(
+            h.path(),
+            &keep_plugins,
+            "DEL",
+            "keeper",
+            keeper.path(),
+            Some(&keep_result),
+        )?;
+    }
     drop(ctrs);
     Ok(Row {
         peer: "CNI",
@@ -385,27 +444,39 @@ fn spawn_floor(cycles: usize) -> Result<Row, String> {
     })
 }
 
+/// Errors unless the peers' binaries are installed.
+pub fn check_installed() -> Result<(), String> {
+    for bin in [
+        NETAVARK.to_string(),
+        format!("{CNI_DIR}/bridge"),
+        format!("{CNI_DIR}/portmap"),
+        format!("{CNI_DIR}/firewall"),
+    ] {
+        if !Path::new(&bin).exists() {
+            return Err(format!(
+                "{bin} missing (apt-get install netavark containernetworking-plugins, or run bench/run)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: &Args) -> Result<(), String> {
     if args.cycles == 0 {
         return Err("--cycles must be at least 1".into());
     }
-    for bin in [NETAVARK, &format!("{CNI_DIR}/bridge")] {
-        if !Path::new(bin).exists() {
-            return Err(format!(
-                "{bin} missing (apt-get install netavark containernetworking-plugins)"
-            ));
-        }
-    }
+    check_installed()?;
     let n = args.cycles;
+    let c = Mode::Cycles;
     type Job = Box<dyn Fn() -> Result<Row, String>>;
     let jobs: Vec<Job> = vec![
-        Box::new(move || bulkhead(n, false)),
-        Box::new(move || bulkhead(n, true)),
-        Box::new(move || netavark(n, false)),
-        Box::new(move || netavark(n, true)),
-        Box::new(move || cni(n, false, false)),
-        Box::new(move || cni(n, true, false)),
-        Box::new(move || cni(n, true, true)),
+        Box::new(move || bulkhead(n, false, c)),
+        Box::new(move || bulkhead(n, true, c)),
+        Box::new(move || netavark(n, false, c)),
+        Box::new(move || netavark(n, true, c)),
+        Box::new(move || cni(n, false, false, c)),
+        Box::new(move || cni(n, true, false, c)),
+        Box::new(move || cni(n, true, true, c)),
         Box::new(move || spawn_floor(n)),
     ];
     let mut rows = Vec::new();
@@ -421,6 +492,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         (quantile(&s, 0.5), quantile(&s, 0.99))
     };
     println!("endpoint setup/teardown, {n} cycles each, a fresh container namespace per cycle");
+    println!("target: bulkhead setup p50 ≤ 2 ms, p99 ≤ 10 ms, ≥ 10× faster than each peer; teardown p50 ≤ 2 ms");
     println!();
     println!(
         "| {:<13} | {:<31} | {:>9} | {:>9} | {:>9} | {:>9} | {:>15} | {:>15} |",

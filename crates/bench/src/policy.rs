@@ -25,13 +25,13 @@ use bulkhead_policy::{
 pub struct Args {
     /// Random packets for the verdict timing and the agreement check.
     #[arg(long, default_value_t = 1_000_000)]
-    packets: usize,
+    pub packets: usize,
     /// Seed of the generator.
     #[arg(long, default_value_t = 42)]
-    seed: u64,
+    pub seed: u64,
     /// Repetitions of each compile (the median is printed).
     #[arg(long, default_value_t = 5)]
-    reps: usize,
+    pub reps: usize,
 }
 
 const EP: Ipv4Addr = Ipv4Addr::new(172, 16, 0, 2);

@@ -7,9 +7,11 @@
 //! the machine's own namespace; packets only go between namespaces made
 //! here. Everything is removed by name when the [`World`] drops (also on a
 //! panic), and on Ctrl-C by a watcher thread ([`install_ctrl_c`]) that
-//! removes every pin starting with `bhb` + this process id, then exits.
+//! kills the child processes registered with [`track_child`] (a daemon, an
+//! iperf3 server), removes every pin starting with `bhb` + this process id,
+//! then exits.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bulkhead_dataplane::host::HostKernel;
 use bulkhead_dataplane::netns::{self, NetnsGuard};
@@ -131,10 +133,42 @@ pub fn run(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Child processes to kill before the namespaces are removed on Ctrl-C.
+static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Registers a child process (by pid) for the Ctrl-C watcher to kill.
+pub fn track_child(pid: u32) {
+    if let (Ok(pid), Ok(mut v)) = (i32::try_from(pid), CHILDREN.lock()) {
+        v.push(pid);
+    }
+}
+
+/// Forgets a child registered with [`track_child`] (it has been reaped).
+pub fn untrack_child(pid: u32) {
+    if let (Ok(pid), Ok(mut v)) = (i32::try_from(pid), CHILDREN.lock()) {
+        v.retain(|&p| p != pid);
+    }
+}
+
+/// Removes every namespace of this process: `bhb<pid>*` pins and
+/// `bhb-*-<pid>` hosts.
+fn remove_all_of_this_process() {
+    remove_pins(&pid_prefix());
+    let suffix = format!("-{}", std::process::id());
+    if let Ok(names) = netns::list("bhb-") {
+        for n in names.iter().filter(|n| n.ends_with(&suffix)) {
+            let _ = netns::delete(n);
+        }
+    }
+}
+
 /// Blocks SIGINT/SIGTERM in this thread (and so in every thread started
-/// after) and starts a thread that waits for them, removes every namespace
-/// of this process (`bhb<pid>*` endpoint pins and `bhb-*-<pid>` hosts) and
-/// exits. Call first thing in `main`-like code, before other threads.
+/// after) and starts a thread that waits for them, kills the tracked
+/// children, removes every namespace of this process (`bhb<pid>*` endpoint
+/// pins and `bhb-*-<pid>` hosts) and exits. Call first thing in
+/// `main`-like code, before other threads. Child processes inherit the
+/// blocked signals; one that must see SIGTERM is started through
+/// `env --default-signal=INT,TERM` (see [`crate::daemon`]).
 pub fn install_ctrl_c() {
     use nix::sys::signal::{SigSet, Signal};
     let mut set = SigSet::empty();
@@ -146,13 +180,13 @@ pub fn install_ctrl_c() {
     std::thread::spawn(move || {
         if set.wait().is_ok() {
             eprintln!("bulkhead-bench: interrupted, removing namespaces");
-            remove_pins(&pid_prefix());
-            let suffix = format!("-{}", std::process::id());
-            if let Ok(names) = netns::list("bhb-") {
-                for n in names.iter().filter(|n| n.ends_with(&suffix)) {
-                    let _ = netns::delete(n);
-                }
+            let children = CHILDREN.lock().map(|v| v.clone()).unwrap_or_default();
+            for pid in children {
+                let pid = nix::unistd::Pid::from_raw(pid);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(pid, None);
             }
+            remove_all_of_this_process();
             std::process::exit(130);
         }
     });
@@ -160,14 +194,21 @@ pub fn install_ctrl_c() {
 
 /// Resident set size of this process, KiB (`VmRSS`).
 pub fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    status_kib("self", "VmRSS").unwrap_or(0)
+}
+
+/// A `kB` field (`VmRSS`, `VmHWM`, ...) of `/proc/<pid>/status`.
+pub fn status_kib(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        l.strip_prefix(field)?
+            .strip_prefix(':')?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// The `q` quantile (0..=1) of sorted `v` (nearest rank).

@@ -1,0 +1,349 @@
+//! `bulkhead-bench daemon`: the real `bulkheadd` binary's memory, at rest
+//! and with N endpoints (targets: idle RSS ≤ 20 MiB; 1,000 endpoints
+//! ≤ 64 MiB), and the create latency its API callers see.
+//!
+//! The daemon is the `bulkheadd` next to this executable (cargo builds both
+//! into `target/release`; `bench/run` builds it), started with
+//! `nsenter --net=/run/netns/bhb-dmn-<pid> bulkheadd --state-dir DIR
+//! --socket SOCK --netns-prefix bhb<pid>dmn-` (through `env
+//! --default-signal`, see [`Daemon::start`]) inside a throwaway host
+//! namespace, so it treats that namespace as the host and its namespace
+//! pins never meet anyone else's. It is driven over its socket by the API
+//! client ([`bulkhead_api::Client`], what the CLI uses): one nat network,
+//! then per endpoint a namespace and an endpoint in it, then everything
+//! deleted again, and the daemon stopped with SIGTERM. VmRSS/VmHWM come
+//! from `/proc/<pid>/status` (env and nsenter exec, so the child's pid is
+//! the daemon's). The daemon is killed and
+//! the namespaces removed on drop (also on an error) and on Ctrl-C
+//! ([`crate::world::track_child`]).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bulkhead_api::{Client, EndpointCreate, NamespaceCreate, NetworkCreate};
+use bulkhead_dataplane::netns::{self, NetnsGuard};
+
+use crate::world::{quantile, status_kib, track_child, untrack_child};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Endpoints (each in its own namespace) created through the API.
+    #[arg(long, default_value_t = 1000)]
+    pub endpoints: usize,
+}
+
+/// The `bulkheadd` built next to this executable.
+fn daemon_bin() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
+    let bin = exe
+        .parent()
+        .ok_or("executable without a directory")?
+        .join("bulkheadd");
+    if bin.exists() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} missing: run `cargo build --release -p bulkheadd` (bench/run does)",
+            bin.display()
+        ))
+    }
+}
+
+/// A running daemon in its throwaway host namespace; on drop: killed,
+/// its namespace pins removed, then the host namespace (field order).
+struct Daemon {
+    child: Option<Child>,
+    prefix: String,
+    dir: tempfile::TempDir,
+    _host: NetnsGuard,
+}
+
+impl Daemon {
+    fn start() -> Result<Self, String> {
+        let bin = daemon_bin()?;
+        let pid = std::process::id();
+        let host = crate::peers::host("dmn")?;
+        let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let log = std::fs::File::create(dir.path().join("daemon.log"))
+            .map_err(|e| format!("daemon log: {e}"))?;
+        let prefix = format!("bhb{pid}dmn-");
+        // The bench blocks SIGINT/SIGTERM in every thread for its Ctrl-C
+        // watcher, and children inherit the mask: `env --default-signal`
+        // unblocks them so the daemon sees its SIGTERM.
+        let child = Command::new("env")
+            .arg("--default-signal=INT,TERM")
+            .arg("nsenter")
+            .arg(format!("--net={}", host.path().display()))
+            .arg(&bin)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .arg("--socket")
+            .arg(dir.path().join("run").join("bulkhead.sock"))
+            .arg("--netns-prefix")
+            .arg(&prefix)
+            .env("BULKHEAD_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("spawn env nsenter {}: {e}", bin.display()))?;
+        track_child(child.id());
+        let mut d = Daemon {
+            child: Some(child),
+            prefix,
+            dir,
+            _host: host,
+        };
+        let until = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(d.socket()).is_err() {
+            if let Some(status) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                return Err(format!("bulkheadd exited with {status}: {}", d.log()));
+            }
+            if Instant::now() > until {
+                return Err(format!("bulkheadd's socket never came: {}", d.log()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(d)
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("run").join("bulkhead.sock")
+    }
+
+    fn log(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default();
+        text.trim().to_owned()
+    }
+
+    fn pid(&self) -> String {
+        self.child
+            .as_ref()
+            .map_or_else(String::new, |c| c.id().to_string())
+    }
+
+    /// (VmRSS, VmHWM) in KiB.
+    fn memory(&self) -> Result<(u64, u64), String> {
+        let pid = self.pid();
+        match (status_kib(&pid, "VmRSS"), status_kib(&pid, "VmHWM")) {
+            (Some(rss), Some(hwm)) => Ok((rss, hwm)),
+            _ => Err(format!(
+                "no memory figures for bulkheadd (pid {pid}): {}",
+                self.log()
+            )),
+        }
+    }
+
+    /// SIGTERM and wait up to 30 s for the exit (SIGKILL after that); the
+    /// time it took to exit.
+    fn stop(&mut self) -> Result<f64, String> {
+        let Some(mut c) = self.child.take() else {
+            return Ok(0.0);
+        };
+        let id = c.id();
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(id).unwrap_or(i32::MAX));
+        let t = Instant::now();
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let status = loop {
+            match c.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if t.elapsed() < Duration::from_secs(30) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                _ => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break None;
+                }
+            }
+        };
+        let secs = t.elapsed().as_secs_f64();
+        untrack_child(id);
+        match status {
+            Some(s) if s.success() => Ok(secs),
+            Some(s) => Err(format!("bulkheadd on SIGTERM: {s}: {}", self.log())),
+            None => Err(format!(
+                "bulkheadd did not exit within 30 s of SIGTERM (killed): {}",
+                self.log()
+            )),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            untrack_child(c.id());
+        }
+        if let Ok(names) = netns::list(&self.prefix) {
+            for n in names {
+                let _ = netns::delete(&n);
+            }
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// p50 and p99 of `v`, ms.
+fn p50_p99(v: &[f64]) -> (f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    (quantile(&s, 0.5), quantile(&s, 0.99))
+}
+
+struct Figures {
+    rest: (u64, u64),
+    full: (u64, u64),
+    emptied: (u64, u64),
+    ns_create: Vec<f64>,
+    ep_create: Vec<f64>,
+    ep_delete: Vec<f64>,
+}
+
+fn drive(d: &Daemon, n: usize) -> Result<Figures, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    let client = Client::new(d.socket());
+    let call = |what: String, r: Result<(), bulkhead_api::ClientError>| {
+        r.map_err(|e| format!("{what}: {e}"))
+    };
+    // At rest: started, socket up, one health call answered, settled.
+    call("health".into(), rt.block_on(client.health()).map(drop))?;
+    std::thread::sleep(Duration::from_millis(500));
+    let rest = d.memory()?;
+    call(
+        "create nat network".into(),
+        rt.block_on(client.network_create(NetworkCreate {
+            name: "bench".into(),
+            driver: "nat".into(),
+            subnet: Some("10.200.0.0/16".into()),
+            ..Default::default()
+        }))
+        .map(drop),
+    )?;
+    let (mut ns_create, mut ep_create) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n {
+        let t = Instant::now();
+        let r = rt.block_on(client.namespace_create(NamespaceCreate {
+            name: format!("c{i}"),
+            ..Default::default()
+        }));
+        ns_create.push(ms(t.elapsed()));
+        call(format!("create namespace c{i}"), r.map(drop))?;
+        let t = Instant::now();
+        let r = rt.block_on(client.endpoint_create(EndpointCreate {
+            name: format!("e{i}"),
+            network: "bench".into(),
+            namespace: format!("c{i}"),
+            ..Default::default()
+        }));
+        ep_create.push(ms(t.elapsed()));
+        call(format!("create endpoint e{i}"), r.map(drop))?;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let full = d.memory()?;
+    let mut ep_delete = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        let r = rt.block_on(client.endpoint_remove(&format!("e{i}")));
+        ep_delete.push(ms(t.elapsed()));
+        call(format!("delete endpoint e{i}"), r)?;
+    }
+    for i in 0..n {
+        call(
+            format!("delete namespace c{i}"),
+            rt.block_on(client.namespace_remove(&format!("c{i}"))),
+        )?;
+    }
+    call(
+        "delete network".into(),
+        rt.block_on(client.network_remove("bench")),
+    )?;
+    std::thread::sleep(Duration::from_millis(500));
+    let emptied = d.memory()?;
+    Ok(Figures {
+        rest,
+        full,
+        emptied,
+        ns_create,
+        ep_create,
+        ep_delete,
+    })
+}
+
+pub fn run(args: &Args) -> Result<(), String> {
+    let n = args.endpoints;
+    if n == 0 {
+        return Err("--endpoints must be at least 1".into());
+    }
+    let mut d = Daemon::start()?;
+    let f = drive(&d, n)?;
+    let exit_secs = d.stop()?;
+    let left = netns::list(&d.prefix).map_err(|e| e.to_string())?;
+    drop(d);
+    let bin = daemon_bin()?;
+    println!(
+        "bulkheadd ({}) in a throwaway host namespace, driven through its API socket",
+        Path::new(&bin).display()
+    );
+    println!(
+        "one nat network; per endpoint: create namespace, create endpoint (redb store, fsync)"
+    );
+    println!();
+    println!("| bulkheadd | VmRSS | VmHWM (peak) | target |");
+    println!("|:--|--:|--:|--:|");
+    println!(
+        "| at rest (after start) | {:.1} MiB | {:.1} MiB | ≤ 20 MiB |",
+        mib(f.rest.0),
+        mib(f.rest.1)
+    );
+    println!(
+        "| with {n} endpoints | {:.1} MiB | {:.1} MiB | {} |",
+        mib(f.full.0),
+        mib(f.full.1),
+        if n == 1000 {
+            "≤ 64 MiB"
+        } else {
+            "(target is for 1,000)"
+        }
+    );
+    println!(
+        "| after deleting them all | {:.1} MiB | {:.1} MiB | |",
+        mib(f.emptied.0),
+        mib(f.emptied.1)
+    );
+    println!();
+    println!("exit on SIGTERM: {exit_secs:.2} s");
+    println!();
+    println!("| API call (client's view) | p50 | p99 | target |");
+    println!("|:--|--:|--:|--:|");
+    let (a, b) = p50_p99(&f.ep_create);
+    println!("| create endpoint | {a:.2} ms | {b:.2} ms | p50 ≤ 2 ms, p99 ≤ 10 ms |");
+    let (a, b) = p50_p99(&f.ns_create);
+    println!("| create namespace | {a:.2} ms | {b:.2} ms | |");
+    let (a, b) = p50_p99(&f.ep_delete);
+    println!("| delete endpoint | {a:.2} ms | {b:.2} ms | p50 ≤ 2 ms |");
+    println!();
+    println!(
+        "client: connect + one HTTP/1.1 request per call over the Unix socket, timed to the decoded answer."
+    );
+    if !left.is_empty() {
+        println!(
+            "warning: {} namespace pins left behind after the deletes (removed now)",
+            left.len()
+        );
+    }
+    Ok(())
+}
