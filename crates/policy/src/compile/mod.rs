@@ -27,7 +27,6 @@ pub use host::{compile_host_firewall, HostEndpoint};
 pub use switch::{anti_spoofing_head, compile_switch, SwitchPortPolicy};
 
 use crate::classifier::acl_name;
-use crate::classify::{classify_boxes, MAX_REGIONS};
 use crate::classify::{Classification, ProtoClass};
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
@@ -37,6 +36,7 @@ use crate::ir::{
 use crate::matrix::EnforcementPoint;
 use crate::packet::{Verdict, ND_TYPES, PORTED_PROTOCOLS};
 use crate::profile::{default_rules, DefaultMatch};
+use crate::classify::{classify_boxes, MAX_REGIONS};
 use crate::segment::{run_dims, runs};
 use twolevel::{lead_dim, Pieces, TwoLevel};
 

@@ -290,7 +290,7 @@ impl TwoLevel<'_> {
         let mut by_content: HashMap<Vec<ClassPiece>, u32, FastBuild> = HashMap::default();
         let mut taken: HashMap<u32, (), FastBuild> = HashMap::default();
         let mut lead: Vec<((u128, u128), u32)> = Vec::new();
-        let mut classes: Vec<(Key, Option<NftVerdict>)> = Vec::new();
+        let mut classes = std::collections::BTreeMap::new();
         for (range, list) in self.regions(&terminal, &rest_id) {
             let id = match by_list.get(&list) {
                 Some(&id) => id,
@@ -306,9 +306,12 @@ impl TwoLevel<'_> {
                                 id = id.wrapping_add(1);
                             }
                             taken.insert(id, ());
-                            classes.extend(content.iter().map(|piece| {
-                                (piece.key(id, key, self.v4), Some(piece.verdict.clone()))
-                            }));
+                            for piece in &content {
+                                classes.insert(
+                                    piece.key(id, key, self.v4),
+                                    Some(piece.verdict.clone()),
+                                );
+                            }
                             by_content.insert(content, id);
                             id
                         }
@@ -333,9 +336,7 @@ impl TwoLevel<'_> {
                 )
             })
             .collect();
-        // Sorted once and bulk-built: far cheaper than one search per insert.
-        classes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        (lead, classes.into_iter().collect())
+        (lead, classes)
     }
 
     /// A region's rules over (protocol [× port]) as disjoint pieces, first
