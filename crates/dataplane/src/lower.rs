@@ -67,10 +67,6 @@ pub enum LowerError {
     },
     #[error("register layout: {0}")]
     Layout(#[from] nft::LayoutError),
-    #[error("{0:?} cannot be loaded into a register here")]
-    NotLoadable(ir::Field),
-    #[error("class id {0:#010x} used as a verdict")]
-    ClassAsVerdict(u32),
 }
 
 /// The netlink family of an IR family.
@@ -85,16 +81,15 @@ pub fn lower_family(f: ir::Family) -> nft::Family {
 }
 
 /// The encoder's verdict for an IR verdict.
-pub fn lower_verdict(v: &ir::Verdict) -> Result<nft::Verdict, LowerError> {
-    Ok(match v {
+pub fn lower_verdict(v: &ir::Verdict) -> nft::Verdict {
+    match v {
         ir::Verdict::Accept => nft::Verdict::Accept,
         ir::Verdict::Drop => nft::Verdict::Drop,
         ir::Verdict::Continue => nft::Verdict::Continue,
         ir::Verdict::Return => nft::Verdict::Return,
         ir::Verdict::Jump(c) => nft::Verdict::Jump(c.clone()),
         ir::Verdict::Goto(c) => nft::Verdict::Goto(c.clone()),
-        ir::Verdict::Class(id) => return Err(LowerError::ClassAsVerdict(*id)),
-    })
+    }
 }
 
 /// A chain declaration (without its rules).

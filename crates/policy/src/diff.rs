@@ -85,7 +85,6 @@ fn rule_refs<'a>(rule: &'a Rule, sets: &BTreeSet<&str>, chains: &BTreeSet<&str>)
         .any(|m| matches!(m, Match::Lookup { set, .. } if set_ref(set)))
         || match &rule.action {
             Action::Vmap { map, .. } => set_ref(map),
-            Action::ClassVmap { classes, map, .. } => set_ref(classes) || set_ref(map),
             Action::Verdict(v) => chain_target(v).is_some_and(|c| chains.contains(c)),
             _ => false,
         }

@@ -99,29 +99,6 @@ fn run_chain(
                 Some(Some(v)) => v,
                 _ => continue,
             },
-            Action::ClassVmap {
-                lead,
-                classes,
-                key,
-                map,
-            } => {
-                let Some(Some(Verdict::Class(id))) = lookup(table, &[*lead], classes, ctx) else {
-                    continue;
-                };
-                let mut values = vec![id.to_be_bytes().to_vec()];
-                let Some(rest) = key
-                    .iter()
-                    .map(|f| field_value(*f, ctx))
-                    .collect::<Option<Vec<_>>>()
-                else {
-                    continue;
-                };
-                values.extend(rest);
-                match find(table, map, &values) {
-                    Some(Some(v)) => v,
-                    _ => continue,
-                }
-            }
             Action::Dnat { .. } | Action::Snat { .. } | Action::Masquerade => Verdict::Accept,
         };
         match verdict {
@@ -134,7 +111,6 @@ fn run_chain(
                 }
             }
             Verdict::Goto(c) => return run_chain(table, &c, ctx, depth, hops + 1),
-            Verdict::Class(_) => panic!("a class id as a rule's verdict in chain {name}"),
         }
     }
     None
@@ -162,28 +138,26 @@ pub fn field_value(f: Field, ctx: &Context) -> Option<Vec<u8>> {
         Field::Dport => Some(ctx.dst_port.to_be_bytes().to_vec()),
         Field::EtherSaddr => ctx.ether_saddr.map(|m| m.to_vec()),
         Field::Mark => Some(ctx.mark.to_be_bytes().to_vec()),
-        Field::Class => None,
     }
 }
 
 /// `None`: no element; `Some(v)`: the element's verdict (None for plain sets).
 fn lookup(table: &Table, key: &[Field], set: &str, ctx: &Context) -> Option<Option<Verdict>> {
-    let values: Vec<Vec<u8>> = key
-        .iter()
-        .map(|f| field_value(*f, ctx))
-        .collect::<Option<_>>()?;
-    find(table, set, &values)
-}
-
-/// The element of `set` holding `values` (one per key field).
-fn find(table: &Table, set: &str, values: &[Vec<u8>]) -> Option<Option<Verdict>> {
     let set = table
         .sets
         .get(set)
         .unwrap_or_else(|| panic!("no set {set}"));
+    let values: Vec<Vec<u8>> = key
+        .iter()
+        .map(|f| field_value(*f, ctx))
+        .collect::<Option<_>>()?;
     set.elements
         .iter()
-        .find(|(k, _)| k.iter().zip(values).all(|((lo, hi), v)| lo <= v && v <= hi))
+        .find(|(k, _)| {
+            k.iter()
+                .zip(&values)
+                .all(|((lo, hi), v)| lo <= v && v <= hi)
+        })
         .map(|(_, v)| v.clone())
 }
 

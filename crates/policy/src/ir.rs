@@ -219,8 +219,6 @@ pub enum NfProto {
 /// | `Lookup{key,set,negate}` | load each key field into consecutive registers → `lookup set` (inverted if negate) |
 /// | `FibDaddrLocal` | `fib daddr type` → `cmp eq RTN_LOCAL` |
 /// | `EtherType(t)` | `meta protocol` → `cmp eq t` (big-endian; for the bridge and netdev families, where `nfproto` does not tell IPv4 from IPv6) |
-///
-/// [`Field::Class`] is never loaded: matches and plain lookups refuse it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Match {
     CtState(CtStates),
@@ -269,9 +267,6 @@ pub enum Verdict {
     Return,
     Jump(String),
     Goto(String),
-    /// Not a verdict a rule can take: the data of a [`SetKind::ClassMap`]
-    /// element, the class id that [`Action::ClassVmap`] looks up next.
-    Class(u32),
 }
 
 /// What a rule does once its matches hold.
@@ -280,18 +275,6 @@ pub enum Action {
     Verdict(Verdict),
     /// Load `key` → `lookup map` with a verdict dreg; no element → next rule.
     Vmap {
-        key: Vec<Field>,
-        map: String,
-    },
-    /// The two-level lookup without chains: load `lead` → `lookup classes`
-    /// (a [`SetKind::ClassMap`]) storing the class id in `NFT_REG32_00`; no
-    /// element → next rule. Then load each `key` field into the next 32-bit
-    /// register (each ≤ 4 bytes) → `lookup map` keyed by the class id and
-    /// those fields as one composite value (see [`Set::composite`]) with a
-    /// verdict dreg; no element → next rule.
-    ClassVmap {
-        lead: Field,
-        classes: String,
         key: Vec<Field>,
         map: String,
     },
@@ -332,10 +315,6 @@ pub enum Field {
     EtherSaddr,
     /// `meta mark`, 4 bytes.
     Mark,
-    /// A class id, 4 bytes: not loaded from the packet but left in the
-    /// registers by an [`Action::ClassVmap`]'s first lookup; only the first
-    /// field of a composite map's key.
-    Class,
 }
 
 impl Field {
@@ -346,7 +325,7 @@ impl Field {
         match self {
             Field::IifName | Field::OifName => 16,
             Field::L4Proto => 1,
-            Field::Saddr4 | Field::Daddr4 | Field::Mark | Field::Class => 4,
+            Field::Saddr4 | Field::Daddr4 | Field::Mark => 4,
             Field::Saddr6 | Field::Daddr6 => 16,
             Field::Sport | Field::Dport => 2,
             Field::EtherSaddr => 6,
@@ -362,7 +341,7 @@ impl Field {
             Field::Saddr6 | Field::Daddr6 => "ipv6_addr",
             Field::Sport | Field::Dport => "inet_service",
             Field::EtherSaddr => "ether_addr",
-            Field::Mark | Field::Class => "mark",
+            Field::Mark => "mark",
         }
     }
 
@@ -380,7 +359,6 @@ impl Field {
             Field::Dport => "th dport",
             Field::EtherSaddr => "ether saddr",
             Field::Mark => "meta mark",
-            Field::Class => "class",
         }
     }
 }
@@ -394,8 +372,6 @@ pub type Key = Vec<(Vec<u8>, Vec<u8>)>;
 pub enum SetKind {
     Set,
     VerdictMap,
-    /// A map from the key to a 4-byte class id ([`Verdict::Class`]).
-    ClassMap,
 }
 
 /// A named set or verdict map. Elements of an interval set never overlap.
@@ -418,16 +394,6 @@ impl Set {
             kind,
             elements: BTreeMap::new(),
         }
-    }
-
-    /// Whether the key is composite: it starts with [`Field::Class`], and the
-    /// kernel holds it as one value of 4 bytes per field (each field padded
-    /// to 4, as loaded into consecutive 32-bit registers) in a one-field
-    /// interval set, compared as a big-endian number. Interval elements
-    /// then have one value in every field but the last (a range there is a
-    /// range of the composite value).
-    pub fn composite(&self) -> bool {
-        self.key.first() == Some(&Field::Class)
     }
 
     /// The declaration without elements (what `diff` compares for recreation).

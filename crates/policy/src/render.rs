@@ -50,15 +50,15 @@ pub fn render(table: &Table) -> String {
 }
 
 fn render_set(out: &mut String, set: &Set) {
-    let data = match set.kind {
-        SetKind::Set => "",
-        SetKind::VerdictMap => " : verdict",
-        SetKind::ClassMap => " : mark",
-    };
+    let map = set.kind == SetKind::VerdictMap;
     let ty: Vec<&str> = set.key.iter().map(|f| f.nft_type()).collect();
-    let kind = if data.is_empty() { "set" } else { "map" };
-    let _ = writeln!(out, "\t{kind} {} {{", set.name);
-    let _ = writeln!(out, "\t\ttype {}{data}", ty.join(" . "));
+    let _ = writeln!(out, "\t{} {} {{", if map { "map" } else { "set" }, set.name);
+    let _ = writeln!(
+        out,
+        "\t\ttype {}{}",
+        ty.join(" . "),
+        if map { " : verdict" } else { "" }
+    );
     if set.interval {
         let _ = writeln!(out, "\t\tflags interval");
     }
@@ -103,7 +103,7 @@ fn value(f: Field, b: &[u8]) -> String {
             .map(|x| format!("{x:02x}"))
             .collect::<Vec<_>>()
             .join(":"),
-        Field::Mark | Field::Class => format!("0x{:08x}", from_be(b)),
+        Field::Mark => format!("0x{:08x}", from_be(b)),
     }
 }
 
@@ -136,7 +136,6 @@ fn verdict(v: &Verdict) -> String {
         Verdict::Return => "return".into(),
         Verdict::Jump(c) => format!("jump {c}"),
         Verdict::Goto(c) => format!("goto {c}"),
-        Verdict::Class(id) => format!("0x{id:08x}"),
     }
 }
 
@@ -247,16 +246,6 @@ fn render_rule(rule: &Rule) -> String {
     parts.push(match &rule.action {
         Action::Verdict(v) => verdict(v),
         Action::Vmap { key, map } => format!("{} vmap @{map}", keys(key)),
-        Action::ClassVmap {
-            lead,
-            classes,
-            key,
-            map,
-        } => format!(
-            "{} map @{classes} . {} vmap @{map}",
-            lead.nft_expr(),
-            keys(key)
-        ),
         Action::Dnat { addr, port } => {
             let fam = if addr.is_ipv4() { "ip" } else { "ip6" };
             let a = if addr.is_ipv4() {

@@ -33,7 +33,7 @@ pub struct LoweredRule {
 }
 
 /// The expression that loads `f` into `dreg`.
-pub fn field_load(f: Field, dreg: Reg) -> Result<Expr, LowerError> {
+pub fn field_load(f: Field, dreg: Reg) -> Expr {
     let meta = |key| Expr::Meta { key, dreg };
     let payload = |base, offset, len| Expr::Payload {
         base,
@@ -41,7 +41,7 @@ pub fn field_load(f: Field, dreg: Reg) -> Result<Expr, LowerError> {
         len,
         dreg,
     };
-    Ok(match f {
+    match f {
         Field::IifName => meta(MetaKey::IifName),
         Field::OifName => meta(MetaKey::OifName),
         Field::L4Proto => meta(MetaKey::L4Proto),
@@ -53,8 +53,7 @@ pub fn field_load(f: Field, dreg: Reg) -> Result<Expr, LowerError> {
         Field::Sport => payload(PayloadBase::Transport, 0, 2),
         Field::Dport => payload(PayloadBase::Transport, 2, 2),
         Field::EtherSaddr => payload(PayloadBase::LinkLayer, 6, 6),
-        Field::Class => return Err(LowerError::NotLoadable(f)),
-    })
+    }
 }
 
 /// nft's datatype of a field (what `nft list` prints the keys as).
@@ -66,7 +65,7 @@ pub(crate) fn key_type(f: Field) -> KeyType {
         Field::Saddr6 | Field::Daddr6 => KeyType::Ipv6Addr,
         Field::Sport | Field::Dport => KeyType::InetService,
         Field::EtherSaddr => KeyType::EtherAddr,
-        Field::Mark | Field::Class => KeyType::Mark,
+        Field::Mark => KeyType::Mark,
     }
 }
 
@@ -79,7 +78,7 @@ pub(crate) fn key_loads(key: &[Field]) -> Result<(Vec<Expr>, Reg), LowerError> {
         .iter()
         .enumerate()
         .map(|(i, f)| field_load(*f, layout.reg(i)))
-        .collect::<Result<_, _>>()?;
+        .collect();
     Ok((loads, layout.reg(0)))
 }
 
@@ -184,7 +183,7 @@ impl RuleBuilder<'_> {
                 reason: format!("not sorted, disjoint ranges within the field: {ranges:?}"),
             });
         }
-        self.exprs.push(field_load(f, Reg::R1)?);
+        self.exprs.push(field_load(f, Reg::R1));
         if let [(lo, hi)] = ranges {
             if lo == hi {
                 self.exprs.push(Expr::cmp_eq(Reg::R1, ir::be_bytes(*lo, n)));
@@ -235,7 +234,7 @@ impl RuleBuilder<'_> {
                     Match::IifName { .. } => Field::IifName,
                     _ => Field::OifName,
                 };
-                self.exprs.push(field_load(f, Reg::R1)?);
+                self.exprs.push(field_load(f, Reg::R1));
                 self.exprs.push(Expr::Cmp {
                     sreg: Reg::R1,
                     op: eq_or_neq(*negate),
@@ -264,7 +263,7 @@ impl RuleBuilder<'_> {
                 if protos.is_empty() {
                     return Err(LowerError::EmptyMatch("l4proto"));
                 }
-                let load = field_load(Field::L4Proto, Reg::R1)?;
+                let load = field_load(Field::L4Proto, Reg::R1);
                 self.one_of(load, KeyType::InetProto, protos, *negate);
             }
             Match::Icmpv6Type(types) => {
@@ -294,7 +293,7 @@ impl RuleBuilder<'_> {
                         (0xffu16 << (8 - bits)) as u8
                     })
                     .collect();
-                self.exprs.push(field_load(*field, Reg::R1)?);
+                self.exprs.push(field_load(*field, Reg::R1));
                 if usize::from(*len) < n * 8 {
                     self.exprs.push(Expr::Bitwise {
                         sreg: Reg::R1,
@@ -337,37 +336,7 @@ impl RuleBuilder<'_> {
 
     fn lower_action(&mut self, a: &Action) -> Result<(), LowerError> {
         match a {
-            Action::Verdict(v) => self.exprs.push(Expr::Verdict(lower_verdict(v)?)),
-            Action::ClassVmap {
-                lead,
-                classes,
-                key,
-                map,
-            } => {
-                let (loads, sreg) = key_loads(&[*lead])?;
-                self.exprs.extend(loads);
-                let class = Reg::r32(0).ok_or(LowerError::NotLoadable(Field::Class))?;
-                self.exprs.push(Expr::Lookup {
-                    set: classes.clone(),
-                    set_id: None,
-                    sreg,
-                    dreg: Some(class),
-                    invert: false,
-                });
-                for (i, f) in key.iter().enumerate() {
-                    let reg = Reg::r32(1 + i as u32)
-                        .filter(|_| f.len() <= 4)
-                        .ok_or(LowerError::NotLoadable(*f))?;
-                    self.exprs.push(field_load(*f, reg)?);
-                }
-                self.exprs.push(Expr::Lookup {
-                    set: map.clone(),
-                    set_id: None,
-                    sreg: class,
-                    dreg: Some(Reg::VERDICT),
-                    invert: false,
-                });
-            }
+            Action::Verdict(v) => self.exprs.push(Expr::Verdict(lower_verdict(v))),
             Action::Vmap { key, map } => {
                 let (loads, sreg) = key_loads(key)?;
                 self.exprs.extend(loads);

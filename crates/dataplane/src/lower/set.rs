@@ -19,25 +19,18 @@ use bulkhead_policy::ir::{self, Key, SetKind};
 
 use super::rule::key_type;
 use super::{lower_verdict, LowerError};
-use crate::nft::{
-    successor, ConcatLayout, ElemData, Element, KeyType, Set, SetData, SetFlags, SetKey,
-};
+use crate::nft::{successor, ConcatLayout, ElemData, Element, Set, SetFlags, SetKey};
 
 /// The declaration of a set or verdict map (no elements).
 pub fn lower_set(s: &ir::Set) -> Result<Set, LowerError> {
     let types: Vec<_> = s.key.iter().map(|f| key_type(*f)).collect();
     let key = match types.as_slice() {
-        _ if s.composite() => SetKey::single(KeyType::Integer(4 * s.key.len() as u32)),
         [one] => SetKey::single(*one),
         _ => SetKey::concat(&types)?,
     };
     let mut set = match s.kind {
         SetKind::Set => Set::new(&s.name, key),
         SetKind::VerdictMap => Set::vmap(&s.name, key),
-        SetKind::ClassMap => Set {
-            data: Some(SetData::Value(KeyType::Mark)),
-            ..Set::new(&s.name, key)
-        },
     };
     if s.interval {
         set = set.with_flags(SetFlags::INTERVAL);
@@ -83,42 +76,13 @@ fn check_key(s: &ir::Set, key: &Key) -> Result<(), LowerError> {
 
 fn data(s: &ir::Set, v: &Option<ir::Verdict>) -> Result<Option<ElemData>, LowerError> {
     match (s.kind, v) {
-        (SetKind::VerdictMap, Some(v)) => Ok(Some(ElemData::Verdict(lower_verdict(v)?))),
-        (SetKind::ClassMap, Some(ir::Verdict::Class(id))) => {
-            Ok(Some(ElemData::Value(id.to_be_bytes().to_vec())))
-        }
+        (SetKind::VerdictMap, Some(v)) => Ok(Some(ElemData::Verdict(lower_verdict(v)))),
         (SetKind::Set, None) => Ok(None),
         _ => Err(LowerError::BadElements {
             set: s.name.clone(),
             reason: "element data does not match the set kind".into(),
         }),
     }
-}
-
-/// A composite set's key as the kernel's one field (each field padded to
-/// 4 bytes, concatenated; a range only in the last field); other keys as
-/// they are.
-fn composite_key<'a>(s: &ir::Set, key: &'a Key) -> Result<std::borrow::Cow<'a, Key>, LowerError> {
-    if !s.composite() {
-        return Ok(std::borrow::Cow::Borrowed(key));
-    }
-    let pad = |b: &[u8]| {
-        let mut v = b.to_vec();
-        v.resize(4, 0);
-        v
-    };
-    let (mut from, mut to) = (Vec::new(), Vec::new());
-    for (i, (lo, hi)) in key.iter().enumerate() {
-        if lo != hi && i + 1 < key.len() {
-            return Err(LowerError::BadElements {
-                set: s.name.clone(),
-                reason: format!("composite key field {i} is a range; only the last may be"),
-            });
-        }
-        from.extend(pad(lo));
-        to.extend(pad(hi));
-    }
-    Ok(std::borrow::Cow::Owned(vec![(from, to)]))
 }
 
 /// The kernel elements of `s`'s content (see the module contract).
@@ -134,22 +98,15 @@ pub(crate) fn encode<'a>(
     elements: impl Iterator<Item = (&'a Key, &'a Option<ir::Verdict>)>,
 ) -> Result<Vec<Element>, LowerError> {
     let mut out = Vec::new();
-    let layout = if s.key.len() > 1 && !s.composite() {
+    let layout = if s.key.len() > 1 {
         let lens: Vec<u32> = s.key.iter().map(|f| f.len() as u32).collect();
         Some(ConcatLayout::new(0, &lens)?)
     } else {
         None
     };
-    let mut items = elements
-        .map(|(key, v)| {
-            check_key(s, key)?;
-            Ok((composite_key(s, key)?, v))
-        })
-        .collect::<Result<Vec<_>, LowerError>>()?
-        .into_iter()
-        .peekable();
+    let mut items = elements.peekable();
     while let Some((key, v)) = items.next() {
-        let key = key.as_ref();
+        check_key(s, key)?;
         let data = data(s, v)?;
         match (&layout, s.interval) {
             (None, false) => {
@@ -164,7 +121,7 @@ pub(crate) fn encode<'a>(
                     ..Element::new(from.clone())
                 });
                 if let Some((next, _)) = items.peek() {
-                    if &next.as_ref()[0].0 <= to {
+                    if &next[0].0 <= to {
                         return Err(LowerError::BadElements {
                             set: s.name.clone(),
                             reason: format!("intervals overlap at {:02x?}", next[0].0),

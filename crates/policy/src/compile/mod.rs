@@ -27,6 +27,7 @@ pub use host::{compile_host_firewall, HostEndpoint};
 pub use switch::{anti_spoofing_head, compile_switch, SwitchPortPolicy};
 
 use crate::classifier::acl_name;
+use crate::classify::{classify_boxes, MAX_REGIONS};
 use crate::classify::{Classification, ProtoClass};
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
@@ -36,7 +37,6 @@ use crate::ir::{
 use crate::matrix::EnforcementPoint;
 use crate::packet::{Verdict, ND_TYPES, PORTED_PROTOCOLS};
 use crate::profile::{default_rules, DefaultMatch};
-use crate::classify::{classify_boxes, MAX_REGIONS};
 use crate::segment::{run_dims, runs};
 use twolevel::{lead_dim, Pieces, TwoLevel};
 
@@ -159,30 +159,6 @@ fn endpoint_rules(
                         prefix: &name,
                         next: &next,
                     };
-                    if let Some(dims) = two.class_key() {
-                        let (lead_elements, class_elements) = two.build_classes(&dims);
-                        let by_class = format!("{name}_by_class");
-                        let key: Vec<Field> = dims.iter().map(|d| d.field(v4)).collect();
-                        let mut classes =
-                            Set::new(&name, vec![lead.field(v4)], true, SetKind::ClassMap);
-                        classes.elements = lead_elements;
-                        table.add_set(classes);
-                        let mut map_key = vec![Field::Class];
-                        map_key.extend(&key);
-                        let mut map = Set::new(&by_class, map_key, true, SetKind::VerdictMap);
-                        map.elements = class_elements;
-                        table.add_set(map);
-                        out.current.push(Rule::new(
-                            matches,
-                            Action::ClassVmap {
-                                lead: lead.field(v4),
-                                classes: name,
-                                key,
-                                map: by_class,
-                            },
-                        ));
-                        continue;
-                    }
                     let key = vec![lead.field(v4)];
                     let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
                     set.elements = two.build(table);

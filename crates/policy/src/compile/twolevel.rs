@@ -15,12 +15,7 @@
 //! ```
 //!
 //! Segments whose rules constrain no address and that have at most
-//! [`SMALL_PORT_MAP`] regions keep the one-map encoding. Segments whose
-//! rules constrain, beyond the lead, only the protocol and at most one port
-//! use the class encoding instead of chains ([`TwoLevel::build_classes`]):
-//! lead map → class id, then `class . l4proto [. port]` → verdict, with no
-//! chain and no `jump`/`goto` element, so an ACL change is element
-//! operations only (docs/nftables.md, "Class encoding").
+//! [`SMALL_PORT_MAP`] regions keep the one-map encoding.
 //!
 //! The lead dimension is the remote address (`ip saddr` in, `ip daddr`
 //! out), else the local address, else the local port, else the remote port
@@ -37,15 +32,22 @@
 //! chain named by a hash of its content, so regions with equal lists share
 //! one chain and an unchanged list keeps its chain across compiles.
 //!
-//! `goto`, not `jump`: the switch's allow is `return` (leave the endpoint
-//! chain), which must not land back in the endpoint chain; so the region
-//! chain's fall-through is an explicit `goto` of the continuation chain,
-//! which holds everything after the segment's vmap rule.
+//! At the switch, `goto`, not `jump`: its allow is `return` (leave the
+//! endpoint chain), which must not land back in the endpoint chain; so the
+//! region chain's fall-through is an explicit `goto` of the continuation
+//! chain, which holds everything after the segment's vmap rule. In the
+//! host firewall (allow is `accept`) region chains are entered with `jump`
+//! and simply end: a miss returns to the endpoint chain after the vmap
+//! rule, with no continuation chain, so region chains stay leaves of the
+//! jump graph the kernel walks on every commit that adds a rule or a
+//! `jump`/`goto` element.
 //!
 //! A remaining match on one value or one range is a `Ranges` match (`cmp`
-//! or `range`); several ranges become a lookup in a named interval set
-//! `values_<field>_<hash>`, shared by all rules with that value list (see
-//! [`value_set`] for why not anonymous sets).
+//! or `range`). Several values are spelled out as one rule each (up to
+//! [`MAX_EXPANSION`] rules per list rule, see [`expand`]); beyond that they
+//! become a lookup in a named interval set `values_<field>_<hash>`, shared
+//! by all rules with that value list (see [`value_set`] for why not
+//! anonymous sets).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -53,7 +55,7 @@ use std::hash::{Hash, Hasher};
 use bulkhead_model::{Direction, RuleId};
 
 use super::Lowering;
-use crate::boxes::{domain, Dim, FastBuild, FastHasher, Intervals, RuleBox};
+use crate::boxes::{domain, Dim, FastBuild, FastHasher, RuleBox};
 use crate::classify::ProtoClass;
 use crate::ir::{
     be_bytes, Chain, Field, Key, Match, Rule, Set, SetKind, Table, Verdict as NftVerdict,
@@ -245,138 +247,6 @@ impl TwoLevel<'_> {
         out.into_iter().collect()
     }
 
-    /// The fields after the class id when this segment can use the class
-    /// encoding: its rules constrain, beyond the lead, only the protocol
-    /// and at most one port (`None`: region chains).
-    pub fn class_key(&self) -> Option<Vec<Dim>> {
-        let mut port = None;
-        for b in self.boxes {
-            for d in Dim::ALL {
-                if d == self.lead || d == Dim::Proto || b[d as usize].is_none() {
-                    continue;
-                }
-                match d {
-                    Dim::Sport | Dim::Dport if port.is_none_or(|p| p == d) => port = Some(d),
-                    _ => return None,
-                }
-            }
-        }
-        Some(std::iter::once(Dim::Proto).chain(port).collect())
-    }
-
-    /// The class encoding: the lead map's elements (lead interval → class
-    /// id) and the class map's (class id . protocol [. port] → verdict),
-    /// for the fields `key` ([`Self::class_key`]).
-    #[allow(clippy::type_complexity)]
-    pub fn build_classes(
-        &self,
-        key: &[Dim],
-    ) -> (
-        std::collections::BTreeMap<Key, Option<NftVerdict>>,
-        std::collections::BTreeMap<Key, Option<NftVerdict>>,
-    ) {
-        let rests: Vec<Vec<Match>> = (0..self.boxes.len()).map(|j| self.rest(j)).collect();
-        let terminal: Vec<bool> = rests.iter().map(Vec::is_empty).collect();
-        let mut ids: HashMap<&[Match], u32, FastBuild> = HashMap::default();
-        let rest_id: Vec<u32> = rests
-            .iter()
-            .map(|r| {
-                let n = ids.len() as u32;
-                *ids.entry(r.as_slice()).or_insert(n)
-            })
-            .collect();
-        let len = self.lead.field(self.v4).len();
-        let mut by_list: HashMap<Vec<u32>, u32, FastBuild> = HashMap::default();
-        let mut by_content: HashMap<Vec<ClassPiece>, u32, FastBuild> = HashMap::default();
-        let mut taken: HashMap<u32, (), FastBuild> = HashMap::default();
-        let mut lead: Vec<((u128, u128), u32)> = Vec::new();
-        let mut classes = std::collections::BTreeMap::new();
-        for (range, list) in self.regions(&terminal, &rest_id) {
-            let id = match by_list.get(&list) {
-                Some(&id) => id,
-                None => {
-                    let content = self.class_content(&list, key);
-                    let id = match by_content.get(&content) {
-                        Some(&id) => id,
-                        None => {
-                            let mut h = FastHasher::default();
-                            content.hash(&mut h);
-                            let mut id = h.finish() as u32;
-                            while taken.contains_key(&id) {
-                                id = id.wrapping_add(1);
-                            }
-                            taken.insert(id, ());
-                            for piece in &content {
-                                classes.insert(
-                                    piece.key(id, key, self.v4),
-                                    Some(piece.verdict.clone()),
-                                );
-                            }
-                            by_content.insert(content, id);
-                            id
-                        }
-                    };
-                    by_list.insert(list, id);
-                    id
-                }
-            };
-            match lead.last_mut() {
-                Some((r, last)) if *last == id && r.1.checked_add(1) == Some(range.0) => {
-                    r.1 = range.1;
-                }
-                _ => lead.push((range, id)),
-            }
-        }
-        let lead = lead
-            .into_iter()
-            .map(|((lo, hi), id)| {
-                (
-                    vec![(be_bytes(lo, len), be_bytes(hi, len))],
-                    Some(NftVerdict::Class(id)),
-                )
-            })
-            .collect();
-        (lead, classes)
-    }
-
-    /// A region's rules over (protocol [× port]) as disjoint pieces, first
-    /// match wins; uncovered pieces are left out (a miss falls through).
-    fn class_content(&self, list: &[u32], key: &[Dim]) -> Vec<ClassPiece> {
-        let protos = domain(Dim::Proto, self.v4, self.class);
-        let proto_of = |j: u32| self.boxes[j as usize][Dim::Proto as usize].as_ref();
-        let mut out = Vec::new();
-        match key {
-            [Dim::Proto, port] => {
-                for p in protos.iter().flat_map(|&(lo, hi)| lo..=hi) {
-                    let rules: Vec<(Option<&Intervals>, u32)> = list
-                        .iter()
-                        .filter(|&&j| proto_of(j).is_none_or(|ivs| covers(ivs, p)))
-                        .map(|&j| (self.boxes[j as usize][*port as usize].as_ref(), j))
-                        .collect();
-                    for (lo, hi, j) in first_match(&domain(*port, self.v4, self.class), &rules) {
-                        out.push(ClassPiece {
-                            proto: (p as u8, p as u8),
-                            port: Some((lo as u16, hi as u16)),
-                            verdict: self.verdict(j as usize),
-                        });
-                    }
-                }
-            }
-            _ => {
-                let rules: Vec<(Option<&Intervals>, u32)> =
-                    list.iter().map(|&j| (proto_of(j), j)).collect();
-                for (lo, hi, j) in first_match(&protos, &rules) {
-                    out.push(ClassPiece {
-                        proto: (lo as u8, hi as u8),
-                        port: None,
-                        verdict: self.verdict(j as usize),
-                    });
-                }
-            }
-        }
-        out
-    }
-
     /// The verdict of a region: the first rule's own verdict if it decides
     /// alone, else `goto` the (shared) chain of its rules.
     fn chain(
@@ -430,71 +300,6 @@ impl TwoLevel<'_> {
         });
         enter(name)
     }
-}
-
-/// One piece of a class: protocols (one, with a port range; or a range of
-/// portless protocols) and the verdict of the first rule covering it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct ClassPiece {
-    proto: (u8, u8),
-    port: Option<(u16, u16)>,
-    verdict: NftVerdict,
-}
-
-impl ClassPiece {
-    fn key(&self, id: u32, dims: &[Dim], v4: bool) -> Key {
-        let id = id.to_be_bytes().to_vec();
-        let mut k = vec![(id.clone(), id), (vec![self.proto.0], vec![self.proto.1])];
-        if let (Some((lo, hi)), Some(d)) = (self.port, dims.get(1)) {
-            let n = d.field(v4).len();
-            k.push((be_bytes(lo.into(), n), be_bytes(hi.into(), n)));
-        }
-        k
-    }
-}
-
-fn covers(ivs: &[(u128, u128)], v: u128) -> bool {
-    ivs.iter().any(|&(lo, hi)| lo <= v && v <= hi)
-}
-
-/// Disjoint pieces of `domain` with the first of `rules` covering each
-/// (`None`: the rule covers the whole axis), adjacent pieces of one rule
-/// joined, uncovered ones left out.
-fn first_match(
-    domain: &[(u128, u128)],
-    rules: &[(Option<&Intervals>, u32)],
-) -> Vec<(u128, u128, u32)> {
-    let mut points: Vec<u128> = Vec::new();
-    for &(lo, hi) in domain {
-        points.push(lo);
-        points.extend(hi.checked_add(1));
-    }
-    for (ivs, _) in rules {
-        for &(lo, hi) in ivs.map_or(&[][..], |v| v.as_slice()) {
-            points.push(lo);
-            points.extend(hi.checked_add(1));
-        }
-    }
-    points.sort_unstable();
-    points.dedup();
-    let mut out: Vec<(u128, u128, u32)> = Vec::new();
-    for (k, &lo) in points.iter().enumerate() {
-        if !covers(domain, lo) {
-            continue;
-        }
-        let hi = points.get(k + 1).map_or(u128::MAX, |n| n - 1);
-        let Some(&(_, j)) = rules
-            .iter()
-            .find(|(ivs, _)| ivs.is_none_or(|ivs| covers(ivs, lo)))
-        else {
-            continue;
-        };
-        match out.last_mut() {
-            Some(last) if last.2 == j && last.1.checked_add(1) == Some(lo) => last.1 = hi,
-            _ => out.push((lo, hi, j)),
-        }
-    }
-    out
 }
 
 /// The union of two sorted, disjoint range lists (sorted, disjoint, and

@@ -1,8 +1,10 @@
-//! End-to-end test of the class encoding of large ACL segments (address
-//! map → class id, then class id . protocol . port → verdict; see
-//! `docs/nftables.md`): the engine on the real kernel inside a throwaway
-//! host namespace, real TCP/UDP between endpoint namespaces. Needs root
-//! (loud skip otherwise; fails under `CI=true`).
+//! End-to-end test of an ACL ladder mixing remote addresses, protocols,
+//! single ports, port lists and ranges at several priorities — the shape
+//! the two-level encoding (address map → region chains, see
+//! `docs/nftables.md`) compiles — with rules added and removed: the engine
+//! on the real kernel inside a throwaway host namespace, real TCP/UDP
+//! between endpoint namespaces. Needs root (loud skip otherwise; fails
+//! under `CI=true`).
 
 mod common;
 
@@ -26,9 +28,11 @@ use common::*;
 /// are not C's), udp 53 does not. Then the A/32 range rule is removed:
 /// tcp 86 from A arrives, C's rules are untouched (tcp 80 still blocked);
 /// and a block on A/32 for all tcp added at priority 50 stops tcp 85 too.
+/// Throughout, `nft list ruleset` (the operator's view) reads B's
+/// namespace without error.
 #[test]
 fn address_protocol_port_ladder_on_the_real_kernel() {
-    let Some(h) = Harness::new("class") else {
+    let Some(h) = Harness::new("ladder") else {
         return;
     };
     h.nat_network("n1", "10.61.21.0/24", None);
@@ -63,6 +67,8 @@ fn address_protocol_port_ladder_on_the_real_kernel() {
     assert!(tcp(&c, 85), "C tcp 85: A's rules are not C's");
     assert!(!udp(&c, 53), "C udp 53: blocked by the /24 rule");
 
+    nft_lists(&b);
+
     h.engine.remove_acl(&b.name, &range).expect("remove_acl");
     assert!(tcp(&a, 86), "A tcp 86 after the range rule is gone");
     assert!(!tcp(&c, 80), "C tcp 80 still blocked");
@@ -70,4 +76,21 @@ fn address_protocol_port_ladder_on_the_real_kernel() {
     h.acl(&b, rule("block", "in", "tcp", None, Some(&a32), 50));
     assert!(!tcp(&a, 85), "A tcp 85 after a block on all tcp @50");
     assert!(tcp(&c, 85), "C unaffected");
+    nft_lists(&b);
+}
+
+/// `nft list ruleset` in the endpoint's namespace succeeds and shows the
+/// host firewall table.
+fn nft_lists(ep: &Ep) {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &ep.ns_name, "nft", "list", "ruleset"])
+        .output()
+        .expect("run nft (the nftables package)");
+    assert!(
+        out.status.success(),
+        "nft list ruleset in {}: {}",
+        ep.ns_name,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("table inet bulkhead"));
 }
