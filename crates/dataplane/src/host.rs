@@ -33,8 +33,17 @@ mod tunnel;
 
 pub use l2::{VXLAN_OVERHEAD, VXLAN_PORT};
 
-fn err(e: impl std::fmt::Display) -> KernelError {
-    KernelError::new(e)
+/// One line: the error and each of its sources (`netlink: commit batch:
+/// Message too long`).
+fn err(e: impl std::error::Error) -> KernelError {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        line.push_str(": ");
+        line.push_str(&s.to_string());
+        source = s.source();
+    }
+    KernelError(line)
 }
 
 /// Queues the creation of a switch port's device in `b`: a veth whose peer
@@ -158,7 +167,7 @@ impl HostKernel {
             .cloned()
             .flatten()
             .map(|l| l.index)
-            .ok_or_else(|| err(format!("find link {ifname}: gone")))?;
+            .ok_or_else(|| KernelError::new(format!("find link {ifname}: gone")))?;
         let mut b = Batch::new();
         b.add_address(index, spec.address, spec.prefix);
         if let Some(gw) = spec.gateway {
@@ -180,7 +189,7 @@ impl HostKernel {
             .cloned()
             .flatten()
             .map(|l| l.index)
-            .ok_or_else(|| err(format!("find link {port}: gone")))?;
+            .ok_or_else(|| KernelError::new(format!("find link {port}: gone")))?;
         let v4 = spec.address.is_ipv4();
         let proxy = if v4 {
             format!("net/ipv4/conf/{port}/proxy_arp")
@@ -217,7 +226,8 @@ impl Kernel for HostKernel {
     }
 
     fn create_netns(&self, name: &str) -> Result<PathBuf> {
-        let path = netns::create(name).map_err(|e| err(format!("create netns {name}: {e}")))?;
+        let path = netns::create(name)
+            .map_err(|e| KernelError::new(format!("create netns {name}: {e}")))?;
         let lo_up = Rtnl::in_netns(&path).and_then(|mut r| {
             let mut b = Batch::new();
             b.set_up("lo");
@@ -239,11 +249,11 @@ impl Kernel for HostKernel {
     }
 
     fn delete_netns(&self, name: &str) -> Result<()> {
-        netns::delete(name).map_err(|e| err(format!("delete netns {name}: {e}")))
+        netns::delete(name).map_err(|e| KernelError::new(format!("delete netns {name}: {e}")))
     }
 
     fn netns_names(&self, prefix: &str) -> Result<Vec<String>> {
-        netns::list(prefix).map_err(|e| err(format!("list netns: {e}")))
+        netns::list(prefix).map_err(|e| KernelError::new(format!("list netns: {e}")))
     }
 
     fn create_network_device(&self, name: &str, gateway: Option<(IpAddr, u8)>) -> Result<()> {
@@ -259,7 +269,7 @@ impl Kernel for HostKernel {
                     .cloned()
                     .flatten()
                     .map(|l| l.index)
-                    .ok_or_else(|| err(format!("find link {name}: gone")))?
+                    .ok_or_else(|| KernelError::new(format!("find link {name}: gone")))?
             }
         };
         if let Some((gw, prefix)) = gateway {
@@ -347,7 +357,7 @@ impl Kernel for HostKernel {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(err(errors.join("; ")))
+            Err(KernelError::new(errors.join("; ")))
         }
     }
 

@@ -11,6 +11,7 @@
 //! is made: the switch-port filter needs bridged IPv4 in the inet hooks) and
 //! the uplink's `proxy_delay` (0: proxy answers for endpoints at once).
 
+use crate::kernel::KernelError;
 use crate::kernel::{
     PortAttach, PortKind, PortSpec, RemoteEndpoint, Result, SwitchKind, SwitchSpec,
 };
@@ -26,7 +27,7 @@ pub const VXLAN_PORT: u16 = 4789;
 
 fn find(rtnl: &mut Rtnl, name: &str, what: &str) -> Result<Link> {
     rtnl.link(name).map_err(err)?.ok_or_else(|| {
-        err(format!(
+        KernelError::new(format!(
             "{what} {name:?}: no such interface in the host namespace"
         ))
     })
@@ -57,7 +58,9 @@ impl HostKernel {
         match sysctl::read(host, KEY) {
             Ok(v) if v == "1" => Ok(()),
             Ok(_) => sysctl::write(host, KEY, "1").map_err(err),
-            Err(e) => Err(err(format!("{e} (is the br_netfilter module loaded?)"))),
+            Err(e) => Err(KernelError::new(format!(
+                "{e} (is the br_netfilter module loaded?)"
+            ))),
         }
     }
 
@@ -77,7 +80,7 @@ impl HostKernel {
                     .first()
                     .cloned()
                     .flatten()
-                    .ok_or_else(|| err(format!("find link {name}: gone")))?
+                    .ok_or_else(|| KernelError::new(format!("find link {name}: gone")))?
             }
         };
         Ok(link.index)
@@ -105,7 +108,7 @@ impl HostKernel {
                 let bridge = Self::ensure_bridge(&mut rtnl, &spec.name, Some(up.mtu))?;
                 if up.master != Some(bridge) {
                     if up.master.is_some() {
-                        return Err(err(format!(
+                        return Err(KernelError::new(format!(
                             "uplink {uplink:?}: already a port of another bridge or bond"
                         )));
                     }
@@ -164,7 +167,7 @@ impl HostKernel {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(err(errors.join("; ")))
+            Err(KernelError::new(errors.join("; ")))
         }
     }
 

@@ -15,6 +15,7 @@
 //! MAC (a permanent neighbour, see `l2.rs`), so the frame goes to the LAN
 //! switch and back. Adding is idempotent; removing ignores what is gone.
 
+use crate::kernel::KernelError;
 use crate::kernel::{Result, SwitchKind, SwitchSpec};
 use crate::rtnl::{Batch, Route, RoutingRule};
 
@@ -64,7 +65,7 @@ impl HostKernel {
             let dev = rtnl
                 .link_index(uplink)
                 .map_err(err)?
-                .ok_or_else(|| err(format!("uplink {uplink:?}: no such interface")))?;
+                .ok_or_else(|| KernelError::new(format!("uplink {uplink:?}: no such interface")))?;
             let mut net = Route::to_net(subnet.0, subnet.1, dev);
             net.table = Some(*table);
             routes.push(net);

@@ -1,8 +1,11 @@
 //! One nf_tables transaction: messages between `BATCH_BEGIN` and `BATCH_END`.
 //!
 //! Contract: a [`Batch`] encodes each operation as it is added, into one
-//! buffer, with `NLM_F_ACK` on every message so the kernel answers each one
-//! and an error names the message that caused it. The kernel applies the
+//! buffer. The kernel reports every rejected message by its sequence number
+//! (an error names the message that caused it); `NLM_F_ACK` is left on the
+//! last message only, so success is one acknowledgement whatever the batch
+//! size (an ack per message of a 100k-rule ACL overflowed any receive
+//! buffer). The kernel applies the
 //! whole batch or none of it. Sequence numbers are stamped at commit time by
 //! the socket ([`super::NftSocket::commit`]). Element lists longer than one
 //! netlink attribute can hold (64 KiB) are split over several messages of the
@@ -370,6 +373,14 @@ impl Batch {
         }
         let last = first_seq.wrapping_add(1 + self.msgs.len() as u32);
         self.w.buf[end + 8..end + 12].copy_from_slice(&last.to_ne_bytes());
+        let count = self.msgs.len();
+        for (i, m) in self.msgs.iter().enumerate() {
+            if i + 1 < count {
+                let flags = u16::from_ne_bytes([self.w.buf[m.start + 6], self.w.buf[m.start + 7]]);
+                self.w.buf[m.start + 6..m.start + 8]
+                    .copy_from_slice(&(flags & !NLM_F_ACK).to_ne_bytes());
+            }
+        }
         &self.w.buf
     }
 }

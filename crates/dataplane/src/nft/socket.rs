@@ -3,8 +3,8 @@
 //! Contract: a socket belongs to the namespace it was opened for (the
 //! caller's, or a pinned one such as `/run/netns/NAME`) and can commit any
 //! number of batches. [`NftSocket::commit`] returns `Ok` only when the kernel
-//! acknowledged every message; the first rejected message becomes an
-//! [`NftError`]. List calls are dumps and never change anything.
+//! acknowledged the batch's last message and rejected none; the first
+//! rejected message becomes an [`NftError`]. List calls are dumps and never change anything.
 
 use std::path::Path;
 
@@ -41,30 +41,43 @@ impl NftSocket {
         let n = batch.len() as u32;
         let first = self.nl.take_seq(n + 2);
         let buf = batch.finish(first);
-        let lo = first.wrapping_add(1);
-        let acks = self
+        let last = first.wrapping_add(n);
+        // The kernel runs the batch inside `sendmsg`: when it returns, the
+        // rejections (any message) and the one acknowledgement (the last
+        // message) are queued. A failed commit phase answers BATCH_BEGIN.
+        let replies = self
             .nl
-            .request(buf, |s| s.wrapping_sub(lo) < n, n as usize)
+            .request(buf, |s| s.wrapping_sub(first) <= n, 1)
             .map_err(Error::io("commit batch"))?;
-        let mut failed: Vec<(usize, i32)> = acks
+        let mut failed: Vec<(u32, i32)> = replies
             .iter()
             .filter(|(_, &e)| e != 0)
-            .map(|(&seq, &e)| (seq.wrapping_sub(lo) as usize, e))
+            .map(|(&seq, &e)| (seq.wrapping_sub(first), e))
             .collect();
         failed.sort_unstable();
-        if let Some(&(index, errno)) = failed.first() {
-            let m = &batch.msgs[index];
-            return Err(NftError {
-                op: m.op,
-                object: m.object.clone(),
-                errno,
-                index,
+        if let Some(&(at, errno)) = failed.first() {
+            return Err(match at.checked_sub(1) {
+                Some(index) => {
+                    let m = &batch.msgs[index as usize];
+                    NftError {
+                        op: m.op,
+                        object: m.object.clone(),
+                        errno,
+                        index: index as usize,
+                    }
+                }
+                None => NftError {
+                    op: "COMMIT",
+                    object: "batch".into(),
+                    errno,
+                    index: n as usize,
+                },
             }
             .into());
         }
-        if acks.len() < n as usize {
+        if replies.get(&last) != Some(&0) {
             return Err(Error::Unacknowledged {
-                acked: acks.len(),
+                acked: 0,
                 sent: n as usize,
             });
         }

@@ -385,7 +385,7 @@ fn merge_adjacent(rules: Vec<Rule>) -> Vec<Rule> {
 }
 
 /// The most rules one region-chain rule may expand to (see [`expand`]).
-pub const MAX_EXPANSION: usize = 8;
+pub const MAX_EXPANSION: usize = 32;
 
 /// `r` with its multi-range value matches spelled out: one rule per
 /// combination of ranges (at most [`MAX_EXPANSION`]), each a `cmp` or
