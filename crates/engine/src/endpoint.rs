@@ -181,6 +181,11 @@ impl Engine {
             Ok((ip, intent))
         })?;
         endpoint.ip_address.addr = ip;
+        // A deleted endpoint's host conntrack clean-up for this address may
+        // still be queued: let it run before this endpoint can connect.
+        if inner.forgetting.contains(&ip) {
+            self.settle_locked(&mut inner);
+        }
         let mut undo = Undo::new();
         undo.push("store endpoint", || {
             self.store
@@ -281,11 +286,14 @@ impl Engine {
         }
         // The durable commit is done and the port is out of service: its
         // destruction (the kernel's RCU waits) need not delay the caller.
+        // Conntrack first: queued behind the port's removal it would wait
+        // out that removal's RCU waits while the address is already free.
+        self.kernel.forget_host_flows(record.ip_address.addr);
+        inner.forgetting.insert(record.ip_address.addr);
         self.kernel.remove_port_later(record.switch_port.as_str());
         if let Some(PortKind::Veth { netns, .. }) = spec.map(|s| s.kind) {
             inner.retiring.insert(netns);
         }
-        self.kernel.forget_host_flows(record.ip_address.addr);
         inner.pending_intents.push(intent.id);
         if errors.is_empty() {
             Ok(())
@@ -395,10 +403,16 @@ mod tests {
             .create_endpoint(spec("a", "x"), EndpointOptions::default())
             .expect("a");
         e.delete_endpoint("a").expect("delete a");
-        // Another namespace: no wait, the address is reusable at once.
+        // Another namespace and another address: no wait.
         let n = k.calls().len();
         let b = e
-            .create_endpoint(spec("b", "y"), EndpointOptions::default())
+            .create_endpoint(
+                EndpointSpec {
+                    ip: Some("10.77.0.10".into()),
+                    ..spec("b", "y")
+                },
+                EndpointOptions::default(),
+            )
             .expect("b");
         assert_eq!(
             calls_since(&k, n),
@@ -444,12 +458,39 @@ mod tests {
             })
             .expect("x again");
             let n = k.calls().len();
-            e.create_endpoint(spec("b", "x"), EndpointOptions::default())
-                .expect("b");
+            e.create_endpoint(
+                EndpointSpec {
+                    ip: Some("10.77.0.10".into()),
+                    ..spec("b", "x")
+                },
+                EndpointOptions::default(),
+            )
+            .expect("b");
             assert!(!calls_since(&k, n).contains(&"settle".to_owned()));
             assert_eq!(k.queued().len(), 1);
             k
         };
         assert!(k.queued().is_empty(), "dropping the engine settles");
+    }
+
+    #[test]
+    fn reusing_a_deleted_endpoints_address_waits_for_its_conntrack_clean_up() {
+        let (e, k) = engine();
+        e.create_endpoint(spec("a", "x"), EndpointOptions::default())
+            .expect("a");
+        e.delete_endpoint("a").expect("delete a");
+        // Same address, another namespace: the queued clean-up of the
+        // address's host conntrack entries runs before the new port exists.
+        let n = k.calls().len();
+        let b = e
+            .create_endpoint(spec("b", "y"), EndpointOptions::default())
+            .expect("b");
+        assert_eq!(
+            calls_since(&k, n),
+            [
+                "settle".to_owned(),
+                format!("create_port {}", b.switch_port)
+            ]
+        );
     }
 }

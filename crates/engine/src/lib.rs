@@ -86,6 +86,11 @@ struct Inner {
     /// create into one of them settles the queue first; cleared by
     /// [`Engine::settle`].
     retiring: BTreeSet<PathBuf>,
+    /// Addresses of deleted endpoints whose host conntrack clean-up is
+    /// queued in the background: a create that is given one of them
+    /// settles the queue first, so the clean-up cannot cut the new
+    /// endpoint's connections; cleared by [`Engine::settle`].
+    forgetting: BTreeSet<std::net::IpAddr>,
 }
 
 /// The engine. Cheap to share (`Arc`); every operation takes `&self`.
@@ -115,6 +120,7 @@ impl Engine {
                 programmed: Programmed::default(),
                 pending_intents: Vec::new(),
                 retiring: BTreeSet::new(),
+                forgetting: BTreeSet::new(),
             }),
             peers: Mutex::new(peers::Peers::default()),
         };
@@ -195,6 +201,7 @@ impl Engine {
     fn settle_locked(&self, inner: &mut Inner) {
         self.kernel.settle();
         inner.retiring.clear();
+        inner.forgetting.clear();
     }
 }
 

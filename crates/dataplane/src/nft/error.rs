@@ -32,8 +32,8 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    #[error("kernel acknowledged {acked} of {sent} messages; the outcome is unknown")]
-    Unacknowledged { acked: usize, sent: usize },
+    #[error("no acknowledgement of a batch of {sent} messages; the outcome is unknown")]
+    Unacknowledged { sent: usize },
     #[error("malformed netlink reply: {0}")]
     Malformed(&'static str),
 }

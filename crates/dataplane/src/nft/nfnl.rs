@@ -3,16 +3,19 @@
 //!
 //! Contract: the socket is opened (and so belongs) in the namespace given at
 //! [`NlSocket::open`] and stays there. Sequence numbers are unique per socket.
-//! [`NlSocket::request`] sends a buffer of messages and collects one ack or
-//! error per acked sequence number; because the kernel processes netlink
-//! requests synchronously inside `sendmsg`, every reply is already queued when
-//! the send returns, so reading stops at the first empty read. Socket buffers
-//! are grown (the `*BUFFORCE` options, root only) so a large batch fits in one
-//! send and its acks are never dropped.
+//! [`NlSocket::request`] discards anything left queued by an earlier
+//! request, sends a buffer of messages and collects every ack or error;
+//! because the kernel processes netlink requests synchronously inside
+//! `sendmsg`, every reply is already queued when the send returns, so
+//! reading stops at the first empty read, and the first error of a sequence
+//! number is kept. Replies do not echo their request (`NETLINK_CAP_ACK`),
+//! so thousands of errors from one rejected batch stay small. Socket
+//! buffers are grown (the `*BUFFORCE` options, root only) so a large batch
+//! fits in one send and its replies are never dropped.
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sys::socket::{
@@ -55,6 +58,7 @@ impl NlSocket {
         })??;
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(errno)?;
         connect(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(errno)?;
+        crate::rtnl::sys::enable_ext_ack(fd.as_fd());
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -116,20 +120,20 @@ impl NlSocket {
         }
     }
 
-    /// Sends `buf` and reads acks until every sequence in `seqs` has one (or
-    /// nothing more is queued). Returns seq → result; absent seqs got none.
+    /// Sends `buf` and reads every reply queued for it: seq → result (the
+    /// first error of a seq wins over a later ack). `expected` sizes the
+    /// receive buffer. Replies left from an earlier request are discarded
+    /// first, so they can neither fill the buffer nor be taken for ours.
     pub(crate) fn request(
         &mut self,
         buf: &[u8],
         seqs: impl Fn(u32) -> bool,
         expected: usize,
     ) -> io::Result<Acks> {
+        while self.recv_one(false)?.is_some() {}
         self.send_all(buf, expected)?;
         let mut acks = Acks::with_capacity(expected);
-        while acks.len() < expected {
-            let Some(n) = self.recv_one(false)? else {
-                break;
-            };
+        while let Some(n) = self.recv_one(false)? {
             for (hdr, payload) in messages(&self.buf[..n]) {
                 if hdr.ty != NLMSG_ERROR || payload.len() < 4 + NLMSG_HDRLEN {
                     continue;
@@ -137,7 +141,10 @@ impl NlSocket {
                 let err = i32::from_ne_bytes(payload[0..4].try_into().expect("4 bytes"));
                 let seq = u32::from_ne_bytes(payload[12..16].try_into().expect("4 bytes"));
                 if seqs(seq) {
-                    acks.insert(seq, -err);
+                    let kept = acks.entry(seq).or_insert(-err);
+                    if *kept == 0 {
+                        *kept = -err;
+                    }
                 }
             }
         }

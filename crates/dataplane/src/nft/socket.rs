@@ -44,10 +44,13 @@ impl NftSocket {
         let last = first.wrapping_add(n);
         // The kernel runs the batch inside `sendmsg`: when it returns, the
         // rejections (any message) and the one acknowledgement (the last
-        // message) are queued. A failed commit phase answers BATCH_BEGIN.
+        // message) are queued. A failed commit phase is answered on the
+        // first message's sequence (the kernel has pulled BATCH_BEGIN off
+        // by then), so it is reported as that message's error; only errors
+        // about the batch itself (generation, unsupported) come on BEGIN.
         let replies = self
             .nl
-            .request(buf, |s| s.wrapping_sub(first) <= n, 1)
+            .request(buf, |s| s.wrapping_sub(first) <= n, 16)
             .map_err(Error::io("commit batch"))?;
         let mut failed: Vec<(u32, i32)> = replies
             .iter()
@@ -76,10 +79,7 @@ impl NftSocket {
             .into());
         }
         if replies.get(&last) != Some(&0) {
-            return Err(Error::Unacknowledged {
-                acked: 0,
-                sent: n as usize,
-            });
+            return Err(Error::Unacknowledged { sent: n as usize });
         }
         Ok(())
     }

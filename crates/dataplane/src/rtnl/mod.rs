@@ -16,7 +16,7 @@ mod addr;
 mod link;
 mod route;
 mod rule;
-mod sys;
+pub(crate) mod sys;
 mod tap;
 mod wire;
 

@@ -158,10 +158,11 @@ fn endpoint_rules(
                         lowering,
                         prefix: &name,
                         next: &next,
+                        acl: &label,
                     };
                     let key = vec![lead.field(v4)];
                     let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
-                    set.elements = two.build(table);
+                    set.elements = two.build(table)?;
                     table.add_set(set);
                     out.current
                         .push(Rule::new(matches, Action::Vmap { key, map: name }));

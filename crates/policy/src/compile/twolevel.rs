@@ -4,14 +4,14 @@
 //!
 //! ```text
 //! <ep chain>  … meta nfproto ipv4 meta l4proto { … } ip saddr vmap @acl_<tag>_in_v4_ported_0
-//!               goto acl_<tag>_in_v4_ported_0_next          # the rest of the ep chain
+//!               goto acl_<tag>_in_v4_ported_0_next          # switch only: the rest of the ep chain
 //! map acl_<tag>_in_v4_ported_0 { ip saddr, interval:
-//!     10.0.0.0/24 : goto acl_<tag>_in_v4_ported_0_<hash>    # region → its rules
+//!     10.0.0.0/24 : goto acl_<tag>_in_v4_ported_0_<hash>    # region → its rules (host: jump)
 //!     10.1.0.7    : accept }                                # first rule decides alone
 //! chain acl_<tag>_in_v4_ported_0_<hash>                     # shared by equal regions
 //!     meta l4proto tcp th dport @values_dport_<hash> accept # covering rules, precedence order
 //!     th dport 1000-2000 drop
-//!     goto acl_<tag>_in_v4_ported_0_next                    # no rule matched
+//!     goto acl_<tag>_in_v4_ported_0_next                    # switch only: no rule matched
 //! ```
 //!
 //! Segments whose rules constrain no address and that have at most
@@ -56,7 +56,8 @@ use bulkhead_model::{Direction, RuleId};
 
 use super::Lowering;
 use crate::boxes::{domain, Dim, FastBuild, FastHasher, RuleBox};
-use crate::classify::ProtoClass;
+use crate::classify::{ProtoClass, MAX_REGIONS};
+use crate::error::PolicyError;
 use crate::ir::{
     be_bytes, Chain, Field, Key, Match, Rule, Set, SetKind, Table, Verdict as NftVerdict,
 };
@@ -116,6 +117,9 @@ impl Pieces {
     }
 }
 
+/// A lead interval and its rule list (indices into the segment's boxes).
+type Region = ((u128, u128), Vec<u32>);
+
 pub(super) struct TwoLevel<'a> {
     pub boxes: &'a [RuleBox],
     pub winners: &'a [(RuleId, bulkhead_model::Action)],
@@ -127,6 +131,8 @@ pub(super) struct TwoLevel<'a> {
     pub prefix: &'a str,
     /// The continuation chain.
     pub next: &'a str,
+    /// The list's name in errors.
+    pub acl: &'a str,
 }
 
 impl TwoLevel<'_> {
@@ -168,7 +174,9 @@ impl TwoLevel<'_> {
     /// Disjoint lead regions and their rule lists (precedence order, cut
     /// after the first rule that decides alone), adjacent equal lists
     /// merged, empty ones left out.
-    fn regions(&self, terminal: &[bool], rest_id: &[u32]) -> Vec<((u128, u128), Vec<u32>)> {
+    /// Errs when the lists together would hold more than [`MAX_REGIONS`]
+    /// entries (pathological overlap: every rule covering every region).
+    fn regions(&self, terminal: &[bool], rest_id: &[u32]) -> Result<Vec<Region>, PolicyError> {
         let dom = domain(self.lead, self.v4, self.class);
         let (dlo, dhi) = (dom[0].0, dom[dom.len() - 1].1);
         let d = self.lead as usize;
@@ -189,21 +197,29 @@ impl TwoLevel<'_> {
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); points.len()];
         let mut closed = vec![false; points.len()];
         let whole = [(dlo, dhi)];
+        let mut entries = 0usize;
         for (j, b) in self.boxes.iter().enumerate() {
             let ivs: &[(u128, u128)] = b[d].as_deref().unwrap_or(&whole);
             for &(lo, hi) in ivs {
                 let end = if hi >= dhi { points.len() } else { idx(hi + 1) };
+                if entries > MAX_REGIONS {
+                    return Err(PolicyError::TooManyRegions {
+                        acl: self.acl.to_owned(),
+                        limit: MAX_REGIONS,
+                    });
+                }
                 for k in idx(lo)..end {
                     // A rule whose remaining matches equal an earlier
                     // rule's in the region can never decide there.
                     if !closed[k] && !lists[k].iter().any(|&i| rest_id[i as usize] == rest_id[j]) {
                         lists[k].push(j as u32);
                         closed[k] = terminal[j];
+                        entries += 1;
                     }
                 }
             }
         }
-        let mut out: Vec<((u128, u128), Vec<u32>)> = Vec::new();
+        let mut out: Vec<Region> = Vec::new();
         for (k, list) in lists.into_iter().enumerate() {
             if list.is_empty() {
                 continue;
@@ -215,11 +231,14 @@ impl TwoLevel<'_> {
                 _ => out.push(((lo, hi), list)),
             }
         }
-        out
+        Ok(out)
     }
 
     /// The lead map's elements; adds the region chains to `table`.
-    pub fn build(&self, table: &mut Table) -> std::collections::BTreeMap<Key, Option<NftVerdict>> {
+    pub fn build(
+        &self,
+        table: &mut Table,
+    ) -> Result<std::collections::BTreeMap<Key, Option<NftVerdict>>, PolicyError> {
         let rests: Vec<Vec<Match>> = (0..self.boxes.len()).map(|j| self.rest(j)).collect();
         let terminal: Vec<bool> = rests.iter().map(Vec::is_empty).collect();
         let mut ids: HashMap<&[Match], u32, FastBuild> = HashMap::default();
@@ -233,7 +252,7 @@ impl TwoLevel<'_> {
         let len = self.lead.field(self.v4).len();
         let mut interned: HashMap<Vec<u32>, NftVerdict, FastBuild> = HashMap::default();
         let mut out = Vec::new();
-        for ((lo, hi), list) in self.regions(&terminal, &rest_id) {
+        for ((lo, hi), list) in self.regions(&terminal, &rest_id)? {
             let v = match interned.get(&list) {
                 Some(v) => v.clone(),
                 None => {
@@ -244,7 +263,7 @@ impl TwoLevel<'_> {
             };
             out.push((vec![(be_bytes(lo, len), be_bytes(hi, len))], Some(v)));
         }
-        out.into_iter().collect()
+        Ok(out.into_iter().collect())
     }
 
     /// The verdict of a region: the first rule's own verdict if it decides
