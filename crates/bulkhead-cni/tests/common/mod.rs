@@ -302,3 +302,23 @@ pub fn result_ip(result: &Value) -> std::net::Ipv4Addr {
         .and_then(|a| a.parse().ok())
         .expect("ipv4 address")
 }
+
+/// Whether a probe that should arrive does, tried for up to 5 s: right
+/// after ADD the new links may still be coming up on a loaded machine. For
+/// probes expected to arrive only (a refused probe must be checked once).
+pub fn arrives_soon(
+    from: &Path,
+    at: &Path,
+    to: std::net::Ipv4Addr,
+    kind: bulkhead_dataplane::probe::ProbeKind,
+) -> bool {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        match bulkhead_dataplane::probe::arrives(from, at, to, kind) {
+            Ok(true) => return true,
+            Ok(false) if Instant::now() < until => std::thread::sleep(Duration::from_millis(50)),
+            Ok(false) => return false,
+            Err(e) => panic!("probe {kind:?} to {to}: {e}"),
+        }
+    }
+}
