@@ -49,9 +49,6 @@ pub struct Segments {
     pub class: ProtoClass,
     /// Non-empty classifications, in lookup order.
     pub segments: Vec<Classification>,
-    /// The rule boxes of each segment (`boxes[i][j]` is the box of
-    /// `segments[i].winners[j]`), for the compiler's two-level encoding.
-    pub boxes: Vec<Vec<RuleBox>>,
 }
 
 impl Segments {
@@ -240,32 +237,44 @@ pub fn segment(
         runs,
     } = runs(rules, direction, v4, class);
     let mut segments = Vec::new();
-    let mut seg_boxes = Vec::new();
     let mut total = 0usize;
     for run in runs {
-        let c = classify_boxes(
+        let c = classify_run(
             &boxes[run.clone()],
-            winners[run.clone()].to_vec(),
+            &winners[run],
             v4,
             class,
             acl,
+            &mut total,
         )?;
-        total = total.saturating_add(c.region_count());
-        if total > MAX_REGIONS {
-            return Err(PolicyError::TooManyRegions {
-                acl: acl.to_owned(),
-                limit: MAX_REGIONS,
-            });
-        }
         if !c.is_empty() {
             segments.push(c);
-            seg_boxes.push(boxes[run].to_vec());
         }
     }
     Ok(Segments {
         v4,
         class,
         segments,
-        boxes: seg_boxes,
     })
+}
+
+/// Classifies one run, adding its regions to `total` (the list's regions so
+/// far): errs once the list would hold more than [`MAX_REGIONS`].
+pub(crate) fn classify_run(
+    boxes: &[RuleBox],
+    winners: &[(RuleId, Action)],
+    v4: bool,
+    class: ProtoClass,
+    acl: &str,
+    total: &mut usize,
+) -> Result<Classification, PolicyError> {
+    let c = classify_boxes(boxes, winners.to_vec(), v4, class, acl)?;
+    *total = total.saturating_add(c.region_count());
+    if *total > MAX_REGIONS {
+        return Err(PolicyError::TooManyRegions {
+            acl: acl.to_owned(),
+            limit: MAX_REGIONS,
+        });
+    }
+    Ok(c)
 }

@@ -27,7 +27,6 @@ pub use host::{compile_host_firewall, HostEndpoint};
 pub use switch::{anti_spoofing_head, compile_switch, SwitchPortPolicy};
 
 use crate::classifier::acl_name;
-use crate::classify::{classify_boxes, MAX_REGIONS};
 use crate::classify::{Classification, ProtoClass};
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
@@ -37,7 +36,7 @@ use crate::ir::{
 use crate::matrix::EnforcementPoint;
 use crate::packet::{Verdict, ND_TYPES, PORTED_PROTOCOLS};
 use crate::profile::{default_rules, DefaultMatch};
-use crate::segment::{run_dims, runs};
+use crate::segment::{classify_run, run_dims, runs};
 use twolevel::{lead_dim, Pieces, TwoLevel};
 
 /// The table every bulkhead ruleset lives in.
@@ -129,14 +128,7 @@ fn endpoint_rules(
                 let c = match lead_dim(direction, &dims, 0) {
                     Some(_) => None,
                     None => {
-                        let c = classify_boxes(boxes, winners.to_vec(), v4, class, &label)?;
-                        regions = regions.saturating_add(c.region_count());
-                        if regions > MAX_REGIONS {
-                            return Err(PolicyError::TooManyRegions {
-                                acl: label,
-                                limit: MAX_REGIONS,
-                            });
-                        }
+                        let c = classify_run(boxes, winners, v4, class, &label, &mut regions)?;
                         if c.is_empty() {
                             continue;
                         }
