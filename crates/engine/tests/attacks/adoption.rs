@@ -1,0 +1,1 @@
+//! Attacks: adoption (see `docs/security.md`).

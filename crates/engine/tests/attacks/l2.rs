@@ -1,0 +1,1 @@
+//! Attacks: l2 (see `docs/security.md`).

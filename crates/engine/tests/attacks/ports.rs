@@ -1,0 +1,1 @@
+//! Attacks: ports (see `docs/security.md`).

@@ -1,0 +1,1 @@
+//! Attacks: tamper (see `docs/security.md`).
