@@ -31,17 +31,44 @@ struct World {
     calls: Vec<String>,
     applied: Vec<(Option<PathBuf>, usize)>,
     fail: Option<String>,
+    /// Host addresses beyond the gateways: loopback and whatever
+    /// [`FakeKernel::add_host_address`] added (an uplink's).
+    addresses: BTreeSet<IpAddr>,
+    /// Gateway addresses on network devices, by device.
+    gateways: BTreeMap<String, IpAddr>,
 }
 
 /// The fake. Cheap to create; share it through `Arc`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FakeKernel {
     world: Mutex<World>,
+}
+
+impl Default for FakeKernel {
+    /// A host with loopback only (127.0.0.1 and ::1).
+    fn default() -> Self {
+        let world = World {
+            addresses: [
+                IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+                IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            ]
+            .into(),
+            ..World::default()
+        };
+        Self {
+            world: Mutex::new(world),
+        }
+    }
 }
 
 impl FakeKernel {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Gives the host one more address (as an uplink's would be).
+    pub fn add_host_address(&self, ip: IpAddr) {
+        self.world().addresses.insert(ip);
     }
 
     /// Makes the next call whose name starts with `step` fail (once).
@@ -97,6 +124,7 @@ impl World {
     /// A link goes, and with a veth its endpoint side.
     fn remove_link(&mut self, name: &str) {
         self.links.remove(name);
+        self.gateways.remove(name);
         self.peers.remove(name);
         self.retired.remove(name);
     }
@@ -134,10 +162,12 @@ impl Kernel for FakeKernel {
             .collect())
     }
 
-    fn create_network_device(&self, name: &str, _gateway: Option<(IpAddr, u8)>) -> Result<()> {
-        self.call("create_network_device", name)?
-            .links
-            .insert(name.to_owned());
+    fn create_network_device(&self, name: &str, gateway: Option<(IpAddr, u8)>) -> Result<()> {
+        let mut w = self.call("create_network_device", name)?;
+        w.links.insert(name.to_owned());
+        if let Some((ip, _)) = gateway {
+            w.gateways.insert(name.to_owned(), ip);
+        }
         Ok(())
     }
 
@@ -234,6 +264,17 @@ impl Kernel for FakeKernel {
             .filter(|n| n.starts_with(prefix))
             .cloned()
             .collect())
+    }
+
+    fn host_addresses(&self) -> Result<Vec<IpAddr>> {
+        let w = self.call("host_addresses", "")?;
+        let all: BTreeSet<IpAddr> = w
+            .addresses
+            .iter()
+            .chain(w.gateways.values())
+            .copied()
+            .collect();
+        Ok(all.into_iter().collect())
     }
 
     fn apply(&self, netns: Option<&Path>, changes: &[TableChange<'_>]) -> Result<()> {

@@ -196,6 +196,9 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     fn settle(&self);
     /// Host links whose name starts with `prefix`.
     fn link_names(&self, prefix: &str) -> Result<Vec<String>>;
+    /// The addresses of the host namespace's interfaces (both families):
+    /// what a port mapping may be bound to.
+    fn host_addresses(&self) -> Result<Vec<IpAddr>>;
     /// Applies `changes` in one nf_tables transaction in `netns` (None = host).
     fn apply(&self, netns: Option<&Path>, changes: &[TableChange<'_>]) -> Result<()>;
     /// Tracked connections in `netns` (None = host) that involve `addr`.

@@ -42,27 +42,6 @@ fn next_ifname(state: &State, namespace: Id) -> IfName {
     IfName::parse("ifname", &name).unwrap_or_else(|_| unreachable!("eth names are valid"))
 }
 
-fn check_published(state: &State, endpoint: &Endpoint) -> Result<()> {
-    for m in &endpoint.port_mappings {
-        for other in state.endpoints.values() {
-            let clash = other.port_mappings.iter().any(|o| {
-                o.protocol == m.protocol
-                    && o.host_port == m.host_port
-                    && (o.host_ip.is_none() || m.host_ip.is_none() || o.host_ip == m.host_ip)
-            });
-            if clash {
-                return Err(EngineError::Conflict(format!(
-                    "publish {m}: host port {}/{} is already published by endpoint {:?}",
-                    m.host_port,
-                    m.protocol,
-                    other.name.as_str()
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The switch port of `endpoint` as the kernel makes it (see [`crate::drivers`]).
 fn port_spec(
     endpoint: &Endpoint,
@@ -147,11 +126,14 @@ impl Engine {
                 .mac
                 .unwrap_or_else(|| MacAddress::local_from(id.as_uuid().as_bytes())),
             switch_port: Endpoint::switch_port_name(&id),
-            port_mappings: req.port_mappings,
+            port_mappings: crate::published::check_host_ips(
+                self.kernel.as_ref(),
+                req.port_mappings,
+            )?,
             acl_mode: req.acl_mode,
             acls: vec![],
         };
-        check_published(&inner.state, &endpoint)?;
+        crate::published::check_published(&inner.state, &endpoint)?;
         // The policy must hold before anything is stored.
         bulkhead_policy::EndpointPolicy::from_endpoint(&network, namespace.isolation, &endpoint)?;
         // A deleted endpoint's veth may still be in this namespace, holding

@@ -26,6 +26,7 @@ mod namespace;
 pub mod nat;
 mod network;
 pub mod peers;
+mod published;
 mod reconcile;
 pub mod records;
 pub mod state;

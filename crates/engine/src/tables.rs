@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use bulkhead_dataplane::kernel::TableChange;
-use bulkhead_model::{Id, Isolation};
+use bulkhead_model::{Id, Isolation, Network};
 use bulkhead_policy::diff::{create, diff, Op};
 use bulkhead_policy::ir::Table;
 use bulkhead_policy::{
@@ -39,12 +39,17 @@ pub(crate) struct Programmed {
     pub firewalls: BTreeMap<Id, Table>,
 }
 
-/// The policy of endpoint `e` in `state`.
-fn policy_of(state: &State, e: &EndpointRecord) -> Result<EndpointPolicy> {
-    let network = state
+/// The network of endpoint `e` in `state`.
+fn network_of<'a>(state: &'a State, e: &EndpointRecord) -> Result<&'a Network> {
+    state
         .networks
         .get(&e.network)
-        .ok_or_else(|| EngineError::not_found("network", e.network.to_string()))?;
+        .ok_or_else(|| EngineError::not_found("network", e.network.to_string()))
+}
+
+/// The policy of endpoint `e` in `state`.
+fn policy_of(state: &State, e: &EndpointRecord) -> Result<EndpointPolicy> {
+    let network = network_of(state, e)?;
     let namespace = state
         .namespaces
         .get(&e.namespace)
@@ -91,9 +96,10 @@ fn fragment(state: &State, e: Option<&EndpointRecord>) -> Result<[Table; 3]> {
         return Ok(skeleton().clone());
     };
     let policy = policy_of(state, e)?;
+    let network = network_of(state, e)?;
     Ok([
         compile_switch(&[switch_port(e, policy)])?,
-        crate::nat::build(&[], &[&e.to_endpoint()]),
+        crate::nat::build(&[], &[(&e.to_endpoint(), network)]),
         crate::l2ports::build(state, &[e]),
     ])
 }
@@ -105,8 +111,13 @@ pub(crate) fn host_tables(state: &State) -> Result<Vec<Table>> {
         .collect::<Result<Vec<_>>>()?;
     let switch = compile_switch(&ports)?;
     let networks: Vec<_> = state.networks.values().collect();
-    let endpoints = state.endpoint_models();
-    let endpoints: Vec<_> = endpoints.iter().collect();
+    let models = state.endpoint_models();
+    let endpoints = state
+        .endpoints
+        .values()
+        .zip(&models)
+        .map(|(e, model)| Ok((model, network_of(state, e)?)))
+        .collect::<Result<Vec<_>>>()?;
     let records: Vec<&EndpointRecord> = state.endpoints.values().collect();
     Ok(vec![
         switch,
