@@ -1,0 +1,79 @@
+//! Attack: a nat endpoint reaches the host's own services at an address
+//! other than its network's gateway (spec §9).
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV6};
+use std::time::Duration;
+
+use crate::common::{ifindex, link_local, Harness};
+
+use super::probe::{all, delete_rule, lands, reaches};
+
+/// The host listens on every address (`0.0.0.0`, `[::]`) on one port per
+/// probe. A, on n1 (10.64.3.0/24), connects to n1's gateway, to the uplink
+/// address, to n2's gateway (10.64.4.1) and to the host side of its switch
+/// port's link-local address (`fe80::…%eth0`, when IPv6 is up), and to the
+/// uplink address's published port 8080 (P's). Expects the gateway and the
+/// published port reached, every other host address not; with bulkhead's
+/// input drop rule deleted (the weakened setup) every one is reached.
+#[test]
+fn nat_endpoint_reaches_the_host_only_at_its_gateway() {
+    let Some(h) = Harness::new("reach") else {
+        return;
+    };
+    h.nat_network("n1", "10.64.3.0/24", None);
+    h.nat_network("n2", "10.64.4.0/24", None);
+    let a = h.endpoint("a", "n1", &[], None);
+    let p = h.endpoint("p", "n1", &["8080:80"], None);
+    let rec = h.engine.endpoint("a").expect("a");
+    let v4 = |addr: [u8; 4], port| SocketAddr::from((Ipv4Addr::from(addr), port));
+    let mut others = vec![
+        ("the uplink address", v4([192, 0, 2, 1], 7001)),
+        ("n2's gateway", v4([10, 64, 4, 1], 7002)),
+    ];
+    let wait = Duration::from_secs(5);
+    let host_ll = link_local(h.host_name(), rec.switch_port.as_str(), wait);
+    if link_local(&a.ns_name, rec.ifname.as_str(), wait).is_some() {
+        if let Some(ll) = host_ll {
+            let scope = ifindex(&a.ns_name, rec.ifname.as_str());
+            others.push((
+                "its port's link-local address",
+                SocketAddr::V6(SocketAddrV6::new(ll, 7003, 0, scope)),
+            ));
+        }
+    }
+    assert!(others.len() == 3, "IPv6 link-local addresses expected");
+    let gateway = v4([10, 64, 3, 1], 7000);
+    let published = v4([192, 0, 2, 1], 8080);
+    let host = h.host();
+    let probe_all = |targets: &[(&'static str, SocketAddr)]| {
+        all(targets
+            .iter()
+            .map(|&(_, to)| {
+                let ns = a.ns.clone();
+                Box::new(move || reaches(&ns, host, to)) as Box<dyn FnOnce() -> bool + Send>
+            })
+            .collect())
+    };
+
+    assert!(
+        reaches(&a.ns, host, gateway),
+        "A -> n1's gateway must reach the host"
+    );
+    assert_eq!(
+        lands(&a.ns, published, &[(p.ns.as_path(), 80)]),
+        Some(0),
+        "A -> uplink:8080 (published, DNAT before input) must reach P:80"
+    );
+    for ((what, to), got) in others.iter().zip(probe_all(&others)) {
+        assert!(!got, "A -> {what} ({to}) must not reach the host");
+    }
+
+    delete_rule(
+        h.host_name(),
+        "input",
+        "reach the host only at their gateway",
+    );
+    for ((what, to), got) in others.iter().zip(probe_all(&others)) {
+        assert!(got, "weakened: A -> {what} ({to}) reaches the host");
+    }
+}
