@@ -198,3 +198,29 @@ fn adoption_is_refused_for_bad_paths() {
     let own = format!("/run/netns/{}x", d.prefix);
     assert!(create(&own, None).contains("prefix"));
 }
+
+/// Spec §9: a pod author's `portMappings[].hostIP` must be an address of
+/// the host. ADD with 169.254.169.254 (the metadata service) fails with
+/// code 7 naming the field, and leaves no endpoint or adopted namespace;
+/// the same pod with the loopback address (a host address) is attached.
+#[test]
+fn a_host_ip_that_is_not_the_hosts_is_code_7() {
+    let Some(d) = Daemon::start() else { return };
+    let mut conf = d.conf("web", "web", "10.91.4.0/24");
+    let a = Netns::new("cnh");
+    let mapping =
+        |ip: &str| json!({"portMappings": [{"hostPort": 8080, "containerPort": 80, "hostIP": ip}]});
+    conf["runtimeConfig"] = mapping("169.254.169.254");
+    let r = d.cni("ADD", "ctr-h", Some(&a.path()), &conf);
+    assert_eq!(r.code(), 7, "{r:?}");
+    let details = r.json()["details"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        details.contains("invalid publish[0].host_ip \"169.254.169.254\": an address of this host"),
+        "{details}"
+    );
+    assert!(d.api(d.client().endpoint_list()).unwrap().is_empty());
+    assert!(d.api(d.client().namespace_list()).unwrap().is_empty());
+    conf["runtimeConfig"] = mapping("127.0.0.1");
+    let r = d.cni("ADD", "ctr-h", Some(&a.path()), &conf);
+    assert!(r.ok, "{r:?}\n{}", d.log());
+}
