@@ -24,6 +24,8 @@ mod incremental_tests;
 mod l2ports;
 mod namespace;
 pub mod nat;
+#[cfg(test)]
+mod nat_tests;
 mod network;
 pub mod peers;
 mod published;

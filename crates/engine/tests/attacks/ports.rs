@@ -196,9 +196,10 @@ fn published_port_cannot_capture_the_metadata_service() {
     assert_lands(&clients, to, attacker, real, 0, "weakened");
 }
 
-/// The CNI path's error, end to end through the engine: a `hostIP` that is
-/// a host address (the uplink's) is accepted and published there; the
-/// unspecified one means every host address.
+/// The check keeps what is allowed working: a mapping bound to a host
+/// address (the uplink's, found by the real address dump) and one bound
+/// to `0.0.0.0` (every host address) both carry the outside peer's
+/// connections to A.
 #[test]
 fn published_port_on_a_host_address_works() {
     let Some(h) = Harness::new("phost") else {

@@ -4,9 +4,9 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
-use crate::common::{ifindex, link_local, Harness};
+use crate::common::{ifindex, ip, link_local, udp_arrives, Harness};
 
-use super::probe::{all, delete_rule, lands, reaches};
+use super::probe::{all, delete_rule, lands, reaches, sysctl};
 
 /// The host listens on every address (`0.0.0.0`, `[::]`) on one port per
 /// probe. A, on n1 (10.64.3.0/24), connects to n1's gateway, to the uplink
@@ -76,4 +76,59 @@ fn nat_endpoint_reaches_the_host_only_at_its_gateway() {
     for ((what, to), got) in others.iter().zip(probe_all(&others)) {
         assert!(got, "weakened: A -> {what} ({to}) reaches the host");
     }
+}
+
+/// The host's loopback services (a DNS stub on 127.0.0.53, say): on a host
+/// with `route_localnet` on (kube-proxy turns it on), the kernel accepts
+/// packets to 127/8 from other interfaces. A, root in its namespace, takes
+/// 127/8 out of its own local table and routes it to its gateway, then
+/// sends UDP to 127.0.0.53:7005, where the host listens on `0.0.0.0`.
+/// Expects nothing to arrive; with bulkhead's input drop rule deleted, the
+/// datagram arrives.
+#[test]
+fn nat_endpoint_cannot_reach_host_loopback_services() {
+    let Some(h) = Harness::new("reachlo") else {
+        return;
+    };
+    h.nat_network("n1", "10.64.8.0/24", None);
+    let a = h.endpoint("a", "n1", &[], None);
+    sysctl(h.host_name(), "net.ipv4.conf.all.route_localnet=1");
+    let ns = a.ns_name.as_str();
+    ip(&[
+        "-n",
+        ns,
+        "route",
+        "del",
+        "local",
+        "127.0.0.0/8",
+        "dev",
+        "lo",
+        "table",
+        "local",
+    ]);
+    ip(&[
+        "-n",
+        ns,
+        "route",
+        "add",
+        "127.0.0.0/8",
+        "via",
+        "10.64.8.1",
+        "dev",
+        "eth0",
+    ]);
+    let to = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 53), 7005));
+    assert!(
+        !udp_arrives(&a.ns, None, h.host(), to),
+        "A -> 127.0.0.53 must not reach the host"
+    );
+    delete_rule(
+        h.host_name(),
+        "input",
+        "reach the host only at their gateway",
+    );
+    assert!(
+        udp_arrives(&a.ns, None, h.host(), to),
+        "weakened: A -> 127.0.0.53 reaches the host's loopback service"
+    );
 }
