@@ -10,6 +10,10 @@
 //! `net.bridge.bridge-nf-call-iptables` (set to 1 when a bridged switch
 //! is made: the switch-port filter needs bridged IPv4 in the inet hooks) and
 //! the uplink's `proxy_delay` (0: proxy answers for endpoints at once).
+//!
+//! Every device bulkhead makes that a tenant can send into (switch ports,
+//! switches) is told not to learn from routers ([`HostKernel::no_router_role`]):
+//! a tenant's router advertisement or redirect must not configure the host.
 
 use crate::kernel::KernelError;
 use crate::kernel::{
@@ -64,6 +68,28 @@ impl HostKernel {
         }
     }
 
+    /// `dev` (a switch port or switch of this host) ignores router
+    /// advertisements and ICMP redirects: a tenant must not give the host
+    /// an address, a route or a default router. Called before a port's
+    /// peer is up, so before the port passes any traffic; a kernel without
+    /// IPv6 has no IPv6 settings to write.
+    pub(super) fn no_router_role(&self, dev: &str) -> Result<()> {
+        let host = self.host.as_deref();
+        let v4 = format!("net/ipv4/conf/{dev}/accept_redirects");
+        sysctl::write(host, &v4, "0").map_err(err)?;
+        let ra = format!("net/ipv6/conf/{dev}/accept_ra");
+        let redirects = format!("net/ipv6/conf/{dev}/accept_redirects");
+        match sysctl::write_all(host, &[(ra.as_str(), "0"), (redirects.as_str(), "0")]) {
+            Err(sysctl::SysctlError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound
+                    && !std::path::Path::new("/proc/sys/net/ipv6").exists() =>
+            {
+                Ok(())
+            }
+            done => done.map_err(err),
+        }
+    }
+
     /// The bridge `name`, created up if missing; its index.
     fn ensure_bridge(rtnl: &mut Rtnl, name: &str, mtu: Option<u32>) -> Result<u32> {
         let link = match rtnl.link(name).map_err(err)? {
@@ -94,12 +120,14 @@ impl HostKernel {
                 Self::ensure_bridge(&mut rtnl, &spec.name, None)?;
                 drop(rtnl);
                 self.proxy_at_once(uplink)?;
+                self.no_router_role(&spec.name)?;
             }
             SwitchKind::Tunnel { uplink, .. } => {
                 find(&mut rtnl, uplink, "uplink")?;
                 Self::ensure_bridge(&mut rtnl, &spec.name, None)?;
                 drop(rtnl);
                 self.proxy_at_once(uplink)?;
+                self.no_router_role(&spec.name)?;
                 self.tunnel_routing(spec, true)?;
             }
             SwitchKind::Bridge { uplink } => {
@@ -116,6 +144,8 @@ impl HostKernel {
                     b.set_master(uplink, Some(bridge)).set_up(uplink);
                     rtnl.execute(&b).map_err(err)?;
                 }
+                drop(rtnl);
+                self.no_router_role(&spec.name)?;
             }
             SwitchKind::Overlay { vxlan, uplink, vni } => {
                 self.ensure_br_netfilter()?;
@@ -138,6 +168,8 @@ impl HostKernel {
                     .set_up(vxlan);
                     rtnl.execute(&b).map_err(err)?;
                 }
+                drop(rtnl);
+                self.no_router_role(&spec.name)?;
             }
         }
         Ok(())
@@ -181,6 +213,7 @@ impl HostKernel {
         b.set_master(port, Some(br.index));
         rtnl.execute(&b).map_err(err)?;
         drop(rtnl);
+        self.no_router_role(port)?;
         if let PortKind::Veth { netns, ifname } = &spec.kind {
             Self::configure_peer(netns, ifname, spec)?;
         }

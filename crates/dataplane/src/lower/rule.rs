@@ -53,6 +53,9 @@ pub fn field_load(f: Field, dreg: Reg) -> Expr {
         Field::Sport => payload(PayloadBase::Transport, 0, 2),
         Field::Dport => payload(PayloadBase::Transport, 2, 2),
         Field::EtherSaddr => payload(PayloadBase::LinkLayer, 6, 6),
+        Field::ArpSha => payload(PayloadBase::Network, 8, 6),
+        Field::ArpSpa => payload(PayloadBase::Network, 14, 4),
+        Field::NdTarget => payload(PayloadBase::Transport, 8, 16),
     }
 }
 
@@ -61,10 +64,10 @@ pub(crate) fn key_type(f: Field) -> KeyType {
     match f {
         Field::IifName | Field::OifName => KeyType::IfName,
         Field::L4Proto => KeyType::InetProto,
-        Field::Saddr4 | Field::Daddr4 => KeyType::Ipv4Addr,
-        Field::Saddr6 | Field::Daddr6 => KeyType::Ipv6Addr,
+        Field::Saddr4 | Field::Daddr4 | Field::ArpSpa => KeyType::Ipv4Addr,
+        Field::Saddr6 | Field::Daddr6 | Field::NdTarget => KeyType::Ipv6Addr,
         Field::Sport | Field::Dport => KeyType::InetService,
-        Field::EtherSaddr => KeyType::EtherAddr,
+        Field::EtherSaddr | Field::ArpSha => KeyType::EtherAddr,
         Field::Mark => KeyType::Mark,
     }
 }
