@@ -7,9 +7,10 @@
 //! Contract: every function is idempotent (what exists is kept), names the
 //! object it failed on, and acts only in the host namespace of its
 //! [`HostKernel`]; the only host-wide settings it touches are
-//! `net.bridge.bridge-nf-call-iptables` (set to 1 when a bridged switch
-//! is made: the switch-port filter needs bridged IPv4 in the inet hooks) and
-//! the uplink's `proxy_delay` (0: proxy answers for endpoints at once).
+//! `net.bridge.bridge-nf-call-iptables` and `-ip6tables` (set to 1 when a
+//! bridged switch is made: the switch-port filter needs bridged IPv4 and
+//! IPv6 in the inet hooks) and the uplink's `proxy_delay` (0: proxy answers
+//! for endpoints at once).
 //!
 //! Every device bulkhead makes that a tenant can send into (switch ports,
 //! switches) is told not to learn from routers ([`HostKernel::no_router_role`]):
@@ -54,18 +55,26 @@ fn execute_absent(rtnl: &mut Rtnl, b: &Batch) -> Result<()> {
 }
 
 impl HostKernel {
-    /// Bridged IPv4 must meet the inet hooks (br_netfilter), or the switch
-    /// port filter never sees traffic between bridge ports.
+    /// Bridged IPv4 and IPv6 must meet the inet hooks (br_netfilter), or
+    /// the switch port filter (ACLs, by address) never sees traffic between
+    /// bridge ports. Both settings are per network namespace.
     fn ensure_br_netfilter(&self) -> Result<()> {
-        const KEY: &str = "net.bridge.bridge-nf-call-iptables";
         let host = self.host.as_deref();
-        match sysctl::read(host, KEY) {
-            Ok(v) if v == "1" => Ok(()),
-            Ok(_) => sysctl::write(host, KEY, "1").map_err(err),
-            Err(e) => Err(KernelError::new(format!(
-                "{e} (is the br_netfilter module loaded?)"
-            ))),
+        for key in [
+            "net.bridge.bridge-nf-call-iptables",
+            "net.bridge.bridge-nf-call-ip6tables",
+        ] {
+            match sysctl::read(host, key) {
+                Ok(v) if v == "1" => {}
+                Ok(_) => sysctl::write(host, key, "1").map_err(err)?,
+                Err(e) => {
+                    return Err(KernelError::new(format!(
+                        "{e} (is the br_netfilter module loaded?)"
+                    )))
+                }
+            }
         }
+        Ok(())
     }
 
     /// `dev` (a switch port or switch of this host) ignores router
