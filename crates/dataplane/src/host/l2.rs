@@ -85,15 +85,19 @@ impl HostKernel {
     pub(super) fn no_router_role(&self, dev: &str) -> Result<()> {
         let host = self.host.as_deref();
         let v4 = format!("net/ipv4/conf/{dev}/accept_redirects");
-        sysctl::write(host, &v4, "0").map_err(err)?;
         let ra = format!("net/ipv6/conf/{dev}/accept_ra");
         let redirects = format!("net/ipv6/conf/{dev}/accept_redirects");
-        match sysctl::write_all(host, &[(ra.as_str(), "0"), (redirects.as_str(), "0")]) {
+        let all = [
+            (v4.as_str(), "0"),
+            (ra.as_str(), "0"),
+            (redirects.as_str(), "0"),
+        ];
+        match sysctl::write_all(host, &all) {
             Err(sysctl::SysctlError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound
                     && !std::path::Path::new("/proc/sys/net/ipv6").exists() =>
             {
-                Ok(())
+                sysctl::write(host, &v4, "0").map_err(err)
             }
             done => done.map_err(err),
         }

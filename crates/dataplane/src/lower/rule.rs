@@ -452,6 +452,30 @@ mod tests {
     }
 
     #[test]
+    fn arp_and_nd_target_fields_are_payload_loads() {
+        let load = |f| field_load(f, Reg::R1);
+        let at = |base, offset, len| Expr::Payload {
+            base,
+            offset,
+            len,
+            dreg: Reg::R1,
+        };
+        assert_eq!(load(Field::ArpSha), at(PayloadBase::Network, 8, 6));
+        assert_eq!(load(Field::ArpSpa), at(PayloadBase::Network, 14, 4));
+        assert_eq!(load(Field::NdTarget), at(PayloadBase::Transport, 8, 16));
+        // concatenated set keys: 6-byte MACs take two registers each
+        let key = [
+            Field::IifName,
+            Field::EtherSaddr,
+            Field::ArpSha,
+            Field::ArpSpa,
+        ];
+        let (loads, sreg) = key_loads(&key).unwrap();
+        assert_eq!(loads.len(), 4);
+        assert_eq!(sreg, Reg::r32(0).unwrap());
+    }
+
+    #[test]
     fn comment_is_nft_tlv() {
         assert_eq!(comment_userdata("ab"), vec![0, 3, b'a', b'b', 0]);
         assert_eq!(comment_userdata(&"x".repeat(300)).len(), 2 + 128);
