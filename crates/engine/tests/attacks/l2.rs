@@ -13,6 +13,7 @@
 //! The five drivers run as five tests, concurrently.
 
 mod frames;
+mod lan;
 mod routed;
 mod tenant;
 
