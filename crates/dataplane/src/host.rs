@@ -213,6 +213,7 @@ impl HostKernel {
         routes.add_route(&Route::host(spec.address, index));
         rtnl.execute(&routes).map_err(err)?;
         drop(rtnl);
+        self.no_router_role(port)?;
         if let PortKind::Veth { netns, ifname } = &spec.kind {
             Self::configure_peer(netns, ifname, spec)?;
         }
@@ -284,7 +285,8 @@ impl Kernel for HostKernel {
                 _ => {}
             }
         }
-        Ok(())
+        drop(rtnl);
+        self.no_router_role(name)
     }
 
     fn create_switch(&self, spec: &SwitchSpec) -> Result<()> {

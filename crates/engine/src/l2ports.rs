@@ -12,21 +12,25 @@
 //! ```text
 //! chain prerouting (filter, priority -300)
 //!   iifname != @ports accept
-//!   meta protocol ip iifname . ether saddr . ip saddr @bindings_v4 accept
+//!   <port guard (bulkhead_policy::compile::anti_spoofing_head), is_v6 = meta protocol ip6>
 //!   meta protocol ip drop                                   # switch:anti-spoofing
-//!   meta protocol ip6 iifname . ether saddr . ip6 saddr @bindings_v6 accept
-//!   meta protocol ip6 iifname . ether saddr @port_macs ip6 saddr fe80::/10 accept
-//!   meta protocol ip6 iifname . ether saddr @port_macs ip6 saddr ::/128 meta l4proto icmpv6 accept
-//!   meta protocol ip6 drop
-//!   iifname . ether saddr != @port_macs drop                # ARP and the rest: own MAC only
+//!   meta protocol ip6 drop                                  # switch:anti-spoofing
+//!   meta protocol arp iifname . ether saddr . arp saddr ether . arp saddr ip @arp_bindings accept
+//!   meta protocol arp drop                                  # switch:arp-spoofing
+//!   iifname . ether saddr != @port_macs drop                # the rest: own MAC only
 //! ```
+//!
+//! ARP is bound like IP: the sender hardware and protocol addresses must be
+//! the port's own MAC and IPv4 address (a container claiming a neighbour's
+//! address would otherwise rewrite the LAN's neighbour tables). ARP probes
+//! (sender 0.0.0.0) and ARP from IPv6-only endpoints are dropped.
 //!
 //! Contract: like the other host tables, a fixed skeleton (`build` of no
 //! endpoint) plus one disjoint fragment of set elements per bridged port; a
 //! packet walks a constant number of rules.
 
 use bulkhead_model::Driver;
-use bulkhead_policy::compile::anti_spoofing_head;
+use bulkhead_policy::compile::{anti_spoofing_head, guard_elements, guard_sets};
 use bulkhead_policy::ir::{
     ifname_bytes, Chain, ChainKind, Family, Field, Hook, Match, Rule, Set, SetKind, Table, Verdict,
 };
@@ -38,6 +42,7 @@ pub const TABLE: &str = "bulkhead_l2";
 
 const IPV4: u16 = 0x0800;
 const IPV6: u16 = 0x86dd;
+const ARP: u16 = 0x0806;
 
 fn point(b: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
     (b.clone(), b)
@@ -58,8 +63,9 @@ pub(crate) fn bridged(driver: Driver) -> bool {
 
 /// The bridge table's prerouting chain: the switch table's anti-spoofing
 /// rules (here `iifname` is the bridge port, which inet prerouting cannot
-/// see with br_netfilter), then drops for IP from an unbound source and for
-/// any other frame (ARP included) from a MAC the port is not bound to.
+/// see with br_netfilter), then drops for IP from an unbound source, ARP
+/// whose sender is not the port's own, and any other frame from a MAC the
+/// port is not bound to.
 fn prerouting() -> Chain {
     let mut c = Chain::base("prerouting", Hook::Prerouting, -300, ChainKind::Filter);
     c.rules = anti_spoofing_head("ports", Match::EtherType(IPV4), Match::EtherType(IPV6));
@@ -68,6 +74,24 @@ fn prerouting() -> Chain {
             .with_comment("switch:anti-spoofing"),
         Rule::verdict(vec![Match::EtherType(IPV6)], Verdict::Drop)
             .with_comment("switch:anti-spoofing"),
+        Rule::verdict(
+            vec![
+                Match::EtherType(ARP),
+                lookup(
+                    vec![
+                        Field::IifName,
+                        Field::EtherSaddr,
+                        Field::ArpSha,
+                        Field::ArpSpa,
+                    ],
+                    "arp_bindings",
+                    false,
+                ),
+            ],
+            Verdict::Accept,
+        ),
+        Rule::verdict(vec![Match::EtherType(ARP)], Verdict::Drop)
+            .with_comment("switch:arp-spoofing"),
         Rule::verdict(
             vec![lookup(
                 vec![Field::IifName, Field::EtherSaddr],
@@ -103,6 +127,18 @@ pub(crate) fn build(state: &State, endpoints: &[&EndpointRecord]) -> Table {
         false,
         SetKind::Set,
     );
+    let mut arp = Set::new(
+        "arp_bindings",
+        vec![
+            Field::IifName,
+            Field::EtherSaddr,
+            Field::ArpSha,
+            Field::ArpSpa,
+        ],
+        false,
+        SetKind::Set,
+    );
+    let [mut nd_sources, mut nd_targets] = guard_sets();
     for e in endpoints {
         let on_bridge = state
             .networks
@@ -115,13 +151,35 @@ pub(crate) fn build(state: &State, endpoints: &[&EndpointRecord]) -> Table {
         let mac = point(e.mac_address.0.to_vec());
         ports.elements.insert(vec![dev.clone()], None);
         macs.elements.insert(vec![dev.clone(), mac.clone()], None);
+        let port = e.switch_port.as_str();
+        let v6_addr = match e.ip_address.addr {
+            std::net::IpAddr::V6(a) => Some(a),
+            std::net::IpAddr::V4(_) => None,
+        };
+        for (set, key) in guard_elements(port, e.mac_address.0, v6_addr) {
+            let set = if set == nd_sources.name {
+                &mut nd_sources
+            } else {
+                &mut nd_targets
+            };
+            set.elements.insert(key, None);
+        }
         let (set, addr) = match e.ip_address.addr {
-            std::net::IpAddr::V4(a) => (&mut v4, a.octets().to_vec()),
+            std::net::IpAddr::V4(a) => {
+                let key = vec![
+                    dev.clone(),
+                    mac.clone(),
+                    mac.clone(),
+                    point(a.octets().into()),
+                ];
+                arp.elements.insert(key, None);
+                (&mut v4, a.octets().to_vec())
+            }
             std::net::IpAddr::V6(a) => (&mut v6, a.octets().to_vec()),
         };
         set.elements.insert(vec![dev, mac, point(addr)], None);
     }
-    for s in [ports, macs, v4, v6] {
+    for s in [ports, macs, v4, v6, arp, nd_sources, nd_targets] {
         t.add_set(s);
     }
     t.add_chain(prerouting());

@@ -311,11 +311,13 @@ fn skip_note(why: &str) {
 /// Spec §4 "so are ARP and IPv6 neighbour discovery", profile `current`.
 /// Waits until B's eth0 and its host-side switch port have usable
 /// (post-DAD) fe80:: addresses, then sends an ICMPv6 echo from B to the
-/// host side's `fe80::…%eth0`. Expects the echo dropped (the host is
-/// reached only at the gateway, spec §9) but neighbour solicitation and
-/// advertisement through B's host firewall both ways: each side's `ip -6
-/// neigh` holds the other's link-local address with a link-layer address
-/// (resolved, not FAILED/INCOMPLETE).
+/// host side's `fe80::…%eth0`, which makes B solicit the host side's
+/// address. Expects the echo itself dropped at the switch port (link-local
+/// sources carry neighbour discovery only: the port guard, spec §9), and
+/// each side's `ip -6 neigh` to hold the other's link-local address with a
+/// link-layer address (resolved, not FAILED/INCOMPLETE), which needs
+/// neighbour solicitation/advertisement both ways through B's host
+/// firewall and the switch port.
 /// Skipped with a printed note when the namespace gets no link-local
 /// address (IPv6 disabled in this build).
 #[test]
@@ -350,7 +352,7 @@ fn current_ipv6_link_local_neighbour_discovery() {
     // only at its gateway; `bulkhead_net`), neighbour discovery is not.
     assert!(
         !ping6(&b.ns, host_ll, scope),
-        "ICMPv6 echo B -> {host_ll}%{ifname} (host side, not the gateway) must not be answered"
+        "ICMPv6 echo B -> {host_ll}%{ifname} (host side, not the gateway; link-local is for ND only) must not be answered"
     );
     let resolved = |line: Option<String>| {
         line.filter(|l| l.contains("lladdr") && !l.contains("FAILED") && !l.contains("INCOMPLETE"))

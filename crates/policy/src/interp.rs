@@ -30,6 +30,11 @@ pub struct Context {
     pub mark: u32,
     pub dnat: bool,
     pub daddr_local: bool,
+    /// An ARP frame: its sender hardware and protocol addresses (`src`
+    /// then holds the sender address too). IP fields do not load for it.
+    pub arp: Option<([u8; 6], std::net::Ipv4Addr)>,
+    /// The target address of a neighbour solicitation or advertisement.
+    pub nd_target: Option<std::net::Ipv6Addr>,
 }
 
 impl Context {
@@ -49,6 +54,8 @@ impl Context {
             mark: 0,
             dnat: false,
             daddr_local: false,
+            arp: None,
+            nd_target: None,
         }
     }
 }
@@ -126,7 +133,22 @@ fn ip_bytes(ip: IpAddr, v4: bool) -> Option<Vec<u8>> {
 
 /// The bytes a field loads, or `None` if the packet has no such field.
 pub fn field_value(f: Field, ctx: &Context) -> Option<Vec<u8>> {
+    let ip = ctx.arp.is_none();
     match f {
+        Field::ArpSha => ctx.arp.map(|(mac, _)| mac.to_vec()),
+        Field::ArpSpa => ctx.arp.map(|(_, a)| a.octets().to_vec()),
+        Field::NdTarget => ctx.nd_target.map(|a| a.octets().to_vec()),
+        Field::L4Proto
+        | Field::Saddr4
+        | Field::Daddr4
+        | Field::Saddr6
+        | Field::Daddr6
+        | Field::Sport
+        | Field::Dport
+            if !ip =>
+        {
+            None
+        }
         Field::IifName => ctx.iif.as_deref().map(ifname_bytes),
         Field::OifName => ctx.oif.as_deref().map(ifname_bytes),
         Field::L4Proto => Some(vec![ctx.protocol]),
@@ -175,6 +197,9 @@ fn matches(table: &Table, m: &Match, ctx: &Context) -> bool {
         Match::CtStatusDnat => ctx.dnat,
         Match::IifName { name, negate } => (ctx.iif.as_deref() == Some(name)) != *negate,
         Match::OifName { name, negate } => (ctx.oif.as_deref() == Some(name)) != *negate,
+        Match::L4Proto { .. } | Match::Icmpv6Type(_) | Match::NfProto(_) if ctx.arp.is_some() => {
+            false
+        }
         Match::NfProto(p) => ctx.src.is_ipv4() == (*p == crate::ir::NfProto::Ipv4),
         Match::L4Proto { protos, negate } => protos.contains(&ctx.protocol) != *negate,
         Match::Icmpv6Type(types) => ctx.icmp_type.is_some_and(|t| types.contains(&t)),
@@ -191,6 +216,12 @@ fn matches(table: &Table, m: &Match, ctx: &Context) -> bool {
         }),
         Match::Lookup { key, set, negate } => lookup(table, key, set, ctx).is_some() != *negate,
         Match::FibDaddrLocal => ctx.daddr_local,
-        Match::EtherType(t) => *t == if ctx.src.is_ipv4() { 0x0800 } else { 0x86dd },
+        Match::EtherType(t) => {
+            *t == match (ctx.arp, ctx.src.is_ipv4()) {
+                (Some(_), _) => 0x0806,
+                (None, true) => 0x0800,
+                (None, false) => 0x86dd,
+            }
+        }
     }
 }

@@ -218,7 +218,7 @@ pub enum NfProto {
 /// | `Ranges{field,ranges}` | one value: load `field` → `cmp eq`; one range: load → `range eq lo hi`; several: load → `lookup` anonymous interval set |
 /// | `Lookup{key,set,negate}` | load each key field into consecutive registers → `lookup set` (inverted if negate) |
 /// | `FibDaddrLocal` | `fib daddr type` → `cmp eq RTN_LOCAL` |
-/// | `EtherType(t)` | `meta protocol` → `cmp eq t` (big-endian; for the bridge and netdev families, where `nfproto` does not tell IPv4 from IPv6) |
+/// | `EtherType(t)` | `meta protocol` → `cmp eq t` (big-endian; for the bridge and netdev families, where `nfproto` does not tell IPv4 from IPv6, and for ARP, 0x0806) |
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Match {
     CtState(CtStates),
@@ -315,6 +315,15 @@ pub enum Field {
     EtherSaddr,
     /// `meta mark`, 4 bytes.
     Mark,
+    /// `arp saddr ether`: `payload network +8 len 6` (the ARP sender
+    /// hardware address of an Ethernet/IPv4 ARP packet; receivers drop ARP
+    /// whose address lengths are not 6 and 4, so the offset holds).
+    ArpSha,
+    /// `arp saddr ip`: `payload network +14 len 4` (the ARP sender address).
+    ArpSpa,
+    /// `icmpv6 taddr`: `payload transport +8 len 16`, the target address of
+    /// a neighbour solicitation or advertisement (and of a redirect).
+    NdTarget,
 }
 
 impl Field {
@@ -328,7 +337,9 @@ impl Field {
             Field::Saddr4 | Field::Daddr4 | Field::Mark => 4,
             Field::Saddr6 | Field::Daddr6 => 16,
             Field::Sport | Field::Dport => 2,
-            Field::EtherSaddr => 6,
+            Field::EtherSaddr | Field::ArpSha => 6,
+            Field::ArpSpa => 4,
+            Field::NdTarget => 16,
         }
     }
 
@@ -340,7 +351,9 @@ impl Field {
             Field::Saddr4 | Field::Daddr4 => "ipv4_addr",
             Field::Saddr6 | Field::Daddr6 => "ipv6_addr",
             Field::Sport | Field::Dport => "inet_service",
-            Field::EtherSaddr => "ether_addr",
+            Field::EtherSaddr | Field::ArpSha => "ether_addr",
+            Field::ArpSpa => "ipv4_addr",
+            Field::NdTarget => "ipv6_addr",
             Field::Mark => "mark",
         }
     }
@@ -359,6 +372,9 @@ impl Field {
             Field::Dport => "th dport",
             Field::EtherSaddr => "ether saddr",
             Field::Mark => "meta mark",
+            Field::ArpSha => "arp saddr ether",
+            Field::ArpSpa => "arp saddr ip",
+            Field::NdTarget => "icmpv6 taddr",
         }
     }
 }

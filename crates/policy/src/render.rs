@@ -95,10 +95,12 @@ fn value(f: Field, b: &[u8]) -> String {
             format!("\"{}\"", String::from_utf8_lossy(b).trim_end_matches('\0'))
         }
         Field::L4Proto => proto(b[0]),
-        Field::Saddr4 | Field::Daddr4 => Ipv4Addr::from(from_be(b) as u32).to_string(),
-        Field::Saddr6 | Field::Daddr6 => Ipv6Addr::from(from_be(b)).to_string(),
+        Field::Saddr4 | Field::Daddr4 | Field::ArpSpa => {
+            Ipv4Addr::from(from_be(b) as u32).to_string()
+        }
+        Field::Saddr6 | Field::Daddr6 | Field::NdTarget => Ipv6Addr::from(from_be(b)).to_string(),
         Field::Sport | Field::Dport => from_be(b).to_string(),
-        Field::EtherSaddr => b
+        Field::EtherSaddr | Field::ArpSha => b
             .iter()
             .map(|x| format!("{x:02x}"))
             .collect::<Vec<_>>()

@@ -7,9 +7,14 @@
 //! Contract: every function is idempotent (what exists is kept), names the
 //! object it failed on, and acts only in the host namespace of its
 //! [`HostKernel`]; the only host-wide settings it touches are
-//! `net.bridge.bridge-nf-call-iptables` (set to 1 when a bridged switch
-//! is made: the switch-port filter needs bridged IPv4 in the inet hooks) and
-//! the uplink's `proxy_delay` (0: proxy answers for endpoints at once).
+//! `net.bridge.bridge-nf-call-iptables` and `-ip6tables` (set to 1 when a
+//! bridged switch is made: the switch-port filter needs bridged IPv4 and
+//! IPv6 in the inet hooks) and the uplink's `proxy_delay` (0: proxy answers
+//! for endpoints at once).
+//!
+//! Every device bulkhead makes that a tenant can send into (switch ports,
+//! switches) is told not to learn from routers ([`HostKernel::no_router_role`]):
+//! a tenant's router advertisement or redirect must not configure the host.
 
 use crate::kernel::KernelError;
 use crate::kernel::{
@@ -50,17 +55,51 @@ fn execute_absent(rtnl: &mut Rtnl, b: &Batch) -> Result<()> {
 }
 
 impl HostKernel {
-    /// Bridged IPv4 must meet the inet hooks (br_netfilter), or the switch
-    /// port filter never sees traffic between bridge ports.
+    /// Bridged IPv4 and IPv6 must meet the inet hooks (br_netfilter), or
+    /// the switch port filter (ACLs, by address) never sees traffic between
+    /// bridge ports. Both settings are per network namespace.
     fn ensure_br_netfilter(&self) -> Result<()> {
-        const KEY: &str = "net.bridge.bridge-nf-call-iptables";
         let host = self.host.as_deref();
-        match sysctl::read(host, KEY) {
-            Ok(v) if v == "1" => Ok(()),
-            Ok(_) => sysctl::write(host, KEY, "1").map_err(err),
-            Err(e) => Err(KernelError::new(format!(
-                "{e} (is the br_netfilter module loaded?)"
-            ))),
+        for key in [
+            "net.bridge.bridge-nf-call-iptables",
+            "net.bridge.bridge-nf-call-ip6tables",
+        ] {
+            match sysctl::read(host, key) {
+                Ok(v) if v == "1" => {}
+                Ok(_) => sysctl::write(host, key, "1").map_err(err)?,
+                Err(e) => {
+                    return Err(KernelError::new(format!(
+                        "{e} (is the br_netfilter module loaded?)"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `dev` (a switch port or switch of this host) ignores router
+    /// advertisements and ICMP redirects: a tenant must not give the host
+    /// an address, a route or a default router. Called before a port's
+    /// peer is up, so before the port passes any traffic; a kernel without
+    /// IPv6 has no IPv6 settings to write.
+    pub(super) fn no_router_role(&self, dev: &str) -> Result<()> {
+        let host = self.host.as_deref();
+        let v4 = format!("net/ipv4/conf/{dev}/accept_redirects");
+        let ra = format!("net/ipv6/conf/{dev}/accept_ra");
+        let redirects = format!("net/ipv6/conf/{dev}/accept_redirects");
+        let all = [
+            (v4.as_str(), "0"),
+            (ra.as_str(), "0"),
+            (redirects.as_str(), "0"),
+        ];
+        match sysctl::write_all(host, &all) {
+            Err(sysctl::SysctlError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound
+                    && !std::path::Path::new("/proc/sys/net/ipv6").exists() =>
+            {
+                sysctl::write(host, &v4, "0").map_err(err)
+            }
+            done => done.map_err(err),
         }
     }
 
@@ -94,12 +133,14 @@ impl HostKernel {
                 Self::ensure_bridge(&mut rtnl, &spec.name, None)?;
                 drop(rtnl);
                 self.proxy_at_once(uplink)?;
+                self.no_router_role(&spec.name)?;
             }
             SwitchKind::Tunnel { uplink, .. } => {
                 find(&mut rtnl, uplink, "uplink")?;
                 Self::ensure_bridge(&mut rtnl, &spec.name, None)?;
                 drop(rtnl);
                 self.proxy_at_once(uplink)?;
+                self.no_router_role(&spec.name)?;
                 self.tunnel_routing(spec, true)?;
             }
             SwitchKind::Bridge { uplink } => {
@@ -116,6 +157,8 @@ impl HostKernel {
                     b.set_master(uplink, Some(bridge)).set_up(uplink);
                     rtnl.execute(&b).map_err(err)?;
                 }
+                drop(rtnl);
+                self.no_router_role(&spec.name)?;
             }
             SwitchKind::Overlay { vxlan, uplink, vni } => {
                 self.ensure_br_netfilter()?;
@@ -138,6 +181,8 @@ impl HostKernel {
                     .set_up(vxlan);
                     rtnl.execute(&b).map_err(err)?;
                 }
+                drop(rtnl);
+                self.no_router_role(&spec.name)?;
             }
         }
         Ok(())
@@ -181,6 +226,7 @@ impl HostKernel {
         b.set_master(port, Some(br.index));
         rtnl.execute(&b).map_err(err)?;
         drop(rtnl);
+        self.no_router_role(port)?;
         if let PortKind::Veth { netns, ifname } = &spec.kind {
             Self::configure_peer(netns, ifname, spec)?;
         }

@@ -53,6 +53,9 @@ pub fn field_load(f: Field, dreg: Reg) -> Expr {
         Field::Sport => payload(PayloadBase::Transport, 0, 2),
         Field::Dport => payload(PayloadBase::Transport, 2, 2),
         Field::EtherSaddr => payload(PayloadBase::LinkLayer, 6, 6),
+        Field::ArpSha => payload(PayloadBase::Network, 8, 6),
+        Field::ArpSpa => payload(PayloadBase::Network, 14, 4),
+        Field::NdTarget => payload(PayloadBase::Transport, 8, 16),
     }
 }
 
@@ -61,10 +64,10 @@ pub(crate) fn key_type(f: Field) -> KeyType {
     match f {
         Field::IifName | Field::OifName => KeyType::IfName,
         Field::L4Proto => KeyType::InetProto,
-        Field::Saddr4 | Field::Daddr4 => KeyType::Ipv4Addr,
-        Field::Saddr6 | Field::Daddr6 => KeyType::Ipv6Addr,
+        Field::Saddr4 | Field::Daddr4 | Field::ArpSpa => KeyType::Ipv4Addr,
+        Field::Saddr6 | Field::Daddr6 | Field::NdTarget => KeyType::Ipv6Addr,
         Field::Sport | Field::Dport => KeyType::InetService,
-        Field::EtherSaddr => KeyType::EtherAddr,
+        Field::EtherSaddr | Field::ArpSha => KeyType::EtherAddr,
         Field::Mark => KeyType::Mark,
     }
 }
@@ -446,6 +449,30 @@ mod tests {
             ir::Verdict::Accept,
         );
         assert!(lower_rule("c", &bad, &mut AnonIds::default()).is_err());
+    }
+
+    #[test]
+    fn arp_and_nd_target_fields_are_payload_loads() {
+        let load = |f| field_load(f, Reg::R1);
+        let at = |base, offset, len| Expr::Payload {
+            base,
+            offset,
+            len,
+            dreg: Reg::R1,
+        };
+        assert_eq!(load(Field::ArpSha), at(PayloadBase::Network, 8, 6));
+        assert_eq!(load(Field::ArpSpa), at(PayloadBase::Network, 14, 4));
+        assert_eq!(load(Field::NdTarget), at(PayloadBase::Transport, 8, 16));
+        // concatenated set keys: 6-byte MACs take two registers each
+        let key = [
+            Field::IifName,
+            Field::EtherSaddr,
+            Field::ArpSha,
+            Field::ArpSpa,
+        ];
+        let (loads, sreg) = key_loads(&key).unwrap();
+        assert_eq!(loads.len(), 4);
+        assert_eq!(sreg, Reg::r32(0).unwrap());
     }
 
     #[test]

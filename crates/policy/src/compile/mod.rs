@@ -24,7 +24,9 @@ use std::collections::BTreeMap;
 use bulkhead_model::Direction;
 
 pub use host::{compile_host_firewall, HostEndpoint};
-pub use switch::{anti_spoofing_head, compile_switch, SwitchPortPolicy};
+pub use switch::{
+    anti_spoofing_head, compile_switch, guard_elements, guard_sets, link_local, SwitchPortPolicy,
+};
 
 use crate::classifier::acl_name;
 use crate::classify::{Classification, ProtoClass};

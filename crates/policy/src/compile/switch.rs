@@ -2,12 +2,9 @@
 //! endpoint of the host.
 //!
 //! ```text
-//! chain prerouting (filter, priority -300)   # anti-spoofing, bound to the port
-//!   iifname != @switch_ports accept
-//!   meta nfproto ipv4 iifname . ether saddr . ip saddr @bindings_v4 accept
-//!   meta nfproto ipv6 iifname . ether saddr . ip6 saddr @bindings_v6 accept
-//!   meta nfproto ipv6 iifname . ether saddr @port_macs ip6 saddr fe80::/10 accept
-//!   meta nfproto ipv6 iifname . ether saddr @port_macs ip6 saddr ::/128 meta l4proto icmpv6 accept
+//! chain prerouting (filter, priority -300)   # the port guard (guard.rs):
+//!   iifname != @switch_ports accept           #   no router/DHCP-server messages,
+//!   <port guard, is_v6 = meta nfproto ipv6>   #   sources and NA targets bound
 //!   drop                                      # switch:anti-spoofing
 //! chain forward (filter, priority 0)
 //!   ct state established,related accept
@@ -28,12 +25,16 @@
 //! programmable switch port still get their anti-spoofing binding, but no
 //! dispatch entry.
 
+mod guard;
+
 use std::collections::BTreeMap;
 
 use bulkhead_model::{Direction, MacAddress};
 
 use super::{endpoint_rules, nd_matches, SWITCH, TABLE};
 use crate::endpoint::EndpointPolicy;
+pub use guard::{anti_spoofing_head, guard_elements, guard_sets, link_local};
+
 use crate::ir::{
     ifname_bytes, Action, Chain, ChainKind, CtStates, Family, Field, Hook, Key, Match, NfProto,
     Rule, Set, SetKind, Table, Verdict,
@@ -58,81 +59,6 @@ fn addr_bytes(ip: std::net::IpAddr) -> Vec<u8> {
         std::net::IpAddr::V4(a) => a.octets().to_vec(),
         std::net::IpAddr::V6(a) => a.octets().to_vec(),
     }
-}
-
-fn lookup(key: Vec<Field>, set: &str) -> Match {
-    Match::Lookup {
-        key,
-        set: set.into(),
-        negate: false,
-    }
-}
-
-/// The anti-spoofing rules every switch-port table starts its prerouting
-/// chain with: traffic not from a switch port (`ports_set`) passes, a
-/// port's own bindings (`iifname . ether saddr . ip saddr`) pass, and so do
-/// IPv6 link-local and unspecified-source ICMPv6 from the port's MAC (ND).
-/// `is_v4`/`is_v6` say how the table's family tells the IP versions apart
-/// (`meta nfproto` in inet, the EtherType in the bridge table of the bridged
-/// drivers); each caller appends its own drops.
-pub fn anti_spoofing_head(ports_set: &str, is_v4: Match, is_v6: Match) -> Vec<Rule> {
-    let port_mac = || lookup(vec![Field::IifName, Field::EtherSaddr], "port_macs");
-    let prefix = |addr: [u8; 16], len| Match::Prefix {
-        field: Field::Saddr6,
-        addr: addr.to_vec(),
-        len,
-    };
-    let mut fe80 = [0u8; 16];
-    fe80[0] = 0xfe;
-    fe80[1] = 0x80;
-    vec![
-        Rule::verdict(
-            vec![Match::Lookup {
-                key: vec![Field::IifName],
-                set: ports_set.into(),
-                negate: true,
-            }],
-            Verdict::Accept,
-        ),
-        Rule::verdict(
-            vec![
-                is_v4,
-                lookup(
-                    vec![Field::IifName, Field::EtherSaddr, Field::Saddr4],
-                    "bindings_v4",
-                ),
-            ],
-            Verdict::Accept,
-        ),
-        Rule::verdict(
-            vec![
-                is_v6.clone(),
-                lookup(
-                    vec![Field::IifName, Field::EtherSaddr, Field::Saddr6],
-                    "bindings_v6",
-                ),
-            ],
-            Verdict::Accept,
-        ),
-        Rule::verdict(
-            vec![is_v6.clone(), port_mac(), prefix(fe80, 10)],
-            Verdict::Accept,
-        )
-        .with_comment("switch:link-local"),
-        Rule::verdict(
-            vec![
-                is_v6,
-                port_mac(),
-                prefix([0; 16], 128),
-                Match::L4Proto {
-                    protos: vec![crate::packet::ICMPV6],
-                    negate: false,
-                },
-            ],
-            Verdict::Accept,
-        )
-        .with_comment("switch:unspecified-source-icmpv6"),
-    ]
 }
 
 fn prerouting() -> Chain {
@@ -198,6 +124,14 @@ pub fn compile_switch(ports: &[SwitchPortPolicy]) -> Result<Table, PolicyError> 
     declare("from_endpoint_v6", vec![Field::Saddr6], SetKind::VerdictMap);
     declare("to_endpoint_v4", vec![Field::Daddr4], SetKind::VerdictMap);
     declare("to_endpoint_v6", vec![Field::Daddr6], SetKind::VerdictMap);
+    for s in guard_sets() {
+        let name = if s.name == guard::ND_SOURCES {
+            guard::ND_SOURCES
+        } else {
+            guard::ND_TARGETS
+        };
+        sets.insert(name, s);
+    }
     let add = |sets: &mut BTreeMap<&str, Set>, set: &str, key: Key, v: Option<Verdict>| {
         if let Some(s) = sets.get_mut(set) {
             s.elements.insert(key, v);
@@ -209,6 +143,13 @@ pub fn compile_switch(ports: &[SwitchPortPolicy]) -> Result<Table, PolicyError> 
         add(&mut sets, "port_macs", vec![dev.clone(), mac.clone()], None);
         let policy: &EndpointPolicy = &p.policy;
         let programmable = policy.has_point(EnforcementPoint::SwitchPort);
+        let v6 = policy.facts().addresses.iter().filter_map(|a| match a {
+            std::net::IpAddr::V6(a) => Some(*a),
+            std::net::IpAddr::V4(_) => None,
+        });
+        for (set, key) in guard_elements(name, p.mac.0, v6) {
+            add(&mut sets, set, key, None);
+        }
         for ip in &policy.facts().addresses {
             let fam = if ip.is_ipv4() { "v4" } else { "v6" };
             let a = point(addr_bytes(*ip));
