@@ -51,6 +51,7 @@ struct World {
     a_ll: Ipv6Addr,
     victim: Victim,
     subnet_spare: Ipv4Addr,
+    driver: &'static str,
 }
 
 fn run(args: &[&str]) -> String {
@@ -185,6 +186,7 @@ fn world(driver: &'static str) -> Option<World> {
         a_ll,
         victim,
         subnet_spare,
+        driver,
     })
 }
 
@@ -263,8 +265,25 @@ impl World {
         }
     }
 
-    /// Deletes every rule of the port guard's chain.
+    /// Deletes every rule of the port guard's chain and, on a nat port,
+    /// of the host-reach chain behind it (`inet bulkhead_net` input: a nat
+    /// endpoint reaches the host only at its gateway), which would
+    /// otherwise stop the same frames one hook later.
     fn flush_guard(&self) {
+        if self.driver == "nat" {
+            run(&[
+                "ip",
+                "netns",
+                "exec",
+                self.h.host_name(),
+                "nft",
+                "flush",
+                "chain",
+                "inet",
+                "bulkhead_net",
+                "input",
+            ]);
+        }
         let (family, table) = if self.is_host() {
             ("inet", "bulkhead")
         } else {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::common::{ifindex, ip, link_local, udp_arrives, Harness};
 
-use super::probe::{all, delete_rule, lands, reaches, sysctl};
+use super::probe::{all, delete_rule, lands, nft, reaches, sysctl};
 
 /// The host listens on every address (`0.0.0.0`, `[::]`) on one port per
 /// probe. A, on n1 (10.64.3.0/24), connects to n1's gateway, to the uplink
@@ -72,6 +72,13 @@ fn nat_endpoint_reaches_the_host_only_at_its_gateway() {
         h.host_name(),
         "input",
         "reach the host only at their gateway",
+    );
+    // The port guard (`inet bulkhead` prerouting) also refuses anything
+    // but neighbour discovery from a link-local source: remove it too, so
+    // that the weakened setup is the host without either layer.
+    nft(
+        h.host_name(),
+        &["flush", "chain", "inet", "bulkhead", "prerouting"],
     );
     for ((what, to), got) in others.iter().zip(probe_all(&others)) {
         assert!(got, "weakened: A -> {what} ({to}) reaches the host");
