@@ -395,6 +395,16 @@ impl Kernel for HostKernel {
         self.reaper.flush();
     }
 
+    fn local_addresses(&self) -> Result<Vec<(IpAddr, u8)>> {
+        Ok(self
+            .rtnl()
+            .addresses()
+            .map_err(err)?
+            .into_iter()
+            .map(|a| (a.ip, a.scope))
+            .collect())
+    }
+
     fn link_names(&self, prefix: &str) -> Result<Vec<String>> {
         Ok(self
             .rtnl()

@@ -46,3 +46,59 @@ impl Batch {
         )
     }
 }
+
+/// One address of an interface, as the kernel lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfAddr {
+    pub index: u32,
+    pub ip: IpAddr,
+    pub prefix: u8,
+    /// `RT_SCOPE_*`: 0 universe (global), 253 link, 254 host.
+    pub scope: u8,
+}
+
+fn parse_addr(ty: u16, payload: &[u8]) -> Option<IfAddr> {
+    if ty != wire::RTM_NEWADDR || payload.len() < 8 {
+        return None;
+    }
+    let (family, prefix, scope) = (payload[0], payload[1], payload[3]);
+    let index = wire::u32_of(&payload[4..8])?;
+    let mut local = None;
+    let mut address = None;
+    for (t, v) in wire::attrs(&payload[8..]) {
+        let ip = match (family, v.len()) {
+            (wire::AF_INET, 4) => IpAddr::from(<[u8; 4]>::try_from(v).ok()?),
+            (wire::AF_INET6, 16) => IpAddr::from(<[u8; 16]>::try_from(v).ok()?),
+            _ => continue,
+        };
+        match t {
+            wire::IFA_LOCAL => local = Some(ip),
+            wire::IFA_ADDRESS => address = Some(ip),
+            _ => {}
+        }
+    }
+    // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on
+    // point-to-point links); IPv6 sends only IFA_ADDRESS.
+    Some(IfAddr {
+        index,
+        ip: local.or(address)?,
+        prefix,
+        scope,
+    })
+}
+
+impl super::Rtnl {
+    /// Every address of every interface of the namespace, by interface
+    /// index (the order in which the kernel itself picks a source address
+    /// when the outgoing interface has none).
+    pub fn addresses(&mut self) -> Result<Vec<IfAddr>, super::RtnlError> {
+        let mut m = Msg::new(wire::RTM_GETADDR, wire::NLM_F_ACK | wire::NLM_F_DUMP);
+        m.raw(&[wire::AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0]);
+        let mut out = Vec::new();
+        self.query("list addresses", "all", &m, |ty, p| {
+            out.extend(parse_addr(ty, p))
+        })?;
+        out.sort_by_key(|a| a.index);
+        Ok(out)
+    }
+}
