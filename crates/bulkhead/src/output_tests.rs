@@ -196,11 +196,29 @@ fn trace() {
     let t = TraceResult {
         verdict: "block".into(),
         hops: vec![
-            hop("source_point", "host", "a0 out", "default:current:allow-out", "allow"),
-            hop("source_binding", "switch", "bhp7777777700", "switch:binding", "allow"),
+            hop(
+                "source_point",
+                "host",
+                "a0 out",
+                "default:current:allow-out",
+                "allow",
+            ),
+            hop(
+                "source_binding",
+                "switch",
+                "bhp7777777700",
+                "switch:binding",
+                "allow",
+            ),
             hop("nat", "nat", "dnat", "publish 8080:80/tcp to b0", "allow"),
             hop("network", "network", "n1", "published-port", "allow"),
-            hop("destination_point", "switch", "bhp8888888800 in", "deny-ssh", "block"),
+            hop(
+                "destination_point",
+                "switch",
+                "bhp8888888800 in",
+                "deny-ssh",
+                "block",
+            ),
         ],
         target: "endpoint b0".into(),
         delivered: "10.1.0.2 -> 10.1.0.3:80".into(),
