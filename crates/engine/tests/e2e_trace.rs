@@ -20,7 +20,6 @@ mod common;
 mod trace_support;
 
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -29,7 +28,7 @@ use std::time::Instant;
 use bulkhead_engine::{step_label, TraceQuery, TraceReport};
 use bulkhead_policy::Verdict;
 use common::*;
-use trace_support::gen::{Kind, Mapping, Net, Node, NodeKind, Rng, Spec, World};
+use trace_support::gen::{Kind, Rng, Spec, World};
 use trace_support::probes::{self, sa};
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -58,171 +57,6 @@ impl Keys {
         self.freed.notify_all();
         r
     }
-}
-
-fn build(h: &Harness, lan: &Lan) -> World {
-    let lan_ns = lan.lan.name().to_owned();
-    // The LAN router routes the nat and overlay subnets and the uplink's
-    // subnet to the host, so a LAN peer's packets reach the host's rules
-    // (isolation, published ports) rather than a missing route.
-    ip(&[
-        "-n",
-        &lan_ns,
-        "route",
-        "add",
-        "10.0.0.0/8",
-        "via",
-        "198.51.100.1",
-    ]);
-    ip(&[
-        "-n",
-        &lan_ns,
-        "route",
-        "add",
-        "192.0.2.0/24",
-        "via",
-        "198.51.100.1",
-    ]);
-    let fwd = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lan_ns,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ])
-        .status()
-        .expect("sysctl in the LAN namespace");
-    assert!(fwd.success());
-    h.nat_network("n1", "10.71.1.0/24", None);
-    h.nat_network("n2", "10.72.2.0/24", Some("legacy"));
-    l2_network(
-        h,
-        "l2",
-        "l2bridge",
-        LAN_SUBNET,
-        Some("198.51.100.254"),
-        &lan.uplink,
-        None,
-    );
-    l2_network(
-        h,
-        "ov",
-        "overlay",
-        "10.73.3.0/24",
-        None,
-        UPLINK_DEV,
-        Some(4242),
-    );
-    let nets = vec![
-        Net {
-            name: "n1".into(),
-            driver: "nat",
-            subnet: "10.71.1.0/24",
-            gateway: Ipv4Addr::new(10, 71, 1, 1),
-        },
-        Net {
-            name: "n2".into(),
-            driver: "nat",
-            subnet: "10.72.2.0/24",
-            gateway: Ipv4Addr::new(10, 72, 2, 1),
-        },
-        Net {
-            name: "l2".into(),
-            driver: "l2bridge",
-            subnet: LAN_SUBNET,
-            gateway: LAN_ROUTER,
-        },
-        Net {
-            name: "ov".into(),
-            driver: "overlay",
-            subnet: "10.73.3.0/24",
-            gateway: Ipv4Addr::new(10, 73, 3, 1),
-        },
-    ];
-    let eps: [(&str, usize, Option<&str>, &[&str], &str); 7] = [
-        ("a1", 0, None, &["18080:80", "18053:53/udp"], "layered"),
-        ("a2", 0, None, &[], "replace"),
-        (
-            "b1",
-            1,
-            None,
-            &["28080:8080", "192.0.2.1:28081:8081/udp"],
-            "layered",
-        ),
-        ("c1", 2, Some("198.51.100.10"), &[], "layered"),
-        ("c2", 2, Some("198.51.100.11"), &[], "replace"),
-        ("o1", 3, Some("10.73.3.10"), &[], "layered"),
-        ("o2", 3, Some("10.73.3.11"), &[], "replace"),
-    ];
-    let mut w = World {
-        nets,
-        ..World::default()
-    };
-    for (name, net, addr, publish, mode) in eps {
-        let (ip, ns) = trace_support::endpoint(h, name, &w.nets[net].name, addr, publish, mode);
-        let switch = net >= 2;
-        let e = w.nodes.len();
-        for p in publish {
-            let m = bulkhead_model::PortMapping::parse("publish", p).expect("mapping");
-            w.mappings.push(Mapping {
-                endpoint: e,
-                tcp: m.protocol.number() == Some(6),
-                host_ip: m.host_ip.map(|a| match a {
-                    std::net::IpAddr::V4(v) => v,
-                    std::net::IpAddr::V6(_) => panic!("v6 mapping"),
-                }),
-                host_port: m.host_port,
-                container_port: m.container_port,
-            });
-        }
-        w.nodes.push(Node {
-            label: name.into(),
-            ip,
-            ns,
-            kind: NodeKind::Endpoint { net, switch },
-        });
-    }
-    for a in [
-        UPLINK,
-        LAN_HOST,
-        Ipv4Addr::new(10, 71, 1, 1),
-        Ipv4Addr::new(10, 72, 2, 1),
-        Ipv4Addr::new(10, 73, 3, 1),
-    ] {
-        w.nodes.push(Node {
-            label: a.to_string(),
-            ip: a,
-            ns: h.host().to_path_buf(),
-            kind: NodeKind::Host,
-        });
-    }
-    w.nodes.push(Node {
-        label: OUTSIDE.to_string(),
-        ip: OUTSIDE,
-        ns: h.outside().to_path_buf(),
-        kind: NodeKind::Outside,
-    });
-    w.nodes.push(Node {
-        label: LAN_PEER.to_string(),
-        ip: LAN_PEER,
-        ns: lan.peer.path().to_path_buf(),
-        kind: NodeKind::Outside,
-    });
-    w
-}
-
-/// Resolves neighbours before measuring (a first packet waiting for ARP
-/// is not a policy verdict): every node pings a few others, results unused.
-fn warm_up(w: &World) {
-    std::thread::scope(|s| {
-        for a in &w.nodes {
-            for b in w.nodes.iter().filter(|b| b.ns != a.ns) {
-                s.spawn(move || probes::icmp(&a.ns, a.ip, b.ip));
-            }
-        }
-    });
 }
 
 fn query(w: &World, s: &Spec) -> TraceQuery {
@@ -317,7 +151,7 @@ fn trace_agrees_with_the_kernel_on_random_probes() {
     let pending = std::env::var("BULKHEAD_E2E_TRACE_SPEC_PENDING").is_ok_and(|v| v == "1");
     eprintln!("e2e_trace: seed {seed} (replay: BULKHEAD_E2E_TRACE_SEED={seed}), {count} probes, spec-pending classes {}", if pending { "on" } else { "off" });
     let lan = Lan::attach(&h, "trace", "bhtlan0", false);
-    let w = build(&h, &lan);
+    let w = trace_support::build(&h, &lan);
     let mut rng = Rng::new(seed);
     for (i, n) in w.nodes.iter().enumerate() {
         for r in w.acls(&mut rng, i) {
@@ -336,7 +170,7 @@ fn trace_agrees_with_the_kernel_on_random_probes() {
     let specs: Vec<Spec> = (0..count)
         .map(|i| w.probe(&mut rng, i, pending, &mut raw_pairs))
         .collect();
-    warm_up(&w);
+    trace_support::warm_up(&w);
     let setup = started.elapsed();
     let keys = Keys::default();
     let next = AtomicUsize::new(0);
@@ -415,5 +249,111 @@ fn trace_agrees_with_the_kernel_on_random_probes() {
         "seed {seed}: {} of {total} disagree:\n{}",
         bad.len(),
         bad.join("\n")
+    );
+}
+
+/// Deletes the rule carrying `comment` from `chain` of `table` (inet) in
+/// the host namespace `host`: the deliberately weakened setup.
+fn delete_rule(host: &str, table: &str, chain: &str, comment: &str) {
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", host, "nft", "-a", "list", "chain", "inet", table, chain,
+        ])
+        .output()
+        .expect("nft list");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("comment \"{comment}\"")))
+        .unwrap_or_else(|| panic!("no rule {comment:?} in {table} {chain}:\n{text}"));
+    let handle = line.rsplit("# handle ").next().unwrap().trim();
+    let del = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", host, "nft", "delete", "rule", "inet", table, chain, "handle", handle,
+        ])
+        .status()
+        .expect("nft delete");
+    assert!(del.success());
+}
+
+/// The comparison can fail: with the kernel's defending rule removed (the
+/// nat isolation rule; the switch port's anti-spoofing drop), the same
+/// probe and trace that agreed before now disagree. This is how a drift
+/// of either side shows in `trace_agrees_with_the_kernel_on_random_probes`.
+#[test]
+fn the_comparison_catches_a_kernel_that_drifts_from_trace() {
+    let Some(h) = Harness::new("tracedrift") else {
+        return;
+    };
+    h.nat_network("n1", "10.81.1.0/24", None);
+    h.nat_network("n2", "10.82.2.0/24", None);
+    let a = h.endpoint("a", "n1", &[], None);
+    let a2 = h.endpoint("a2", "n1", &[], None);
+    let b = h.endpoint("b", "n2", &[], None);
+    let cross = |n: u16| {
+        let q = TraceQuery::new("a", "b", "tcp", Some(&(20000 + n).to_string()));
+        let t = h.engine.trace(&q).expect("trace").verdict;
+        let got = probes::tcp(
+            &a.ns,
+            sa(a.ip, 31000 + n),
+            &b.ns,
+            20000 + n,
+            sa(b.ip, 20000 + n),
+            false,
+        );
+        (t, got.forward)
+    };
+    let forged = |n: u16| {
+        let mut q = TraceQuery::new(
+            "a",
+            &a2.ip.to_string(),
+            "udp",
+            Some(&(20100 + n).to_string()),
+        );
+        q.source_ip = Some(b.ip.to_string());
+        let t = h.engine.trace(&q).expect("trace").verdict;
+        let listen = sa(a2.ip, 20100 + n);
+        let got = probes::udp(
+            &a.ns,
+            sa(b.ip, 31100 + n),
+            true,
+            listen,
+            &a2.ns,
+            listen,
+            false,
+        );
+        (t, got.forward)
+    };
+    assert_eq!(
+        cross(0),
+        (Verdict::Block, false),
+        "bulkhead: isolated, and trace says so"
+    );
+    assert_eq!(
+        forged(0),
+        (Verdict::Block, false),
+        "bulkhead: forged source dropped"
+    );
+    delete_rule(
+        h.host_name(),
+        "bulkhead_net",
+        "forward",
+        "networks are isolated",
+    );
+    assert_eq!(
+        cross(1),
+        (Verdict::Block, true),
+        "weakened: the kernel lets it through, trace does not"
+    );
+    delete_rule(
+        h.host_name(),
+        "bulkhead",
+        "prerouting",
+        "switch:anti-spoofing",
+    );
+    assert_eq!(
+        forged(1),
+        (Verdict::Block, true),
+        "weakened: the forged packet arrives, trace still blocks"
     );
 }

@@ -5,7 +5,7 @@
 
 use bulkhead_policy::Verdict;
 
-use super::path::{Probe, Stage, Step, Topology};
+use super::topology::{Probe, Stage, Step, Topology};
 
 /// UDP source ports of DHCP (67) and DHCPv6 (547) servers.
 const DHCP_SERVER_PORTS: [u16; 2] = [67, 547];

@@ -18,6 +18,7 @@ pub mod path;
 #[cfg(test)]
 mod path_tests;
 mod resolve;
+pub mod topology;
 
 use std::net::IpAddr;
 

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use bulkhead_model::Driver;
 use bulkhead_policy::Verdict;
 
-use super::path::{in_subnets, same_network, Origin, Probe, Stage, Step, Target, Topology};
+use super::topology::{in_subnets, same_network, Origin, Probe, Stage, Step, Target, Topology};
 
 fn step(steps: &mut Vec<Step>, location: String, rule: &str, verdict: Verdict) {
     steps.push(Step {
