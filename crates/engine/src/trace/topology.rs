@@ -179,7 +179,7 @@ impl Topology {
                         && m.host_ip.is_none_or(|h| h == dst)
                         && e.addresses.iter().any(|a| a.is_ipv4() == dst.is_ipv4())
                 })
-                .map(|m| (i, m.clone()))
+                .map(|m| (i, *m))
         })
     }
 }

@@ -297,8 +297,7 @@ impl World {
             };
         let dst = &self.nodes[to_node];
         let both_foreign = !is_ep && !matches!(dst.kind, NodeKind::Endpoint { .. }) && !dnat;
-        if to_node == from && !dnat || dst.ns == src.ns && !dnat || both_foreign || src_ip == to_ip
-        {
+        if (dst.ns == src.ns && !dnat) || both_foreign || src_ip == to_ip {
             return None;
         }
         if kind == Kind::Raw && raw_pairs.contains(&(src_ip.min(to_ip), src_ip.max(to_ip))) {

@@ -54,6 +54,10 @@ pub fn endpoint(
     (addr, ns.netns_path.clone())
 }
 
+/// An endpoint of the world: name, network index, address, published
+/// ports, ACL mode.
+type EpRow<'a> = (&'a str, usize, Option<&'a str>, &'a [&'a str], &'a str);
+
 pub fn build(h: &Harness, lan: &Lan) -> World {
     let lan_ns = lan.lan.name().to_owned();
     // The LAN router routes the nat and overlay subnets and the uplink's
@@ -135,7 +139,7 @@ pub fn build(h: &Harness, lan: &Lan) -> World {
             gateway: Ipv4Addr::new(10, 73, 3, 1),
         },
     ];
-    let eps: [(&str, usize, Option<&str>, &[&str], &str); 7] = [
+    let eps: [EpRow<'_>; 7] = [
         ("a1", 0, None, &["18080:80", "18053:53/udp"], "layered"),
         ("a2", 0, None, &[], "replace"),
         (
