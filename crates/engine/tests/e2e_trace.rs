@@ -151,7 +151,8 @@ fn trace_agrees_with_the_kernel_on_random_probes() {
     let pending = std::env::var("BULKHEAD_E2E_TRACE_SPEC_PENDING").is_ok_and(|v| v == "1");
     eprintln!("e2e_trace: seed {seed} (replay: BULKHEAD_E2E_TRACE_SEED={seed}), {count} probes, spec-pending classes {}", if pending { "on" } else { "off" });
     let lan = Lan::attach(&h, "trace", "bhtlan0", false);
-    let w = trace_support::build(&h, &lan);
+    let lan2 = trace_support::TunnelLan::attach(&h);
+    let w = trace_support::build(&h, &lan, &lan2);
     let mut rng = Rng::new(seed);
     for (i, n) in w.nodes.iter().enumerate() {
         for r in w.acls(&mut rng, i) {

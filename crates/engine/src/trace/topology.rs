@@ -165,6 +165,27 @@ impl Topology {
         self.host_addresses.contains(&ip)
     }
 
+    /// The source a hairpin masquerade writes: the address of the device
+    /// the DNATed packet leaves by. An l2tunnel endpoint's traffic is
+    /// policy-routed out of the uplink (the host's address in that
+    /// network's subnet); anything else leaves by the target's switch port,
+    /// which has no address ([`Topology::masquerade_source`]).
+    pub fn hairpin_source(&self, origin: Origin) -> Option<IpAddr> {
+        if let Origin::Endpoint(e) = origin {
+            let net = &self.networks[self.endpoints[e].network];
+            if net.driver == Driver::L2Tunnel {
+                let uplink = self
+                    .host_addresses
+                    .iter()
+                    .find(|a| net.subnets.iter().any(|s| s.contains(**a)));
+                if let Some(a) = uplink {
+                    return Some(*a);
+                }
+            }
+        }
+        self.masquerade_source
+    }
+
     /// The published port `dst:port/protocol` captures, if any.
     pub fn published(&self, dst: IpAddr, protocol: u8, port: u16) -> Option<(usize, PortMapping)> {
         if !self.is_host(dst) {

@@ -83,11 +83,13 @@ pub struct Mapping {
     pub container_port: u16,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct World {
     pub nodes: Vec<Node>,
     pub nets: Vec<Net>,
     pub mappings: Vec<Mapping>,
+    /// The host's address nat traffic to the outside is masqueraded to.
+    pub masquerade: Ipv4Addr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +120,11 @@ pub enum Class {
     NatHostNotGateway,
     /// UDP from an endpoint's port 67 (a DHCP server's offer).
     DhcpServer,
+    /// An l2tunnel endpoint to a published port (spec §6: hairpin from
+    /// another endpoint). The kernel masquerades it to the uplink's address
+    /// on its way out through the fabric, and the host then drops it as a
+    /// martian (its own address as source) when it comes back.
+    TunnelHairpin,
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +207,22 @@ impl World {
             .collect()
     }
 
+    /// The source address a raw-protocol flow has on the wire where its
+    /// pair must be unique: a nat endpoint's flow to the outside is
+    /// masqueraded to the uplink's address, and NAT cannot give a second
+    /// port-less flow of the same pair another tuple (it drops it).
+    fn raw_source(&self, from: usize, src: Ipv4Addr, forged: bool, to: usize) -> Ipv4Addr {
+        let outside = self.nodes[to].kind == NodeKind::Outside
+            && !self.nets.iter().any(|n| {
+                bulkhead_model::Cidr::parse("subnet", n.subnet)
+                    .is_ok_and(|c| c.contains(self.nodes[to].ip.into()))
+            });
+        match self.net_of(from) {
+            Some(n) if n.driver == "nat" && !forged && outside => self.masquerade,
+            _ => src,
+        }
+    }
+
     fn net_of(&self, node: usize) -> Option<&Net> {
         match self.nodes[node].kind {
             NodeKind::Endpoint { net, .. } => Some(&self.nets[net]),
@@ -221,8 +244,8 @@ impl World {
             if let Some(s) = self.try_probe(rng, i, raw_pairs) {
                 if pending || s.class == Class::Plain {
                     if s.kind == Kind::Raw {
-                        let (a, b) = (s.src_ip.min(s.to_ip), s.src_ip.max(s.to_ip));
-                        raw_pairs.insert((a, b));
+                        let src = self.raw_source(s.from, s.src_ip, s.forged, s.to_node);
+                        raw_pairs.insert((src.min(s.to_ip), src.max(s.to_ip)));
                     }
                     return s;
                 }
@@ -280,7 +303,7 @@ impl World {
             .filter(|m| m.tcp == (kind == Kind::Tcp))
             .collect();
         let (to_ip, to_node, dst_port, listen_port, dnat) =
-            if ported && !publish.is_empty() && rng.chance(22) {
+            if ported && !publish.is_empty() && rng.chance(15) {
                 let m = *rng.pick(&publish);
                 let hosts: Vec<Ipv4Addr> = self
                     .nodes
@@ -300,8 +323,12 @@ impl World {
         if (dst.ns == src.ns && !dnat) || both_foreign || src_ip == to_ip {
             return None;
         }
-        if kind == Kind::Raw && raw_pairs.contains(&(src_ip.min(to_ip), src_ip.max(to_ip))) {
+        let raw_src = self.raw_source(from, src_ip, forged, to_node);
+        if kind == Kind::Raw && raw_pairs.contains(&(raw_src.min(to_ip), raw_src.max(to_ip))) {
             return None;
+        }
+        if dnat && self.net_of(from).is_some_and(|n| n.driver == "l2tunnel") {
+            class = Class::TunnelHairpin;
         }
         if !forged && !dnat && dst.kind == NodeKind::Host {
             if let Some(net) = self.net_of(from) {

@@ -12,6 +12,9 @@ use bulkhead_model::{EndpointSpec, NamespaceSpec};
 
 use gen::{Mapping, Net, Node, NodeKind, World};
 
+use bulkhead_dataplane::netns::NetnsGuard;
+use bulkhead_dataplane::testing;
+
 use crate::common::*;
 
 /// An endpoint `name` in its own namespace: `ip` (or IPAM's), published
@@ -58,41 +61,94 @@ pub fn endpoint(
 /// ports, ACL mode.
 type EpRow<'a> = (&'a str, usize, Option<&'a str>, &'a [&'a str], &'a str);
 
-pub fn build(h: &Harness, lan: &Lan) -> World {
-    let lan_ns = lan.lan.name().to_owned();
-    // The LAN router routes the nat and overlay subnets and the uplink's
-    // subnet to the host, so a LAN peer's packets reach the host's rules
-    // (isolation, published ports) rather than a missing route.
-    ip(&[
-        "-n",
-        &lan_ns,
-        "route",
-        "add",
-        "10.0.0.0/8",
-        "via",
-        "198.51.100.1",
-    ]);
-    ip(&[
-        "-n",
-        &lan_ns,
-        "route",
-        "add",
-        "192.0.2.0/24",
-        "via",
-        "198.51.100.1",
-    ]);
+/// A second LAN for the l2tunnel network: 203.0.113.0/24, router .254,
+/// peer .2, the host's uplink `bhtlan1` .1; its switch port to the host
+/// hairpins (l2tunnel needs the fabric to send frames back).
+pub struct TunnelLan {
+    pub lan: NetnsGuard,
+    pub peer: NetnsGuard,
+}
+
+pub const TUNNEL_HOST: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+pub const TUNNEL_PEER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+
+impl TunnelLan {
+    pub fn attach(h: &Harness) -> TunnelLan {
+        let lan = NetnsGuard::create(&testing::unique_name("trace-lan2")).expect("lan2 netns");
+        let peer = NetnsGuard::create(&testing::unique_name("trace-peer2")).expect("peer2 netns");
+        let (hn, l, p) = (h.host_name(), lan.name(), peer.name());
+        for args in [
+            vec!["-n", l, "link", "set", "lo", "up"],
+            vec!["-n", p, "link", "set", "lo", "up"],
+            vec!["-n", l, "link", "add", "lan0", "type", "bridge"],
+            vec!["-n", l, "addr", "add", "203.0.113.254/24", "dev", "lan0"],
+            vec!["-n", l, "link", "set", "lan0", "up"],
+            vec![
+                "-n", hn, "link", "add", "bhtlan1", "type", "veth", "peer", "name", "lanh",
+                "netns", l,
+            ],
+            vec!["-n", hn, "addr", "add", "203.0.113.1/24", "dev", "bhtlan1"],
+            vec!["-n", hn, "link", "set", "bhtlan1", "up"],
+            vec!["-n", l, "link", "set", "lanh", "master", "lan0", "up"],
+            vec![
+                "-n",
+                l,
+                "link",
+                "set",
+                "lanh",
+                "type",
+                "bridge_slave",
+                "hairpin",
+                "on",
+            ],
+            vec![
+                "-n", l, "link", "add", "lanp", "type", "veth", "peer", "name", "eth0", "netns", p,
+            ],
+            vec!["-n", l, "link", "set", "lanp", "master", "lan0", "up"],
+            vec!["-n", p, "addr", "add", "203.0.113.2/24", "dev", "eth0"],
+            vec!["-n", p, "link", "set", "eth0", "up"],
+            vec!["-n", p, "route", "add", "default", "via", "203.0.113.254"],
+        ] {
+            ip(&args);
+        }
+        wait_up(p, "eth0");
+        wait_up(l, "lanh");
+        TunnelLan { lan, peer }
+    }
+}
+
+/// Makes a LAN namespace's router route `prefixes` to the host at `via`,
+/// so a LAN peer's packets reach the host's rules (isolation, published
+/// ports) rather than a missing route.
+fn route_to_host(lan_ns: &str, via: &str, prefixes: &[&str]) {
+    for p in prefixes {
+        ip(&["-n", lan_ns, "route", "add", p, "via", via]);
+    }
     let fwd = std::process::Command::new("ip")
         .args([
             "netns",
             "exec",
-            &lan_ns,
+            lan_ns,
             "sysctl",
             "-qw",
             "net.ipv4.ip_forward=1",
         ])
         .status()
-        .expect("sysctl in the LAN namespace");
+        .expect("sysctl in a LAN namespace");
     assert!(fwd.success());
+}
+
+pub fn build(h: &Harness, lan: &Lan, lan2: &TunnelLan) -> World {
+    route_to_host(
+        lan.lan.name(),
+        "198.51.100.1",
+        &["10.0.0.0/8", "192.0.2.0/24", "203.0.113.0/24"],
+    );
+    route_to_host(
+        lan2.lan.name(),
+        "203.0.113.1",
+        &["10.0.0.0/8", "192.0.2.0/24", LAN_SUBNET],
+    );
     h.nat_network("n1", "10.71.1.0/24", None);
     h.nat_network("n2", "10.72.2.0/24", Some("legacy"));
     l2_network(
@@ -102,6 +158,15 @@ pub fn build(h: &Harness, lan: &Lan) -> World {
         LAN_SUBNET,
         Some("198.51.100.254"),
         &lan.uplink,
+        None,
+    );
+    l2_network(
+        h,
+        "lt",
+        "l2tunnel",
+        "203.0.113.0/24",
+        Some("203.0.113.254"),
+        "bhtlan1",
         None,
     );
     l2_network(
@@ -138,8 +203,14 @@ pub fn build(h: &Harness, lan: &Lan) -> World {
             subnet: "10.73.3.0/24",
             gateway: Ipv4Addr::new(10, 73, 3, 1),
         },
+        Net {
+            name: "lt".into(),
+            driver: "l2tunnel",
+            subnet: "203.0.113.0/24",
+            gateway: Ipv4Addr::new(203, 0, 113, 254),
+        },
     ];
-    let eps: [EpRow<'_>; 7] = [
+    let eps: [EpRow<'_>; 9] = [
         ("a1", 0, None, &["18080:80", "18053:53/udp"], "layered"),
         ("a2", 0, None, &[], "replace"),
         (
@@ -153,10 +224,14 @@ pub fn build(h: &Harness, lan: &Lan) -> World {
         ("c2", 2, Some("198.51.100.11"), &[], "replace"),
         ("o1", 3, Some("10.73.3.10"), &[], "layered"),
         ("o2", 3, Some("10.73.3.11"), &[], "replace"),
+        ("t1", 4, Some("203.0.113.10"), &[], "layered"),
+        ("t2", 4, Some("203.0.113.11"), &[], "replace"),
     ];
     let mut w = World {
         nets,
-        ..World::default()
+        nodes: Vec::new(),
+        mappings: Vec::new(),
+        masquerade: UPLINK,
     };
     for (name, net, addr, publish, mode) in eps {
         let (ip, ns) = endpoint(h, name, &w.nets[net].name, addr, publish, mode);
@@ -188,6 +263,7 @@ pub fn build(h: &Harness, lan: &Lan) -> World {
         Ipv4Addr::new(10, 71, 1, 1),
         Ipv4Addr::new(10, 72, 2, 1),
         Ipv4Addr::new(10, 73, 3, 1),
+        TUNNEL_HOST,
     ] {
         w.nodes.push(Node {
             label: a.to_string(),
@@ -206,6 +282,12 @@ pub fn build(h: &Harness, lan: &Lan) -> World {
         label: LAN_PEER.to_string(),
         ip: LAN_PEER,
         ns: lan.peer.path().to_path_buf(),
+        kind: NodeKind::Outside,
+    });
+    w.nodes.push(Node {
+        label: TUNNEL_PEER.to_string(),
+        ip: TUNNEL_PEER,
+        ns: lan2.peer.path().to_path_buf(),
         kind: NodeKind::Outside,
     });
     w
