@@ -327,7 +327,7 @@ impl World {
         if kind == Kind::Raw && raw_pairs.contains(&(raw_src.min(to_ip), raw_src.max(to_ip))) {
             return None;
         }
-        if dnat && self.net_of(from).is_some_and(|n| n.driver == "l2tunnel") {
+        if dnat && !forged && self.net_of(from).is_some_and(|n| n.driver == "l2tunnel") {
             class = Class::TunnelHairpin;
         }
         if !forged && !dnat && dst.kind == NodeKind::Host {
