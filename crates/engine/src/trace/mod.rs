@@ -17,6 +17,8 @@ mod network;
 pub mod path;
 #[cfg(test)]
 mod path_tests;
+#[cfg(test)]
+mod query_tests;
 mod resolve;
 pub mod topology;
 

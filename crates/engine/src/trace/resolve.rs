@@ -56,10 +56,22 @@ pub(super) fn topology(state: &State, host: &[(IpAddr, u8)]) -> Result<Topology>
         .iter()
         .find(|(ip, scope)| ip.is_ipv4() && *scope == 0)
         .map(|(ip, _)| *ip);
+    // The gateways bulkhead itself put on the host (nat, overlay) are the
+    // host's even when the kernel could not be asked.
+    let mut host_addresses: Vec<IpAddr> = host.iter().map(|(ip, _)| *ip).collect();
+    for (gw, _) in state
+        .networks
+        .values()
+        .filter_map(crate::drivers::host_gateway)
+    {
+        if !host_addresses.contains(&gw) {
+            host_addresses.push(gw);
+        }
+    }
     Ok(Topology {
         networks,
         endpoints,
-        host_addresses: host.iter().map(|(ip, _)| *ip).collect(),
+        host_addresses,
         masquerade_source,
     })
 }
