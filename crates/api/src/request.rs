@@ -154,7 +154,7 @@ pub struct AclRuleRequest {
 pub struct TraceRequest {
     /// Source endpoint name or IP address.
     pub from: String,
-    /// Destination endpoint name or IP address.
+    /// Destination endpoint name, IP address or `HOST_IP:PORT`.
     pub to: String,
     /// Protocol name or number.
     #[serde(deserialize_with = "required_scalar")]
@@ -166,6 +166,20 @@ pub struct TraceRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub port: Option<String>,
+    /// The source address the `from` endpoint writes (a spoofed one is
+    /// dropped at its switch port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    /// Source port (default 49152).
+    #[serde(
+        default,
+        deserialize_with = "raw::opt_scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_port: Option<String>,
+    /// Trace a packet of an established connection (a reply).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub established: bool,
 }
 
 /// `POST /v1/import`: an HCN v2 JSON document, sent as the body itself.

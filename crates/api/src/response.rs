@@ -146,12 +146,17 @@ pub struct EndpointInfo {
     pub container_id: Option<String>,
 }
 
-/// One enforcement point on a traced packet's path.
+/// One step on a traced packet's path.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceHop {
-    /// Enforcement point: `host` (firewall) or `switch` (port).
+    /// `source_point`, `source_binding`, `nat`, `network`,
+    /// `destination_point` or `delivery`.
+    #[serde(default)]
+    pub stage: String,
+    /// `host` (firewall), `switch` (port), `nat`, `network`, `delivery`.
     pub point: String,
-    /// Where it sits, e.g. the endpoint or switch port name.
+    /// Where it sits: the endpoint, switch port, network or place, with the
+    /// direction at an enforcement point (`a0 out`).
     pub location: String,
     /// The rule that decided: a custom rule id or a default profile rule.
     pub rule: String,
@@ -164,9 +169,16 @@ pub struct TraceHop {
 pub struct TraceResult {
     /// Final verdict: `allow` or `block`.
     pub verdict: String,
-    /// Every enforcement point on the path, in order.
+    /// Every step on the path, in order, up to the one that blocked.
     #[serde(default)]
     pub hops: Vec<TraceHop>,
+    /// Where the packet ends: `endpoint NAME`, `host`, `network NAME`
+    /// (not a local endpoint) or `outside`.
+    #[serde(default)]
+    pub target: String,
+    /// The packet as the destination sees it (after NAT): `SRC -> DST[:PORT]`.
+    #[serde(default)]
+    pub delivered: String,
 }
 
 /// `POST /v1/import`: what an HCN document created.

@@ -82,6 +82,16 @@ fn sample_commands() -> Vec<Command> {
             to: "10.1.0.9".into(),
             protocol: "udp".into(),
             port: Some("53".into()),
+            ..Default::default()
+        }),
+        Command::Trace(TraceRequest {
+            from: "ep".into(),
+            to: "192.0.2.1:8080".into(),
+            protocol: "tcp".into(),
+            source_ip: Some("10.1.0.99".into()),
+            source_port: Some("68".into()),
+            established: true,
+            ..Default::default()
         }),
         Command::Import(ImportRequest {
             document: json!({"Networks": [{"Name": "x"}]}),

@@ -88,11 +88,14 @@ fn canned(kind: ResponseKind) -> Response {
         ResponseKind::Trace => Response::Trace(TraceResult {
             verdict: "block".into(),
             hops: vec![TraceHop {
+                stage: "destination_point".into(),
                 point: "host".into(),
-                location: "ep".into(),
+                location: "ep in".into(),
                 rule: "r1".into(),
                 verdict: "block".into(),
             }],
+            target: "endpoint ep".into(),
+            delivered: "10.1.0.2 -> 10.1.0.9:80".into(),
         }),
         ResponseKind::Import => Response::Import(ImportResult {
             networks: vec!["n1".into()],
@@ -257,6 +260,9 @@ async fn every_route_round_trips() {
         to: "10.1.0.9".into(),
         protocol: "tcp".into(),
         port: Some("80".into()),
+        source_port: Some("40000".into()),
+        established: true,
+        ..Default::default()
     };
     assert_eq!(c.trace(req.clone()).await.unwrap().verdict, "block");
     assert_eq!(h.last(), Command::Trace(req));

@@ -264,11 +264,11 @@ pub struct ExecArgs {
 /// `trace` flags.
 #[derive(Debug, Args)]
 pub struct TraceArgs {
-    /// Source endpoint or IP.
+    /// Source endpoint or IP (an endpoint's, the host's, or outside).
     #[arg(long, value_name = "ENDPOINT|IP")]
     pub from: String,
-    /// Destination endpoint or IP.
-    #[arg(long, value_name = "ENDPOINT|IP")]
+    /// Destination endpoint or IP; HOST_IP:PORT resolves a published port.
+    #[arg(long, value_name = "ENDPOINT|IP|HOST_IP:PORT")]
     pub to: String,
     /// Protocol name or number.
     #[arg(long, value_name = "P")]
@@ -276,6 +276,15 @@ pub struct TraceArgs {
     /// Destination port.
     #[arg(long, value_name = "N")]
     pub port: Option<String>,
+    /// Source address the --from endpoint writes (not its own: spoofed).
+    #[arg(long, value_name = "IP")]
+    pub source_ip: Option<String>,
+    /// Source port (default 49152).
+    #[arg(long, value_name = "N")]
+    pub source_port: Option<String>,
+    /// Trace a packet of an established connection (a reply).
+    #[arg(long)]
+    pub established: bool,
 }
 
 /// `import` arguments.

@@ -84,6 +84,9 @@ pub fn plan(top: TopCommand) -> Result<Plan, CliError> {
             to: a.to,
             protocol: a.protocol,
             port: a.port,
+            source_ip: a.source_ip,
+            source_port: a.source_port,
+            established: a.established,
         }),
         TopCommand::Import(a) => {
             let text = std::fs::read(&a.file).map_err(|error| CliError::ReadFile {

@@ -16,7 +16,7 @@ use bulkhead_dataplane::conntrack::Conntrack;
 use bulkhead_dataplane::host::HostKernel;
 use bulkhead_dataplane::netns::NetnsGuard;
 use bulkhead_dataplane::probe::{arrives, ProbeKind};
-use bulkhead_engine::{Config, EndpointOptions, Engine, TraceReport};
+use bulkhead_engine::{step_label, Config, EndpointOptions, Engine, TraceQuery, TraceReport};
 use bulkhead_model::{AclRuleSpec, EndpointSpec, NamespaceSpec, NetworkSpec};
 use bulkhead_policy::Verdict;
 use bulkhead_store::RedbStore;
@@ -77,28 +77,17 @@ fn cell(
     let port = kind.port().map(|p| p.to_string());
     let t: TraceReport = step(
         "trace",
-        engine.trace(
+        engine.trace(&TraceQuery::new(
             from.name,
             to.name,
             &kind.protocol().to_string(),
             port.as_deref(),
-        ),
+        )),
     )?;
     let allowed = t.verdict == Verdict::Allow;
     let decider = t
-        .hops
-        .iter()
-        .find(|h| h.verdict != Verdict::Allow)
-        .or(t.hops.last())
-        .map(|h| {
-            format!(
-                "{} {} {}: {}",
-                h.point.replace('_', " "),
-                h.endpoint,
-                h.direction,
-                h.rule
-            )
-        })
+        .decider()
+        .map(step_label)
         .unwrap_or_else(|| "no enforcement point".into());
     let observed = if arrived { "allow" } else { "block" };
     let agree = arrived == allowed;

@@ -295,6 +295,7 @@ fn trace_table(t: &TraceResult) -> String {
         .iter()
         .map(|h| {
             vec![
+                h.stage.replace('_', " "),
                 h.point.clone(),
                 h.location.clone(),
                 h.rule.clone(),
@@ -302,7 +303,10 @@ fn trace_table(t: &TraceResult) -> String {
             ]
         })
         .collect();
-    let mut text = table(&["POINT", "LOCATION", "RULE", "VERDICT"], &rows);
+    let mut text = table(&["STEP", "POINT", "LOCATION", "RULE", "VERDICT"], &rows);
+    if !t.target.is_empty() {
+        text.push_str(&format!("to: {} ({})\n", t.target, t.delivered));
+    }
     text.push_str(&format!("verdict: {}\n", t.verdict));
     text
 }

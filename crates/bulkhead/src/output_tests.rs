@@ -186,22 +186,42 @@ fn namespace_inspect() {
 
 #[test]
 fn trace() {
+    let hop = |stage: &str, point: &str, location: &str, rule: &str, verdict: &str| TraceHop {
+        stage: stage.into(),
+        point: point.into(),
+        location: location.into(),
+        rule: rule.into(),
+        verdict: verdict.into(),
+    };
     let t = TraceResult {
         verdict: "block".into(),
         hops: vec![
-            TraceHop {
-                point: "host".into(),
-                location: "a0".into(),
-                rule: "default:current:allow-out".into(),
-                verdict: "allow".into(),
-            },
-            TraceHop {
-                point: "switch".into(),
-                location: "bhp7777777700".into(),
-                rule: "deny-ssh".into(),
-                verdict: "block".into(),
-            },
+            hop(
+                "source_point",
+                "host",
+                "a0 out",
+                "default:current:allow-out",
+                "allow",
+            ),
+            hop(
+                "source_binding",
+                "switch",
+                "bhp7777777700",
+                "switch:binding",
+                "allow",
+            ),
+            hop("nat", "nat", "dnat", "publish 8080:80/tcp to b0", "allow"),
+            hop("network", "network", "n1", "published-port", "allow"),
+            hop(
+                "destination_point",
+                "switch",
+                "bhp8888888800 in",
+                "deny-ssh",
+                "block",
+            ),
         ],
+        target: "endpoint b0".into(),
+        delivered: "10.1.0.2 -> 10.1.0.3:80".into(),
     };
     let cmd = Command::Trace(Default::default());
     check("trace", &table_of(cmd, Response::Trace(t)));

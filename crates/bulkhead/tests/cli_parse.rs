@@ -268,6 +268,32 @@ fn trace_import_demo_exec_and_completions() {
             to: "10.0.0.9".into(),
             protocol: "udp".into(),
             port: Some("53".into()),
+            ..Default::default()
+        })
+    );
+    assert_eq!(
+        api(&[
+            "trace",
+            "--from",
+            "a0",
+            "--source-ip",
+            "10.0.0.99",
+            "--source-port",
+            "68",
+            "--to",
+            "192.0.2.1:8080",
+            "--protocol",
+            "tcp",
+            "--established",
+        ]),
+        Command::Trace(TraceRequest {
+            from: "a0".into(),
+            to: "192.0.2.1:8080".into(),
+            protocol: "tcp".into(),
+            port: None,
+            source_ip: Some("10.0.0.99".into()),
+            source_port: Some("68".into()),
+            established: true,
         })
     );
     let dir = tempfile::tempdir().unwrap();

@@ -3,9 +3,11 @@
 //! does it, with errors that name the field.
 
 use bulkhead_api::{
-    AclInfo, AclRuleRequest, EndpointInfo, NamespaceInfo, NetworkInfo, PortMappingInfo,
+    AclInfo, AclRuleRequest, EndpointInfo, NamespaceInfo, NetworkInfo, PortMappingInfo, TraceHop,
+    TraceResult,
 };
-use bulkhead_engine::EndpointRecord;
+use bulkhead_engine::trace::Target;
+use bulkhead_engine::{EndpointRecord, TraceReport};
 use bulkhead_model::{AclRule, AclRuleSpec, Namespace, Network};
 
 pub fn network(n: &Network, endpoints: usize) -> NetworkInfo {
@@ -97,5 +99,51 @@ pub fn acl_spec(r: AclRuleRequest) -> AclRuleSpec {
         remote_ports: r.remote_ports,
         rule_type: r.rule_type,
         priority: r.priority,
+    }
+}
+
+fn verdict(v: bulkhead_policy::Verdict) -> String {
+    match v {
+        bulkhead_policy::Verdict::Allow => "allow".into(),
+        bulkhead_policy::Verdict::Block => "block".into(),
+    }
+}
+
+/// A trace report as the API shows it: one hop per step.
+pub fn trace(t: &TraceReport) -> TraceResult {
+    let stage = |s: &bulkhead_engine::TraceStep| {
+        serde_json::to_value(s.stage)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let target = match &t.target {
+        Target::Endpoint(n) => format!("endpoint {n}"),
+        Target::Host => "host".into(),
+        Target::Network(n) => format!("network {n}"),
+        Target::Outside => "outside".into(),
+    };
+    let port = t
+        .delivered_port
+        .map(|p| format!(":{p}"))
+        .unwrap_or_default();
+    TraceResult {
+        verdict: verdict(t.verdict),
+        hops: t
+            .steps
+            .iter()
+            .map(|s| TraceHop {
+                stage: stage(s),
+                point: s.point.to_owned(),
+                location: match s.direction {
+                    Some(d) => format!("{} {d}", s.location),
+                    None => s.location.clone(),
+                },
+                rule: s.rule.clone(),
+                verdict: verdict(s.verdict),
+            })
+            .collect(),
+        target,
+        delivered: format!("{} -> {}{port}", t.delivered_from, t.delivered_to),
     }
 }

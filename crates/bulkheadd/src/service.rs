@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use bulkhead_api::{ApiError, Command, HealthInfo, Response, Service, TraceHop, TraceResult};
+use bulkhead_api::{ApiError, Command, HealthInfo, Response, Service};
 use bulkhead_engine::{EndpointRecord, Engine, EngineError};
 use bulkhead_model::{EndpointSpec, NamespaceSpec, NetworkSpec};
 
@@ -55,13 +55,6 @@ fn namespace_info(engine: &Engine, n: &bulkhead_model::Namespace) -> Response {
         engine.namespace_endpoints(n.id),
         adopted,
     ))
-}
-
-fn verdict(v: bulkhead_policy::Verdict) -> String {
-    match v {
-        bulkhead_policy::Verdict::Allow => "allow".into(),
-        bulkhead_policy::Verdict::Block => "block".into(),
-    }
 }
 
 /// Runs one command against the engine (blocking).
@@ -182,20 +175,16 @@ pub fn dispatch(engine: &Engine, cmd: Command) -> Result<Response, EngineError> 
             Response::Removed
         }
         Command::Trace(r) => {
-            let t = engine.trace(&r.from, &r.to, &r.protocol, r.port.as_deref())?;
-            Response::Trace(TraceResult {
-                verdict: verdict(t.verdict),
-                hops: t
-                    .hops
-                    .iter()
-                    .map(|h| TraceHop {
-                        point: h.point.to_owned(),
-                        location: format!("{} {}", h.endpoint, h.direction),
-                        rule: h.rule.clone(),
-                        verdict: verdict(h.verdict),
-                    })
-                    .collect(),
-            })
+            let t = engine.trace(&bulkhead_engine::TraceQuery {
+                from: r.from,
+                to: r.to,
+                protocol: r.protocol,
+                port: r.port,
+                source_ip: r.source_ip,
+                source_port: r.source_port,
+                established: r.established,
+            })?;
+            Response::Trace(convert::trace(&t))
         }
         Command::Import(r) => Response::Import(crate::import::import(engine, r.document)?),
     })

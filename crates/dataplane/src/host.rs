@@ -258,7 +258,16 @@ impl Kernel for HostKernel {
     }
 
     fn host_addresses(&self) -> Result<Vec<IpAddr>> {
-        self.rtnl().addresses().map_err(err)
+        let mut out: Vec<IpAddr> = self
+            .rtnl()
+            .addresses()
+            .map_err(err)?
+            .into_iter()
+            .map(|a| a.ip)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
     }
 
     fn create_network_device(&self, name: &str, gateway: Option<(IpAddr, u8)>) -> Result<()> {
@@ -399,6 +408,16 @@ impl Kernel for HostKernel {
 
     fn settle(&self) {
         self.reaper.flush();
+    }
+
+    fn local_addresses(&self) -> Result<Vec<(IpAddr, u8)>> {
+        Ok(self
+            .rtnl()
+            .addresses()
+            .map_err(err)?
+            .into_iter()
+            .map(|a| (a.ip, a.scope))
+            .collect())
     }
 
     fn link_names(&self, prefix: &str) -> Result<Vec<String>> {

@@ -194,6 +194,14 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     /// [`Kernel::forget_host_flows`], sockets closed in the background) has
     /// run.
     fn settle(&self);
+    /// The host namespace's own addresses `(address, scope)` in interface
+    /// order (scope 0 = global): what `fib daddr type local` matches, and
+    /// the order the kernel picks a masquerade source from when the
+    /// outgoing port has no address. `trace` reads it; a kernel that cannot
+    /// tell returns none.
+    fn local_addresses(&self) -> Result<Vec<(IpAddr, u8)>> {
+        Ok(Vec::new())
+    }
     /// Host links whose name starts with `prefix`.
     fn link_names(&self, prefix: &str) -> Result<Vec<String>>;
     /// The addresses of the host namespace's interfaces (both families):

@@ -33,7 +33,7 @@ mod reconcile;
 pub mod records;
 pub mod state;
 mod tables;
-mod trace;
+pub mod trace;
 pub mod undo;
 
 use std::collections::BTreeSet;
@@ -48,7 +48,7 @@ pub use error::{EngineError, Result};
 pub use peers::{PeerEntry, PeerSource, StaticPeers};
 pub use reconcile::ReconcileReport;
 pub use records::{EndpointRecord, NamespaceRecord, NetworkRecord};
-pub use trace::{TraceHop, TraceReport};
+pub use trace::{step_label, TraceQuery, TraceReport, TraceStep};
 
 use state::State;
 use tables::Programmed;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bulkhead_dataplane::netns;
 use bulkhead_dataplane::nft::NftSocket;
+use bulkhead_engine::TraceQuery;
 use bulkhead_policy::Verdict;
 use common::*;
 
@@ -844,7 +845,12 @@ fn trace_agrees_with_kernel() {
         let port_s = port.map(|p| p.to_string());
         let report = h
             .engine
-            .trace(&from.name, &to.name, proto, port_s.as_deref())
+            .trace(&TraceQuery::new(
+                &from.name,
+                &to.name,
+                proto,
+                port_s.as_deref(),
+            ))
             .expect("trace");
         let observed = if probe() {
             Verdict::Allow
@@ -854,7 +860,7 @@ fn trace_agrees_with_kernel() {
         if report.verdict != observed {
             mismatches.push(format!(
                 "{}->{} {proto} {port:?}: trace {:?} ({:?}), kernel {observed:?}",
-                from.name, to.name, report.verdict, report.hops
+                from.name, to.name, report.verdict, report.steps
             ));
         }
     }

@@ -4,15 +4,11 @@
 //! are added with duplicate address detection off (IFA_F_NODAD): bulkhead's
 //! IPAM hands out unique addresses, and DAD would hold a new endpoint's
 //! address unusable ("tentative") for about a second.
-//! [`Rtnl::addresses`] lists the namespace's own addresses (all interfaces,
-//! both families) in one dump.
 
 use std::net::IpAddr;
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-
 use super::wire::{self, Msg};
-use super::{Batch, Rtnl, RtnlError};
+use super::Batch;
 
 fn addr_msg(ty: u16, flags: u16, index: u32, ip: IpAddr, prefix: u8) -> Msg {
     let (family, bytes, ifa_flags): (u8, Vec<u8>, u8) = match ip {
@@ -51,50 +47,66 @@ impl Batch {
     }
 }
 
-/// The local address of one `RTM_NEWADDR` reply: `IFA_LOCAL` when present
-/// (IPv4; on a point-to-point link `IFA_ADDRESS` is the peer's), else
-/// `IFA_ADDRESS` (IPv6 sends only that).
-fn parse_address(ty: u16, payload: &[u8]) -> Option<IpAddr> {
+/// One address of an interface, as the kernel lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfAddr {
+    pub index: u32,
+    pub ip: IpAddr,
+    pub prefix: u8,
+    /// `RT_SCOPE_*`: 0 universe (global), 253 link, 254 host.
+    pub scope: u8,
+}
+
+fn parse_addr(ty: u16, payload: &[u8]) -> Option<IfAddr> {
     if ty != wire::RTM_NEWADDR || payload.len() < 8 {
         return None;
     }
-    let family = payload[0];
-    let ip = |v: &[u8]| -> Option<IpAddr> {
-        match family {
-            wire::AF_INET => Some(Ipv4Addr::from(<[u8; 4]>::try_from(v).ok()?).into()),
-            wire::AF_INET6 => Some(Ipv6Addr::from(<[u8; 16]>::try_from(v).ok()?).into()),
-            _ => None,
-        }
-    };
-    let (mut local, mut address) = (None, None);
+    let (family, prefix, scope) = (payload[0], payload[1], payload[3]);
+    let index = wire::u32_of(&payload[4..8])?;
+    let mut local = None;
+    let mut address = None;
     for (t, v) in wire::attrs(&payload[8..]) {
+        let ip = match (family, v.len()) {
+            (wire::AF_INET, 4) => IpAddr::from(<[u8; 4]>::try_from(v).ok()?),
+            (wire::AF_INET6, 16) => IpAddr::from(<[u8; 16]>::try_from(v).ok()?),
+            _ => continue,
+        };
         match t {
-            wire::IFA_LOCAL => local = ip(v),
-            wire::IFA_ADDRESS => address = ip(v),
+            wire::IFA_LOCAL => local = Some(ip),
+            wire::IFA_ADDRESS => address = Some(ip),
             _ => {}
         }
     }
-    local.or(address)
+    // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on
+    // point-to-point links); IPv6 sends only IFA_ADDRESS.
+    Some(IfAddr {
+        index,
+        ip: local.or(address)?,
+        prefix,
+        scope,
+    })
 }
 
-impl Rtnl {
-    /// Every address of this namespace's interfaces, both families, sorted
-    /// and without duplicates.
-    pub fn addresses(&mut self) -> Result<Vec<IpAddr>, RtnlError> {
+impl super::Rtnl {
+    /// Every address of every interface of the namespace, by interface
+    /// index (the order in which the kernel itself picks a source address
+    /// when the outgoing interface has none).
+    pub fn addresses(&mut self) -> Result<Vec<IfAddr>, super::RtnlError> {
         let mut m = Msg::new(wire::RTM_GETADDR, wire::NLM_F_ACK | wire::NLM_F_DUMP);
         m.raw(&[wire::AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0]);
         let mut out = Vec::new();
-        self.query("list addresses", "all links", &m, |ty, p| {
-            out.extend(parse_address(ty, p))
+        self.query("list addresses", "all", &m, |ty, p| {
+            out.extend(parse_addr(ty, p))
         })?;
-        out.sort_unstable();
-        out.dedup();
+        out.sort_by_key(|a| a.index);
         Ok(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv6Addr;
+
     use super::*;
 
     #[test]
@@ -114,16 +126,15 @@ mod tests {
                 (wire::IFA_LOCAL, &[10, 0, 0, 1]),
             ],
         );
-        assert_eq!(
-            parse_address(wire::RTM_NEWADDR, &p2p),
-            Some("10.0.0.1".parse().unwrap())
-        );
+        let got = parse_addr(wire::RTM_NEWADDR, &p2p).expect("an address");
+        assert_eq!(got.ip, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!((got.index, got.prefix), (1, 24));
         let v6 = reply(wire::AF_INET6, &[(wire::IFA_ADDRESS, &[0xfd; 16])]);
         assert_eq!(
-            parse_address(wire::RTM_NEWADDR, &v6),
+            parse_addr(wire::RTM_NEWADDR, &v6).map(|a| a.ip),
             Some(IpAddr::V6(Ipv6Addr::from([0xfd; 16])))
         );
-        assert_eq!(parse_address(wire::RTM_NEWADDR, &[2, 0]), None);
-        assert_eq!(parse_address(wire::RTM_NEWLINK, &v6), None);
+        assert_eq!(parse_addr(wire::RTM_NEWADDR, &[2, 0]), None);
+        assert_eq!(parse_addr(wire::RTM_NEWLINK, &v6), None);
     }
 }

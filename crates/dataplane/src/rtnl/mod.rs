@@ -29,6 +29,7 @@ use nix::sys::socket::{
     SockType,
 };
 
+pub use addr::IfAddr;
 pub use link::{Link, MacvlanMode, MacvlanSpec, VethSpec, VxlanSpec};
 pub use route::{Neighbour, Route};
 pub use rule::RoutingRule;
