@@ -20,8 +20,8 @@ use std::time::Instant;
 
 use crate::conntrack::{Conntrack, Tuple};
 use crate::kernel::{
-    Flow, Kernel, KernelError, PortAttach, PortKind, PortSpec, RemoteEndpoint, Result, SwitchSpec,
-    TableChange, RETIRED_GROUP,
+    Flow, Kernel, KernelError, NetnsHandle, NetnsId, PortAttach, PortKind, PortSpec, Protected,
+    RemoteEndpoint, Result, SwitchSpec, TableChange, RETIRED_GROUP,
 };
 use crate::nft::{Batch as NftBatch, NftSocket, Table as NftTable};
 use crate::reaper::Reaper;
@@ -49,6 +49,7 @@ fn err(e: impl std::error::Error) -> KernelError {
 /// Queues the creation of a switch port's device in `b`: a veth whose peer
 /// is made in the endpoint namespace, or a persistent TAP (created at once:
 /// TUN devices are not made over rtnetlink). `mtu` applies to both ends.
+/// The port is made down (fail closed); [`Kernel::enable_port`] brings it up.
 fn port_device(rtnl: &mut Rtnl, b: &mut Batch, spec: &PortSpec, mtu: Option<u32>) -> Result<()> {
     let port = spec.switch_port.as_str();
     match &spec.kind {
@@ -60,7 +61,7 @@ fn port_device(rtnl: &mut Rtnl, b: &mut Batch, spec: &PortSpec, mtu: Option<u32>
                 mac: None,
                 peer_mac: Some(spec.mac),
                 mtu,
-                up: true,
+                up: false,
             })
             .map_err(err)?;
         }
@@ -75,10 +76,17 @@ fn port_device(rtnl: &mut Rtnl, b: &mut Batch, spec: &PortSpec, mtu: Option<u32>
             if let Some(mtu) = mtu {
                 b.set_mtu(port, mtu);
             }
-            b.set_up(port);
         }
     }
     Ok(())
+}
+
+/// Strict TCP tracking in `netns`: a segment of a connection conntrack does
+/// not know (one whose entry was deleted because a new rule refuses it) is
+/// invalid, not picked up mid-stream as a new flow that the endpoint's own
+/// reply would revive.
+fn strict_tcp(netns: &Path) -> Result<()> {
+    sysctl::write(Some(netns), "net.netfilter.nf_conntrack_tcp_loose", "0").map_err(err)
 }
 
 /// One batch for every change: one transaction.
@@ -108,6 +116,29 @@ pub struct HostKernel {
     cleanup: Arc<Mutex<Rtnl>>,
     cleanup_ct: Arc<Mutex<Conntrack>>,
     reaper: Reaper,
+    /// Namespaces never to be adopted, captured at open.
+    protected: Vec<(NetnsId, Protected)>,
+}
+
+/// The namespaces of [`Kernel::protected_netns`], as seen now: the host
+/// namespace (`host`, or the calling thread's own), the process's own (its
+/// main thread's: another thread may have entered some other namespace)
+/// and the root one. One that cannot be read (no `/proc/1` access in a
+/// restricted container) is left out, loudly.
+fn protected_now(host: Option<&Path>) -> Vec<(NetnsId, Protected)> {
+    let thread_self = Path::new("/proc/thread-self/ns/net");
+    let mut out = Vec::new();
+    for (path, why) in [
+        (host.unwrap_or(thread_self), Protected::Host),
+        (Path::new("/proc/self/ns/net"), Protected::Daemon),
+        (Path::new("/proc/1/ns/net"), Protected::Root),
+    ] {
+        match netns::identity(path) {
+            Ok(id) => out.push((id, why)),
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot identify {why}"),
+        }
+    }
+    out
 }
 
 impl HostKernel {
@@ -131,6 +162,7 @@ impl HostKernel {
             cleanup: Arc::new(Mutex::new(cleanup)),
             cleanup_ct: Arc::new(Mutex::new(cleanup_ct)),
             reaper: Reaper::new(),
+            protected: protected_now(host),
         })
     }
 
@@ -183,13 +215,7 @@ impl HostKernel {
         let mut rtnl = self.rtnl();
         let mut b = Batch::new();
         port_device(&mut rtnl, &mut b, spec, None)?;
-        let found = rtnl.execute_and_find(&b, &[port]).map_err(err)?;
-        let index = found
-            .first()
-            .cloned()
-            .flatten()
-            .map(|l| l.index)
-            .ok_or_else(|| KernelError::new(format!("find link {port}: gone")))?;
+        rtnl.execute(&b).map_err(err)?;
         let v4 = spec.address.is_ipv4();
         let proxy = if v4 {
             format!("net/ipv4/conf/{port}/proxy_arp")
@@ -209,14 +235,36 @@ impl HostKernel {
         } else {
             sysctl::write(self.host.as_deref(), &proxy, "1").map_err(err)?;
         }
-        let mut routes = Batch::new();
-        routes.add_route(&Route::host(spec.address, index));
-        rtnl.execute(&routes).map_err(err)?;
         drop(rtnl);
         if let PortKind::Veth { netns, ifname } = &spec.kind {
             Self::configure_peer(netns, ifname, spec)?;
         }
         Ok(())
+    }
+
+    /// [`Kernel::enable_port`]: up, then (routed) the host route, which the
+    /// kernel refuses on a down device.
+    fn enable_port_steps(&self, spec: &PortSpec) -> Result<()> {
+        let port = spec.switch_port.as_str();
+        let mut rtnl = self.rtnl();
+        let mut b = Batch::new();
+        b.set_up(port);
+        let found = rtnl.execute_and_find(&b, &[port]).map_err(err)?;
+        let index = found
+            .first()
+            .cloned()
+            .flatten()
+            .map(|l| l.index)
+            .ok_or_else(|| KernelError::new(format!("find link {port}: gone")))?;
+        if matches!(spec.attach, PortAttach::Bridge { .. }) {
+            return Ok(());
+        }
+        let mut routes = Batch::new();
+        routes.add_route(&Route::host(spec.address, index));
+        match rtnl.execute(&routes) {
+            Err(e) if !e.is_exists() => Err(err(e)),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -237,13 +285,9 @@ impl Kernel for HostKernel {
             let _ = netns::delete(name);
             return Err(err(e));
         }
-        // Strict TCP tracking: a segment of a connection conntrack does not
-        // know (one whose entry was deleted because a new rule refuses it)
-        // is invalid, not picked up mid-stream as a new flow that the
-        // endpoint's own reply would revive.
-        if let Err(e) = sysctl::write(Some(&path), "net.netfilter.nf_conntrack_tcp_loose", "0") {
+        if let Err(e) = strict_tcp(&path) {
             let _ = netns::delete(name);
-            return Err(err(e));
+            return Err(e);
         }
         Ok(path)
     }
@@ -316,6 +360,36 @@ impl Kernel for HostKernel {
             let _ = self.delete_link(&spec.switch_port);
         }
         made
+    }
+
+    fn enable_port(&self, spec: &PortSpec) -> Result<()> {
+        self.enable_port_steps(spec)
+    }
+
+    fn netns_id(&self, path: &Path) -> Result<NetnsId> {
+        netns::identity(path)
+            .map_err(|e| KernelError::new(format!("netns {}: {e}", path.display())))
+    }
+
+    fn protected_netns(&self) -> Vec<(NetnsId, Protected)> {
+        self.protected.clone()
+    }
+
+    fn open_netns(&self, path: &Path, expected: NetnsId) -> Result<NetnsHandle> {
+        let (file, id) = netns::open_identified(path)
+            .map_err(|e| KernelError::new(format!("netns {}: {e}", path.display())))?;
+        if id != expected {
+            return Err(KernelError::new(format!(
+                "netns {}: is namespace {id} now, not the adopted {expected} (re-bound?); \
+                 refusing to program it",
+                path.display()
+            )));
+        }
+        Ok(NetnsHandle::held(file))
+    }
+
+    fn prepare_netns(&self, netns: &Path) -> Result<()> {
+        strict_tcp(netns)
     }
 
     fn delete_link(&self, name: &str) -> Result<()> {
@@ -424,11 +498,14 @@ impl Kernel for HostKernel {
     }
 
     fn flows(&self, netns: Option<&Path>, addr: IpAddr) -> Result<Vec<Flow>> {
-        let entries = self.with_conntrack(netns, Conntrack::list)?;
+        let entries = self.with_conntrack(netns, |ct| {
+            let mut all = ct.list_matching(addr, false, true)?;
+            all.extend(ct.list_matching(addr, false, false)?);
+            Ok(all)
+        })?;
         let ported = |p: u8| matches!(p, 6 | 17 | 132 | 136);
         Ok(entries
             .into_iter()
-            .filter(|e| e.orig.src == addr || e.orig.dst == addr)
             .map(|e| Flow {
                 protocol: e.orig.proto,
                 src: e.orig.src,
