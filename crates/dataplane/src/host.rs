@@ -129,9 +129,9 @@ fn protected_now(host: Option<&Path>) -> Vec<(NetnsId, Protected)> {
     let thread_self = Path::new("/proc/thread-self/ns/net");
     let mut out = Vec::new();
     for (path, why) in [
+        (Path::new("/proc/1/ns/net"), Protected::Root),
         (host.unwrap_or(thread_self), Protected::Host),
         (Path::new("/proc/self/ns/net"), Protected::Daemon),
-        (Path::new("/proc/1/ns/net"), Protected::Root),
     ] {
         match netns::identity(path) {
             Ok(id) => out.push((id, why)),

@@ -53,10 +53,10 @@ impl Engine {
         if let Some(c) = container {
             check_container_id(c)?;
         }
-        let id = self.kernel.netns_id(&path).map_err(|_| {
+        let id = self.kernel.netns_id(&path).map_err(|e| {
             invalid(
                 netns_path,
-                "an existing network namespace (an nsfs mount, e.g. CNI_NETNS)",
+                &format!("an existing network namespace (an nsfs mount, e.g. CNI_NETNS) ({e})"),
             )
         })?;
         self.check_not_protected(netns_path, id)?;
