@@ -11,7 +11,9 @@
 //!   (its switch tables live there), the daemon process's own and the root
 //!   namespace (`/proc/1/ns/net`), as the kernel captured them at start
 //!   ([`Kernel::protected_netns`]); a namespace already held by another
-//!   namespace record (adopted, or one of our own bound elsewhere); our own
+//!   namespace record (adopted, or one of our own bound elsewhere) whose
+//!   path still names it (nsfs inode numbers are reused once a namespace
+//!   dies, so a dead holder's record does not block a new pod); our own
 //!   pins by path.
 //! - Adopting the same name, path and namespace again is idempotent (a
 //!   retried ADD) and may add a container (a pod's further containers);
@@ -62,9 +64,12 @@ impl Engine {
         self.check_not_protected(netns_path, id)?;
         let mut inner = self.lock();
         let existing = inner.state.namespace(name.as_str()).ok().cloned();
+        // A holder whose path no longer names `id` is stale: its namespace
+        // died and the kernel reused the inode number for this one.
         if let Some(other) = inner
             .state
             .namespace_by_netns(id, existing.as_ref().map(|n| n.id))
+            .filter(|o| self.kernel.netns_id(&o.netns_path).ok() == Some(id))
         {
             return Err(invalid(
                 netns_path,
