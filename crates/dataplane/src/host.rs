@@ -504,8 +504,10 @@ impl Kernel for HostKernel {
             Ok(all)
         })?;
         let ported = |p: u8| matches!(p, 6 | 17 | 132 | 136);
+        let mut seen = std::collections::HashSet::new();
         Ok(entries
             .into_iter()
+            .filter(|e| seen.insert(e.orig)) // a flow to itself is in both dumps
             .map(|e| Flow {
                 protocol: e.orig.proto,
                 src: e.orig.src,
