@@ -29,6 +29,7 @@ use crate::rtnl::{Batch, Route, Rtnl, TapSpec, VethSpec};
 use crate::{lower, netns, sysctl};
 
 mod l2;
+mod ns;
 mod tunnel;
 
 pub use l2::{VXLAN_OVERHEAD, VXLAN_PORT};
@@ -81,14 +82,6 @@ fn port_device(rtnl: &mut Rtnl, b: &mut Batch, spec: &PortSpec, mtu: Option<u32>
     Ok(())
 }
 
-/// Strict TCP tracking in `netns`: a segment of a connection conntrack does
-/// not know (one whose entry was deleted because a new rule refuses it) is
-/// invalid, not picked up mid-stream as a new flow that the endpoint's own
-/// reply would revive.
-fn strict_tcp(netns: &Path) -> Result<()> {
-    sysctl::write(Some(netns), "net.netfilter.nf_conntrack_tcp_loose", "0").map_err(err)
-}
-
 /// One batch for every change: one transaction.
 fn lower_changes(changes: &[TableChange<'_>]) -> std::result::Result<NftBatch, lower::LowerError> {
     let mut batch = NftBatch::new();
@@ -120,27 +113,6 @@ pub struct HostKernel {
     protected: Vec<(NetnsId, Protected)>,
 }
 
-/// The namespaces of [`Kernel::protected_netns`], as seen now: the host
-/// namespace (`host`, or the calling thread's own), the process's own (its
-/// main thread's: another thread may have entered some other namespace)
-/// and the root one. One that cannot be read (no `/proc/1` access in a
-/// restricted container) is left out, loudly.
-fn protected_now(host: Option<&Path>) -> Vec<(NetnsId, Protected)> {
-    let thread_self = Path::new("/proc/thread-self/ns/net");
-    let mut out = Vec::new();
-    for (path, why) in [
-        (Path::new("/proc/1/ns/net"), Protected::Root),
-        (host.unwrap_or(thread_self), Protected::Host),
-        (Path::new("/proc/self/ns/net"), Protected::Daemon),
-    ] {
-        match netns::identity(path) {
-            Ok(id) => out.push((id, why)),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot identify {why}"),
-        }
-    }
-    out
-}
-
 impl HostKernel {
     /// Opens the host sockets in `host` (a pinned namespace), or in the
     /// caller's namespace when `None`.
@@ -162,7 +134,7 @@ impl HostKernel {
             cleanup: Arc::new(Mutex::new(cleanup)),
             cleanup_ct: Arc::new(Mutex::new(cleanup_ct)),
             reaper: Reaper::new(),
-            protected: protected_now(host),
+            protected: ns::protected_now(host),
         })
     }
 
@@ -241,31 +213,6 @@ impl HostKernel {
         }
         Ok(())
     }
-
-    /// [`Kernel::enable_port`]: up, then (routed) the host route, which the
-    /// kernel refuses on a down device.
-    fn enable_port_steps(&self, spec: &PortSpec) -> Result<()> {
-        let port = spec.switch_port.as_str();
-        let mut rtnl = self.rtnl();
-        let mut b = Batch::new();
-        b.set_up(port);
-        let found = rtnl.execute_and_find(&b, &[port]).map_err(err)?;
-        let index = found
-            .first()
-            .cloned()
-            .flatten()
-            .map(|l| l.index)
-            .ok_or_else(|| KernelError::new(format!("find link {port}: gone")))?;
-        if matches!(spec.attach, PortAttach::Bridge { .. }) {
-            return Ok(());
-        }
-        let mut routes = Batch::new();
-        routes.add_route(&Route::host(spec.address, index));
-        match rtnl.execute(&routes) {
-            Err(e) if !e.is_exists() => Err(err(e)),
-            _ => Ok(()),
-        }
-    }
 }
 
 impl Kernel for HostKernel {
@@ -285,7 +232,7 @@ impl Kernel for HostKernel {
             let _ = netns::delete(name);
             return Err(err(e));
         }
-        if let Err(e) = strict_tcp(&path) {
+        if let Err(e) = ns::strict_tcp(&path) {
             let _ = netns::delete(name);
             return Err(e);
         }
@@ -367,8 +314,7 @@ impl Kernel for HostKernel {
     }
 
     fn netns_id(&self, path: &Path) -> Result<NetnsId> {
-        netns::identity(path)
-            .map_err(|e| KernelError::new(format!("netns {}: {e}", path.display())))
+        ns::identify(path)
     }
 
     fn protected_netns(&self) -> Vec<(NetnsId, Protected)> {
@@ -376,20 +322,11 @@ impl Kernel for HostKernel {
     }
 
     fn open_netns(&self, path: &Path, expected: NetnsId) -> Result<NetnsHandle> {
-        let (file, id) = netns::open_identified(path)
-            .map_err(|e| KernelError::new(format!("netns {}: {e}", path.display())))?;
-        if id != expected {
-            return Err(KernelError::new(format!(
-                "netns {}: is namespace {id} now, not the adopted {expected} (re-bound?); \
-                 refusing to program it",
-                path.display()
-            )));
-        }
-        Ok(NetnsHandle::held(file))
+        ns::open_checked(path, expected)
     }
 
     fn prepare_netns(&self, netns: &Path) -> Result<()> {
-        strict_tcp(netns)
+        ns::strict_tcp(netns)
     }
 
     fn delete_link(&self, name: &str) -> Result<()> {
