@@ -164,3 +164,51 @@ fn reconcile_brings_ports_up_after_the_tables() {
     // The pod's namespace, now another one: its port stays down.
     drop(e2);
 }
+
+#[test]
+fn a_schema_1_adopted_record_gets_its_identity_unless_protected() {
+    use bulkhead_store::{Reader, StoreExt};
+    let kernel = Arc::new(FakeKernel::new());
+    kernel.protect(HOST, Protected::Host);
+    kernel.set_netns_id(Path::new("/var/run/netns/pod"), POD);
+    kernel.set_netns_id(Path::new("/var/run/netns/host-alias"), HOST);
+    let store = Arc::new(MemoryStore::new());
+    let record = |name: &str, path: &str| crate::NamespaceRecord {
+        id: bulkhead_model::Id::random(),
+        compartment_id: 2,
+        name: bulkhead_model::Name::parse("name", name).unwrap(),
+        isolation: bulkhead_model::Isolation::Process,
+        netns_path: PathBuf::from(path),
+        containers: vec![],
+        adopted: true,
+        netns_id: None,
+    };
+    let (pod, host) = (
+        record("p", "/var/run/netns/pod"),
+        record("h", "/var/run/netns/host-alias"),
+    );
+    store
+        .transaction(|t| {
+            t.put(&pod)?;
+            t.put(&host)
+        })
+        .unwrap();
+    let (_e, report) = Engine::open(kernel, store.clone(), Config::default()).expect("open");
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.contains("host-alias") && e.contains("host")),
+        "{:?}",
+        report.errors
+    );
+    let stored: Vec<crate::NamespaceRecord> = store.read(|t| t.list()).unwrap();
+    let id_of = |name: &str| {
+        stored
+            .iter()
+            .find(|r| r.name.as_str() == name)
+            .and_then(|r| r.netns_id)
+    };
+    assert_eq!(id_of("p").map(NetnsId::from), Some(POD));
+    assert_eq!(id_of("h"), None, "a protected namespace is never recorded");
+}

@@ -140,6 +140,24 @@ impl Engine {
         self.kernel.prepare_host().map_err(EngineError::kernel)?;
         self.reconcile_namespaces(&state, &mut rebuild, &mut report)?;
         self.load_identities(&mut state, &recorded, &mut report.errors);
+        // Schema-1 adopted records get the identity found now, stored.
+        let upgraded: Vec<NamespaceRecord> = state
+            .adopted
+            .iter()
+            .filter(|id| !recorded.iter().any(|(r, _)| r == *id))
+            .filter_map(|id| {
+                let n = state.namespaces.get(id)?;
+                Some(NamespaceRecord::of(n, Some(*state.netns_ids.get(id)?)))
+            })
+            .collect();
+        if !upgraded.is_empty() {
+            self.store.transaction(|t| {
+                for r in &upgraded {
+                    t.put(r)?;
+                }
+                Ok(())
+            })?;
+        }
         let made = self.reconcile_links(&state, &rebuild, &mut report)?;
         // 4. Tables, replaced atomically.
         let host = host_tables(&state)?;
