@@ -3,7 +3,9 @@
 //! commit. The engine runs on a kernel that delays every nf_tables commit
 //! (the window a loaded host or a large ruleset opens); the weakened run
 //! brings ports up as soon as they are made (the old order), and the
-//! spoofed packets reach the outside during that window.
+//! spoofed packets reach the outside during that window. On nat (routed
+//! port, switch table), transparent (bridge port, bridge table) and
+//! l2bridge (routed port published on the uplink), concurrently.
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -17,13 +19,13 @@ use bulkhead_dataplane::kernel::{
     TableChange,
 };
 use bulkhead_dataplane::netns;
-use bulkhead_engine::{Config, Engine};
-use bulkhead_model::NetworkSpec;
+use bulkhead_engine::{Config, EndpointOptions, Engine};
+use bulkhead_model::{EndpointSpec, NetworkSpec};
 use bulkhead_store::MemoryStore;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::{adopt_in, endpoint, runtime_netns};
-use crate::common::{Harness, OUTSIDE};
+use super::{adopt_in, runtime_netns};
+use crate::common::{Harness, Lan, LAN_PEER, LAN_SUBNET, OUTSIDE};
 
 /// How long each nf_tables commit is held back.
 const SLOW: Duration = Duration::from_millis(1500);
@@ -136,35 +138,87 @@ fn udp_packet(src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: &[u8]) -> Vec<u8
     p
 }
 
-/// Creates an endpoint in a runtime namespace while a thread inside it
-/// sends spoofed UDP to the outside peer every 200 µs (from before the
-/// port exists until `SLOW` after the create returns). How many arrived.
-fn spoofed_arrivals(h: &Harness, engine: &Engine, tag: &str, spoofed: Ipv4Addr) -> usize {
+/// One driver's setup: the network, the endpoint addresses of the weakened
+/// and the real run, the spoofed sources, and where packets are counted.
+struct Case {
+    driver: &'static str,
+    subnet: &'static str,
+    gateway: Option<&'static str>,
+    uplink: Option<&'static str>,
+    ips: [&'static str; 2],
+    spoofed: [Ipv4Addr; 2],
+    to: Ipv4Addr,
+}
+
+const CASES: [Case; 3] = [
+    Case {
+        driver: "nat",
+        subnet: "10.62.9.0/24",
+        gateway: None,
+        uplink: None,
+        ips: ["10.62.9.10", "10.62.9.11"],
+        spoofed: [Ipv4Addr::new(10, 62, 9, 200), Ipv4Addr::new(10, 62, 9, 201)],
+        to: OUTSIDE,
+    },
+    Case {
+        driver: "transparent",
+        subnet: LAN_SUBNET,
+        gateway: Some("198.51.100.254"),
+        uplink: Some("bhtfc0"),
+        ips: ["198.51.100.10", "198.51.100.11"],
+        spoofed: [
+            Ipv4Addr::new(198, 51, 100, 77),
+            Ipv4Addr::new(198, 51, 100, 78),
+        ],
+        to: LAN_PEER,
+    },
+    Case {
+        driver: "l2bridge",
+        subnet: LAN_SUBNET,
+        gateway: Some("198.51.100.254"),
+        uplink: Some("bhtfc0"),
+        ips: ["198.51.100.12", "198.51.100.13"],
+        spoofed: [
+            Ipv4Addr::new(198, 51, 100, 79),
+            Ipv4Addr::new(198, 51, 100, 80),
+        ],
+        to: LAN_PEER,
+    },
+];
+
+/// Creates an endpoint (at `ip`) in a runtime namespace while a thread
+/// inside it sends UDP from `spoofed` to `to` every 200 µs, counted in
+/// `to_ns` (from before the port exists until `SLOW` after the create
+/// returns). How many arrived.
+fn spoofed_arrivals(
+    engine: &Engine,
+    tag: &str,
+    ip: &str,
+    spoofed: Ipv4Addr,
+    to_ns: &Path,
+    to: Ipv4Addr,
+) -> usize {
     let pod = runtime_netns(tag);
     adopt_in(engine, tag, pod.path(), &format!("ctr-{tag}")).expect("adopt");
     let port = 20000 + (crate::common::unique_u32() % 20000) as u16;
-    let rx = netns::run_in(Some(h.outside()), || UdpSocket::bind(("0.0.0.0", port)))
-        .expect("enter outside")
+    let rx = netns::run_in(Some(to_ns), || UdpSocket::bind(("0.0.0.0", port)))
+        .expect("enter receiver")
         .expect("bind");
     rx.set_read_timeout(Some(Duration::from_millis(50)))
         .expect("timeout");
     let tx = netns::run_in(Some(pod.path()), || {
-        Socket::new(
-            Domain::IPV4,
-            Type::RAW,
-            Some(Protocol::from(255)), /* IPPROTO_RAW: header included */
-        )
+        Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(255))) /* IPPROTO_RAW: header included */
     })
     .expect("enter pod")
     .expect("raw socket");
     let marker = format!("bulkhead-fail-closed-{tag}");
-    let packet = udp_packet(spoofed, OUTSIDE, port, marker.as_bytes());
+    let packet = udp_packet(spoofed, to, port, marker.as_bytes());
     let (stop, arrived) = (AtomicBool::new(false), AtomicUsize::new(0));
     std::thread::scope(|s| {
         s.spawn(|| {
-            let to = SockAddr::from(SocketAddrV4::new(OUTSIDE, 0));
+            let dst = SockAddr::from(SocketAddrV4::new(to, 0));
             while !stop.load(Ordering::Relaxed) {
-                let _ = tx.send_to(&packet, &to); // unroutable until configured
+                let _ = tx.send_to(&packet, &dst); // unroutable until configured
                 std::thread::sleep(Duration::from_micros(200));
             }
         });
@@ -179,7 +233,16 @@ fn spoofed_arrivals(h: &Harness, engine: &Engine, tag: &str, spoofed: Ipv4Addr) 
             }
         });
         std::thread::sleep(Duration::from_millis(50));
-        let made = endpoint(engine, tag, "n1", tag);
+        let made = engine.create_endpoint(
+            EndpointSpec {
+                name: tag.into(),
+                network: "n1".into(),
+                namespace: tag.into(),
+                ip: Some(ip.into()),
+                ..Default::default()
+            },
+            EndpointOptions::default(),
+        );
         std::thread::sleep(SLOW);
         stop.store(true, Ordering::Relaxed);
         made.expect("endpoint");
@@ -187,11 +250,13 @@ fn spoofed_arrivals(h: &Harness, engine: &Engine, tag: &str, spoofed: Ipv4Addr) 
     arrived.load(Ordering::Relaxed)
 }
 
-#[test]
-fn a_port_being_created_passes_nothing_unbound() {
-    let Some(h) = Harness::new("adclosed") else {
-        return;
-    };
+/// One driver: the weakened run (ports up at once) must leak, the real one
+/// must not. Returns the two counts.
+fn run_case(c: &Case) -> Option<(usize, usize)> {
+    let h = Harness::new(&format!("fc{}", &c.driver[..3]))?;
+    let lan = c
+        .uplink
+        .map(|u| Lan::attach(&h, &format!("fc{}", &c.driver[..3]), u, false));
     // Strict reverse-path filtering (inherited from the machine) would drop
     // the spoofed source by itself: off in this throwaway host namespace,
     // so only bulkhead stands in the way.
@@ -205,7 +270,12 @@ fn a_port_being_created_passes_nothing_unbound() {
             &format!("net.ipv4.conf.{conf}.rp_filter=0"),
         ]);
     }
-    let open = |eager, subnet: &str| {
+    let to_ns = lan.as_ref().map_or_else(
+        || h.outside().to_path_buf(),
+        |l| l.peer.path().to_path_buf(),
+    );
+    let mut counts = [0; 2];
+    for (i, eager) in [true, false].into_iter().enumerate() {
         let kernel = Arc::new(SlowKernel {
             inner: h.kernel.clone(),
             eager,
@@ -214,29 +284,51 @@ fn a_port_being_created_passes_nothing_unbound() {
             kernel,
             Arc::new(MemoryStore::new()),
             Config {
-                netns_prefix: format!("{}s-", h.prefix),
+                netns_prefix: format!("{}s{i}-", h.prefix),
             },
         )
         .expect("open engine");
         engine
             .create_network(NetworkSpec {
                 name: "n1".into(),
-                driver: "nat".into(),
-                subnets: vec![subnet.into()],
+                driver: c.driver.into(),
+                subnets: vec![c.subnet.into()],
+                gateway: c.gateway.map(Into::into),
+                uplink: c.uplink.map(Into::into),
                 ..Default::default()
             })
             .expect("network");
-        engine
-    };
-    // Weakened: the port is up while its tables are still being committed.
-    {
-        let engine = open(true, "10.62.9.0/24");
-        let n = spoofed_arrivals(&h, &engine, "weak", Ipv4Addr::new(10, 62, 9, 200));
-        assert!(n > 0, "an unbound port must pass spoofed packets");
-        engine.delete_endpoint("weak").expect("delete");
+        let tag = format!("fc{}{i}", &c.driver[..3]);
+        counts[i] = spoofed_arrivals(&engine, &tag, c.ips[i], c.spoofed[i], &to_ns, c.to);
+        // Hand the uplink back for the next run.
+        engine.delete_endpoint(&tag).expect("delete endpoint");
+        engine.delete_namespace(&tag).expect("delete namespace");
+        engine.delete_network("n1").expect("delete network");
     }
-    // bulkhead: down until the commit; then anti-spoofing drops them all.
-    let engine = open(false, "10.62.10.0/24");
-    let n = spoofed_arrivals(&h, &engine, "closed", Ipv4Addr::new(10, 62, 10, 200));
-    assert_eq!(n, 0, "spoofed packets passed a port being created");
+    Some((counts[0], counts[1]))
+}
+
+#[test]
+fn a_port_being_created_passes_nothing_unbound() {
+    let results: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = CASES.iter().map(|c| s.spawn(move || run_case(c))).collect();
+        runs.into_iter().map(|r| r.join().expect("case")).collect()
+    });
+    for (c, r) in CASES.iter().zip(results) {
+        let Some((weak, closed)) = r else { return };
+        eprintln!(
+            "{}: weakened {weak} spoofed packets passed, bulkhead {closed}",
+            c.driver
+        );
+        assert!(
+            weak > 0,
+            "{}: the weakened port (up before its tables) must pass spoofed packets",
+            c.driver
+        );
+        assert_eq!(
+            closed, 0,
+            "{}: spoofed packets passed a port being created",
+            c.driver
+        );
+    }
 }
