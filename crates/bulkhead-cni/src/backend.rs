@@ -119,6 +119,9 @@ pub enum BackendError {
     /// bulkheadd refused a value from the configuration.
     #[error("{0}")]
     Rejected(String),
+    /// bulkheadd refused to adopt `CNI_NETNS` (see `docs/cni.md`, code 105).
+    #[error("{0}")]
+    NetnsRefused(String),
     /// bulkheadd failed.
     #[error("{0}")]
     Failed(String),

@@ -97,6 +97,19 @@ fn from_client(e: ClientError) -> BackendError {
     }
 }
 
+/// bulkheadd refusing the namespace itself (`invalid netns_path …`).
+fn is_netns_refusal(e: &ClientError) -> bool {
+    matches!(e, ClientError::Api(api) if api.code == ErrorCode::BadRequest
+        && api.message.contains("netns_path"))
+}
+
+fn api_message(e: &ClientError) -> String {
+    match e {
+        ClientError::Api(api) => api.message.clone(),
+        other => other.to_string(),
+    }
+}
+
 fn is_not_found(e: &ClientError) -> bool {
     matches!(e, ClientError::Api(api) if api.code == ErrorCode::NotFound)
 }
@@ -159,6 +172,12 @@ impl DaemonBackend {
                 return Err(BackendError::Unsupported(format!(
                     "cannot attach {netns} as namespace {name}: this bulkheadd cannot adopt a \
                      runtime-created network namespace ({err})"
+                )));
+            }
+            if is_netns_refusal(&err) {
+                return Err(BackendError::NetnsRefused(format!(
+                    "CNI_NETNS {netns}: {}",
+                    api_message(&err)
                 )));
             }
             if !is_conflict(&err) {

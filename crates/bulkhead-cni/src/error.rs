@@ -40,6 +40,10 @@ pub enum Code {
     NeedsApi,
     /// 104: CHECK found the attachment differing from `prevResult`.
     CheckMismatch,
+    /// 105: `CNI_NETNS` names a namespace bulkhead refuses to adopt: not a
+    /// network namespace, bulkheadd's own or host namespace, the root
+    /// namespace, or one another container already holds.
+    NetnsRefused,
 }
 
 impl Code {
@@ -60,6 +64,7 @@ impl Code {
             Code::DaemonFailed => 102,
             Code::NeedsApi => 103,
             Code::CheckMismatch => 104,
+            Code::NetnsRefused => 105,
         }
     }
 
@@ -80,6 +85,7 @@ impl Code {
             Code::DaemonFailed => "bulkheadd failed the request",
             Code::NeedsApi => "bulkheadd lacks a required API call",
             Code::CheckMismatch => "Attachment differs from prevResult",
+            Code::NetnsRefused => "Network namespace refused",
         }
     }
 }
@@ -138,6 +144,7 @@ mod tests {
             Code::DaemonFailed,
             Code::NeedsApi,
             Code::CheckMismatch,
+            Code::NetnsRefused,
         ] {
             assert!(c.number() >= 100);
         }

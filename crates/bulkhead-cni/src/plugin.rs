@@ -111,6 +111,7 @@ fn mapped(command: Command, e: BackendError) -> CniError {
         (BackendError::NoSuchNetwork(_), _) => Code::NoSuchNetwork,
         (BackendError::NotFound(_), Command::Check) => Code::UnknownContainer,
         (BackendError::Exists(_), _) => Code::AttachmentExists,
+        (BackendError::NetnsRefused(_), _) => Code::NetnsRefused,
         (BackendError::Rejected(_), Command::Add) => Code::InvalidConfig,
         (BackendError::Unsupported(_), _) => Code::NeedsApi,
         _ => Code::DaemonFailed,

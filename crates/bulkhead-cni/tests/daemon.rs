@@ -224,3 +224,34 @@ fn a_host_ip_that_is_not_the_hosts_is_code_7() {
     let r = d.cni("ADD", "ctr-h", Some(&a.path()), &conf);
     assert!(r.ok, "{r:?}\n{}", d.log());
 }
+
+/// Spec §9 (hostile tenants): ADD with `CNI_NETNS` naming the daemon's own
+/// namespace (where its switch tables live), or a namespace another
+/// container already holds, is refused with code 105, and nothing is made.
+/// The weakened case (the host's switch table deleted through such an
+/// adoption) is shown in `crates/engine/tests/attacks/adoption.rs`.
+#[test]
+fn add_into_the_daemons_namespace_or_a_held_one_is_refused() {
+    let Some(d) = Daemon::start() else { return };
+    let conf = d.conf("web", "web", "10.93.0.0/24");
+    let r = d.cni("ADD", "ctr-h", Some(&d.host_path()), &conf);
+    assert_eq!(r.code(), 105, "{r:?}");
+    let details = r.json()["details"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        details.contains("netns_path") && details.contains("host namespace"),
+        "{details}"
+    );
+    assert!(d.host_links("bhp").is_empty());
+    assert!(d.api(d.client().namespace_list()).unwrap().is_empty());
+    // A pod's netns, then another container id handed the same netns.
+    let a = Netns::new("cnh");
+    assert!(d.cni("ADD", "ctr-a", Some(&a.path()), &conf).ok);
+    let r = d.cni("ADD", "ctr-x", Some(&a.path()), &conf);
+    assert_eq!(r.code(), 105, "{r:?}");
+    assert!(r.json()["details"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("ctr-a"));
+    assert_eq!(d.host_links("bhp").len(), 1);
+    assert!(d.cni("DEL", "ctr-a", Some(&a.path()), &conf).ok);
+}

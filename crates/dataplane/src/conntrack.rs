@@ -1,9 +1,13 @@
 //! Deleting connection-tracking entries over ctnetlink, in one namespace.
 //!
-//! Contract: [`Conntrack::delete_by_addr`] removes every entry whose
-//! original-direction source or destination is the given address;
-//! [`Conntrack::delete_flow`] removes the entry of one 5-tuple (either
-//! direction of the flow finds it). Both return how many entries the kernel
+//! Contract: [`Conntrack::delete_by_addr`] removes every entry that involves
+//! the given address in either direction: as the original tuple's source or
+//! destination, or as the reply tuple's (a published port's flow is DNATed:
+//! its original destination is a host address, only its reply source is the
+//! endpoint); [`Conntrack::delete_flow`] removes the entry of one 5-tuple
+//! (either direction of the flow finds it). The kernel does the matching
+//! (dumps filtered with `CTA_FILTER`, one per field): the table is never
+//! copied out whole. Both return how many entries the kernel
 //! removed: an entry that expired between dump and delete is not counted and
 //! is not an error. Deletes are sent as one burst of messages, each acked.
 //! Used when an ACL starts blocking a flow that is already established:
@@ -94,23 +98,85 @@ impl Conntrack {
         Ok(msgs.iter().filter_map(|(_, p)| parse_entry(p)).collect())
     }
 
-    /// Deletes every entry whose original source or destination is `addr`.
+    /// The entries whose `reply` (else original) tuple has `addr` as its
+    /// source (`src`) or destination, filtered by the kernel.
+    pub fn list_matching(
+        &mut self,
+        addr: IpAddr,
+        reply: bool,
+        src: bool,
+    ) -> Result<Vec<Entry>, ConntrackError> {
+        let (family, ip_attr) = match (addr, src) {
+            (IpAddr::V4(_), true) => (libc::AF_INET, CTA_IP_V4_SRC),
+            (IpAddr::V4(_), false) => (libc::AF_INET, CTA_IP_V4_DST),
+            (IpAddr::V6(_), true) => (libc::AF_INET6, CTA_IP_V6_SRC),
+            (IpAddr::V6(_), false) => (libc::AF_INET6, CTA_IP_V6_DST),
+        };
+        let octets = match addr {
+            IpAddr::V4(a) => a.octets().to_vec(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        };
+        let seq = self.nl.take_seq(1);
+        let mut w = MsgWriter::default();
+        let m = w.begin(MSG_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, family as u8, 0);
+        let tuple = w.nest_start(if reply {
+            CTA_TUPLE_REPLY
+        } else {
+            CTA_TUPLE_ORIG
+        });
+        let ip = w.nest_start(CTA_TUPLE_IP);
+        w.bytes(ip_attr, &octets);
+        w.nest_end(ip);
+        w.nest_end(tuple);
+        let filter = w.nest_start(CTA_FILTER);
+        let flag = if src {
+            CTA_FILTER_FLAG_IP_SRC
+        } else {
+            CTA_FILTER_FLAG_IP_DST
+        };
+        let (orig_flags, reply_flags) = if reply { (0, flag) } else { (flag, 0) };
+        // Host byte order: the kernel reads these as NLA_U32.
+        w.bytes(CTA_FILTER_ORIG_FLAGS, &orig_flags.to_ne_bytes());
+        w.bytes(CTA_FILTER_REPLY_FLAGS, &reply_flags.to_ne_bytes());
+        w.nest_end(filter);
+        w.end(m);
+        let msgs = self.nl.dump(&w.buf, seq).map_err(|e| match e {
+            DumpError::Io(source) => ConntrackError::Io {
+                step: "dump",
+                source,
+            },
+            DumpError::Kernel(errno) => ConntrackError::Kernel { op: "GET", errno },
+        })?;
+        Ok(msgs.iter().filter_map(|(_, p)| parse_entry(p)).collect())
+    }
+
+    /// Every entry that involves `addr` in either direction (see the module
+    /// doc), each once: four kernel-filtered dumps.
+    pub fn involving(&mut self, addr: IpAddr) -> Result<Vec<Entry>, ConntrackError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for (reply, src) in [(false, true), (false, false), (true, true), (true, false)] {
+            for e in self.list_matching(addr, reply, src)? {
+                if seen.insert((e.raw_orig.clone(), e.raw_zone.clone())) {
+                    out.push(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes every entry that involves `addr` (see the module doc).
     pub fn delete_by_addr(&mut self, addr: IpAddr) -> Result<usize, ConntrackError> {
-        let doomed: Vec<Entry> = self
-            .list()?
-            .into_iter()
-            .filter(|e| e.orig.src == addr || e.orig.dst == addr)
-            .collect();
+        let doomed = self.involving(addr)?;
         self.delete(&doomed)
     }
 
     /// Deletes the entry of the flow `t` (given in either direction).
     pub fn delete_flow(&mut self, t: &Tuple) -> Result<usize, ConntrackError> {
-        let doomed: Vec<Entry> = self
-            .list()?
-            .into_iter()
-            .filter(|e| e.orig == *t || e.reply.as_ref() == Some(t))
-            .collect();
+        let mut doomed = self.list_matching(t.src, false, true)?;
+        doomed.extend(self.list_matching(t.src, true, true)?);
+        doomed.retain(|e| e.orig == *t || e.reply.as_ref() == Some(t));
+        doomed.dedup_by(|a, b| a.raw_orig == b.raw_orig && a.raw_zone == b.raw_zone);
         self.delete(&doomed)
     }
 

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::kernel::{
-    Flow, Kernel, KernelError, PortKind, PortSpec, RemoteEndpoint, Result, SwitchKind, SwitchSpec,
-    TableChange,
+    Flow, Kernel, KernelError, NetnsHandle, NetnsId, PortKind, PortSpec, Protected, RemoteEndpoint,
+    Result, SwitchKind, SwitchSpec, TableChange,
 };
 
 #[derive(Debug, Default)]
@@ -36,6 +36,13 @@ struct World {
     addresses: BTreeSet<IpAddr>,
     /// Gateway addresses on network devices, by device.
     gateways: BTreeMap<String, IpAddr>,
+    /// Ports made and not yet enabled (down).
+    down: BTreeSet<String>,
+    /// Namespace identities by path: set by tests ([`FakeKernel::set_netns_id`])
+    /// and given to namespaces the fake creates.
+    ids: BTreeMap<PathBuf, NetnsId>,
+    protected: Vec<(NetnsId, Protected)>,
+    next_ino: u64,
 }
 
 /// The fake. Cheap to create; share it through `Arc`.
@@ -104,6 +111,22 @@ impl FakeKernel {
         self.world().applied.clone()
     }
 
+    /// Ports created and not yet enabled: down, passing nothing.
+    pub fn down(&self) -> BTreeSet<String> {
+        self.world().down.clone()
+    }
+
+    /// Makes `path` a network namespace with identity `id` (a runtime's
+    /// netns; the same `id` under two paths is one namespace bound twice).
+    pub fn set_netns_id(&self, path: &Path, id: NetnsId) {
+        self.world().ids.insert(path.to_path_buf(), id);
+    }
+
+    /// Declares `id` a namespace never to be adopted.
+    pub fn protect(&self, id: NetnsId, why: Protected) {
+        self.world().protected.push((id, why));
+    }
+
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -125,6 +148,7 @@ impl World {
     fn remove_link(&mut self, name: &str) {
         self.links.remove(name);
         self.gateways.remove(name);
+        self.down.remove(name);
         self.peers.remove(name);
         self.retired.remove(name);
     }
@@ -140,7 +164,19 @@ impl Kernel for FakeKernel {
         if !w.netns.insert(name.to_owned()) {
             return Err(KernelError(format!("create netns {name}: File exists")));
         }
-        Ok(crate::netns::path_of(name))
+        let path = crate::netns::path_of(name);
+        w.next_ino += 1;
+        let id = NetnsId {
+            dev: 0,
+            ino: 0x4000_0000 + w.next_ino,
+        };
+        w.ids.insert(path.clone(), id);
+        Ok(path)
+    }
+
+    fn prepare_netns(&self, netns: &Path) -> Result<()> {
+        self.call("prepare_netns", &netns.display().to_string())
+            .map(|_| ())
     }
 
     fn delete_netns(&self, name: &str) -> Result<()> {
@@ -150,6 +186,7 @@ impl Kernel for FakeKernel {
         // one's interface names are free there.
         let path = crate::netns::path_of(name);
         w.peers.retain(|_, (netns, _)| *netns != path);
+        w.ids.remove(&path);
         Ok(())
     }
 
@@ -222,7 +259,41 @@ impl Kernel for FakeKernel {
                 .insert(spec.switch_port.clone(), (netns.clone(), ifname.clone()));
         }
         w.links.insert(spec.switch_port.clone());
+        w.down.insert(spec.switch_port.clone());
         Ok(())
+    }
+
+    fn enable_port(&self, spec: &PortSpec) -> Result<()> {
+        let mut w = self.call("enable_port", &spec.switch_port)?;
+        if !w.links.contains(&spec.switch_port) {
+            return Err(KernelError(format!(
+                "set up {}: No such device",
+                spec.switch_port
+            )));
+        }
+        w.down.remove(&spec.switch_port);
+        Ok(())
+    }
+
+    fn netns_id(&self, path: &Path) -> Result<NetnsId> {
+        self.world().ids.get(path).copied().ok_or_else(|| {
+            KernelError(format!("netns {}: not a network namespace", path.display()))
+        })
+    }
+
+    fn protected_netns(&self) -> Vec<(NetnsId, Protected)> {
+        self.world().protected.clone()
+    }
+
+    fn open_netns(&self, path: &Path, expected: NetnsId) -> Result<NetnsHandle> {
+        let id = self.netns_id(path)?;
+        if id != expected {
+            return Err(KernelError(format!(
+                "netns {}: is namespace {id} now, not the adopted {expected}",
+                path.display()
+            )));
+        }
+        Ok(NetnsHandle::unheld(path))
     }
 
     fn delete_link(&self, name: &str) -> Result<()> {

@@ -20,8 +20,8 @@ use std::time::Instant;
 
 use crate::conntrack::{Conntrack, Tuple};
 use crate::kernel::{
-    Flow, Kernel, KernelError, PortAttach, PortKind, PortSpec, RemoteEndpoint, Result, SwitchSpec,
-    TableChange, RETIRED_GROUP,
+    Flow, Kernel, KernelError, NetnsHandle, NetnsId, PortAttach, PortKind, PortSpec, Protected,
+    RemoteEndpoint, Result, SwitchSpec, TableChange, RETIRED_GROUP,
 };
 use crate::nft::{Batch as NftBatch, NftSocket, Table as NftTable};
 use crate::reaper::Reaper;
@@ -29,6 +29,7 @@ use crate::rtnl::{Batch, Route, Rtnl, TapSpec, VethSpec};
 use crate::{lower, netns, sysctl};
 
 mod l2;
+mod ns;
 mod tunnel;
 
 pub use l2::{VXLAN_OVERHEAD, VXLAN_PORT};
@@ -49,6 +50,7 @@ fn err(e: impl std::error::Error) -> KernelError {
 /// Queues the creation of a switch port's device in `b`: a veth whose peer
 /// is made in the endpoint namespace, or a persistent TAP (created at once:
 /// TUN devices are not made over rtnetlink). `mtu` applies to both ends.
+/// The port is made down (fail closed); [`Kernel::enable_port`] brings it up.
 fn port_device(rtnl: &mut Rtnl, b: &mut Batch, spec: &PortSpec, mtu: Option<u32>) -> Result<()> {
     let port = spec.switch_port.as_str();
     match &spec.kind {
@@ -60,7 +62,7 @@ fn port_device(rtnl: &mut Rtnl, b: &mut Batch, spec: &PortSpec, mtu: Option<u32>
                 mac: None,
                 peer_mac: Some(spec.mac),
                 mtu,
-                up: true,
+                up: false,
             })
             .map_err(err)?;
         }
@@ -75,7 +77,6 @@ fn port_device(rtnl: &mut Rtnl, b: &mut Batch, spec: &PortSpec, mtu: Option<u32>
             if let Some(mtu) = mtu {
                 b.set_mtu(port, mtu);
             }
-            b.set_up(port);
         }
     }
     Ok(())
@@ -108,6 +109,8 @@ pub struct HostKernel {
     cleanup: Arc<Mutex<Rtnl>>,
     cleanup_ct: Arc<Mutex<Conntrack>>,
     reaper: Reaper,
+    /// Namespaces never to be adopted, captured at open.
+    protected: Vec<(NetnsId, Protected)>,
 }
 
 impl HostKernel {
@@ -131,6 +134,7 @@ impl HostKernel {
             cleanup: Arc::new(Mutex::new(cleanup)),
             cleanup_ct: Arc::new(Mutex::new(cleanup_ct)),
             reaper: Reaper::new(),
+            protected: ns::protected_now(host),
         })
     }
 
@@ -183,13 +187,7 @@ impl HostKernel {
         let mut rtnl = self.rtnl();
         let mut b = Batch::new();
         port_device(&mut rtnl, &mut b, spec, None)?;
-        let found = rtnl.execute_and_find(&b, &[port]).map_err(err)?;
-        let index = found
-            .first()
-            .cloned()
-            .flatten()
-            .map(|l| l.index)
-            .ok_or_else(|| KernelError::new(format!("find link {port}: gone")))?;
+        rtnl.execute(&b).map_err(err)?;
         let v4 = spec.address.is_ipv4();
         let proxy = if v4 {
             format!("net/ipv4/conf/{port}/proxy_arp")
@@ -209,9 +207,6 @@ impl HostKernel {
         } else {
             sysctl::write(self.host.as_deref(), &proxy, "1").map_err(err)?;
         }
-        let mut routes = Batch::new();
-        routes.add_route(&Route::host(spec.address, index));
-        rtnl.execute(&routes).map_err(err)?;
         drop(rtnl);
         self.no_router_role(port)?;
         if let PortKind::Veth { netns, ifname } = &spec.kind {
@@ -238,13 +233,9 @@ impl Kernel for HostKernel {
             let _ = netns::delete(name);
             return Err(err(e));
         }
-        // Strict TCP tracking: a segment of a connection conntrack does not
-        // know (one whose entry was deleted because a new rule refuses it)
-        // is invalid, not picked up mid-stream as a new flow that the
-        // endpoint's own reply would revive.
-        if let Err(e) = sysctl::write(Some(&path), "net.netfilter.nf_conntrack_tcp_loose", "0") {
+        if let Err(e) = ns::strict_tcp(&path) {
             let _ = netns::delete(name);
-            return Err(err(e));
+            return Err(e);
         }
         Ok(path)
     }
@@ -331,6 +322,26 @@ impl Kernel for HostKernel {
             let _ = self.delete_link(&spec.switch_port);
         }
         made
+    }
+
+    fn enable_port(&self, spec: &PortSpec) -> Result<()> {
+        self.enable_port_steps(spec)
+    }
+
+    fn netns_id(&self, path: &Path) -> Result<NetnsId> {
+        ns::identify(path)
+    }
+
+    fn protected_netns(&self) -> Vec<(NetnsId, Protected)> {
+        self.protected.clone()
+    }
+
+    fn open_netns(&self, path: &Path, expected: NetnsId) -> Result<NetnsHandle> {
+        ns::open_checked(path, expected)
+    }
+
+    fn prepare_netns(&self, netns: &Path) -> Result<()> {
+        ns::strict_tcp(netns)
     }
 
     fn delete_link(&self, name: &str) -> Result<()> {
@@ -449,11 +460,16 @@ impl Kernel for HostKernel {
     }
 
     fn flows(&self, netns: Option<&Path>, addr: IpAddr) -> Result<Vec<Flow>> {
-        let entries = self.with_conntrack(netns, Conntrack::list)?;
+        let entries = self.with_conntrack(netns, |ct| {
+            let mut all = ct.list_matching(addr, false, true)?;
+            all.extend(ct.list_matching(addr, false, false)?);
+            Ok(all)
+        })?;
         let ported = |p: u8| matches!(p, 6 | 17 | 132 | 136);
+        let mut seen = std::collections::HashSet::new();
         Ok(entries
             .into_iter()
-            .filter(|e| e.orig.src == addr || e.orig.dst == addr)
+            .filter(|e| seen.insert(e.orig)) // a flow to itself is in both dumps
             .map(|e| Flow {
                 protocol: e.orig.proto,
                 src: e.orig.src,

@@ -130,6 +130,76 @@ pub struct RemoteEndpoint {
 /// one kernel call; see [`Kernel::retire_port`]). No live link is ever in it.
 pub const RETIRED_GROUP: u32 = 0x6268_0d1e;
 
+/// The identity of a network namespace: device and inode of its nsfs file
+/// (every path naming the same namespace, a pin or `/proc/PID/ns/net`,
+/// has the same pair, and no other namespace has it while it lives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NetnsId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl std::fmt::Display for NetnsId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.dev, self.ino)
+    }
+}
+
+/// Why a namespace may never be adopted (see [`Kernel::protected_netns`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protected {
+    /// The namespace this kernel treats as the host (switch tables, ports).
+    Host,
+    /// The namespace the daemon process itself ran in at start.
+    Daemon,
+    /// The machine's root namespace (`/proc/1/ns/net`).
+    Root,
+}
+
+impl std::fmt::Display for Protected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protected::Host => "bulkheadd's host namespace",
+            Protected::Daemon => "bulkheadd's own namespace",
+            Protected::Root => "the root namespace (/proc/1/ns/net)",
+        })
+    }
+}
+
+/// A network namespace held open for one operation, checked to be the
+/// expected one *after* it was opened ([`Kernel::open_netns`]): `path()`
+/// names that open file (`/proc/self/fd/N`), so every later open in the
+/// operation reaches this very namespace even if the original path is
+/// re-bound meanwhile.
+#[derive(Debug)]
+pub struct NetnsHandle {
+    path: PathBuf,
+    _file: Option<std::fs::File>,
+}
+
+impl NetnsHandle {
+    /// A handle that holds `file` open and names it by its descriptor.
+    pub fn held(file: std::fs::File) -> Self {
+        use std::os::fd::AsRawFd;
+        Self {
+            path: PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())),
+            _file: Some(file),
+        }
+    }
+
+    /// A handle that is only the path (the fake kernel).
+    pub fn unheld(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            _file: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// A tracked connection, enough to delete it again.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Flow {
@@ -146,6 +216,10 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     fn prepare_host(&self) -> Result<()>;
     /// Creates and pins the namespace `name`, with loopback up; returns its path.
     fn create_netns(&self, name: &str) -> Result<PathBuf>;
+    /// Settings bulkhead relies on inside an endpoint namespace it did not
+    /// create (an adopted one; [`Kernel::create_netns`] applies them to its
+    /// own): strict TCP tracking (`nf_conntrack_tcp_loose=0`).
+    fn prepare_netns(&self, netns: &Path) -> Result<()>;
     /// Unpins the namespace `name` (the kernel then removes its links); absent is fine.
     fn delete_netns(&self, name: &str) -> Result<()>;
     /// Pinned namespaces whose name starts with `prefix`.
@@ -157,8 +231,24 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     fn create_switch(&self, spec: &SwitchSpec) -> Result<()>;
     /// Removes a switch made by `create_switch`; absent parts are fine.
     fn delete_switch(&self, spec: &SwitchSpec) -> Result<()>;
-    /// Creates a switch port and its endpoint side, all or nothing.
+    /// Creates a switch port and its endpoint side, all or nothing. The
+    /// switch port is left *down* (fail closed: it passes nothing, in
+    /// either direction, before its tables are committed) and without its
+    /// host route; [`Kernel::enable_port`] brings it into service.
     fn create_port(&self, spec: &PortSpec) -> Result<()>;
+    /// Brings a port made by [`Kernel::create_port`] up and, routed, adds
+    /// its host route to the endpoint address. Idempotent.
+    fn enable_port(&self, spec: &PortSpec) -> Result<()>;
+    /// The identity of the network namespace file at `path`; an error if it
+    /// is not one.
+    fn netns_id(&self, path: &Path) -> Result<NetnsId>;
+    /// Namespaces that must never be adopted, with the reason, as captured
+    /// when the kernel was opened.
+    fn protected_netns(&self) -> Vec<(NetnsId, Protected)>;
+    /// Opens the namespace at `path` and checks, on the open file, that it
+    /// is `expected` (a re-bound path fails here instead of redirecting the
+    /// operation to another namespace).
+    fn open_netns(&self, path: &Path, expected: NetnsId) -> Result<NetnsHandle>;
     /// Removes what `create_port` made outside the port link itself (proxy
     /// and hairpin neighbour entries on an uplink); absent is fine.
     fn detach_port(&self, spec: &PortSpec) -> Result<()>;

@@ -182,3 +182,31 @@ impl Drop for NetnsGuard {
         }
     }
 }
+
+/// Opens the namespace file at `path` and returns it with its identity;
+/// fails unless it is a *network* namespace (an nsfs file of another type,
+/// or any other file, is refused).
+pub fn open_identified(path: &Path) -> io::Result<(File, crate::kernel::NetnsId)> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let file = File::open(path)?;
+    let kind = crate::rtnl::sys::ns_type(file.as_fd())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "not a namespace file"))?;
+    if kind != libc::CLONE_NEWNET {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a network namespace",
+        ));
+    }
+    let meta = file.metadata()?;
+    let id = crate::kernel::NetnsId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    };
+    Ok((file, id))
+}
+
+/// The identity of the network namespace at `path` (see [`open_identified`]).
+pub fn identity(path: &Path) -> io::Result<crate::kernel::NetnsId> {
+    open_identified(path).map(|(_, id)| id)
+}

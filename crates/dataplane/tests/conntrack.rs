@@ -201,3 +201,96 @@ fn deleting_conntrack_entries_cuts_established_flows() {
     // so no entry for them comes back.
     assert!(ct.list().unwrap().iter().all(|e| e.orig.src != client));
 }
+
+/// A published port's flow is DNATed: its original tuple names the host
+/// address, only the reply tuple names the endpoint. Deleting the
+/// endpoint's flows must find it by the reply tuple (the old, original-only
+/// match misses it: shown first), and the kernel does the filtering (an
+/// unrelated flow is not returned).
+#[test]
+fn deleting_an_endpoints_flows_finds_dnat_flows_by_reply() {
+    if !require_root() {
+        return;
+    }
+    let a = NetnsGuard::create(&unique_name("ct-da")).unwrap();
+    let b = NetnsGuard::create(&unique_name("ct-db")).unwrap();
+    ip(&[
+        "-n",
+        a.name(),
+        "link",
+        "add",
+        "va",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "vb",
+        "netns",
+        b.name(),
+    ]);
+    ip(&["-n", a.name(), "addr", "add", "10.98.0.1/24", "dev", "va"]);
+    ip(&["-n", b.name(), "addr", "add", "10.98.0.2/24", "dev", "vb"]);
+    // The "endpoint" address, behind the "host" address .2.
+    ip(&["-n", b.name(), "addr", "add", "10.98.0.3/32", "dev", "vb"]);
+    ip(&["-n", a.name(), "link", "set", "va", "up"]);
+    ip(&["-n", b.name(), "link", "set", "vb", "up"]);
+    for cmd in [
+        "add table ip pubt",
+        "add chain ip pubt pre { type nat hook prerouting priority -100 ; }",
+        "add rule ip pubt pre tcp dport 9090 dnat to 10.98.0.3:8080",
+    ] {
+        let out = Command::new("ip")
+            .args(["netns", "exec", b.name(), "nft", cmd])
+            .output()
+            .expect("run nft");
+        assert!(out.status.success(), "nft {cmd}: {out:?}");
+    }
+    let endpoint = IpAddr::from([10, 98, 0, 3]);
+    let l = netns::run_in(Some(b.path()), || {
+        TcpListener::bind(SocketAddr::from(([10, 98, 0, 3], 8080))).unwrap()
+    })
+    .unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 64];
+        while let Ok(n @ 1..) = s.read(&mut buf) {
+            if s.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    echo_server(&b, 8081); // unrelated: to the host address itself
+    let mut published = netns::run_in(Some(a.path()), || {
+        TcpStream::connect_timeout(
+            &SocketAddr::from((SERVER, 9090)),
+            Duration::from_millis(500),
+        )
+        .unwrap()
+    })
+    .unwrap();
+    published
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    let mut other = connect(&a, 8081);
+    assert!(echoes(&mut published) && echoes(&mut other));
+    let mut ct = Conntrack::open(Some(b.path())).unwrap();
+    // Weakened: the original-direction match sees no flow of the endpoint.
+    let by_orig: Vec<_> = ct
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.orig.src == endpoint || e.orig.dst == endpoint)
+        .collect();
+    assert!(by_orig.is_empty(), "{by_orig:?}");
+    // The kernel-filtered dumps: the reply source finds exactly it.
+    let found = ct.involving(endpoint).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].orig.dport, 9090);
+    assert_eq!(found[0].reply.expect("reply").src, endpoint);
+    assert!(ct.list_matching(endpoint, false, true).unwrap().is_empty());
+    assert_eq!(ct.delete_by_addr(endpoint).unwrap(), 1);
+    // The published flow's entry is gone; the unrelated flow keeps its own.
+    assert!(ct.involving(endpoint).unwrap().is_empty());
+    assert!(echoes(&mut other), "the unrelated flow is untouched");
+}

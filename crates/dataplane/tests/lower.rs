@@ -105,7 +105,7 @@ fn current_profile_lets_tcp_udp_in_and_drops_protocol_253() {
     assert!(arrived >= 5, "protocol 253 packets arrived: {arrived}");
     assert_eq!(let_in, 0, "current: protocol 253 dropped");
     // Comments are nft's userdata TLV, so `nft list ruleset` shows them.
-    let t = nft::Table::new(nft::Family::Inet, "bulkhead");
+    let t = nft::Table::new(nft::Family::Inet, bulkhead_policy::compile::FIREWALL_TABLE);
     let rules = s.list_rules(&t, None).unwrap();
     let want = comment_userdata("current:in:block-other");
     assert!(
@@ -115,8 +115,14 @@ fn current_profile_lets_tcp_udp_in_and_drops_protocol_253() {
         "comment present"
     );
     // Control: without our table the same packets get in.
-    s.commit(lower_table_replace(&Table::new(table.family, "bulkhead")).unwrap())
-        .unwrap();
+    s.commit(
+        lower_table_replace(&Table::new(
+            table.family,
+            bulkhead_policy::compile::FIREWALL_TABLE,
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     send_proto_253(&p, 3);
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(counts(&mut s, &ct).1, 3, "empty table lets protocol 253 in");

@@ -197,15 +197,22 @@ impl Engine {
             return Err(e);
         }
         if points.host {
-            let (point, netns) = if namespace.isolation == Isolation::Process {
-                (
-                    EnforcementPoint::HostFirewall,
-                    Some(namespace.netns_path.as_path()),
-                )
+            if namespace.isolation == Isolation::Process {
+                // Through the namespace's checked open file (`adopt.rs`).
+                match self.netns_handle(&inner.state, &namespace) {
+                    Ok(h) => self.cut_refused_flows(
+                        &policy,
+                        EnforcementPoint::HostFirewall,
+                        Some(h.path()),
+                        &record,
+                    ),
+                    Err(e) => {
+                        tracing::warn!(endpoint = %record.name, error = %e, "could not cut connections")
+                    }
+                }
             } else {
-                (EnforcementPoint::SwitchPort, None)
-            };
-            self.cut_refused_flows(&policy, point, netns, &record);
+                self.cut_refused_flows(&policy, EnforcementPoint::SwitchPort, None, &record);
+            }
         }
         if points.switch {
             self.cut_refused_flows(&policy, EnforcementPoint::SwitchPort, None, &record);

@@ -186,19 +186,39 @@ impl Engine {
                 .and(detached)
                 .map_err(|e| e.to_string())
         });
-        self.create_port(&endpoint, &network, &namespace)?;
+        // Made down: it passes nothing until its tables are committed.
+        let spec = self.create_port(&inner.state, &endpoint, &network, &namespace)?;
         // The state takes the endpoint now (tables are compiled from it) and
         // gives it back if programming fails: no copy of the whole state.
         let record = EndpointRecord::from_endpoint(&endpoint, options.container_id);
         let inner = &mut *inner;
         inner.state.insert_endpoint(record.clone());
-        let programmed = self
+        let mut host_done = false;
+        let done = self
             .program_namespace(&mut inner.programmed, &inner.state, namespace.id)
             .and_then(|()| {
                 self.program_host_endpoint(&mut inner.programmed, &inner.state, None, Some(&record))
+            })
+            .and_then(|()| {
+                host_done = true;
+                self.kernel.enable_port(&spec).map_err(EngineError::kernel)
             });
-        if let Err(e) = programmed {
+        if let Err(e) = done {
+            // Undo the tables too: each is diffed back from what it holds.
             inner.state.remove_endpoint(id);
+            let mut back =
+                self.program_namespace(&mut inner.programmed, &inner.state, namespace.id);
+            if host_done {
+                back = back.and(self.program_host_endpoint(
+                    &mut inner.programmed,
+                    &inner.state,
+                    Some(&record),
+                    None,
+                ));
+            }
+            if let Err(u) = back {
+                tracing::warn!(endpoint = %record.name, error = %u, "undo tables failed");
+            }
             return Err(e);
         }
         undo.commit();
@@ -206,16 +226,31 @@ impl Engine {
         Ok(endpoint)
     }
 
-    /// The endpoint's switch port and, for process endpoints, its side in
-    /// the namespace.
+    /// The endpoint's switch port, down, and for process endpoints its side
+    /// in the namespace (reached through the namespace's checked open file,
+    /// see `adopt.rs`). Returns the spec [`Kernel::enable_port`] takes.
+    ///
+    /// [`Kernel::enable_port`]: bulkhead_dataplane::kernel::Kernel::enable_port
     pub(crate) fn create_port(
         &self,
+        state: &State,
         endpoint: &Endpoint,
         network: &bulkhead_model::Network,
         namespace: &bulkhead_model::Namespace,
-    ) -> Result<()> {
+    ) -> Result<PortSpec> {
         let spec = port_spec(endpoint, network, namespace);
-        self.kernel.create_port(&spec).map_err(EngineError::kernel)
+        let handle = match namespace.isolation {
+            Isolation::Process => Some(self.netns_handle(state, namespace)?),
+            Isolation::Vm => None,
+        };
+        let mut checked = spec.clone();
+        if let (Some(h), PortKind::Veth { netns, .. }) = (&handle, &mut checked.kind) {
+            *netns = h.path().to_path_buf();
+        }
+        self.kernel
+            .create_port(&checked)
+            .map_err(EngineError::kernel)?;
+        Ok(spec)
     }
 
     /// Deletes an endpoint. On return it is durably gone from the store, its
@@ -398,7 +433,10 @@ mod tests {
             .expect("b");
         assert_eq!(
             calls_since(&k, n),
-            [format!("create_port {}", b.switch_port)]
+            [
+                format!("create_port {}", b.switch_port),
+                format!("enable_port {}", b.switch_port)
+            ]
         );
         e.delete_endpoint("b").expect("delete b");
         // The same namespace: a's veth side still holds eth0 there until
@@ -413,7 +451,8 @@ mod tests {
             calls_since(&k, n),
             [
                 "settle".to_owned(),
-                format!("create_port {}", a2.switch_port)
+                format!("create_port {}", a2.switch_port),
+                format!("enable_port {}", a2.switch_port)
             ]
         );
         assert!(!k.links().contains(a.switch_port.as_str()));
@@ -471,7 +510,8 @@ mod tests {
             calls_since(&k, n),
             [
                 "settle".to_owned(),
-                format!("create_port {}", b.switch_port)
+                format!("create_port {}", b.switch_port),
+                format!("enable_port {}", b.switch_port)
             ]
         );
     }

@@ -16,6 +16,7 @@
 //!   done on drop). See `docs/design.md`, "Deleting an endpoint".
 
 mod acl;
+mod adopt;
 pub mod drivers;
 mod endpoint;
 pub mod error;

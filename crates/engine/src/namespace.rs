@@ -4,17 +4,12 @@
 //! host that the VMM opens.
 //!
 //! An *adopted* namespace (CNI) is a process namespace whose network
-//! namespace a container runtime made and owns: we record its path, put
-//! switch ports and a firewall in it, and never create, recreate or delete
-//! it. Adopting the same name and path again is idempotent (a retried ADD)
-//! and may add a container to the namespace (a pod's further containers);
-//! another path for the same name is a conflict. Once the runtime deletes
-//! it, removing its endpoints and the namespace itself still succeeds.
+//! namespace a container runtime made and owns (see [`crate::adopt`]).
 
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 
 use bulkhead_model::namespace::HOST_COMPARTMENT;
-use bulkhead_model::{Id, InvalidValue, Isolation, Namespace, NamespaceSpec};
+use bulkhead_model::{Id, Isolation, Namespace, NamespaceSpec};
 use bulkhead_store::{Kind, StoreExt};
 
 use crate::error::{EngineError, Result};
@@ -65,99 +60,24 @@ impl Engine {
                 })
                 .map_err(|e| e.to_string())
         });
+        let mut netns_id = None;
         if isolation == Isolation::Process {
-            self.kernel
+            let path = self
+                .kernel
                 .create_netns(&netns)
                 .map_err(EngineError::kernel)?;
+            undo.push("netns", || {
+                self.kernel.delete_netns(&netns).map_err(|e| e.to_string())
+            });
+            netns_id = Some(self.kernel.netns_id(&path).map_err(EngineError::kernel)?);
         }
         undo.commit();
         inner.state.insert_namespace(namespace.clone());
+        if let Some(id) = netns_id {
+            inner.state.netns_ids.insert(namespace.id, id);
+        }
         inner.pending_intents.push(intent.id);
         Ok(namespace)
-    }
-
-    /// Adopts the network namespace at `netns_path` as namespace
-    /// `spec.name` (see the module doc), `container` joining it. Returns
-    /// the namespace and whether it is new.
-    pub fn adopt_namespace(
-        &self,
-        spec: NamespaceSpec,
-        netns_path: &str,
-        container: Option<&str>,
-    ) -> Result<(Namespace, bool)> {
-        let (name, isolation) = spec.validate()?;
-        if isolation != Isolation::Process {
-            return Err(invalid(netns_path, "only with isolation process"));
-        }
-        let path = self.adoptable_path(netns_path)?;
-        if let Some(c) = container {
-            check_container_id(c)?;
-        }
-        let mut inner = self.lock();
-        if let Ok(existing) = inner.state.namespace(name.as_str()) {
-            let existing = existing.clone();
-            if !inner.state.adopted.contains(&existing.id) || existing.netns_path != path {
-                return Err(EngineError::Conflict(format!(
-                    "namespace {:?} already exists with netns path {}",
-                    name.as_str(),
-                    existing.netns_path.display()
-                )));
-            }
-            let Some(c) = container.filter(|c| !existing.containers.iter().any(|e| e == c)) else {
-                return Ok((existing, false));
-            };
-            let mut joined = existing;
-            joined.containers.push(c.to_owned());
-            self.transaction_clearing(&mut inner, |t| t.put(&NamespaceRecord::of(&joined, true)))?;
-            inner.state.insert_namespace(joined.clone());
-            return Ok((joined, false));
-        }
-        if !is_netns(&path) {
-            return Err(invalid(
-                netns_path,
-                "an existing network namespace (an nsfs mount, e.g. CNI_NETNS)",
-            ));
-        }
-        let namespace = Namespace {
-            id: Id::random(),
-            compartment_id: next_compartment(&inner.state),
-            name,
-            isolation,
-            netns_path: path,
-            containers: container.map(str::to_owned).into_iter().collect(),
-        };
-        // No kernel step: the record is the whole operation.
-        self.transaction_clearing(&mut inner, |t| {
-            t.put(&NamespaceRecord::of(&namespace, true))
-        })?;
-        inner.state.insert_namespace(namespace.clone());
-        inner.state.adopted.insert(namespace.id);
-        Ok((namespace, true))
-    }
-
-    /// `netns_path` if it is absolute, plain and not one of our own pins.
-    fn adoptable_path(&self, netns_path: &str) -> Result<PathBuf> {
-        let path = Path::new(netns_path);
-        let plain = path
-            .components()
-            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
-        if !path.is_absolute() || !plain {
-            return Err(invalid(netns_path, "an absolute path without . or .."));
-        }
-        let ours = ["/run/netns", "/var/run/netns"].iter().any(|dir| {
-            path.parent() == Some(Path::new(dir))
-                && path
-                    .file_name()
-                    .and_then(|f| f.to_str())
-                    .is_some_and(|f| f.starts_with(&self.config.netns_prefix))
-        });
-        if ours {
-            return Err(invalid(
-                netns_path,
-                "a namespace not named with this daemon's own prefix",
-            ));
-        }
-        Ok(path.to_path_buf())
     }
 
     pub fn delete_namespace(&self, name: &str) -> Result<()> {
@@ -244,7 +164,7 @@ impl Engine {
     }
 }
 
-fn next_compartment(state: &crate::state::State) -> u32 {
+pub(crate) fn next_compartment(state: &crate::state::State) -> u32 {
     state
         .namespaces
         .values()
@@ -252,57 +172,4 @@ fn next_compartment(state: &crate::state::State) -> u32 {
         .max()
         .unwrap_or(HOST_COMPARTMENT)
         + 1
-}
-
-fn invalid(netns_path: &str, expected: &str) -> EngineError {
-    EngineError::Invalid(InvalidValue::new("netns_path", netns_path, expected))
-}
-
-/// Container ids as the CNI spec has them: 1-256 of `A-Z a-z 0-9 _ . -`,
-/// starting alphanumeric.
-fn check_container_id(id: &str) -> Result<()> {
-    let ok = (1..=256).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(EngineError::Invalid(InvalidValue::new(
-            "container_id",
-            id,
-            "1-256 of A-Z a-z 0-9 _ . - starting with a letter or digit",
-        )))
-    }
-}
-
-/// Is `path` a namespace file (an nsfs mount or `/proc/PID/ns/*`)? Every
-/// nsfs inode lives on the one nsfs superblock, so comparing the device
-/// with our own `/proc/self/ns/net` tells without `statfs`.
-pub(crate) fn is_netns(path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (
-        std::fs::metadata(path),
-        std::fs::metadata("/proc/self/ns/net"),
-    ) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.is_file(),
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn namespace_files_are_told_from_others() {
-        assert!(is_netns(Path::new("/proc/self/ns/net")));
-        assert!(!is_netns(Path::new("/proc/self/status")));
-        assert!(!is_netns(Path::new("/nonexistent/netns")));
-        assert!(check_container_id("0123abc_.-").is_ok());
-        assert!(check_container_id("").is_err());
-        assert!(check_container_id("-a").is_err());
-        assert!(check_container_id("a/b").is_err());
-    }
 }

@@ -13,7 +13,14 @@
 //!    retired interface group, their records already gone). Unowned links
 //!    go before missing ports are made, so such a port's veth side frees
 //!    its name in its namespace first.
-//! 4. Every table of ours is replaced atomically by the compiled one.
+//! 4. Every table of ours is replaced atomically by the compiled one; in
+//!    each owned namespace the firewall's pre-rename table (`inet bulkhead`,
+//!    see `docs/design.md`) is destroyed in the same transaction.
+//! 5. Only then do the ports made in 2. come up (fail closed: after a
+//!    reboot no port passes a packet before its tables are committed). The
+//!    ports of a namespace whose firewall could not be committed, or whose
+//!    identity does not check out (`adopt.rs`), stay down, and the report
+//!    says so.
 //!
 //! Adopted namespaces (a runtime's, see `namespace.rs`) are never created or
 //! removed here. When the runtime has deleted one, its endpoints' switch
@@ -23,7 +30,7 @@
 
 use std::collections::BTreeSet;
 
-use bulkhead_dataplane::kernel::TableChange;
+use bulkhead_dataplane::kernel::{NetnsId, PortSpec, TableChange};
 use bulkhead_model::{Isolation, Namespace, Network};
 use bulkhead_store::{Kind, Reader, StoreExt};
 use serde::Serialize;
@@ -112,11 +119,15 @@ impl Engine {
         {
             state.insert_network(Network::from(n));
         }
+        let mut recorded: Vec<(bulkhead_model::Id, NetnsId)> = Vec::new();
         for n in namespaces
             .into_iter()
             .filter(|n| !deleted.contains(&n.id.to_string()))
         {
             let (id, adopted) = (n.id, n.adopted);
+            if let Some(r) = n.netns_id.filter(|_| adopted) {
+                recorded.push((id, r.into()));
+            }
             state.insert_namespace(Namespace::from(n));
             if adopted {
                 state.adopted.insert(id);
@@ -128,7 +139,26 @@ impl Engine {
         // 2. and 3.: kernel objects.
         self.kernel.prepare_host().map_err(EngineError::kernel)?;
         self.reconcile_namespaces(&state, &mut rebuild, &mut report)?;
-        self.reconcile_links(&state, &rebuild, &mut report)?;
+        self.load_identities(&mut state, &recorded, &mut report.errors);
+        // Schema-1 adopted records get the identity found now, stored.
+        let upgraded: Vec<NamespaceRecord> = state
+            .adopted
+            .iter()
+            .filter(|id| !recorded.iter().any(|(r, _)| r == *id))
+            .filter_map(|id| {
+                let n = state.namespaces.get(id)?;
+                Some(NamespaceRecord::of(n, Some(*state.netns_ids.get(id)?)))
+            })
+            .collect();
+        if !upgraded.is_empty() {
+            self.store.transaction(|t| {
+                for r in &upgraded {
+                    t.put(r)?;
+                }
+                Ok(())
+            })?;
+        }
+        let made = self.reconcile_links(&state, &rebuild, &mut report)?;
         // 4. Tables, replaced atomically.
         let host = host_tables(&state)?;
         self.kernel
@@ -138,28 +168,50 @@ impl Engine {
             host,
             ..Programmed::default()
         };
-        for ns in state
-            .namespaces
-            .values()
-            .filter(|n| n.isolation == Isolation::Process && !state.adopted_gone(n.id))
-        {
-            let changes = match firewall(&state, ns.id)? {
-                Some(t) => {
-                    let c = replacements(std::slice::from_ref(&t));
-                    programmed.firewalls.insert(ns.id, t);
-                    c
-                }
+        let mut closed = BTreeSet::new();
+        for ns in state.namespaces.values().filter(|n| {
+            n.isolation == Isolation::Process
+                && !state.adopted_gone(n.id, |p| self.kernel.netns_id(p).is_ok())
+        }) {
+            let fw = firewall(&state, ns.id)?;
+            // The firewall's table as an earlier version named it goes in
+            // the same transaction (it is never the host's switch table:
+            // the namespace's identity was checked, see `adopt.rs`).
+            let mut changes = vec![destroy(bulkhead_policy::compile::LEGACY_FIREWALL_TABLE)];
+            match &fw {
+                Some(t) => changes.extend(replacements(std::slice::from_ref(t))),
                 // Nothing to enforce: drop whatever table an earlier run left.
-                None => vec![TableChange {
-                    family: bulkhead_policy::ir::Family::Inet,
-                    table: bulkhead_policy::compile::TABLE.into(),
-                    current: None,
-                    replace: true,
-                    ops: vec![],
-                }],
-            };
-            if let Err(e) = self.kernel.apply(Some(&ns.netns_path), &changes) {
-                report.errors.push(format!("namespace {}: {e}", ns.name));
+                None => changes.push(destroy(bulkhead_policy::compile::FIREWALL_TABLE)),
+            }
+            let applied = self.netns_handle(&state, ns).and_then(|h| {
+                self.kernel
+                    .apply(Some(h.path()), &changes)
+                    .map_err(EngineError::kernel)
+            });
+            match applied {
+                Ok(()) => {
+                    if let Some(t) = fw {
+                        programmed.firewalls.insert(ns.id, t);
+                    }
+                }
+                Err(e) => {
+                    closed.insert(ns.id);
+                    report.errors.push(format!(
+                        "namespace {}: {e}; its new ports stay down",
+                        ns.name
+                    ));
+                }
+            }
+        }
+        // 5. Ports come up once their tables are in.
+        for (namespace, spec) in made {
+            if closed.contains(&namespace) {
+                continue;
+            }
+            if let Err(e) = self.kernel.enable_port(&spec) {
+                report
+                    .errors
+                    .push(format!("port {}: {e}", spec.switch_port));
             }
         }
         let ids: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
@@ -194,7 +246,7 @@ impl Engine {
             .filter(|n| n.isolation == Isolation::Process)
         {
             if state.adopted.contains(&ns.id) {
-                if state.adopted_gone(ns.id) {
+                if state.adopted_gone(ns.id, |p| self.kernel.netns_id(p).is_ok()) {
                     report.adopted_gone += 1;
                 }
                 continue;
@@ -228,7 +280,8 @@ impl Engine {
         state: &State,
         rebuild: &BTreeSet<String>,
         report: &mut ReconcileReport,
-    ) -> Result<()> {
+    ) -> Result<Vec<(bulkhead_model::Id, PortSpec)>> {
+        let mut made = Vec::new();
         let mut present: BTreeSet<String> = BTreeSet::new();
         for prefix in [SWITCH_PORT_PREFIX, NETWORK_DEVICE_PREFIX] {
             present.extend(
@@ -244,7 +297,7 @@ impl Engine {
         }
         let mut missing = Vec::new();
         for e in state.endpoints.values() {
-            if state.adopted_gone(e.namespace) {
+            if state.adopted_gone(e.namespace, |p| self.kernel.netns_id(p).is_ok()) {
                 continue; // its port died with the runtime's netns
             }
             let port = e.switch_port.to_string();
@@ -273,11 +326,25 @@ impl Engine {
             ) else {
                 continue;
             };
-            match self.create_port(&e.to_endpoint(), network, namespace) {
-                Ok(()) => report.ports_created += 1,
+            match self.create_port(state, &e.to_endpoint(), network, namespace) {
+                Ok(spec) => {
+                    report.ports_created += 1;
+                    made.push((namespace.id, spec));
+                }
                 Err(err) => report.errors.push(format!("endpoint {}: {err}", e.name)),
             }
         }
-        Ok(())
+        Ok(made)
+    }
+}
+
+/// Destroys table `inet NAME` if present (a no-op otherwise).
+fn destroy(name: &str) -> TableChange<'static> {
+    TableChange {
+        family: bulkhead_policy::ir::Family::Inet,
+        table: name.into(),
+        current: None,
+        replace: true,
+        ops: vec![],
     }
 }

@@ -1,5 +1,5 @@
 //! What the engine keeps in the store: one record type per object kind,
-//! versioned on their own (schema 1) and separate from the model types they
+//! versioned on their own and separate from the model types they
 //! are built from, so the disk format can evolve without touching the API.
 //! Fields reuse the model's value types, whose serialised forms (strings such
 //! as `10.0.0.0/24`, `tcp`, `80,1000-2000`) are stable.
@@ -7,6 +7,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use bulkhead_dataplane::kernel::NetnsId;
 use bulkhead_model::Id;
 use bulkhead_model::{
     AclMode, AclProfile, AclRule, Cidr, Driver, Endpoint, IfAddr, IfName, Isolation, MacAddress,
@@ -78,11 +79,44 @@ pub struct NamespaceRecord {
     /// container runtime): never created, recreated or deleted by us.
     #[serde(default)]
     pub adopted: bool,
+    /// Schema 2: the identity of the adopted network namespace when it was
+    /// adopted. Programming it later checks the namespace it opens against
+    /// this (a re-bound path must not redirect it). Absent in schema-1
+    /// records: reconcile records the namespace found at the path then,
+    /// unless that is one never to be adopted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_id: Option<NetnsIdRecord>,
+}
+
+/// [`NetnsId`] as stored: the nsfs device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetnsIdRecord {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl From<NetnsId> for NetnsIdRecord {
+    fn from(n: NetnsId) -> Self {
+        Self {
+            dev: n.dev,
+            ino: n.ino,
+        }
+    }
+}
+
+impl From<NetnsIdRecord> for NetnsId {
+    fn from(n: NetnsIdRecord) -> Self {
+        Self {
+            dev: n.dev,
+            ino: n.ino,
+        }
+    }
 }
 
 impl Record for NamespaceRecord {
     const KIND: Kind = Kind::Namespaces;
-    const SCHEMA: u32 = 1;
+    /// 2: `netns_id` added (schema-1 bodies read as they are, without it).
+    const SCHEMA: u32 = 2;
     fn key(&self) -> String {
         self.id.to_string()
     }
@@ -98,15 +132,17 @@ impl From<&Namespace> for NamespaceRecord {
             netns_path: n.netns_path.clone(),
             containers: n.containers.clone(),
             adopted: false,
+            netns_id: None,
         }
     }
 }
 
 impl NamespaceRecord {
-    /// The record of `n`, adopted or not.
-    pub fn of(n: &Namespace, adopted: bool) -> Self {
+    /// The record of `n`, adopted (with the namespace's identity) or not.
+    pub fn of(n: &Namespace, adopted: Option<NetnsId>) -> Self {
         Self {
-            adopted,
+            adopted: adopted.is_some(),
+            netns_id: adopted.map(Into::into),
             ..Self::from(n)
         }
     }

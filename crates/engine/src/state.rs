@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use bulkhead_dataplane::kernel::NetnsId;
 use bulkhead_model::{Endpoint, Id, IfName, Namespace, Network};
 
 use crate::error::{EngineError, Result};
@@ -25,6 +26,10 @@ pub struct State {
     /// Namespaces whose network namespace a runtime made (never ours to
     /// create or delete).
     pub adopted: BTreeSet<Id>,
+    /// The identity of each process namespace's network namespace: for
+    /// adopted ones as recorded at adoption, for our own as made. Every
+    /// open of a namespace to program it is checked against this.
+    pub netns_ids: BTreeMap<Id, NetnsId>,
 }
 
 impl State {
@@ -48,6 +53,7 @@ impl State {
         let n = self.namespaces.remove(&id)?;
         self.namespace_names.remove(n.name.as_str());
         self.adopted.remove(&id);
+        self.netns_ids.remove(&id);
         Some(n)
     }
 
@@ -104,12 +110,21 @@ impl State {
 
     /// Is namespace `id` adopted and its network namespace gone (the
     /// runtime deleted it)? Nothing of ours can be programmed there.
-    pub fn adopted_gone(&self, id: Id) -> bool {
+    /// `is_netns` tells whether a path still names a network namespace.
+    pub fn adopted_gone(&self, id: Id, is_netns: impl Fn(&std::path::Path) -> bool) -> bool {
         self.adopted.contains(&id)
             && self
                 .namespaces
                 .get(&id)
-                .is_some_and(|n| !crate::namespace::is_netns(&n.netns_path))
+                .is_some_and(|n| !is_netns(&n.netns_path))
+    }
+
+    /// The namespace (other than `except`) whose network namespace is `id`.
+    pub fn namespace_by_netns(&self, id: NetnsId, except: Option<Id>) -> Option<&Namespace> {
+        self.netns_ids
+            .iter()
+            .find(|(ns, n)| **n == id && Some(**ns) != except)
+            .and_then(|(ns, _)| self.namespaces.get(ns))
     }
 
     /// The CNI key rule: one endpoint per (container id, interface name).

@@ -5,7 +5,8 @@
 //! policy crate's compile), `inet bulkhead_net` (driver plumbing:
 //! [`crate::nat`]) and `bridge bulkhead_l2` (anti-spoofing on bridge ports:
 //! [`crate::l2ports`]); all change in one transaction. Each process namespace
-//! with endpoints holds its host firewall, `inet bulkhead`. `Programmed`
+//! with endpoints holds its host firewall, `inet bulkhead_fw` (its own name:
+//! nothing done in an endpoint namespace can name a host table). `Programmed`
 //! remembers what the kernel was last given; it is empty at start, and
 //! reconcile programs everything from scratch, replacing whatever tables of
 //! ours the kernel holds.
@@ -285,7 +286,7 @@ impl Engine {
         let Some(ns) = next.namespaces.get(&id) else {
             return Ok(());
         };
-        if next.adopted_gone(id) {
+        if next.adopted_gone(id, |p| self.kernel.netns_id(p).is_ok()) {
             // The runtime deleted the netns, and our table with it.
             programmed.firewalls.remove(&id);
             return Ok(());
@@ -297,8 +298,10 @@ impl Engine {
             new.as_slice(),
         );
         if !ops.is_empty() {
+            // Through the namespace's checked open file (`adopt.rs`).
+            let handle = self.netns_handle(next, ns)?;
             self.kernel
-                .apply(Some(&ns.netns_path), &ops)
+                .apply(Some(handle.path()), &ops)
                 .map_err(EngineError::kernel)?;
         }
         match new {

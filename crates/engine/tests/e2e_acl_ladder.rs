@@ -92,5 +92,5 @@ fn nft_lists(ep: &Ep) {
         ep.ns_name,
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("table inet bulkhead"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("table inet bulkhead_fw"));
 }

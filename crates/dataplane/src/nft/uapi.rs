@@ -188,6 +188,13 @@ pub const CTA_TUPLE_ORIG: u16 = 1;
 pub const CTA_TUPLE_REPLY: u16 = 2;
 pub const CTA_ID: u16 = 12;
 pub const CTA_ZONE: u16 = 18;
+/// A dump filter (Linux 5.8): which fields of CTA_TUPLE_ORIG / _REPLY must match.
+pub const CTA_FILTER: u16 = 25;
+pub const CTA_FILTER_ORIG_FLAGS: u16 = 1;
+pub const CTA_FILTER_REPLY_FLAGS: u16 = 2;
+/// `CTA_FILTER_FLAG(CTA_IP_SRC)` / `(CTA_IP_DST)`.
+pub const CTA_FILTER_FLAG_IP_SRC: u32 = 1 << 0;
+pub const CTA_FILTER_FLAG_IP_DST: u32 = 1 << 1;
 pub const CTA_TUPLE_IP: u16 = 1;
 pub const CTA_TUPLE_PROTO: u16 = 2;
 pub const CTA_IP_V4_SRC: u16 = 1;

@@ -1,6 +1,7 @@
-//! The two places where rtnl needs a raw system call that neither `nix` nor
+//! The places where rtnl needs a raw system call that neither `nix` nor
 //! netlink offer: the TUN/TAP ioctls (the kernel refuses to create TAP devices
-//! over rtnetlink) and the netlink socket options for extended acks.
+//! over rtnetlink), the netlink socket options for extended acks, and the
+//! nsfs ioctl that tells a namespace file's type (adoption checks).
 //!
 //! Contract: every function takes a borrowed, open descriptor and plain
 //! values; nothing here keeps pointers past the call. This is the only module
@@ -39,6 +40,20 @@ fn set_int_opt(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int) -> io:
 pub fn enable_ext_ack(fd: BorrowedFd<'_>) {
     let _ = set_int_opt(fd, libc::SOL_NETLINK, NETLINK_CAP_ACK);
     let _ = set_int_opt(fd, libc::SOL_NETLINK, NETLINK_EXT_ACK);
+}
+
+/// `ioctl(NS_GET_NSTYPE)`: the `CLONE_NEW*` type of a namespace file.
+const NS_GET_NSTYPE: libc::Ioctl = 0xb703;
+
+/// The namespace type (`CLONE_NEWNET`, …) of the nsfs file `fd`; an error
+/// for any other file.
+pub fn ns_type(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    // SAFETY: NS_GET_NSTYPE takes no argument; `fd` is open for the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rc)
 }
 
 /// `struct ifreq` as TUNSETIFF reads it: the name, then `ifr_flags`.

@@ -1,4 +1,4 @@
-//! The host firewall: `table inet bulkhead` inside one endpoint namespace
+//! The host firewall: `table inet bulkhead_fw` inside one endpoint namespace
 //! (which may hold several endpoints, one interface each).
 //!
 //! ```text
@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use bulkhead_model::Direction;
 
-use super::{endpoint_rules, nd_matches, HOST, TABLE};
+use super::{endpoint_rules, nd_matches, FIREWALL_TABLE, HOST};
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
 use crate::ir::{
@@ -42,7 +42,7 @@ pub struct HostEndpoint {
 
 /// Compiles the host firewall of one namespace.
 pub fn compile_host_firewall(endpoints: &[HostEndpoint]) -> Result<Table, PolicyError> {
-    let mut table = Table::new(Family::Inet, TABLE);
+    let mut table = Table::new(Family::Inet, FIREWALL_TABLE);
     let sorted: BTreeMap<&str, &EndpointPolicy> = endpoints
         .iter()
         .filter(|e| e.policy.has_point(EnforcementPoint::HostFirewall))

@@ -41,8 +41,15 @@ use crate::profile::{default_rules, DefaultMatch};
 use crate::segment::{classify_run, run_dims, runs};
 use twolevel::{lead_dim, Pieces, TwoLevel};
 
-/// The table every bulkhead ruleset lives in.
+/// The switch table (host namespace).
 pub const TABLE: &str = "bulkhead";
+/// The host firewall's table inside an endpoint namespace. Never the switch
+/// table's name: no operation on an endpoint namespace can touch a host
+/// table, even one aimed at the host namespace by mistake.
+pub const FIREWALL_TABLE: &str = "bulkhead_fw";
+/// The name the host firewall had before it got its own (reconcile destroys
+/// it in the namespaces it owns).
+pub const LEGACY_FIREWALL_TABLE: &str = "bulkhead";
 
 /// How allow and block lower at a point: the host firewall accepts (its
 /// base chains see one endpoint per packet); the switch returns, so that a
