@@ -156,8 +156,13 @@ impl Server {
             };
             let Some(slot) = limiter.admit(peer.uid) else {
                 busy_log.warn(&peer, limiter.open());
-                // Best effort, never waits: the peer sees a 503 or a close.
-                let _ = stream.try_write(&busy_response());
+                // Best effort, never waits (the socket is non-blocking):
+                // the peer sees a 503 or a close. Written on the plain
+                // socket, since tokio's `try_write` on a stream the reactor
+                // has not yet seen writable would not even try.
+                if let Ok(mut s) = stream.into_std() {
+                    let _ = std::io::Write::write(&mut s, &busy_response());
+                }
                 continue;
             };
             let io = TokioIo::new(stream);
