@@ -350,34 +350,6 @@ pub(crate) fn recv_bounded(
     }
 }
 
-#[cfg(test)]
-mod timeout_tests {
-    use super::*;
-
-    #[test]
-    fn a_reply_that_never_comes_ends_the_receive() {
-        let fd = open_socket().expect("rtnetlink socket");
-        let set = nix::sys::socket::getsockopt(&fd, sockopt::ReceiveTimeout).expect("get");
-        assert_eq!(
-            set.num_milliseconds(),
-            30_000,
-            "product sockets carry the timeout"
-        );
-        // Nothing was asked, so nothing comes: with the timeout shortened,
-        // the receive must end on its own, as a wedged reply would.
-        set_recv_timeout(fd.as_fd(), Duration::from_millis(100)).expect("shorten");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 256];
-            let _ = tx.send(recv_bounded(fd.as_fd(), &mut buf, MsgFlags::empty()));
-        });
-        let got = rx
-            .recv_timeout(Duration::from_secs(5))
-            .expect("the receive hung");
-        assert_eq!(got.expect_err("no reply").kind(), io::ErrorKind::TimedOut);
-    }
-}
-
 /// Reads an NLMSG_ERROR (or a dump's NLMSG_DONE): errno 0 is an ack.
 fn ack_result(r: &wire::Reply<'_>) -> AckResult {
     let code = r
@@ -409,4 +381,32 @@ fn ack_result(r: &wire::Reply<'_>) -> AckResult {
         });
     }
     Err((io::Error::from_raw_os_error(code.saturating_neg()), detail))
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_that_never_comes_ends_the_receive() {
+        let fd = open_socket().expect("rtnetlink socket");
+        let set = nix::sys::socket::getsockopt(&fd, sockopt::ReceiveTimeout).expect("get");
+        assert_eq!(
+            set.num_milliseconds(),
+            30_000,
+            "product sockets carry the timeout"
+        );
+        // Nothing was asked, so nothing comes: with the timeout shortened,
+        // the receive must end on its own, as a wedged reply would.
+        set_recv_timeout(fd.as_fd(), Duration::from_millis(100)).expect("shorten");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            let _ = tx.send(recv_bounded(fd.as_fd(), &mut buf, MsgFlags::empty()));
+        });
+        let got = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the receive hung");
+        assert_eq!(got.expect_err("no reply").kind(), io::ErrorKind::TimedOut);
+    }
 }
