@@ -21,18 +21,16 @@ mod route;
 mod rule;
 pub(crate) mod sys;
 mod tap;
+mod timeout;
 mod wire;
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use nix::sys::socket::{
-    bind, recv, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags, NetlinkAddr, SockFlag,
-    SockProtocol, SockType,
+    bind, send, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
 };
-use nix::sys::time::{TimeVal, TimeValLike};
 
 pub use link::{Link, MacvlanMode, MacvlanSpec, VethSpec, VxlanSpec};
 pub use route::{Neighbour, Route};
@@ -40,6 +38,7 @@ pub use rule::RoutingRule;
 pub use tap::TapSpec;
 
 use crate::netns;
+pub(crate) use timeout::{recv_bounded, set_recv_timeout, RECV_TIMEOUT};
 
 /// What failed, on which object, and why.
 #[derive(Debug, thiserror::Error)]
@@ -302,7 +301,7 @@ const CHUNK: usize = 64;
 /// The kernel's answer to one request: errno and extended-ack message.
 type AckResult = Result<(), (io::Error, Option<String>)>;
 
-fn open_socket() -> io::Result<OwnedFd> {
+pub(crate) fn open_socket() -> io::Result<OwnedFd> {
     let fd = socket(
         AddressFamily::Netlink,
         SockType::Raw,
@@ -313,41 +312,6 @@ fn open_socket() -> io::Result<OwnedFd> {
     sys::enable_ext_ack(fd.as_fd());
     set_recv_timeout(fd.as_fd(), RECV_TIMEOUT)?;
     Ok(fd)
-}
-
-/// How long a netlink receive waits. The kernel answers a request inside
-/// `sendmsg` (a dump's further parts come from memory on `recv`), so a
-/// reply that has not come in this long will not come: generous, because
-/// a loaded machine is slow, and finite, because a wedged reply must not
-/// hang the daemon.
-pub(crate) const RECV_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// `SO_RCVTIMEO` on a netlink socket.
-pub(crate) fn set_recv_timeout(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<()> {
-    let ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
-    setsockopt(&fd, sockopt::ReceiveTimeout, &TimeVal::milliseconds(ms)).map_err(io::Error::from)
-}
-
-/// `recv` that retries an interrupted call and reports the receive
-/// timeout (`EAGAIN` on a blocking socket) as `TimedOut`.
-pub(crate) fn recv_bounded(
-    fd: BorrowedFd<'_>,
-    buf: &mut [u8],
-    flags: MsgFlags,
-) -> io::Result<usize> {
-    loop {
-        match recv(fd.as_raw_fd(), buf, flags) {
-            Ok(n) => return Ok(n),
-            Err(nix::Error::EINTR) => continue,
-            Err(nix::Error::EAGAIN) if !flags.contains(MsgFlags::MSG_DONTWAIT) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the kernel did not answer the netlink request in time",
-                ))
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
 }
 
 /// Reads an NLMSG_ERROR (or a dump's NLMSG_DONE): errno 0 is an ack.
@@ -381,32 +345,4 @@ fn ack_result(r: &wire::Reply<'_>) -> AckResult {
         });
     }
     Err((io::Error::from_raw_os_error(code.saturating_neg()), detail))
-}
-
-#[cfg(test)]
-mod timeout_tests {
-    use super::*;
-
-    #[test]
-    fn a_reply_that_never_comes_ends_the_receive() {
-        let fd = open_socket().expect("rtnetlink socket");
-        let set = nix::sys::socket::getsockopt(&fd, sockopt::ReceiveTimeout).expect("get");
-        assert_eq!(
-            set.num_milliseconds(),
-            30_000,
-            "product sockets carry the timeout"
-        );
-        // Nothing was asked, so nothing comes: with the timeout shortened,
-        // the receive must end on its own, as a wedged reply would.
-        set_recv_timeout(fd.as_fd(), Duration::from_millis(100)).expect("shorten");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 256];
-            let _ = tx.send(recv_bounded(fd.as_fd(), &mut buf, MsgFlags::empty()));
-        });
-        let got = rx
-            .recv_timeout(Duration::from_secs(5))
-            .expect("the receive hung");
-        assert_eq!(got.expect_err("no reply").kind(), io::ErrorKind::TimedOut);
-    }
 }
