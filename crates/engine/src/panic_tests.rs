@@ -2,6 +2,8 @@
 //! leaves the store changed in whole transactions and the kernel and the
 //! in-memory state cut off halfway. The next operation must not go on from
 //! there: it finds the lock poisoned and reconciles from the store first.
+//! Also here: a namespace whose create was cut off by a crash is made again
+//! from scratch by the reconcile at the next start.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -118,4 +120,39 @@ fn a_marked_engine_reconciles_before_the_next_operation() {
     assert_eq!(engine.namespaces().len(), 2);
     assert!(!engine.needs_reconcile());
     assert!(!kernel.netns().contains("bh-orphan"), "not reconciled");
+}
+
+#[test]
+fn a_namespace_whose_create_was_in_flight_is_made_again_at_start() {
+    let kernel = Arc::new(FakeKernel::new());
+    let store = Arc::new(MemoryStore::new());
+    let (engine, _) = Engine::open(kernel.clone(), store.clone(), Config::default()).expect("open");
+    engine
+        .create_namespace(NamespaceSpec {
+            name: "a".into(),
+            isolation: None,
+        })
+        .expect("namespace");
+    // A crash right after: no drop, so the create's intent stays stored
+    // (its pin may be a bare file or a namespace never finished).
+    std::mem::forget(engine);
+    let before = kernel.calls().len();
+    let (engine, report) =
+        Engine::open(kernel.clone(), store.clone(), Config::default()).expect("reopen");
+    let redone: Vec<String> = kernel.calls()[before..]
+        .iter()
+        .filter(|c| c.ends_with(" bh-a"))
+        .cloned()
+        .collect();
+    assert_eq!(redone, ["delete_netns bh-a", "create_netns bh-a"]);
+    assert_eq!(report.namespaces_created, 1);
+    assert!(kernel.netns().contains("bh-a"));
+    // Once the intent is cleared (the reconcile did), a start leaves it be.
+    drop(engine);
+    let before = kernel.calls().len();
+    let (_engine, report) = Engine::open(kernel.clone(), store, Config::default()).expect("reopen");
+    assert_eq!(report.namespaces_created, 0);
+    assert!(!kernel.calls()[before..]
+        .iter()
+        .any(|c| c.ends_with(" bh-a")));
 }
