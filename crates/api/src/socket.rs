@@ -84,6 +84,21 @@ pub fn bind_socket(path: &Path, group: Option<u32>) -> Result<UnixListener, Bind
         if let Some(gid) = group {
             chown(parent, None, Some(gid)).map_err(io_err("chown", parent))?;
         }
+    } else if let Some(gid) = group {
+        // An existing directory is the administrator's: left as it is, but
+        // say so when the API group cannot pass through it.
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = fs::metadata(parent) {
+            let mode = meta.mode();
+            let passes = mode & 0o001 != 0 || (meta.gid() == gid && mode & 0o010 != 0);
+            if !passes {
+                tracing::warn!(
+                    dir = %parent.display(),
+                    gid,
+                    "the API group cannot reach the socket through this directory"
+                );
+            }
+        }
     }
     remove_stale(path)?;
     let mut tmp_name = std::ffi::OsString::from(".");
