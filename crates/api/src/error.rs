@@ -13,12 +13,16 @@ use serde::{Deserialize, Serialize};
 pub enum ErrorCode {
     /// The request is malformed or a value is invalid (400).
     BadRequest,
+    /// The caller's uid is not allowed to use the API (403).
+    Forbidden,
     /// The named object or route does not exist (404).
     NotFound,
     /// The request clashes with existing state, e.g. a name in use (409).
     Conflict,
     /// The route exists but not for this method (405).
     MethodNotAllowed,
+    /// The request was not received in time (408).
+    RequestTimeout,
     /// The request body is over the route's limit (413).
     PayloadTooLarge,
     /// The daemon failed; not the caller's fault (500).
@@ -32,8 +36,10 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::BadRequest => 400,
+            ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::Internal => 500,
@@ -44,8 +50,10 @@ impl ErrorCode {
     /// The code a bare HTTP status stands for (used when a body is unreadable).
     pub fn from_http_status(status: u16) -> ErrorCode {
         match status {
+            403 => ErrorCode::Forbidden,
             404 => ErrorCode::NotFound,
             405 => ErrorCode::MethodNotAllowed,
+            408 => ErrorCode::RequestTimeout,
             409 => ErrorCode::Conflict,
             413 => ErrorCode::PayloadTooLarge,
             503 => ErrorCode::Unavailable,
@@ -149,7 +157,9 @@ mod tests {
     fn status_round_trips_for_every_code() {
         for code in [
             ErrorCode::BadRequest,
+            ErrorCode::Forbidden,
             ErrorCode::NotFound,
+            ErrorCode::RequestTimeout,
             ErrorCode::Conflict,
             ErrorCode::MethodNotAllowed,
             ErrorCode::PayloadTooLarge,

@@ -12,6 +12,7 @@
 pub mod client;
 pub mod command;
 pub mod error;
+pub mod gate;
 mod raw;
 pub mod request;
 pub mod response;
@@ -22,6 +23,7 @@ pub mod socket;
 pub use client::{Client, ClientError};
 pub use command::{Command, Response, ResponseKind};
 pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use gate::{Access, Peer};
 pub use request::{
     AclRuleRequest, EndpointCreate, ImportRequest, NamespaceCreate, NetworkCreate, TraceRequest,
 };
@@ -30,5 +32,5 @@ pub use response::{
     TraceHop, TraceResult,
 };
 pub use route::{decode_request, encode_request, EncodedRequest, MAX_BODY, MAX_IMPORT_BODY};
-pub use server::{Server, Service};
+pub use server::{Server, ServerConfig, Service, MAX_HEAD};
 pub use socket::{BindError, DEFAULT_SOCKET};

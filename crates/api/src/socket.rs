@@ -1,15 +1,20 @@
 //! Binding the daemon's Unix socket safely.
 //!
-//! The socket appears at its path already with mode 0600: it is bound under a
-//! temporary name in the same directory, chmod-ed, then renamed into place, so
-//! no other user can ever connect through a wider mode. A missing parent
-//! directory is created with mode 0700. A leftover socket file is removed only
+//! The socket appears at its path already with its final mode: it is bound
+//! under a temporary name in the same directory with the process umask set
+//! to 077 for the `bind` (so the inode is born 0600: no instant at which it
+//! is wider, as binding then chmod-ing would leave), given its group and
+//! mode (0600, or 0660 owned by root and the API group), then renamed into
+//! place. A missing parent directory is created with mode 0700 (0750 with
+//! the API group as its group, so members can reach the socket); an existing
+//! one is left as it is. The file mode is only the first fence: the server
+//! checks every peer's credentials (`crate::gate`). A leftover socket file is removed only
 //! when nothing answers on it; a live socket or a non-socket file at the path
 //! is an error, never overwritten.
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{chown, DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -58,8 +63,9 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BindEr
     }
 }
 
-/// Binds a listening socket at `path` with mode 0600 (see the module docs).
-pub fn bind_socket(path: &Path) -> Result<UnixListener, BindError> {
+/// Binds a listening socket at `path`, mode 0600 or, with `group`, 0660
+/// owned by root and `group` (see the module docs).
+pub fn bind_socket(path: &Path, group: Option<u32>) -> Result<UnixListener, BindError> {
     let bad = || BindError::BadPath {
         path: path.to_owned(),
     };
@@ -72,9 +78,27 @@ pub fn bind_socket(path: &Path) -> Result<UnixListener, BindError> {
     if !parent.exists() {
         fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(if group.is_some() { 0o750 } else { 0o700 })
             .create(parent)
             .map_err(io_err("create directory", parent))?;
+        if let Some(gid) = group {
+            chown(parent, None, Some(gid)).map_err(io_err("chown", parent))?;
+        }
+    } else if let Some(gid) = group {
+        // An existing directory is the administrator's: left as it is, but
+        // say so when the API group cannot pass through it.
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = fs::metadata(parent) {
+            let mode = meta.mode();
+            let passes = mode & 0o001 != 0 || (meta.gid() == gid && mode & 0o010 != 0);
+            if !passes {
+                tracing::warn!(
+                    dir = %parent.display(),
+                    gid,
+                    "the API group cannot reach the socket through this directory"
+                );
+            }
+        }
     }
     remove_stale(path)?;
     let mut tmp_name = std::ffi::OsString::from(".");
@@ -82,9 +106,15 @@ pub fn bind_socket(path: &Path) -> Result<UnixListener, BindError> {
     tmp_name.push(format!(".{}.tmp", std::process::id()));
     let tmp = parent.join(tmp_name);
     let _ = fs::remove_file(&tmp);
-    let listener = UnixListener::bind(&tmp).map_err(io_err("bind", &tmp))?;
-    let placed = fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600))
-        .map_err(io_err("chmod", &tmp))
+    let listener = bind_private(&tmp)?;
+    let mode = if group.is_some() { 0o660 } else { 0o600 };
+    let placed = group
+        .map_or(Ok(()), |gid| chown(&tmp, None, Some(gid)))
+        .map_err(io_err("chown", &tmp))
+        .and_then(|()| {
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))
+                .map_err(io_err("chmod", &tmp))
+        })
         .and_then(|()| fs::rename(&tmp, path).map_err(io_err("rename socket to", path)));
     if let Err(e) = placed {
         let _ = fs::remove_file(&tmp);
@@ -94,6 +124,17 @@ pub fn bind_socket(path: &Path) -> Result<UnixListener, BindError> {
         .set_nonblocking(true)
         .map_err(io_err("configure", path))?;
     Ok(listener)
+}
+
+/// `bind` under umask 077, so the socket inode is created mode 0600. The
+/// umask is process-wide: it is restored at once, and the daemon binds
+/// before it starts any thread that creates files.
+fn bind_private(path: &Path) -> Result<UnixListener, BindError> {
+    use nix::sys::stat::{umask, Mode};
+    let old = umask(Mode::from_bits_truncate(0o077));
+    let bound = UnixListener::bind(path);
+    umask(old);
+    bound.map_err(io_err("bind", path))
 }
 
 /// Removes a socket file at `path` if nothing listens on it.

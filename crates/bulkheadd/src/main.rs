@@ -1,4 +1,6 @@
-//! `bulkheadd [--state-dir DIR] [--socket PATH]`: bulkhead's service.
+//! `bulkheadd [--state-dir DIR] [--socket PATH] [--api-group GROUP]
+//! [--api-header-timeout DUR] [--api-max-connections N]
+//! [--api-max-connections-per-uid N]`: bulkhead's service.
 
 use std::path::PathBuf;
 
@@ -24,6 +26,21 @@ struct Args {
     /// endpoints, see docs/drivers.md).
     #[arg(long)]
     peers: Option<PathBuf>,
+    /// Besides root, members of this group (name or gid) may use the API;
+    /// the socket is then mode 0660, owned by root and this group.
+    #[arg(long, value_name = "GROUP")]
+    api_group: Option<String>,
+    /// Time allowed for a request's head, for its body after the head, and
+    /// for idling between requests on a kept-alive connection (e.g. 10s,
+    /// 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = bulkheadd::run::parse_duration)]
+    api_header_timeout: std::time::Duration,
+    /// API connections open at once, in all.
+    #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    api_max_connections: u32,
+    /// API connections open at once per uid other than root.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    api_max_connections_per_uid: u32,
 }
 
 fn main() {
@@ -35,11 +52,25 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let group = match args.api_group.as_deref().map(bulkheadd::run::resolve_group) {
+        None => None,
+        Some(Ok(gid)) => Some(gid),
+        Some(Err(e)) => {
+            eprintln!("bulkheadd: {e}");
+            std::process::exit(2);
+        }
+    };
     let opts = bulkheadd::Options {
         state_dir: args.state_dir,
         socket: args.socket,
         netns_prefix: args.netns_prefix,
         peers: args.peers,
+        api: bulkhead_api::ServerConfig {
+            group,
+            header_timeout: args.api_header_timeout,
+            max_connections: args.api_max_connections as usize,
+            max_connections_per_uid: args.api_max_connections_per_uid as usize,
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,11 +1,12 @@
 //! Start-up: open the store, open the kernel in the namespace the process
 //! runs in (that namespace is "the host"), reconcile, then serve until
-//! SIGINT or SIGTERM.
+//! SIGINT or SIGTERM. The API serves root and the `--api-group`, within the
+//! limits of [`ServerConfig`] (see `docs/api-security.md`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bulkhead_api::Server;
+use bulkhead_api::{Server, ServerConfig};
 use bulkhead_dataplane::host::HostKernel;
 use bulkhead_engine::{Config, Engine, StaticPeers};
 use bulkhead_store::RedbStore;
@@ -21,6 +22,48 @@ pub struct Options {
     /// A static peer list for overlay networks (JSON: network name →
     /// remote endpoints); the etcd control plane will replace it.
     pub peers: Option<PathBuf>,
+    /// Who may use the API, and its timeouts and connection caps.
+    pub api: ServerConfig,
+}
+
+/// The gid of `group`: a group name from the group database, or a number.
+pub fn resolve_group(group: &str) -> Result<u32, String> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(group) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        Ok(None) => Err(format!(
+            "--api-group {group:?}: no such group; expected a group name or a numeric gid"
+        )),
+        Err(e) => Err(format!("--api-group {group:?}: cannot look it up: {e}")),
+    }
+}
+
+/// A duration as `500ms`, `10s`, `2m`, `1h` or a plain number of seconds
+/// (fractions allowed); zero and negative values are refused.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (t, 1.0)
+    };
+    let secs = number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .map(|n| n * scale)
+        .filter(|s| s.is_finite() && *s >= 0.001 && *s <= 86_400.0);
+    secs.map(std::time::Duration::from_secs_f64).ok_or_else(|| {
+        format!("{text:?}: expected a duration from 1ms to 24h, e.g. 500ms, 10s, 2m")
+    })
 }
 
 /// Opens the store and the kernel and reconciles: the engine, ready.
@@ -56,8 +99,14 @@ pub async fn run(opts: Options) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())??
     };
-    let server = Server::bind(&opts.socket).map_err(|e| e.to_string())?;
-    tracing::info!(socket = %opts.socket.display(), "serving");
+    let server = Server::bind_with(&opts.socket, opts.api.clone()).map_err(|e| e.to_string())?;
+    tracing::info!(
+        socket = %opts.socket.display(),
+        group = ?opts.api.group,
+        header_timeout = ?opts.api.header_timeout,
+        max_connections = opts.api.max_connections,
+        "serving"
+    );
     let shutdown = async {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -70,4 +119,30 @@ pub async fn run(opts: Options) -> Result<(), String> {
         .serve(Arc::new(Daemon::new(Arc::new(engine))), shutdown)
         .await
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_and_groups_parse_or_name_what_is_wrong() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["0", "-1s", "abc", "", "25h", "1d"] {
+            let e = parse_duration(bad).expect_err(bad);
+            assert!(e.contains("expected a duration"), "{e}");
+        }
+        assert_eq!(resolve_group("0"), Ok(0));
+        assert_eq!(resolve_group("root"), Ok(0));
+        let e = resolve_group("no-such-group-bh").expect_err("unknown group");
+        assert!(
+            e.contains("--api-group") && e.contains("no such group"),
+            "{e}"
+        );
+    }
 }

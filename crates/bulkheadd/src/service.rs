@@ -1,7 +1,14 @@
 //! The API's one command enum dispatched to the engine. Engine calls block
 //! (netlink, fsync), so each runs on tokio's blocking pool; the engine
 //! serialises them itself.
+//!
+//! A panic inside an operation is a bug: it is caught here, logged with its
+//! message, and the caller gets a 500 `internal error` that does not carry
+//! the message (it may hold internal detail). The engine is reconciled from
+//! the store at once, and, should that fail, again before the next
+//! operation, so nothing goes on from half-changed state.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use bulkhead_api::{ApiError, Command, HealthInfo, Response, Service};
@@ -193,9 +200,43 @@ pub fn dispatch(engine: &Engine, cmd: Command) -> Result<Response, EngineError> 
 impl Service for Daemon {
     async fn handle(&self, cmd: Command) -> Result<Response, ApiError> {
         let engine = Arc::clone(&self.engine);
-        tokio::task::spawn_blocking(move || dispatch(&engine, cmd))
-            .await
-            .map_err(|e| ApiError::internal(format!("operation panicked: {e}")))?
-            .map_err(api_error)
+        let outcome = tokio::task::spawn_blocking(move || {
+            let result = catch_unwind(AssertUnwindSafe(|| dispatch(&engine, cmd)));
+            if let Err(payload) = &result {
+                recover(&engine, panic_message(payload.as_ref()));
+            }
+            result.ok()
+        })
+        .await;
+        match outcome {
+            Ok(Some(result)) => result.map_err(api_error),
+            // The panic was logged and repaired; its text stays in the log.
+            Ok(None) | Err(_) => Err(ApiError::internal("internal error")),
+        }
     }
 }
+
+/// After a panic in an operation: log it, and reconcile at once (the
+/// engine keeps the mark, and retries, if the reconcile fails).
+fn recover(engine: &Engine, message: String) {
+    tracing::error!(panic = %message, "an API operation panicked; reconciling");
+    engine.mark_for_reconcile();
+    match engine.reconcile() {
+        Ok(report) => tracing::warn!(?report, "reconciled after a panic"),
+        Err(e) => {
+            tracing::error!(error = %e, "reconcile after a panic failed; retrying before the next operation")
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

@@ -5,6 +5,11 @@
 //! is left without a record, and no address is held twice. At the end every
 //! endpoint is removed and the whole subnet is allocated again, which proves
 //! no address leaked in the store's IPAM across the crashes.
+//!
+//! The kill lands at a random point, so the states a crash can leave a
+//! namespace pin in are also made by hand, each one every run: a bare pin
+//! file (killed between making the file and mounting the namespace on it)
+//! and a pin mounted twice (which a single unmount cannot remove).
 
 mod common;
 
@@ -12,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::Daemon;
+use common::{ip, Daemon};
 
 /// xorshift64*: deterministic delays, so a failing run can be replayed.
 struct Rng(u64);
@@ -204,4 +209,90 @@ fn kill_9_during_creates_deletes_and_acl_changes() {
          alive at a restart\n"
     );
     let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+}
+
+/// Whether `/run/netns/NAME` holds a network namespace (an nsfs inode).
+fn is_namespace(pin: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let own = std::fs::metadata("/proc/self/ns/net").expect("own netns");
+    std::fs::metadata(format!("/run/netns/{pin}"))
+        .is_ok_and(|m| m.is_file() && m.dev() == own.dev())
+}
+
+#[test]
+fn a_pin_left_bare_by_a_crash_is_made_again() {
+    let Some(mut d) = Daemon::start() else { return };
+    d.ok(&[
+        "network",
+        "create",
+        "bare",
+        "--driver",
+        "nat",
+        "--subnet",
+        "10.103.0.0/24",
+    ]);
+    d.ok(&["namespace", "create", "x"]);
+    d.kill9();
+    // What a kill between creating the pin file and the mount leaves: the
+    // record is stored, the pin is a plain file, no namespace behind it.
+    let pin = format!("{}x", d.prefix);
+    nix::mount::umount2(
+        format!("/run/netns/{pin}").as_str(),
+        nix::mount::MntFlags::MNT_DETACH,
+    )
+    .expect("unmount the pin");
+    assert!(!is_namespace(&pin), "the pin is still a namespace");
+    d.spawn();
+    assert!(is_namespace(&pin), "reconcile kept a bare pin file");
+    d.ok(&[
+        "endpoint",
+        "create",
+        "x",
+        "--network",
+        "bare",
+        "--namespace",
+        "x",
+    ]);
+    d.assert_consistent();
+    assert!(d.pings("x", "10.103.0.1"), "x reaches its gateway");
+}
+
+#[test]
+fn a_pin_mounted_twice_is_removed_all_the_same() {
+    let Some(mut d) = Daemon::start() else { return };
+    for ns in ["y", "z"] {
+        d.ok(&["namespace", "create", ns]);
+    }
+    // A second mount stacked on each pin (as mount propagation can leave):
+    // one unmount leaves the pin busy, and unlinking it fails.
+    for ns in ["y", "z"] {
+        let pin = format!("/run/netns/{}{ns}", d.prefix);
+        nix::mount::mount(
+            Some(pin.as_str()),
+            pin.as_str(),
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .expect("stack a bind mount");
+    }
+    // Removed by an operation...
+    d.ok(&["namespace", "rm", "y"]);
+    // ...and by reconcile, as a pin no record owns after a crash.
+    d.kill9();
+    let z = format!("{}z", d.prefix);
+    ip(&["netns", "add", &format!("{}orphan", d.prefix)]);
+    let orphan = format!("/run/netns/{}orphan", d.prefix);
+    nix::mount::mount(
+        Some(orphan.as_str()),
+        orphan.as_str(),
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .expect("stack a bind mount");
+    d.spawn();
+    assert_eq!(d.pins(), [z], "pins after reconcile");
+    d.ok(&["namespace", "rm", "z"]);
+    assert!(d.pins().is_empty(), "{:?}", d.pins());
 }

@@ -43,6 +43,7 @@ struct World {
     ids: BTreeMap<PathBuf, NetnsId>,
     protected: Vec<(NetnsId, Protected)>,
     next_ino: u64,
+    panic: Option<String>,
 }
 
 /// The fake. Cheap to create; share it through `Arc`.
@@ -81,6 +82,12 @@ impl FakeKernel {
     /// Makes the next call whose name starts with `step` fail (once).
     pub fn fail_next(&self, step: &str) {
         self.world().fail = Some(step.to_owned());
+    }
+
+    /// Makes the next call whose name starts with `step` panic (once), as
+    /// a bug inside an operation would.
+    pub fn panic_next(&self, step: &str) {
+        self.world().panic = Some(step.to_owned());
     }
 
     /// Every call so far, as `name arg`.
@@ -138,6 +145,11 @@ impl FakeKernel {
         if w.fail.as_deref().is_some_and(|f| call.starts_with(f)) {
             w.fail = None;
             return Err(KernelError(format!("{call}: injected failure")));
+        }
+        if w.panic.as_deref().is_some_and(|f| call.starts_with(f)) {
+            w.panic = None;
+            drop(w);
+            panic!("{call}: injected panic");
         }
         Ok(w)
     }

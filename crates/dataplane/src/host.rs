@@ -261,6 +261,10 @@ impl Kernel for HostKernel {
         Ok(out)
     }
 
+    fn netns_pinned(&self, name: &str) -> Result<bool> {
+        Ok(netns::is_pinned(name))
+    }
+
     fn create_network_device(&self, name: &str, gateway: Option<(IpAddr, u8)>) -> Result<()> {
         let mut rtnl = self.rtnl();
         let index = match rtnl.link_index(name).map_err(err)? {

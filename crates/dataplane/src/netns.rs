@@ -91,12 +91,20 @@ pub fn create(name: &str) -> io::Result<PathBuf> {
     Ok(path)
 }
 
-/// Unpins the namespace `name`. A namespace that is not there is not an error.
+/// Mounts stacked on one pin that [`delete`] takes off before giving up.
+const MAX_STACKED: usize = 16;
+
+/// Unpins the namespace `name`. A namespace that is not there is not an
+/// error. Every mount stacked on the pin goes (a pin mounted twice, e.g.
+/// through mount propagation, would otherwise stay busy and unremovable).
 pub fn delete(name: &str) -> io::Result<()> {
     let path = path_of(name);
-    match umount2(&path, MntFlags::MNT_DETACH) {
-        Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
-        Err(e) => return Err(errno(e)),
+    for _ in 0..MAX_STACKED {
+        match umount2(&path, MntFlags::MNT_DETACH) {
+            Ok(()) => continue,
+            Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => break,
+            Err(e) => return Err(errno(e)),
+        }
     }
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -107,6 +115,20 @@ pub fn delete(name: &str) -> io::Result<()> {
 /// Whether a namespace is pinned under `name`.
 pub fn exists(name: &str) -> bool {
     path_of(name).exists()
+}
+
+/// Whether the pin `name` holds a network namespace (an nsfs inode), not
+/// a bare file. Every nsfs inode lives on the one nsfs superblock, so the
+/// device of our own `/proc/self/ns/net` tells.
+pub fn is_pinned(name: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (
+        std::fs::metadata(path_of(name)),
+        std::fs::metadata("/proc/self/ns/net"),
+    ) {
+        (Ok(pin), Ok(own)) => pin.dev() == own.dev() && pin.is_file(),
+        _ => false,
+    }
 }
 
 /// Names of the namespaces pinned under `/run/netns` whose name starts with `prefix`.

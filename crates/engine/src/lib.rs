@@ -9,6 +9,10 @@
 //! - Kernel tables are changed by diffs of compiled rulesets: one nf_tables
 //!   transaction per namespace touched, never a dump-and-rewrite.
 //! - Operations are serialised by one lock; they are short (milliseconds).
+//!   An operation that panics leaves the lock poisoned and its work half
+//!   done: the next taker of the lock reconciles from the store before it
+//!   goes on (so does the next one after [`Engine::mark_for_reconcile`]),
+//!   never continuing on half-changed state.
 //! - Teardown is best effort: it gathers every error and still finishes.
 //!   A delete returns once the object is durably gone and out of service;
 //!   destroying devices (the kernel's RCU waits) runs in the background
@@ -28,6 +32,8 @@ pub mod nat;
 #[cfg(test)]
 mod nat_tests;
 mod network;
+#[cfg(test)]
+mod panic_tests;
 pub mod peers;
 mod published;
 mod reconcile;
@@ -39,6 +45,7 @@ pub mod undo;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bulkhead_dataplane::kernel::Kernel;
@@ -106,6 +113,9 @@ pub struct Engine {
     inner: Mutex<Inner>,
     /// Remote endpoints of overlay networks (lock order: `inner` first).
     peers: Mutex<peers::Peers>,
+    /// The state may be half-changed (an operation panicked, or the repair
+    /// after one failed): the next [`Engine::lock`] reconciles first.
+    needs_reconcile: AtomicBool,
 }
 
 impl Engine {
@@ -127,15 +137,49 @@ impl Engine {
                 forgetting: BTreeSet::new(),
             }),
             peers: Mutex::new(peers::Peers::default()),
+            needs_reconcile: AtomicBool::new(false),
         };
         let report = engine.reconcile()?;
         Ok((engine, report))
     }
 
+    /// The engine lock, repaired first if an operation panicked under it
+    /// or [`Engine::mark_for_reconcile`] asked for it: the state and the
+    /// kernel are reconciled from the store (which an operation changes
+    /// only in whole transactions) before the caller sees them.
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        let mut inner = self.lock_raw();
+        if self.needs_reconcile.load(Ordering::Acquire) {
+            match self.reconcile_locked(&mut inner) {
+                Ok(report) => tracing::warn!(?report, "reconciled after a failed operation"),
+                Err(e) => {
+                    tracing::error!(error = %e, "reconcile failed; retrying at the next operation")
+                }
+            }
+        }
+        inner
+    }
+
+    /// The engine lock as it is; a poisoned lock is taken over and marked
+    /// for reconcile.
+    fn lock_raw(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| {
+            tracing::error!("an engine operation panicked; its changes will be reconciled");
+            self.inner.clear_poison();
+            self.needs_reconcile.store(true, Ordering::Release);
+            poisoned.into_inner()
+        })
+    }
+
+    /// Asks for a reconcile before the next operation (e.g. after a panic
+    /// outside the engine lock that may have cut an operation short).
+    pub fn mark_for_reconcile(&self) {
+        self.needs_reconcile.store(true, Ordering::Release);
+    }
+
+    /// Whether a reconcile is due before the next operation.
+    pub fn needs_reconcile(&self) -> bool {
+        self.needs_reconcile.load(Ordering::Acquire) || self.inner.is_poisoned()
     }
 
     pub fn config(&self) -> &Config {

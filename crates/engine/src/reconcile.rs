@@ -4,8 +4,9 @@
 //! 1. Operations left in flight (intents) are finished: a delete whose record
 //!    is still there is completed; a create is redone from its record.
 //! 2. Missing kernel objects are recreated (namespaces, network devices,
-//!    switch ports with their addresses and routes); a switch port whose
-//!    create was in flight is rebuilt from scratch.
+//!    switch ports with their addresses and routes); a namespace or a
+//!    switch port whose create was in flight is rebuilt from scratch, and so
+//!    is a namespace pin that is a bare file, not a mounted namespace.
 //! 3. Kernel objects carrying our prefixes that no record owns are removed
 //!    (namespace pins with this engine's prefix, `bhp*`/`bhn*` host links).
 //!    This is what clears the switch ports of endpoints deleted just before
@@ -40,7 +41,7 @@ use crate::network::device_name;
 use crate::records::{EndpointRecord, NamespaceRecord, NetworkRecord};
 use crate::state::State;
 use crate::tables::{firewall, host_tables, replacements, Programmed};
-use crate::{Engine, NETWORK_DEVICE_PREFIX, SWITCH_PORT_PREFIX};
+use crate::{Engine, Inner, NETWORK_DEVICE_PREFIX, SWITCH_PORT_PREFIX};
 
 /// What reconcile did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -58,11 +59,17 @@ pub struct ReconcileReport {
 impl Engine {
     /// Loads the store and repairs the kernel from it (see the module doc).
     pub fn reconcile(&self) -> Result<ReconcileReport> {
+        let mut inner = self.lock_raw();
+        self.reconcile_locked(&mut inner)
+    }
+
+    /// [`Engine::reconcile`] under the engine lock. Replaces the whole
+    /// in-memory state, and clears the reconcile mark, only on success.
+    pub(crate) fn reconcile_locked(&self, inner: &mut Inner) -> Result<ReconcileReport> {
         let mut report = ReconcileReport::default();
-        let mut inner = self.lock();
         // Background removals of this instance finish first: what they were
         // removing is not mistaken for leftovers (nor raced with).
-        self.settle_locked(&mut inner);
+        self.settle_locked(inner);
         let (networks, namespaces, mut endpoints, intents) = self.store.read(|t| {
             Ok((
                 t.list::<NetworkRecord>()?,
@@ -223,6 +230,10 @@ impl Engine {
         })?;
         inner.state = state;
         inner.programmed = programmed;
+        // Every stored intent was just finished and cleared.
+        inner.pending_intents.clear();
+        self.needs_reconcile
+            .store(false, std::sync::atomic::Ordering::Release);
         Ok(report)
     }
 
@@ -252,7 +263,24 @@ impl Engine {
                 continue;
             }
             let name = self.netns_name(&ns.name);
-            if !present.contains(&name) {
+            // A pin whose create was in flight may be a bare file (the crash
+            // came between making it and mounting on it) or a namespace
+            // never finished (loopback down, conntrack not strict): made
+            // again from scratch, like a port whose create was in flight.
+            // So is a bare file whose create was not (one left by a crash
+            // in an earlier reconcile's own create).
+            let stale = present.contains(&name)
+                && (rebuild.contains(&ns.id.to_string())
+                    || !self
+                        .kernel
+                        .netns_pinned(&name)
+                        .map_err(EngineError::kernel)?);
+            if stale {
+                self.kernel
+                    .delete_netns(&name)
+                    .map_err(EngineError::kernel)?;
+            }
+            if stale || !present.contains(&name) {
                 self.kernel
                     .create_netns(&name)
                     .map_err(EngineError::kernel)?;

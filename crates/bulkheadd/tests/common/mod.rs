@@ -79,6 +79,12 @@ impl Daemon {
     /// `None` when not root (loud skip; panics under `CI=true`).
     #[track_caller]
     pub fn start() -> Option<Daemon> {
+        Self::start_with(&[])
+    }
+
+    /// [`Daemon::start`] with extra daemon arguments from the first start.
+    #[track_caller]
+    pub fn start_with(args: &[&str]) -> Option<Daemon> {
         if !bulkhead_dataplane::testing::require_root() {
             return None;
         }
@@ -89,7 +95,7 @@ impl Daemon {
             host,
             prefix: format!("bht{pid}d{n}-"),
             dir: tempfile::tempdir().expect("tempdir"),
-            extra_args: Vec::new(),
+            extra_args: args.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
         };
         ip(&["-n", &d.host, "link", "set", "lo", "up"]);

@@ -11,7 +11,8 @@
 //! number is kept. Replies do not echo their request (`NETLINK_CAP_ACK`),
 //! so thousands of errors from one rejected batch stay small. Socket
 //! buffers are grown (the `*BUFFORCE` options, root only) so a large batch
-//! fits in one send and its replies are never dropped.
+//! fits in one send and its replies are never dropped. A blocking read
+//! waits at most `rtnl::RECV_TIMEOUT` (`SO_RCVTIMEO`).
 
 use std::collections::HashMap;
 use std::io;
@@ -19,7 +20,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sys::socket::{
-    bind, connect, getsockopt, recv, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags,
+    bind, connect, getsockopt, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags,
     NetlinkAddr, SockFlag, SockProtocol, SockType,
 };
 
@@ -59,6 +60,7 @@ impl NlSocket {
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(errno)?;
         connect(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(errno)?;
         crate::rtnl::sys::enable_ext_ack(fd.as_fd());
+        crate::rtnl::set_recv_timeout(fd.as_fd(), crate::rtnl::RECV_TIMEOUT)?;
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -105,18 +107,14 @@ impl NlSocket {
         if !wait {
             flags |= MsgFlags::MSG_DONTWAIT;
         }
-        loop {
-            match recv(self.fd.as_raw_fd(), &mut self.buf, flags) {
-                Ok(n) if n > self.buf.len() => {
-                    return Err(io::Error::other(
-                        "netlink reply larger than the receive buffer",
-                    ))
-                }
-                Ok(n) => return Ok(Some(n)),
-                Err(nix::Error::EAGAIN) if !wait => return Ok(None),
-                Err(nix::Error::EINTR) => continue,
-                Err(e) => return Err(errno(e)),
-            }
+        // A blocking read ends after the socket's receive timeout.
+        match crate::rtnl::recv_bounded(self.fd.as_fd(), &mut self.buf, flags) {
+            Ok(n) if n > self.buf.len() => Err(io::Error::other(
+                "netlink reply larger than the receive buffer",
+            )),
+            Ok(n) => Ok(Some(n)),
+            Err(e) if !wait && e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

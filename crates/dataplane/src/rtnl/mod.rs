@@ -10,7 +10,10 @@
 //! costs one round trip. The kernel applies the requests in order
 //! and does not stop at a failed one; `execute` reports the first failure, as
 //! an [`RtnlError`] naming the operation and the object ("create veth bhp1:
-//! File exists"). No operation ever spawns a process.
+//! File exists"). No operation ever spawns a process. A receive waits at
+//! most [`RECV_TIMEOUT`] for the kernel (`SO_RCVTIMEO`, also on the
+//! netfilter sockets), so a reply that never comes fails the operation with
+//! `TimedOut` instead of hanging the daemon under its engine lock.
 
 mod addr;
 mod link;
@@ -18,6 +21,7 @@ mod route;
 mod rule;
 pub(crate) mod sys;
 mod tap;
+mod timeout;
 mod wire;
 
 use std::io;
@@ -25,8 +29,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::socket::{
-    bind, recv, send, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol,
-    SockType,
+    bind, send, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
 };
 
 pub use addr::IfAddr;
@@ -36,6 +39,7 @@ pub use rule::RoutingRule;
 pub use tap::TapSpec;
 
 use crate::netns;
+pub(crate) use timeout::{recv_bounded, set_recv_timeout, RECV_TIMEOUT};
 
 /// What failed, on which object, and why.
 #[derive(Debug, thiserror::Error)]
@@ -265,7 +269,8 @@ impl Rtnl {
         let mut results: Vec<Option<AckResult>> = (0..msgs.len()).map(|_| None).collect();
         let mut open = msgs.len();
         while open > 0 {
-            let n = recv(self.fd.as_raw_fd(), &mut self.rx, MsgFlags::empty()).map_err(io_err)?;
+            let n = recv_bounded(self.fd.as_fd(), &mut self.rx, MsgFlags::empty())
+                .map_err(|e| RtnlError::new("talk rtnetlink", "socket", e))?;
             for r in wire::replies(&self.rx[..n]) {
                 let i = r.seq.wrapping_sub(first) as usize;
                 if i >= msgs.len() || results[i].is_some() {
@@ -297,7 +302,7 @@ const CHUNK: usize = 64;
 /// The kernel's answer to one request: errno and extended-ack message.
 type AckResult = Result<(), (io::Error, Option<String>)>;
 
-fn open_socket() -> io::Result<OwnedFd> {
+pub(crate) fn open_socket() -> io::Result<OwnedFd> {
     let fd = socket(
         AddressFamily::Netlink,
         SockType::Raw,
@@ -306,6 +311,7 @@ fn open_socket() -> io::Result<OwnedFd> {
     )?;
     bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))?;
     sys::enable_ext_ack(fd.as_fd());
+    set_recv_timeout(fd.as_fd(), RECV_TIMEOUT)?;
     Ok(fd)
 }
 

@@ -107,6 +107,15 @@ impl Kernel for SlowKernel {
     fn link_names(&self, prefix: &str) -> Result<Vec<String>> {
         self.inner.link_names(prefix)
     }
+    fn host_addresses(&self) -> Result<Vec<std::net::IpAddr>> {
+        self.inner.host_addresses()
+    }
+    fn local_addresses(&self) -> Result<Vec<(std::net::IpAddr, u8)>> {
+        self.inner.local_addresses()
+    }
+    fn netns_pinned(&self, name: &str) -> Result<bool> {
+        self.inner.netns_pinned(name)
+    }
     fn apply(&self, netns: Option<&Path>, changes: &[TableChange<'_>]) -> Result<()> {
         std::thread::sleep(SLOW);
         self.inner.apply(netns, changes)
