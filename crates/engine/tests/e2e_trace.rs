@@ -360,7 +360,7 @@ fn the_comparison_catches_a_kernel_that_drifts_from_trace() {
         h.host_name(),
         "bulkhead_net",
         "forward",
-        "networks are isolated",
+        "networks are isolated (ipv4)",
     );
     assert_eq!(
         cross(1),
