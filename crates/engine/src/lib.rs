@@ -19,12 +19,14 @@ mod acl;
 pub mod drivers;
 mod endpoint;
 pub mod error;
+pub mod events;
 #[cfg(test)]
 mod incremental_tests;
 mod l2ports;
 mod namespace;
 pub mod nat;
 mod network;
+mod observe;
 pub mod peers;
 mod reconcile;
 pub mod records;
@@ -32,6 +34,7 @@ pub mod state;
 mod tables;
 mod trace;
 pub mod undo;
+pub mod watch;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -46,6 +49,7 @@ pub use peers::{PeerEntry, PeerSource, StaticPeers};
 pub use reconcile::ReconcileReport;
 pub use records::{EndpointRecord, NamespaceRecord, NetworkRecord};
 pub use trace::{TraceHop, TraceReport};
+pub use watch::{WatchOptions, Watcher};
 
 use state::State;
 use tables::Programmed;
@@ -102,6 +106,8 @@ pub struct Engine {
     inner: Mutex<Inner>,
     /// Remote endpoints of overlay networks (lock order: `inner` first).
     peers: Mutex<peers::Peers>,
+    /// Recent drops, tampering and repairs ([`events`]).
+    events: Arc<events::EventRing>,
 }
 
 impl Engine {
@@ -123,8 +129,10 @@ impl Engine {
                 forgetting: BTreeSet::new(),
             }),
             peers: Mutex::new(peers::Peers::default()),
+            events: Arc::new(events::EventRing::default()),
         };
         let report = engine.reconcile()?;
+        engine.record_reconcile(&report);
         Ok((engine, report))
     }
 

@@ -40,7 +40,7 @@ pub(crate) struct Programmed {
 }
 
 /// The policy of endpoint `e` in `state`.
-fn policy_of(state: &State, e: &EndpointRecord) -> Result<EndpointPolicy> {
+pub(crate) fn policy_of(state: &State, e: &EndpointRecord) -> Result<EndpointPolicy> {
     let network = state
         .networks
         .get(&e.network)

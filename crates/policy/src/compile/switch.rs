@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 
 use bulkhead_model::{Direction, MacAddress};
 
-use super::{endpoint_rules, nd_matches, SWITCH, TABLE};
+use super::{add_drop_chains, endpoint_rules, nd_matches, SWITCH, TABLE};
 use crate::endpoint::EndpointPolicy;
 use crate::ir::{
     ifname_bytes, Action, Chain, ChainKind, CtStates, Family, Field, Hook, Key, Match, NfProto,
@@ -278,5 +278,6 @@ pub fn compile_switch(ports: &[SwitchPortPolicy]) -> Result<Table, PolicyError> 
         c.rules = dispatch_rules(&halves);
         table.add_chain(c);
     }
+    add_drop_chains(&mut table, EnforcementPoint::SwitchPort);
     Ok(table)
 }
