@@ -21,7 +21,7 @@
 //!   touches bulkhead's table is tampering: a `tamper` event is recorded,
 //!   the table is put back as last programmed (one replace transaction,
 //!   under the engine lock) and a `restore` event says so. bulkhead's own
-//!   commits carry its pid and are ignored. Lost reports (the monitor's
+//!   commits carry the id of one of its threads and are ignored. Lost reports (the monitor's
 //!   buffer overflowed) make the watcher compare the table's chains with
 //!   what was programmed and restore on any difference.
 //! - The thread holds only a weak reference to the engine and ends when
@@ -101,10 +101,14 @@ impl Engine {
         } else {
             None
         };
+        // The namespaces present now are watched before this returns, so a
+        // change made right after it is seen.
+        let mut watched = BTreeMap::new();
+        sync(self, &mut watched, options);
         let (weak, flag) = (Arc::downgrade(self), stop.clone());
         let thread = std::thread::Builder::new()
             .name("bulkhead-watch".into())
-            .spawn(move || run(weak, flag, options, host))?;
+            .spawn(move || run(weak, flag, options, host, watched))?;
         Ok(Watcher {
             stop,
             thread: Some(thread),
@@ -117,14 +121,14 @@ fn run(
     stop: Arc<AtomicBool>,
     options: WatchOptions,
     mut host: Option<NflogSocket>,
+    mut watched: BTreeMap<Id, Watched>,
 ) {
-    let mut watched: BTreeMap<Id, Watched> = BTreeMap::new();
-    let mut synced: Option<Instant> = None;
+    let mut synced = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        if synced.is_none_or(|t| t.elapsed() >= SYNC_EVERY) {
+        if synced.elapsed() >= SYNC_EVERY {
             let Some(e) = engine.upgrade() else { return };
             sync(&e, &mut watched, options);
-            synced = Some(Instant::now());
+            synced = Instant::now();
         }
         // (namespace or None for the host, is a monitor), and whether it
         // is readable.
@@ -208,6 +212,15 @@ fn sync(engine: &Engine, watched: &mut BTreeMap<Id, Watched>, options: WatchOpti
     }
 }
 
+/// Whether `pid`, as the kernel reports a committer (the thread's id in
+/// the initial pid namespace, which is where bulkheadd runs), is one of
+/// this process's threads. A thread that committed and has exited since is
+/// taken for someone else: the restore that follows is a harmless replace
+/// with what was programmed anyway.
+fn is_ours(pid: u32) -> bool {
+    pid == std::process::id() || std::path::Path::new(&format!("/proc/self/task/{pid}")).exists()
+}
+
 fn read_drops(engine: &Engine, ns: Option<Id>, socket: &mut NflogSocket) {
     match socket.read() {
         Ok(packets) => {
@@ -232,10 +245,9 @@ fn read_commits(engine: &Engine, id: Id, w: &mut Watched) {
             return;
         }
     };
-    let me = std::process::id();
     for event in events {
         match event {
-            MonitorEvent::Commit(c) if c.pid != Some(me) => {
+            MonitorEvent::Commit(c) if !c.pid.is_some_and(is_ours) => {
                 if let Some(what) = engine.tampered_with(&c) {
                     engine.restore_firewall(id, &what);
                 }
