@@ -198,6 +198,7 @@ pub fn dispatch(engine: &Engine, cmd: Command) -> Result<Response, EngineError> 
             })
         }
         Command::Import(r) => Response::Import(crate::import::import(engine, r.document)?),
+        Command::Events(r) => crate::events::events(engine, r)?,
     })
 }
 
