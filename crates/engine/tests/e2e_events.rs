@@ -104,20 +104,24 @@ fn a_blocked_probe_is_listed_with_its_endpoint_rule_and_headers() {
         .is_empty());
 }
 
-/// CPU time (user + system, clock ticks) of this process's thread `name`.
-fn thread_ticks(name: &str) -> Option<u64> {
-    for t in std::fs::read_dir("/proc/self/task").ok()? {
-        let dir = t.ok()?.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
-        if comm.trim() != name {
-            continue;
-        }
-        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-        let rest = &stat[stat.rfind(')')? + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        return Some(f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?);
-    }
-    None
+/// Ids of this process's threads named `name`.
+fn tids(name: &str) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    // Threads come and go while we look (other tests): skip what vanished.
+    dir.filter_map(Result::ok)
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
+        .map(|t| t.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// CPU time (user + system, clock ticks) of this process's thread `tid`.
+fn thread_ticks(tid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).expect("stat");
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
 }
 
 #[test]
@@ -129,9 +133,24 @@ fn a_flood_of_blocked_packets_is_rate_limited_in_the_kernel() {
     let a = h.endpoint("a", "n", &[], None);
     let b = h.endpoint("b", "n", &[], None);
     h.acl(&b, rule("block", "in", "udp", Some("9"), None, 100));
+    let others = tids("bulkhead-watch");
     let _watcher = h.engine.watch(WatchOptions::default()).expect("watch");
+    // Ours is the watcher thread that was not there before (the other test
+    // of this file may run one too).
+    // (a thread names itself once running, so look for a little while)
+    let until = Instant::now() + Duration::from_secs(2);
+    let tid = loop {
+        if let Some(t) = tids("bulkhead-watch")
+            .into_iter()
+            .find(|t| !others.contains(t))
+        {
+            break t;
+        }
+        assert!(Instant::now() < until, "no watcher thread");
+        std::thread::sleep(Duration::from_millis(10));
+    };
     let before = h.engine.events().last_seq();
-    let ticks_before = thread_ticks("bulkhead-watch").expect("watcher thread");
+    let ticks_before = thread_ticks(&tid);
 
     // ~100k packets a second for 2 s, from a thread in a's namespace.
     let secs = 2.0;
@@ -166,7 +185,7 @@ fn a_flood_of_blocked_packets_is_rate_limited_in_the_kernel() {
     }
     let (sent, took) = flood.join().expect("flood thread");
     std::thread::sleep(Duration::from_millis(300));
-    let ticks = thread_ticks("bulkhead-watch").expect("watcher thread") - ticks_before;
+    let ticks = thread_ticks(&tid) - ticks_before;
     let drops = h.engine.events().since(before, |e| {
         e.kind == EventKind::Drop && e.endpoint.as_deref() == Some("b")
     });
