@@ -46,12 +46,15 @@ use crate::Engine;
 pub const SYNC_EVERY: Duration = Duration::from_millis(200);
 
 /// What the watcher does.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WatchOptions {
     /// Read drop logs into `drop` events.
     pub drops: bool,
     /// Restore host firewalls that someone else changed.
     pub tamper: bool,
+    /// The host namespace (the switch port's drops), as given to the
+    /// engine's kernel; `None`: the caller's (bulkheadd runs in it).
+    pub host: Option<PathBuf>,
 }
 
 impl Default for WatchOptions {
@@ -59,6 +62,7 @@ impl Default for WatchOptions {
         Self {
             drops: true,
             tamper: true,
+            host: None,
         }
     }
 }
@@ -91,7 +95,7 @@ impl Engine {
     pub fn watch(self: &Arc<Self>, options: WatchOptions) -> std::io::Result<Watcher> {
         let stop = Arc::new(AtomicBool::new(false));
         let host = if options.drops {
-            match NflogSocket::open(None, LOG_GROUP) {
+            match NflogSocket::open(options.host.as_deref(), LOG_GROUP) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     tracing::warn!(group = LOG_GROUP, error = %e, "no switch-port drop events: NFLOG group unavailable in the host namespace");
@@ -104,7 +108,7 @@ impl Engine {
         // The namespaces present now are watched before this returns, so a
         // change made right after it is seen.
         let mut watched = BTreeMap::new();
-        sync(self, &mut watched, options);
+        sync(self, &mut watched, &options);
         let (weak, flag) = (Arc::downgrade(self), stop.clone());
         let thread = std::thread::Builder::new()
             .name("bulkhead-watch".into())
@@ -127,7 +131,7 @@ fn run(
     while !stop.load(Ordering::Relaxed) {
         if synced.elapsed() >= SYNC_EVERY {
             let Some(e) = engine.upgrade() else { return };
-            sync(&e, &mut watched, options);
+            sync(&e, &mut watched, &options);
             synced = Instant::now();
         }
         // (namespace or None for the host, is a monitor), and whether it
@@ -182,7 +186,7 @@ fn run(
 
 /// Opens sockets in namespaces that gained a firewall, closes those of
 /// namespaces that lost theirs.
-fn sync(engine: &Engine, watched: &mut BTreeMap<Id, Watched>, options: WatchOptions) {
+fn sync(engine: &Engine, watched: &mut BTreeMap<Id, Watched>, options: &WatchOptions) {
     let current: BTreeMap<Id, (String, PathBuf)> = engine.firewall_namespaces();
     watched.retain(|id, _| current.contains_key(id));
     for (id, (name, path)) in current {

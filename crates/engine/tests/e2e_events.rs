@@ -18,6 +18,14 @@ use bulkhead_model::AclRuleSpec;
 use bulkhead_policy::compile::{LOG_BURST, LOG_RATE};
 use common::*;
 
+/// The watcher on this test's host namespace.
+fn watch_options(h: &Harness) -> WatchOptions {
+    WatchOptions {
+        host: Some(h.host().to_owned()),
+        ..WatchOptions::default()
+    }
+}
+
 /// Waits up to 3 s for an event after `after` that `want` accepts.
 fn wait_event(engine: &Engine, after: u64, want: impl Fn(&Event) -> bool) -> Option<Event> {
     let until = Instant::now() + Duration::from_secs(3);
@@ -54,7 +62,7 @@ fn a_blocked_probe_is_listed_with_its_endpoint_rule_and_headers() {
             ..Default::default()
         },
     );
-    let _watcher = h.engine.watch(WatchOptions::default()).expect("watch");
+    let _watcher = h.engine.watch(watch_options(&h)).expect("watch");
 
     // Inbound: b's firewall drops a's TCP SYN to port 23.
     let before = h.engine.events().last_seq();
@@ -134,7 +142,7 @@ fn a_flood_of_blocked_packets_is_rate_limited_in_the_kernel() {
     let b = h.endpoint("b", "n", &[], None);
     h.acl(&b, rule("block", "in", "udp", Some("9"), None, 100));
     let others = tids("bulkhead-watch");
-    let _watcher = h.engine.watch(WatchOptions::default()).expect("watch");
+    let _watcher = h.engine.watch(watch_options(&h)).expect("watch");
     // Ours is the watcher thread that was not there before (the other test
     // of this file may run one too).
     // (a thread names itself once running, so look for a little while)
@@ -212,5 +220,46 @@ fn a_flood_of_blocked_packets_is_rate_limited_in_the_kernel() {
     assert!(
         slowest < Duration::from_millis(500),
         "engine stalled: {slowest:?}"
+    );
+}
+
+#[test]
+fn a_probe_blocked_at_the_switch_port_is_listed_for_that_point() {
+    let Some(h) = Harness::new("evs") else {
+        return;
+    };
+    let _lan = Lan::attach(&h, "evs", "bhtupe", false);
+    l2_network(
+        &h,
+        "b1",
+        "l2bridge",
+        "198.51.100.0/24",
+        Some("198.51.100.254"),
+        "bhtupe",
+        None,
+    );
+    let a = endpoint_at(&h, "a", "b1", "198.51.100.11");
+    let b = endpoint_at(&h, "b", "b1", "198.51.100.12");
+    let id = h.acl(
+        &b,
+        AclRuleSpec {
+            rule_type: Some("switch".into()),
+            ..rule("block", "in", "tcp", Some("25"), None, 100)
+        },
+    );
+    let _watcher = h.engine.watch(watch_options(&h)).expect("watch");
+    let before = h.engine.events().last_seq();
+    assert!(tcp_reaches(&a.ns, &b.ns, 25, b.addr(25)).is_none());
+    let e = wait_event(&h.engine, before, |e| {
+        e.kind == EventKind::Drop && e.point.as_deref() == Some("switch_port")
+    })
+    .expect("no switch-port drop event");
+    assert_eq!(e.endpoint.as_deref(), Some("b"));
+    assert_eq!(e.direction.as_deref(), Some("in"));
+    assert_eq!(e.rule.as_deref(), Some(id.as_str()));
+    assert_eq!((e.protocol, e.dst_port), (Some(6), Some(25)));
+    assert_eq!(
+        (e.src, e.dst),
+        (Some(IpAddr::V4(a.ip)), Some(IpAddr::V4(b.ip)))
     );
 }

@@ -87,6 +87,7 @@ fn a_tenant_that_rewrites_its_firewall_gets_it_back_within_a_second() {
         .watch(WatchOptions {
             drops: false,
             tamper: true,
+            host: Some(h.host().to_owned()),
         })
         .expect("start the watcher");
 
