@@ -34,10 +34,14 @@ fn probe(pin: &str, to: SocketAddr) -> bool {
     .expect("enter namespace")
 }
 
-/// `bulkhead events --output json` until one drop of `endpoint` is there.
-fn wait_drop(d: &Daemon, endpoint: &str) -> Value {
+/// `bulkhead events --output json` until one drop of `endpoint` is there,
+/// probing `to` from `pin` again meanwhile (the daemon starts logging a new
+/// namespace's drops within ~100 ms of its creation, see
+/// `crates/engine/src/watch.rs`).
+fn wait_drop(d: &Daemon, endpoint: &str, pin: &str, to: SocketAddr) -> Value {
     let until = Instant::now() + Duration::from_secs(3);
     loop {
+        assert!(!probe(pin, to), "the block rule does not block");
         let found = events(d, &[])
             .into_iter()
             .find(|e| e["kind"] == "drop" && e["endpoint"] == endpoint);
@@ -88,9 +92,7 @@ fn drops_and_tampering_are_listed_by_bulkhead_events() {
         .to_owned();
     let to: SocketAddr = format!("{b_ip}:23").parse().expect("address");
     let (pin_a, pin_b) = (format!("{}nsa", d.prefix), format!("{}nsb", d.prefix));
-    assert!(!probe(&pin_a, to), "the block rule does not block");
-
-    let e = wait_drop(&d, "b");
+    let e = wait_drop(&d, "b", &pin_a, to);
     assert_eq!(e["point"], "host_firewall");
     assert_eq!(e["direction"], "in");
     assert_eq!(e["rule"], id.as_str());

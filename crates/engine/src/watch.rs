@@ -9,7 +9,8 @@
 //! namespace loses its firewall (two fds per namespace; the alternative,
 //! entering namespaces in turn to look, would miss drops and could not
 //! restore within a second). The set is synced with the engine every
-//! [`SYNC_EVERY`]; all sockets are polled together.
+//! [`SYNC_EVERY`] (so drops in the first ~50–100 ms of a new namespace's
+//! firewall may go unlogged); all sockets are polled together.
 //!
 //! Contract:
 //! - A logged drop becomes a `drop` event naming the endpoint (by address:
@@ -42,8 +43,11 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::Engine;
 
-/// How often the set of watched namespaces is brought up to date.
-pub const SYNC_EVERY: Duration = Duration::from_millis(200);
+/// How often the set of watched namespaces is brought up to date: a new
+/// namespace's drops are logged, and its firewall guarded, from at most
+/// about this long (plus opening two sockets) after it was programmed.
+/// A sync is a short walk of the engine's firewall list under its lock.
+pub const SYNC_EVERY: Duration = Duration::from_millis(50);
 
 /// What the watcher does.
 #[derive(Debug, Clone)]
@@ -153,7 +157,7 @@ fn run(
                     fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
                 }
             }
-            let _ = poll(&mut fds, PollTimeout::from(100u16));
+            let _ = poll(&mut fds, PollTimeout::from(50u16));
             fds.iter()
                 .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
                 .collect()
