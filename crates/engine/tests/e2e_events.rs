@@ -15,7 +15,9 @@ use bulkhead_dataplane::netns;
 use bulkhead_engine::events::{Event, EventKind};
 use bulkhead_engine::{Engine, WatchOptions};
 use bulkhead_model::AclRuleSpec;
-use bulkhead_policy::compile::{LOG_BURST, LOG_RATE};
+use bulkhead_model::Direction;
+use bulkhead_policy::compile::{log_prefix, LOG_BURST, LOG_GROUP, LOG_RATE, TABLE};
+use bulkhead_policy::EnforcementPoint;
 use common::*;
 
 /// The watcher on this test's host namespace.
@@ -132,39 +134,16 @@ fn thread_ticks(tid: &str) -> u64 {
     f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
 }
 
-#[test]
-fn a_flood_of_blocked_packets_is_rate_limited_in_the_kernel() {
-    let Some(h) = Harness::new("evf") else {
-        return;
-    };
-    h.nat_network("n", "10.233.0.0/24", None);
-    let a = h.endpoint("a", "n", &[], None);
-    let b = h.endpoint("b", "n", &[], None);
-    h.acl(&b, rule("block", "in", "udp", Some("9"), None, 100));
-    let others = tids("bulkhead-watch");
-    let _watcher = h.engine.watch(watch_options(&h)).expect("watch");
-    // Ours is the watcher thread that was not there before (the other test
-    // of this file may run one too).
-    // (a thread names itself once running, so look for a little while)
-    let until = Instant::now() + Duration::from_secs(2);
-    let tid = loop {
-        if let Some(t) = tids("bulkhead-watch")
-            .into_iter()
-            .find(|t| !others.contains(t))
-        {
-            break t;
-        }
-        assert!(Instant::now() < until, "no watcher thread");
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let before = h.engine.events().last_seq();
-    let ticks_before = thread_ticks(&tid);
-
-    // ~100k packets a second for 2 s, from a thread in a's namespace.
-    let secs = 2.0;
-    let to = b.addr(9);
-    let ns = a.ns.clone();
-    let flood = std::thread::spawn(move || {
+/// Sends UDP to `to` from namespace `ns` at ~100 kpps for `secs` on a
+/// thread, calling `meanwhile` until it ends; (packets sent, time taken).
+fn flood(
+    ns: &std::path::Path,
+    to: std::net::SocketAddr,
+    secs: f64,
+    mut meanwhile: impl FnMut(),
+) -> (u64, Duration) {
+    let ns = ns.to_owned();
+    let t = std::thread::spawn(move || {
         netns::run_in(Some(&ns), || {
             let s = UdpSocket::bind("0.0.0.0:0").expect("bind");
             s.connect(to).expect("connect");
@@ -181,30 +160,106 @@ fn a_flood_of_blocked_packets_is_rate_limited_in_the_kernel() {
             }
             (sent, start.elapsed())
         })
-        .expect("enter a")
+        .expect("enter namespace")
     });
-    // The engine answers while the flood runs.
+    while !t.is_finished() {
+        meanwhile();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t.join().expect("flood thread")
+}
+
+fn nft_in(ep: &Ep, script: &str) {
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", &ep.ns_name, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("nft");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("write");
+    assert!(child.wait().expect("nft").success(), "nft -f: {script}");
+}
+
+#[test]
+fn a_flood_of_blocked_packets_is_rate_limited_in_the_kernel() {
+    let Some(h) = Harness::new("evf") else {
+        return;
+    };
+    h.nat_network("n", "10.233.0.0/24", None);
+    let a = h.endpoint("a", "n", &[], None);
+    let b = h.endpoint("b", "n", &[], None);
+    h.acl(&b, rule("block", "in", "udp", Some("9"), None, 100));
+    let others = tids("bulkhead-watch");
+    // Tamper repair off: the weakened step rewrites the drop chain.
+    let options = WatchOptions {
+        tamper: false,
+        ..watch_options(&h)
+    };
+    let _watcher = h.engine.watch(options).expect("watch");
+    // Ours is the watcher thread that was not there before (the other test
+    // of this file may run one too; a thread names itself once running).
+    let until = Instant::now() + Duration::from_secs(2);
+    let tid = loop {
+        if let Some(t) = tids("bulkhead-watch")
+            .into_iter()
+            .find(|t| !others.contains(t))
+        {
+            break t;
+        }
+        assert!(Instant::now() < until, "no watcher thread");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let is_drop = |e: &Event| e.kind == EventKind::Drop && e.endpoint.as_deref() == Some("b");
+    let bound = |secs: f64| u64::from(LOG_BURST) + (f64::from(LOG_RATE) * (secs + 0.5)) as u64;
+
+    // Weakened: the drop chain logs without its limit. The same flood then
+    // floods the daemon (so the bound below can fail).
+    nft_in(
+        &b,
+        &format!(
+            "flush chain inet {TABLE} drop_in\n\
+             add rule inet {TABLE} drop_in log prefix \"{}\" group {LOG_GROUP}\n\
+             add rule inet {TABLE} drop_in drop\n",
+            log_prefix(EnforcementPoint::HostFirewall, Direction::In)
+        ),
+    );
+    let before = h.engine.events().last_seq();
+    let (_, took) = flood(&a.ns, b.addr(9), 1.0, || {});
+    std::thread::sleep(Duration::from_millis(300));
+    let unlimited = h.engine.events().since(before, is_drop).len() as u64;
+    assert!(
+        unlimited > 3 * bound(took.as_secs_f64()),
+        "without the limit only {unlimited} events: the test could not fail"
+    );
+
+    // bulkhead's chain (reconcile puts it back): the same flood for 2 s.
+    h.engine.reconcile().expect("reconcile");
+    let before = h.engine.events().last_seq();
+    let ticks_before = thread_ticks(&tid);
     let mut slowest = Duration::ZERO;
-    while !flood.is_finished() {
+    let (sent, took) = flood(&a.ns, b.addr(9), 2.0, || {
+        // The engine answers while the flood runs.
         let t = Instant::now();
         let _ = h.engine.endpoints();
         slowest = slowest.max(t.elapsed());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let (sent, took) = flood.join().expect("flood thread");
+    });
     std::thread::sleep(Duration::from_millis(300));
     let ticks = thread_ticks(&tid) - ticks_before;
-    let drops = h.engine.events().since(before, |e| {
-        e.kind == EventKind::Drop && e.endpoint.as_deref() == Some("b")
-    });
+    let drops = h.engine.events().since(before, is_drop);
     let secs = took.as_secs_f64();
-    let bound = u64::from(LOG_BURST) + (f64::from(LOG_RATE) * (secs + 0.5)) as u64;
     let hz = 100.0; // USER_HZ
     eprintln!(
-        "flood: {sent} packets in {secs:.2} s ({:.0} pps); {} drop events (bound {bound}); \
-         watcher thread CPU {:.1}%; slowest engine call {slowest:?}",
+        "flood: {sent} packets in {secs:.2} s ({:.0} pps); {} drop events (bound {}, \
+         {unlimited} in 1 s without the limit); watcher thread CPU {:.1}%; \
+         slowest engine call {slowest:?}",
         sent as f64 / secs,
         drops.len(),
+        bound(secs),
         ticks as f64 / hz / secs * 100.0
     );
     assert!(
@@ -213,7 +268,7 @@ fn a_flood_of_blocked_packets_is_rate_limited_in_the_kernel() {
     );
     assert!(!drops.is_empty(), "no drop events at all");
     assert!(
-        drops.len() as u64 <= bound,
+        drops.len() as u64 <= bound(secs),
         "{} events for {secs:.2} s: the kernel's limit did not hold",
         drops.len()
     );
