@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use bulkhead_dataplane::events::{MonitorEvent, NflogSocket, NftMonitor};
 use bulkhead_model::Id;
-use bulkhead_policy::compile::LOG_GROUP;
+use bulkhead_policy::compile::{LOG_BURST, LOG_GROUP, LOG_RATE};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::Engine;
@@ -92,6 +92,7 @@ struct Watched {
     name: String,
     nflog: Option<NflogSocket>,
     monitor: Option<NftMonitor>,
+    budget: Budget,
 }
 
 impl Engine {
@@ -132,6 +133,7 @@ fn run(
     mut watched: BTreeMap<Id, Watched>,
 ) {
     let mut synced = Instant::now();
+    let mut host_budget = Budget::new();
     while !stop.load(Ordering::Relaxed) {
         if synced.elapsed() >= SYNC_EVERY {
             let Some(e) = engine.upgrade() else { return };
@@ -170,12 +172,14 @@ fn run(
             match (ns, is_monitor) {
                 (None, _) => {
                     if let Some(h) = host.as_mut() {
-                        read_drops(&e, None, h);
+                        read_drops(&e, None, h, &mut host_budget);
                     }
                 }
                 (Some(id), false) => {
-                    if let Some(s) = watched.get_mut(id).and_then(|w| w.nflog.as_mut()) {
-                        read_drops(&e, Some(*id), s);
+                    if let Some(w) = watched.get_mut(id) {
+                        if let Some(s) = w.nflog.as_mut() {
+                            read_drops(&e, Some(*id), s, &mut w.budget);
+                        }
                     }
                 }
                 (Some(id), true) => {
@@ -215,6 +219,7 @@ fn sync(engine: &Engine, watched: &mut BTreeMap<Id, Watched>, options: &WatchOpt
                 name,
                 nflog,
                 monitor,
+                budget: Budget::new(),
             },
         );
     }
@@ -229,10 +234,55 @@ fn is_ours(pid: u32) -> bool {
     pid == std::process::id() || std::path::Path::new(&format!("/proc/self/task/{pid}")).exists()
 }
 
-fn read_drops(engine: &Engine, ns: Option<Id>, socket: &mut NflogSocket) {
+/// Logged packets attributed per second and source namespace, at most:
+/// twice what the kernel's limits let through both drop chains. A tenant
+/// is root in its namespace and can log to our group from rules of its own
+/// (or strip the limit until the tamper repair puts it back); beyond this
+/// budget its logs are read and discarded without taking the engine lock.
+pub const MAX_DROPS_PER_SEC: u32 = 4 * (LOG_RATE + LOG_BURST);
+
+/// A per-second budget of attributed drop logs.
+#[derive(Debug)]
+struct Budget {
+    window: Instant,
+    used: u32,
+    discarded: u64,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Self {
+            window: Instant::now(),
+            used: 0,
+            discarded: 0,
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        if self.window.elapsed() >= Duration::from_secs(1) {
+            if self.discarded > 0 {
+                tracing::warn!(
+                    discarded = self.discarded,
+                    "drop logs over budget discarded"
+                );
+            }
+            (self.window, self.used, self.discarded) = (Instant::now(), 0, 0);
+        }
+        self.used += 1;
+        if self.used > MAX_DROPS_PER_SEC {
+            self.discarded += 1;
+        }
+        self.used <= MAX_DROPS_PER_SEC
+    }
+}
+
+fn read_drops(engine: &Engine, ns: Option<Id>, socket: &mut NflogSocket, budget: &mut Budget) {
     match socket.read() {
         Ok(packets) => {
             for p in packets {
+                if !budget.allow() {
+                    continue;
+                }
                 if let Some(event) = engine.drop_event(ns, &p) {
                     engine.events().push(event);
                 }
