@@ -9,10 +9,12 @@
 use crate::command::{Command, Response};
 use crate::error::{one_line, ApiError, ErrorBody, ErrorCode};
 use crate::request::{
-    AclRuleRequest, EndpointCreate, ImportRequest, NamespaceCreate, NetworkCreate, TraceRequest,
+    AclRuleRequest, EndpointCreate, EventsRequest, ImportRequest, NamespaceCreate, NetworkCreate,
+    TraceRequest,
 };
 use crate::response::{
-    AclInfo, EndpointInfo, HealthInfo, ImportResult, NamespaceInfo, NetworkInfo, TraceResult,
+    AclInfo, EndpointInfo, EventsPage, HealthInfo, ImportResult, NamespaceInfo, NetworkInfo,
+    TraceResult,
 };
 use crate::route::encode_request;
 use http_body_util::{BodyExt, Full};
@@ -265,6 +267,12 @@ impl Client {
     /// `POST /v1/trace`.
     pub async fn trace(&self, req: TraceRequest) -> Result<TraceResult, ClientError> {
         expect!(self.execute(&Command::Trace(req)).await?, Trace)
+    }
+
+    /// `POST /v1/events`: events after `req.after`, waiting up to
+    /// `req.wait_ms` for one.
+    pub async fn events(&self, req: EventsRequest) -> Result<EventsPage, ClientError> {
+        expect!(self.execute(&Command::Events(req)).await?, Events)
     }
 
     /// `POST /v1/import`.

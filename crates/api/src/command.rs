@@ -7,10 +7,12 @@
 //! the client decode a body without guessing.
 
 use crate::request::{
-    AclRuleRequest, EndpointCreate, ImportRequest, NamespaceCreate, NetworkCreate, TraceRequest,
+    AclRuleRequest, EndpointCreate, EventsRequest, ImportRequest, NamespaceCreate, NetworkCreate,
+    TraceRequest,
 };
 use crate::response::{
-    AclInfo, EndpointInfo, HealthInfo, ImportResult, NamespaceInfo, NetworkInfo, TraceResult,
+    AclInfo, EndpointInfo, EventsPage, HealthInfo, ImportResult, NamespaceInfo, NetworkInfo,
+    TraceResult,
 };
 use serde::Serialize;
 
@@ -84,6 +86,8 @@ pub enum Command {
     Trace(TraceRequest),
     /// Import an HCN v2 JSON document.
     Import(ImportRequest),
+    /// Recent events (long poll).
+    Events(EventsRequest),
 }
 
 /// A successful result; its variant follows from the command.
@@ -112,6 +116,8 @@ pub enum Response {
     Trace(TraceResult),
     /// For import.
     Import(ImportResult),
+    /// For events.
+    Events(EventsPage),
     /// For every remove: nothing to report (HTTP 204).
     Removed,
 }
@@ -141,6 +147,8 @@ pub enum ResponseKind {
     Trace,
     /// [`Response::Import`].
     Import,
+    /// [`Response::Events`].
+    Events,
     /// [`Response::Removed`].
     Removed,
 }
@@ -162,6 +170,7 @@ impl Command {
             Command::AclList { .. } => ResponseKind::Acls,
             Command::Trace(_) => ResponseKind::Trace,
             Command::Import(_) => ResponseKind::Import,
+            Command::Events(_) => ResponseKind::Events,
             Command::NetworkRemove { .. }
             | Command::NamespaceRemove { .. }
             | Command::EndpointRemove { .. }
@@ -196,6 +205,7 @@ impl Response {
             Response::Acls(_) => ResponseKind::Acls,
             Response::Trace(_) => ResponseKind::Trace,
             Response::Import(_) => ResponseKind::Import,
+            Response::Events(_) => ResponseKind::Events,
             Response::Removed => ResponseKind::Removed,
         }
     }
@@ -215,6 +225,7 @@ impl Response {
             ResponseKind::Acls => Response::Acls(de(body)?),
             ResponseKind::Trace => Response::Trace(de(body)?),
             ResponseKind::Import => Response::Import(de(body)?),
+            ResponseKind::Events => Response::Events(de(body)?),
             ResponseKind::Removed => Response::Removed,
         })
     }

@@ -25,11 +25,12 @@ pub use command::{Command, Response, ResponseKind};
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use gate::{Access, Peer};
 pub use request::{
-    AclRuleRequest, EndpointCreate, ImportRequest, NamespaceCreate, NetworkCreate, TraceRequest,
+    AclRuleRequest, EndpointCreate, EventsRequest, ImportRequest, NamespaceCreate, NetworkCreate,
+    TraceRequest, MAX_EVENTS_WAIT_MS,
 };
 pub use response::{
-    AclInfo, EndpointInfo, HealthInfo, ImportResult, NamespaceInfo, NetworkInfo, PortMappingInfo,
-    TraceHop, TraceResult,
+    AclInfo, EndpointInfo, EventInfo, EventsPage, HealthInfo, ImportResult, NamespaceInfo,
+    NetworkInfo, PortMappingInfo, TraceHop, TraceResult,
 };
 pub use route::{decode_request, encode_request, EncodedRequest, MAX_BODY, MAX_IMPORT_BODY};
 pub use server::{Server, ServerConfig, Service, MAX_HEAD};

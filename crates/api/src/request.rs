@@ -148,6 +148,28 @@ pub struct AclRuleRequest {
     pub id: Option<String>,
 }
 
+/// `POST /v1/events`: recent events (drops, tampering, repairs), oldest
+/// first. A long poll: with `wait_ms`, the daemon answers as soon as an
+/// event newer than `after` exists, or after `wait_ms` (at most
+/// [`MAX_EVENTS_WAIT_MS`]) with none; `bulkhead events --follow` repeats it
+/// with the last sequence number it saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsRequest {
+    /// Only events of this endpoint (name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Only events with a sequence number above this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+    /// How long to wait for a newer event, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+}
+
+/// The longest wait of one `POST /v1/events`.
+pub const MAX_EVENTS_WAIT_MS: u64 = 10_000;
+
 /// `POST /v1/trace`: explain the verdict for one packet.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -62,7 +62,7 @@ pub fn decode_request(method: &str, path: &str, body: &[u8]) -> Result<Command, 
         ["networks" | "namespaces" | "endpoints", _] => &["GET", "DELETE"],
         ["endpoints", _, "acls"] => &["GET", "POST"],
         ["endpoints", _, "acls", _] => &["DELETE"],
-        ["trace" | "import"] => &["POST"],
+        ["trace" | "import" | "events"] => &["POST"],
         _ => return Err(no_route(&route)),
     };
     if !allowed.contains(&method) {
@@ -103,6 +103,7 @@ pub fn decode_request(method: &str, path: &str, body: &[u8]) -> Result<Command, 
         },
         ("POST", ["trace"]) => Command::Trace(parse_body(&route, body)?),
         ("POST", ["import"]) => Command::Import(parse_body(&route, body)?),
+        ("POST", ["events"]) => Command::Events(parse_body(&route, body)?),
         _ => return Err(no_route(&route)),
     })
 }
@@ -151,6 +152,7 @@ pub fn encode_request(cmd: &Command) -> Result<EncodedRequest, serde_json::Error
         ),
         Command::Trace(r) => ("POST", "/v1/trace".into(), Some(serde_json::to_vec(r)?)),
         Command::Import(r) => ("POST", "/v1/import".into(), Some(serde_json::to_vec(r)?)),
+        Command::Events(r) => ("POST", "/v1/events".into(), Some(serde_json::to_vec(r)?)),
     };
     Ok(EncodedRequest { method, path, body })
 }

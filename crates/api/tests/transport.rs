@@ -97,6 +97,17 @@ fn canned(kind: ResponseKind) -> Response {
             target: "endpoint ep".into(),
             delivered: "10.1.0.2 -> 10.1.0.9:80".into(),
         }),
+        ResponseKind::Events => Response::Events(EventsPage {
+            events: vec![EventInfo {
+                seq: 4,
+                kind: "drop".into(),
+                endpoint: Some("ep".into()),
+                rule: Some("r1".into()),
+                dst_port: Some(23),
+                ..EventInfo::default()
+            }],
+            last: 4,
+        }),
         ResponseKind::Import => Response::Import(ImportResult {
             networks: vec!["n1".into()],
             acls: 3,
@@ -269,7 +280,15 @@ async fn every_route_round_trips() {
     let doc = serde_json::json!({"Networks": []});
     assert_eq!(c.import(doc.clone()).await.unwrap().acls, 3);
     assert_eq!(h.last(), Command::Import(ImportRequest { document: doc }));
-    assert_eq!(h.service.seen.lock().unwrap().len(), 18);
+    let req = EventsRequest {
+        endpoint: Some("ep".into()),
+        after: Some(3),
+        wait_ms: Some(100),
+    };
+    let page = c.events(req.clone()).await.unwrap();
+    assert_eq!((page.last, page.events[0].dst_port), (4, Some(23)));
+    assert_eq!(h.last(), Command::Events(req));
+    assert_eq!(h.service.seen.lock().unwrap().len(), 19);
     h.stop().await;
 }
 

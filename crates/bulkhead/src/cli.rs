@@ -60,6 +60,8 @@ pub enum TopCommand {
     Trace(TraceArgs),
     /// Import an HCN v2 JSON document.
     Import(ImportArgs),
+    /// Show what was dropped and why, and firewall tampering and repairs.
+    Events(EventsArgs),
     /// Run the guided tour on this machine.
     Demo,
     /// Print a shell completion script.
@@ -285,6 +287,17 @@ pub struct TraceArgs {
     /// Trace a packet of an established connection (a reply).
     #[arg(long)]
     pub established: bool,
+}
+
+/// `events` flags.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep printing new events as they happen.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only events of this endpoint.
+    #[arg(long, value_name = "EP")]
+    pub endpoint: Option<String>,
 }
 
 /// `import` arguments.

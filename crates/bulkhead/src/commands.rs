@@ -7,7 +7,8 @@
 //! whose message is a single line.
 
 use crate::cli::{
-    AclCommand, Cli, EndpointCommand, ExecArgs, NamespaceCommand, NetworkCommand, TopCommand,
+    AclCommand, Cli, EndpointCommand, EventsArgs, ExecArgs, NamespaceCommand, NetworkCommand,
+    TopCommand,
 };
 use crate::demo::{self, DemoError};
 use crate::exec::{self, ExecError};
@@ -67,6 +68,8 @@ pub enum Plan {
     Demo,
     /// Print a completion script.
     Completions(clap_complete::Shell),
+    /// List (or follow) events.
+    Events(EventsArgs),
 }
 
 /// Maps parsed arguments to a [`Plan`]. Reads the file of an `import`.
@@ -75,6 +78,7 @@ pub fn plan(top: TopCommand) -> Result<Plan, CliError> {
         TopCommand::Exec(args) => return Ok(Plan::Exec(args)),
         TopCommand::Demo => return Ok(Plan::Demo),
         TopCommand::Completions { shell } => return Ok(Plan::Completions(shell)),
+        TopCommand::Events(args) => return Ok(Plan::Events(args)),
         TopCommand::Network(c) => network(c),
         TopCommand::Namespace(c) => namespace(c),
         TopCommand::Endpoint(c) => endpoint(c),
@@ -195,6 +199,24 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             };
             Err(exec::exec_in(path.as_ref(), &args.command).into())
         }
+        Plan::Events(args) => runtime()?.block_on(crate::events::run(
+            &client,
+            cli.output,
+            args.endpoint,
+            args.follow,
+            |text| {
+                // A closed pipe (`| head`) ends following quietly.
+                let mut stdout = std::io::stdout().lock();
+                match stdout
+                    .write_all(text.as_bytes())
+                    .and_then(|()| stdout.flush())
+                {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+                    Err(e) => Err(CliError::Output(e)),
+                }
+            },
+        )),
         Plan::Api(cmd) => {
             let response = runtime()?.block_on(client.execute(&cmd))?;
             print(output::render(cli.output, &cmd, &response).as_bytes())

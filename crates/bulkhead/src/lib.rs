@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod commands;
 pub mod demo;
+pub mod events;
 pub mod exec;
 pub mod output;
 

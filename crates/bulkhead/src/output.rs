@@ -44,6 +44,7 @@ fn render_table(cmd: &Command, response: &Response) -> String {
         Response::Acls(list) => acl_table(list),
         Response::Trace(t) => trace_table(t),
         Response::Import(i) => import_table(i),
+        Response::Events(page) => crate::events::render(OutputFormat::Table, page),
         Response::Removed => format!("{}\n", removed_name(cmd)),
     }
 }

@@ -2,6 +2,7 @@
 //! the CLI's `demo` (an in-process service) and tests share one wiring.
 
 pub mod convert;
+pub mod events;
 pub mod import;
 pub mod run;
 pub mod service;

@@ -115,8 +115,17 @@ pub async fn run(opts: Options) -> Result<(), String> {
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
     };
+    let engine = Arc::new(engine);
+    // Drop events and firewall tamper repair (stops when dropped, after
+    // serving ends).
+    let _watcher = engine
+        .watch(bulkhead_engine::WatchOptions::default())
+        .map_err(
+            |e| tracing::warn!(error = %e, "no events or tamper repair: watcher did not start"),
+        )
+        .ok();
     server
-        .serve(Arc::new(Daemon::new(Arc::new(engine))), shutdown)
+        .serve(Arc::new(Daemon::new(engine.clone())), shutdown)
         .await
         .map_err(|e| e.to_string())
 }

@@ -194,6 +194,7 @@ pub fn dispatch(engine: &Engine, cmd: Command) -> Result<Response, EngineError> 
             Response::Trace(convert::trace(&t))
         }
         Command::Import(r) => Response::Import(crate::import::import(engine, r.document)?),
+        Command::Events(r) => crate::events::events(engine, r)?,
     })
 }
 

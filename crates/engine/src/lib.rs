@@ -24,6 +24,7 @@ mod adopt;
 pub mod drivers;
 mod endpoint;
 pub mod error;
+pub mod events;
 #[cfg(test)]
 mod incremental_tests;
 mod l2ports;
@@ -32,6 +33,7 @@ pub mod nat;
 #[cfg(test)]
 mod nat_tests;
 mod network;
+mod observe;
 #[cfg(test)]
 mod panic_tests;
 pub mod peers;
@@ -42,6 +44,7 @@ pub mod state;
 mod tables;
 pub mod trace;
 pub mod undo;
+pub mod watch;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -57,6 +60,7 @@ pub use peers::{PeerEntry, PeerSource, StaticPeers};
 pub use reconcile::ReconcileReport;
 pub use records::{EndpointRecord, NamespaceRecord, NetworkRecord};
 pub use trace::{step_label, TraceQuery, TraceReport, TraceStep};
+pub use watch::{WatchOptions, Watcher};
 
 use state::State;
 use tables::Programmed;
@@ -116,6 +120,8 @@ pub struct Engine {
     /// The state may be half-changed (an operation panicked, or the repair
     /// after one failed): the next [`Engine::lock`] reconciles first.
     needs_reconcile: AtomicBool,
+    /// Recent drops, tampering and repairs ([`events`]).
+    events: Arc<events::EventRing>,
 }
 
 impl Engine {
@@ -138,8 +144,10 @@ impl Engine {
             }),
             peers: Mutex::new(peers::Peers::default()),
             needs_reconcile: AtomicBool::new(false),
+            events: Arc::new(events::EventRing::default()),
         };
         let report = engine.reconcile()?;
+        engine.record_reconcile(&report);
         Ok((engine, report))
     }
 

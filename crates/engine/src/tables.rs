@@ -49,7 +49,7 @@ fn network_of<'a>(state: &'a State, e: &EndpointRecord) -> Result<&'a Network> {
 }
 
 /// The policy of endpoint `e` in `state`.
-fn policy_of(state: &State, e: &EndpointRecord) -> Result<EndpointPolicy> {
+pub(crate) fn policy_of(state: &State, e: &EndpointRecord) -> Result<EndpointPolicy> {
     let network = network_of(state, e)?;
     let namespace = state
         .namespaces

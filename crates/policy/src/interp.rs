@@ -107,6 +107,8 @@ fn run_chain(
                 _ => continue,
             },
             Action::Dnat { .. } | Action::Snat { .. } | Action::Masquerade => Verdict::Accept,
+            // Logging (sampled or not) never changes where the packet goes.
+            Action::Log(_) => continue,
         };
         match verdict {
             Verdict::Accept | Verdict::Drop => return Some(verdict),

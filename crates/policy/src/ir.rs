@@ -288,6 +288,22 @@ pub enum Action {
         addr: IpAddr,
     },
     Masquerade,
+    /// `limit rate RATE/second burst BURST packets log prefix "PREFIX"
+    /// group GROUP`: hands (a sample of) the packet to NFLOG group `group`,
+    /// then goes on with the next rule. The limit lives in the kernel, so a
+    /// flood is thinned before it reaches any reader; over the rate the
+    /// packet is simply not logged. Never decides a verdict.
+    Log(LogSpec),
+}
+
+/// What [`Action::Log`] sends where, and how often at most.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LogSpec {
+    pub group: u16,
+    pub prefix: String,
+    /// Packets per second (refilled continuously) and the bucket size.
+    pub rate: u32,
+    pub burst: u32,
 }
 
 /// Packet fields a rule or set key can load.

@@ -265,6 +265,10 @@ fn render_rule(rule: &Rule) -> String {
             if addr.is_ipv4() { "ip" } else { "ip6" }
         ),
         Action::Masquerade => "masquerade".into(),
+        Action::Log(l) => format!(
+            "limit rate {}/second burst {} packets log prefix \"{}\" group {}",
+            l.rate, l.burst, l.prefix, l.group
+        ),
     });
     if let Some(c) = &rule.comment {
         parts.push(format!("comment \"{c}\""));

@@ -357,6 +357,16 @@ impl RuleBuilder<'_> {
                 proto: None,
                 flags: NatFlags::EMPTY,
             }),
+            Action::Log(l) => {
+                self.exprs.push(Expr::Limit {
+                    rate: u64::from(l.rate),
+                    burst: l.burst,
+                });
+                self.exprs.push(Expr::Log {
+                    group: l.group,
+                    prefix: l.prefix.clone(),
+                });
+            }
         }
         Ok(())
     }

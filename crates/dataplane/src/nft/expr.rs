@@ -216,6 +216,18 @@ pub enum Expr {
         kind: RejectKind,
         code: u8,
     },
+    /// Packet-rate token bucket: `rate` packets per second, `burst` more
+    /// at once; over the rate the rule stops here (NFT_BREAK).
+    Limit {
+        rate: u64,
+        burst: u32,
+    },
+    /// NFLOG: hands the packet to `group` of the namespace's nfnetlink_log
+    /// with `prefix`; the rule goes on.
+    Log {
+        group: u16,
+        prefix: String,
+    },
 }
 
 impl Expr {
@@ -236,6 +248,8 @@ impl Expr {
             Expr::Redirect { .. } => "redir",
             Expr::Fib { .. } => "fib",
             Expr::Reject { .. } => "reject",
+            Expr::Limit { .. } => "limit",
+            Expr::Log { .. } => "log",
         }
     }
 
@@ -398,6 +412,17 @@ impl Expr {
             Expr::Reject { kind, code } => {
                 w.be32(NFTA_REJECT_TYPE, *kind as u32);
                 w.u8(NFTA_REJECT_ICMP_CODE, *code);
+            }
+            Expr::Limit { rate, burst } => {
+                w.be64(NFTA_LIMIT_RATE, *rate);
+                w.be64(NFTA_LIMIT_UNIT, 1);
+                w.be32(NFTA_LIMIT_BURST, *burst);
+                w.be32(NFTA_LIMIT_TYPE, NFT_LIMIT_PKTS);
+                w.be32(NFTA_LIMIT_FLAGS, 0);
+            }
+            Expr::Log { group, prefix } => {
+                w.bytes(NFTA_LOG_GROUP, &group.to_be_bytes());
+                w.str(NFTA_LOG_PREFIX, prefix);
             }
         }
     }

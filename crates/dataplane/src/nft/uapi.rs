@@ -180,6 +180,34 @@ pub const NFTA_FIB_RESULT: u16 = 2;
 pub const NFTA_FIB_FLAGS: u16 = 3;
 pub const NFTA_REJECT_TYPE: u16 = 1;
 pub const NFTA_REJECT_ICMP_CODE: u16 = 2;
+pub const NFTA_LIMIT_RATE: u16 = 1;
+pub const NFTA_LIMIT_UNIT: u16 = 2;
+pub const NFTA_LIMIT_BURST: u16 = 3;
+pub const NFTA_LIMIT_TYPE: u16 = 4;
+pub const NFTA_LIMIT_FLAGS: u16 = 5;
+pub const NFT_LIMIT_PKTS: u32 = 0;
+pub const NFTA_LOG_GROUP: u16 = 1;
+pub const NFTA_LOG_PREFIX: u16 = 2;
+
+// nfnetlink_log.h (NFLOG) and the nf_tables generation message
+pub const NFNL_SUBSYS_ULOG: u16 = 4;
+pub const NFULNL_MSG_PACKET: u16 = 0;
+pub const NFULNL_MSG_CONFIG: u16 = 1;
+pub const NFULA_CFG_CMD: u16 = 1;
+pub const NFULA_CFG_MODE: u16 = 2;
+pub const NFULA_CFG_TIMEOUT: u16 = 4;
+pub const NFULA_CFG_QTHRESH: u16 = 5;
+pub const NFULNL_CFG_CMD_BIND: u8 = 1;
+pub const NFULNL_CFG_CMD_UNBIND: u8 = 2;
+pub const NFULNL_COPY_PACKET: u8 = 2;
+pub const NFULA_PACKET_HDR: u16 = 1;
+pub const NFULA_IFINDEX_INDEV: u16 = 4;
+pub const NFULA_IFINDEX_OUTDEV: u16 = 5;
+pub const NFULA_PAYLOAD: u16 = 9;
+pub const NFULA_PREFIX: u16 = 10;
+pub const NFT_MSG_NEWGEN: u16 = 15;
+pub const NFTA_GEN_PROC_PID: u16 = 2;
+pub const NFNLGRP_NFTABLES: u32 = 7;
 
 // nfnetlink_conntrack.h
 pub const IPCTNL_MSG_CT_GET: u16 = 1;

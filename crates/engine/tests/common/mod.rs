@@ -72,7 +72,7 @@ impl Ep {
 
 /// One test's world: host namespace, outside peer, engine.
 pub struct Harness {
-    pub engine: Engine,
+    pub engine: Arc<Engine>,
     pub kernel: Arc<HostKernel>,
     pub prefix: String,
     outside: NetnsGuard,
@@ -143,7 +143,7 @@ impl Harness {
         )
         .expect("open engine");
         Some(Self {
-            engine,
+            engine: Arc::new(engine),
             kernel,
             prefix,
             outside,

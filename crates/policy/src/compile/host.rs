@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use bulkhead_model::Direction;
 
-use super::{endpoint_rules, nd_matches, FIREWALL_TABLE, HOST};
+use super::{add_drop_chains, endpoint_rules, nd_matches, FIREWALL_TABLE, HOST};
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
 use crate::ir::{
@@ -111,5 +111,6 @@ pub fn compile_host_firewall(endpoints: &[HostEndpoint]) -> Result<Table, Policy
         }
         table.add_chain(base);
     }
+    add_drop_chains(&mut table, EnforcementPoint::HostFirewall);
     Ok(table)
 }

@@ -33,7 +33,8 @@ use crate::classify::{Classification, ProtoClass};
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
 use crate::ir::{
-    be_bytes, Action, Field, Key, Match, NfProto, Rule, Set, SetKind, Table, Verdict as NftVerdict,
+    be_bytes, Action, Chain, Field, Key, LogSpec, Match, NfProto, Rule, Set, SetKind, Table,
+    Verdict as NftVerdict,
 };
 use crate::matrix::EnforcementPoint;
 use crate::packet::{Verdict, ND_TYPES, PORTED_PROTOCOLS};
@@ -51,6 +52,55 @@ pub const FIREWALL_TABLE: &str = "bulkhead_fw";
 /// it in the namespaces it owns).
 pub const LEGACY_FIREWALL_TABLE: &str = "bulkhead";
 
+/// The NFLOG group drop events go to, in every namespace (groups are per
+/// network namespace, so one number serves the host and every endpoint).
+pub const LOG_GROUP: u16 = 0x6268;
+/// Drop events logged per second and drop chain at most (the kernel's
+/// token bucket, refilled continuously), and the burst it allows.
+pub const LOG_RATE: u32 = 20;
+pub const LOG_BURST: u32 = 40;
+/// Every drop event's prefix starts with this, then the point's name
+/// (`host_firewall`, `switch_port`) and the direction: `bulkhead
+/// host_firewall in`.
+pub const LOG_PREFIX: &str = "bulkhead";
+
+/// The leaf chain a blocked packet of `direction` is sent to (`goto`): it
+/// logs a rate-limited sample to [`LOG_GROUP`] and drops.
+pub fn drop_chain(direction: Direction) -> String {
+    format!("drop_{direction}")
+}
+
+/// The NFLOG prefix of drops at `point` in `direction`.
+pub fn log_prefix(point: EnforcementPoint, direction: Direction) -> String {
+    let point = match point {
+        EnforcementPoint::HostFirewall => "host_firewall",
+        EnforcementPoint::SwitchPort => "switch_port",
+    };
+    format!("{LOG_PREFIX} {point} {direction}")
+}
+
+/// Adds the two drop chains of a point's table. Only custom and default
+/// ACL verdicts go through them; the stateful `ct state invalid drop` and
+/// anti-spoofing drops stay plain drops (not ACL decisions).
+fn add_drop_chains(table: &mut Table, point: EnforcementPoint) {
+    for direction in [Direction::In, Direction::Out] {
+        let mut chain = Chain::regular(drop_chain(direction));
+        chain.rules = vec![
+            Rule::new(
+                vec![],
+                Action::Log(LogSpec {
+                    group: LOG_GROUP,
+                    prefix: log_prefix(point, direction),
+                    rate: LOG_RATE,
+                    burst: LOG_BURST,
+                }),
+            ),
+            Rule::verdict(vec![], NftVerdict::Drop),
+        ];
+        table.add_chain(chain);
+    }
+}
+
 /// How allow and block lower at a point: the host firewall accepts (its
 /// base chains see one endpoint per packet); the switch returns, so that a
 /// packet between two endpoints also meets the second endpoint's chain.
@@ -66,14 +116,26 @@ struct Lowering {
     /// jump graph, which the kernel walks on every commit that adds a rule
     /// or a map element pointing at a chain.
     continuation: bool,
+    /// The direction whose drop chain a block goes to (set by
+    /// [`endpoint_rules`] through [`Lowering::towards`]).
+    direction: Direction,
 }
 
 impl Lowering {
+    /// Block is `goto drop_<dir>` ([`drop_chain`]), a leaf chain: logging
+    /// there costs the kernel's commit-time jump-graph walk one visit of a
+    /// two-rule chain per element or rule pointing at it, and the decision
+    /// (which rule) is recovered by the daemon from the packet, not carried
+    /// in a per-rule chain.
     fn verdict(self, v: Verdict) -> NftVerdict {
         match v {
             Verdict::Allow => (self.allow)(),
-            Verdict::Block => NftVerdict::Drop,
+            Verdict::Block => NftVerdict::Goto(drop_chain(self.direction)),
         }
+    }
+
+    fn towards(self, direction: Direction) -> Self {
+        Self { direction, ..self }
     }
 }
 
@@ -81,11 +143,13 @@ const HOST: Lowering = Lowering {
     point: EnforcementPoint::HostFirewall,
     allow: || NftVerdict::Accept,
     continuation: false,
+    direction: Direction::In,
 };
 const SWITCH: Lowering = Lowering {
     point: EnforcementPoint::SwitchPort,
     allow: || NftVerdict::Return,
     continuation: true,
+    direction: Direction::In,
 };
 
 fn nd_matches() -> Vec<Match> {
@@ -109,6 +173,7 @@ fn endpoint_rules(
     direction: Direction,
     tag: &str,
 ) -> Result<(), PolicyError> {
+    let lowering = lowering.towards(direction);
     let ordered = policy.ordered_rules(lowering.point, direction);
     let mut out = Pieces::default();
     for v4 in [true, false] {

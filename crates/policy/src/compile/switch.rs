@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 
 use bulkhead_model::{Direction, MacAddress};
 
-use super::{endpoint_rules, nd_matches, SWITCH, TABLE};
+use super::{add_drop_chains, endpoint_rules, nd_matches, SWITCH, TABLE};
 use crate::endpoint::EndpointPolicy;
 pub use guard::{anti_spoofing_head, guard_elements, guard_sets, link_local};
 
@@ -219,5 +219,6 @@ pub fn compile_switch(ports: &[SwitchPortPolicy]) -> Result<Table, PolicyError> 
         c.rules = dispatch_rules(&halves);
         table.add_chain(c);
     }
+    add_drop_chains(&mut table, EnforcementPoint::SwitchPort);
     Ok(table)
 }

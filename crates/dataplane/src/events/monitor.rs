@@ -1,0 +1,124 @@
+//! [`NftMonitor`]: the nf_tables changes committed in one namespace, as the
+//! kernel multicasts them (`NFNLGRP_NFTABLES`, what `nft monitor` reads).
+//!
+//! The kernel reports each changed object (table, chain, rule, set,
+//! element) and then, once per commit, a `NEWGEN` message carrying the pid
+//! of the committing process. [`NftMonitor::read`] groups the object
+//! reports of one commit into a [`Commit`] with that pid, so a caller can
+//! tell its own commits (its own pid) from anyone else's. When reports
+//! were lost (the receive buffer overflowed) it says so with
+//! [`MonitorEvent::Overflow`]: the caller then has to look for itself.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::path::Path;
+
+use super::RawSocket;
+use crate::nft::uapi::*;
+use crate::nft::wire::{get_be32, get_str, messages, nfgen};
+
+/// One commit: who made it and which tables it touched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Commit {
+    /// The committing process (`None` if the kernel did not say).
+    pub pid: Option<u32>,
+    /// (nf family, table name, what: `delete table`, `new rule`, …) per
+    /// object report of the commit.
+    pub changes: Vec<(u8, String, &'static str)>,
+}
+
+impl Commit {
+    /// Whether the commit changed table `name` of `family`.
+    pub fn touches(&self, family: u8, name: &str) -> bool {
+        self.changes
+            .iter()
+            .any(|(f, t, _)| *f == family && t == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorEvent {
+    Commit(Commit),
+    /// Reports were lost; what changed is unknown.
+    Overflow,
+}
+
+/// Subscribed to one namespace's nf_tables changes.
+#[derive(Debug)]
+pub struct NftMonitor {
+    pub(super) sock: RawSocket,
+    pending: Commit,
+}
+
+fn what(msg: u16) -> Option<&'static str> {
+    Some(match msg {
+        NFT_MSG_NEWTABLE => "new table",
+        NFT_MSG_DELTABLE | NFT_MSG_DESTROYTABLE => "delete table",
+        NFT_MSG_NEWCHAIN => "new chain",
+        NFT_MSG_DELCHAIN | NFT_MSG_DESTROYCHAIN => "delete chain",
+        NFT_MSG_NEWRULE => "new rule",
+        NFT_MSG_DELRULE | NFT_MSG_DESTROYRULE => "delete rule",
+        NFT_MSG_NEWSET => "new set",
+        NFT_MSG_DELSET | NFT_MSG_DESTROYSET => "delete set",
+        NFT_MSG_NEWSETELEM => "new element",
+        NFT_MSG_DELSETELEM | NFT_MSG_DESTROYSETELEM => "delete element",
+        _ => return None,
+    })
+}
+
+impl NftMonitor {
+    /// Subscribes in `netns` (`None`: the caller's namespace).
+    pub fn open(netns: Option<&Path>) -> io::Result<Self> {
+        Ok(Self {
+            // A 10k-rule table's creation reports ~40k objects; 16 MiB
+            // holds them, so our own big commits do not overflow.
+            sock: RawSocket::open(netns, 1 << (NFNLGRP_NFTABLES - 1), 16 << 20)?,
+            pending: Commit::default(),
+        })
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.sock.raw_fd()
+    }
+
+    /// Every complete commit queued now (never waits).
+    pub fn read(&mut self) -> io::Result<Vec<MonitorEvent>> {
+        let mut out = Vec::new();
+        loop {
+            let n = match self.sock.recv() {
+                Ok(Some(n)) => n,
+                Ok(None) => return Ok(out),
+                Err(e) if e.kind() == io::ErrorKind::OutOfMemory => {
+                    self.pending = Commit::default();
+                    out.push(MonitorEvent::Overflow);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for (hdr, payload) in messages(&self.sock.buf[..n]) {
+                if hdr.ty >> 8 != NFNL_SUBSYS_NFTABLES {
+                    continue;
+                }
+                let Some((family, attrs)) = nfgen(payload) else {
+                    continue;
+                };
+                let msg = hdr.ty & 0xff;
+                if msg == NFT_MSG_NEWGEN {
+                    let pid = attrs
+                        .filter(|(t, _)| *t == NFTA_GEN_PROC_PID)
+                        .find_map(|(_, v)| get_be32(v));
+                    let mut commit = std::mem::take(&mut self.pending);
+                    commit.pid = pid;
+                    out.push(MonitorEvent::Commit(commit));
+                    continue;
+                }
+                let Some(what) = what(msg) else { continue };
+                // Attribute 1 is the table's name in every object report
+                // (NFTA_TABLE_NAME, NFTA_CHAIN_TABLE, NFTA_RULE_TABLE, …).
+                if let Some((_, v)) = attrs.into_iter().find(|(t, _)| *t == 1) {
+                    self.pending.changes.push((family, get_str(v), what));
+                }
+            }
+        }
+    }
+}
