@@ -16,7 +16,9 @@ use bulkhead_engine::events::{Event, EventKind};
 use bulkhead_engine::{Engine, WatchOptions};
 use bulkhead_model::AclRuleSpec;
 use bulkhead_model::Direction;
-use bulkhead_policy::compile::{log_prefix, LOG_BURST, LOG_GROUP, LOG_RATE, TABLE};
+use bulkhead_policy::compile::{
+    log_prefix, FIREWALL_TABLE as TABLE, LOG_BURST, LOG_GROUP, LOG_RATE,
+};
 use bulkhead_policy::EnforcementPoint;
 use common::*;
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bulkhead_engine::events::EventKind;
 use bulkhead_engine::WatchOptions;
-use bulkhead_policy::compile::TABLE;
+use bulkhead_policy::compile::FIREWALL_TABLE as TABLE;
 
 use crate::common::*;
 
