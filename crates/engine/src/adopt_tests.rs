@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bulkhead_dataplane::fake::FakeKernel;
 use bulkhead_dataplane::kernel::{NetnsId, Protected};
-use bulkhead_model::{EndpointSpec, NamespaceSpec, NetworkSpec};
+use bulkhead_model::{EndpointSpec, NamespaceSpec};
 use bulkhead_store::MemoryStore;
 
 use crate::{Config, EndpointOptions, Engine, EngineError};
@@ -20,14 +20,7 @@ fn engine() -> (Engine, Arc<FakeKernel>, Arc<MemoryStore>) {
     kernel.set_netns_id(Path::new("/var/run/netns/host-alias"), HOST);
     kernel.set_netns_id(Path::new("/var/run/netns/pod"), POD);
     let store = Arc::new(MemoryStore::new());
-    let (e, _) = Engine::open(kernel.clone(), store.clone(), Config::default()).expect("open");
-    e.create_network(NetworkSpec {
-        name: "n".into(),
-        driver: "nat".into(),
-        subnets: vec!["10.77.0.0/24".into()],
-        ..Default::default()
-    })
-    .expect("network");
+    let e = crate::test_kit::engine_on(kernel.clone(), store.clone(), "10.77.0.0/24", &[]);
     (e, kernel, store)
 }
 

@@ -336,34 +336,12 @@ mod tests {
     use std::sync::Arc;
 
     use bulkhead_dataplane::fake::FakeKernel;
-    use bulkhead_model::{EndpointSpec, NamespaceSpec, NetworkSpec};
-    use bulkhead_store::MemoryStore;
+    use bulkhead_model::{EndpointSpec, NamespaceSpec};
 
-    use crate::{Config, EndpointOptions, Engine};
+    use crate::{test_kit, EndpointOptions, Engine};
 
     fn engine() -> (Engine, Arc<FakeKernel>) {
-        let kernel = Arc::new(FakeKernel::new());
-        let (e, _) = Engine::open(
-            kernel.clone(),
-            Arc::new(MemoryStore::new()),
-            Config::default(),
-        )
-        .expect("open");
-        e.create_network(NetworkSpec {
-            name: "n".into(),
-            driver: "nat".into(),
-            subnets: vec!["10.77.0.0/24".into()],
-            ..Default::default()
-        })
-        .expect("network");
-        for ns in ["x", "y"] {
-            e.create_namespace(NamespaceSpec {
-                name: ns.into(),
-                isolation: None,
-            })
-            .expect("namespace");
-        }
-        (e, kernel)
+        test_kit::engine("10.77.0.0/24", &["x", "y"])
     }
 
     fn spec(name: &str, ns: &str) -> EndpointSpec {

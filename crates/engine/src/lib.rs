@@ -42,6 +42,8 @@ mod reconcile;
 pub mod records;
 pub mod state;
 mod tables;
+#[cfg(test)]
+mod test_kit;
 pub mod trace;
 pub mod undo;
 pub mod watch;

@@ -10,36 +10,13 @@ use std::sync::Arc;
 
 use bulkhead_dataplane::fake::FakeKernel;
 use bulkhead_dataplane::kernel::Kernel;
-use bulkhead_model::{EndpointSpec, NamespaceSpec, NetworkSpec};
+use bulkhead_model::{EndpointSpec, NamespaceSpec};
 use bulkhead_store::MemoryStore;
 
-use crate::{Config, EndpointOptions, Engine};
+use crate::{test_kit, Config, EndpointOptions, Engine};
 
 fn engine() -> (Engine, Arc<FakeKernel>) {
-    let kernel = Arc::new(FakeKernel::new());
-    let (engine, _) = Engine::open(
-        kernel.clone(),
-        Arc::new(MemoryStore::new()),
-        Config::default(),
-    )
-    .expect("open");
-    engine
-        .create_network(NetworkSpec {
-            name: "n".into(),
-            driver: "nat".into(),
-            subnets: vec!["10.80.0.0/24".into()],
-            ..Default::default()
-        })
-        .expect("network");
-    for ns in ["a", "b"] {
-        engine
-            .create_namespace(NamespaceSpec {
-                name: ns.into(),
-                isolation: None,
-            })
-            .expect("namespace");
-    }
-    (engine, kernel)
+    test_kit::engine("10.80.0.0/24", &["a", "b"])
 }
 
 fn endpoint(name: &str) -> EndpointSpec {

@@ -93,34 +93,16 @@ mod tests {
     use std::sync::Arc;
 
     use bulkhead_dataplane::fake::FakeKernel;
-    use bulkhead_model::{EndpointSpec, NamespaceSpec, NetworkSpec};
+    use bulkhead_model::EndpointSpec;
     use bulkhead_store::MemoryStore;
 
-    use crate::{Config, EndpointOptions, Engine, EngineError};
+    use crate::{test_kit, EndpointOptions, Engine, EngineError};
 
     fn engine() -> (Engine, Arc<FakeKernel>) {
         let kernel = Arc::new(FakeKernel::new());
         kernel.add_host_address("192.0.2.1".parse().unwrap());
-        let (e, _) = Engine::open(
-            kernel.clone(),
-            Arc::new(MemoryStore::new()),
-            Config::default(),
-        )
-        .expect("open");
-        e.create_network(NetworkSpec {
-            name: "n".into(),
-            driver: "nat".into(),
-            subnets: vec!["10.77.0.0/24".into()],
-            ..Default::default()
-        })
-        .expect("network");
-        for ns in ["x", "y"] {
-            e.create_namespace(NamespaceSpec {
-                name: ns.into(),
-                isolation: None,
-            })
-            .expect("namespace");
-        }
+        let store = Arc::new(MemoryStore::new());
+        let e = test_kit::engine_on(kernel.clone(), store, "10.77.0.0/24", &["x", "y"]);
         (e, kernel)
     }
 
