@@ -184,42 +184,49 @@ impl Harness {
         publish: &[&str],
         acl_mode: Option<&str>,
     ) -> Ep {
-        let ns = self
-            .engine
-            .create_namespace(NamespaceSpec {
-                name: name.into(),
-                isolation: None,
-            })
-            .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
-        let ep = self
-            .engine
-            .create_endpoint(
-                EndpointSpec {
-                    name: name.into(),
-                    network: network.into(),
-                    namespace: name.into(),
-                    publish: publish.iter().map(|s| (*s).to_owned()).collect(),
-                    acl_mode: acl_mode.map(Into::into),
-                    ..Default::default()
-                },
-                EndpointOptions::default(),
-            )
-            .unwrap_or_else(|e| panic!("create endpoint {name}: {e}"));
+        let (ep, ns, ns_name) = self.endpoint_from(EndpointSpec {
+            name: name.into(),
+            network: network.into(),
+            namespace: name.into(),
+            publish: publish.iter().map(|s| (*s).to_owned()).collect(),
+            acl_mode: acl_mode.map(Into::into),
+            ..Default::default()
+        });
         let IpAddr::V4(ip) = ep.ip_address.addr else {
             panic!("endpoint {name}: not IPv4: {:?}", ep.ip_address)
         };
-        // A fresh veth drops packets until the kernel's link watch has
-        // activated both ends (up to a second): wait for both to be UP so
-        // probes measure the policy, not link bring-up.
-        let ns_name = format!("{}{name}", self.prefix);
-        wait_up(&ns_name, ep.ifname.as_str());
-        wait_up(self.host.name(), ep.switch_port.as_str());
         Ep {
             name: name.into(),
             ip,
-            ns: ns.netns_path.clone(),
+            ns,
             ns_name,
         }
+    }
+
+    /// Makes the namespace `spec.namespace` and the endpoint `spec` in it,
+    /// and waits until both ends of its veth are up. Returns the endpoint,
+    /// the namespace's pin and its pinned name.
+    pub fn endpoint_from(&self, spec: EndpointSpec) -> (bulkhead_model::Endpoint, PathBuf, String) {
+        let name = spec.name.clone();
+        let namespace = spec.namespace.clone();
+        let ns = self
+            .engine
+            .create_namespace(NamespaceSpec {
+                name: namespace.clone(),
+                isolation: None,
+            })
+            .unwrap_or_else(|e| panic!("create namespace {namespace}: {e}"));
+        let ep = self
+            .engine
+            .create_endpoint(spec, EndpointOptions::default())
+            .unwrap_or_else(|e| panic!("create endpoint {name}: {e}"));
+        // A fresh veth drops packets until the kernel's link watch has
+        // activated both ends (up to a second): wait for both to be UP so
+        // probes measure the policy, not link bring-up.
+        let ns_name = format!("{}{namespace}", self.prefix);
+        wait_up(&ns_name, ep.ifname.as_str());
+        wait_up(self.host.name(), ep.switch_port.as_str());
+        (ep, ns.netns_path.clone(), ns_name)
     }
 
     /// Adds a rule, returning its id.

@@ -7,8 +7,7 @@ pub mod probes;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use bulkhead_engine::EndpointOptions;
-use bulkhead_model::{EndpointSpec, NamespaceSpec};
+use bulkhead_model::EndpointSpec;
 
 use gen::{Mapping, Net, Node, NodeKind, World};
 
@@ -27,34 +26,19 @@ pub fn endpoint(
     publish: &[&str],
     mode: &str,
 ) -> (Ipv4Addr, std::path::PathBuf) {
-    let ns = h
-        .engine
-        .create_namespace(NamespaceSpec {
-            name: name.into(),
-            isolation: None,
-        })
-        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
-    let ep = h
-        .engine
-        .create_endpoint(
-            EndpointSpec {
-                name: name.into(),
-                network: network.into(),
-                namespace: name.into(),
-                ip: ip.map(Into::into),
-                publish: publish.iter().map(|s| (*s).to_owned()).collect(),
-                acl_mode: Some(mode.into()),
-                ..Default::default()
-            },
-            EndpointOptions::default(),
-        )
-        .unwrap_or_else(|e| panic!("create endpoint {name}: {e}"));
-    wait_up(&format!("{}{name}", h.prefix), ep.ifname.as_str());
-    wait_up(h.host_name(), ep.switch_port.as_str());
+    let (ep, ns, _) = h.endpoint_from(EndpointSpec {
+        name: name.into(),
+        network: network.into(),
+        namespace: name.into(),
+        ip: ip.map(Into::into),
+        publish: publish.iter().map(|s| (*s).to_owned()).collect(),
+        acl_mode: Some(mode.into()),
+        ..Default::default()
+    });
     let IpAddr::V4(addr) = ep.ip_address.addr else {
         panic!("{name}: not IPv4")
     };
-    (addr, ns.netns_path.clone())
+    (addr, ns)
 }
 
 /// An endpoint of the world: name, network index, address, published

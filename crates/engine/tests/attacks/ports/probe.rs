@@ -9,9 +9,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bulkhead_dataplane::netns;
-use bulkhead_model::{EndpointSpec, NamespaceSpec};
+use bulkhead_model::EndpointSpec;
 
-use crate::common::{link_local, wait_up, Harness, PROBE};
+use crate::common::{link_local, Harness, PROBE};
 
 fn in_ns<R: Send>(ns: &Path, f: impl FnOnce() -> R + Send) -> R {
     netns::run_in(Some(ns), f).unwrap_or_else(|e| panic!("enter {}: {e}", ns.display()))
@@ -143,31 +143,15 @@ pub struct Ep6 {
 }
 
 pub fn endpoint_any(h: &Harness, name: &str, network: &str) -> Ep6 {
-    let ns = h
-        .engine
-        .create_namespace(NamespaceSpec {
-            name: name.into(),
-            isolation: None,
-        })
-        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
-    let ep = h
-        .engine
-        .create_endpoint(
-            EndpointSpec {
-                name: name.into(),
-                network: network.into(),
-                namespace: name.into(),
-                ..Default::default()
-            },
-            Default::default(),
-        )
-        .unwrap_or_else(|e| panic!("create endpoint {name}: {e}"));
-    let ns_name = format!("{}{name}", h.prefix);
-    wait_up(&ns_name, ep.ifname.as_str());
-    wait_up(h.host_name(), ep.switch_port.as_str());
+    let (ep, ns, ns_name) = h.endpoint_from(EndpointSpec {
+        name: name.into(),
+        network: network.into(),
+        namespace: name.into(),
+        ..Default::default()
+    });
     let ep = Ep6 {
         ip: ep.ip_address.addr,
-        ns: ns.netns_path.clone(),
+        ns,
         ns_name,
         ifname: ep.ifname.to_string(),
         port: ep.switch_port.to_string(),
