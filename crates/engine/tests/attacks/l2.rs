@@ -210,9 +210,20 @@ impl World {
         if !self.victim.host {
             return Seen::Frames(Sniffer::open(&self.victim.ns));
         }
-        let s = netns::run_in(Some(&self.victim.ns), move || UdpSocket::bind(("::", port)))
-            .and_then(|s| s)
-            .unwrap_or_else(|e| panic!("bind [::]:{port} in the host: {e}"));
+        // The previous attack's socket on this port is closed, but a child
+        // that another test forked (for `ip`, `nft`) in that moment holds a
+        // copy until its exec: retry briefly on "address in use".
+        let until = Instant::now() + Duration::from_secs(2);
+        let s = loop {
+            let r = netns::run_in(Some(&self.victim.ns), move || UdpSocket::bind(("::", port)))
+                .and_then(|s| s);
+            match r {
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                r => break r.unwrap_or_else(|e| panic!("bind [::]:{port} in the host: {e}")),
+            }
+        };
         s.set_read_timeout(Some(Duration::from_millis(20)))
             .expect("timeout");
         Seen::Socket(s)
