@@ -29,6 +29,7 @@ pub mod peers;
 mod reconcile;
 pub mod records;
 pub mod state;
+mod stats;
 mod tables;
 mod trace;
 pub mod undo;
@@ -45,6 +46,7 @@ pub use error::{EngineError, Result};
 pub use peers::{PeerEntry, PeerSource, StaticPeers};
 pub use reconcile::ReconcileReport;
 pub use records::{EndpointRecord, NamespaceRecord, NetworkRecord};
+pub use stats::RuleCounters;
 pub use trace::{TraceHop, TraceReport};
 
 use state::State;
