@@ -10,7 +10,8 @@ use crate::request::{
     AclRuleRequest, EndpointCreate, ImportRequest, NamespaceCreate, NetworkCreate, TraceRequest,
 };
 use crate::response::{
-    AclInfo, EndpointInfo, HealthInfo, ImportResult, NamespaceInfo, NetworkInfo, TraceResult,
+    AclInfo, AclStatsInfo, EndpointInfo, HealthInfo, ImportResult, NamespaceInfo, NetworkInfo,
+    TraceResult,
 };
 use serde::Serialize;
 
@@ -73,6 +74,12 @@ pub enum Command {
         /// Endpoint name.
         endpoint: String,
     },
+    /// An endpoint's custom ACL rules with every rule's counters
+    /// (`acl ls --stats`).
+    AclStats {
+        /// Endpoint name.
+        endpoint: String,
+    },
     /// Remove one custom ACL rule.
     AclRemove {
         /// Endpoint name.
@@ -108,6 +115,8 @@ pub enum Response {
     Acl(AclInfo),
     /// For ACL list.
     Acls(Vec<AclInfo>),
+    /// For ACL list with counters.
+    AclStats(AclStatsInfo),
     /// For trace.
     Trace(TraceResult),
     /// For import.
@@ -137,6 +146,8 @@ pub enum ResponseKind {
     Acl,
     /// [`Response::Acls`].
     Acls,
+    /// [`Response::AclStats`].
+    AclStats,
     /// [`Response::Trace`].
     Trace,
     /// [`Response::Import`].
@@ -160,6 +171,7 @@ impl Command {
             Command::EndpointList => ResponseKind::Endpoints,
             Command::AclAdd { .. } => ResponseKind::Acl,
             Command::AclList { .. } => ResponseKind::Acls,
+            Command::AclStats { .. } => ResponseKind::AclStats,
             Command::Trace(_) => ResponseKind::Trace,
             Command::Import(_) => ResponseKind::Import,
             Command::NetworkRemove { .. }
@@ -194,6 +206,7 @@ impl Response {
             Response::Endpoints(_) => ResponseKind::Endpoints,
             Response::Acl(_) => ResponseKind::Acl,
             Response::Acls(_) => ResponseKind::Acls,
+            Response::AclStats(_) => ResponseKind::AclStats,
             Response::Trace(_) => ResponseKind::Trace,
             Response::Import(_) => ResponseKind::Import,
             Response::Removed => ResponseKind::Removed,
@@ -213,6 +226,7 @@ impl Response {
             ResponseKind::Endpoints => Response::Endpoints(de(body)?),
             ResponseKind::Acl => Response::Acl(de(body)?),
             ResponseKind::Acls => Response::Acls(de(body)?),
+            ResponseKind::AclStats => Response::AclStats(de(body)?),
             ResponseKind::Trace => Response::Trace(de(body)?),
             ResponseKind::Import => Response::Import(de(body)?),
             ResponseKind::Removed => Response::Removed,

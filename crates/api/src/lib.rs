@@ -26,8 +26,8 @@ pub use request::{
     AclRuleRequest, EndpointCreate, ImportRequest, NamespaceCreate, NetworkCreate, TraceRequest,
 };
 pub use response::{
-    AclInfo, EndpointInfo, HealthInfo, ImportResult, NamespaceInfo, NetworkInfo, PortMappingInfo,
-    TraceHop, TraceResult,
+    AclCounterInfo, AclInfo, AclStatsInfo, EndpointInfo, HealthInfo, ImportResult, NamespaceInfo,
+    NetworkInfo, PortMappingInfo, TraceHop, TraceResult,
 };
 pub use route::{decode_request, encode_request, EncodedRequest, MAX_BODY, MAX_IMPORT_BODY};
 pub use server::{Server, Service};

@@ -71,6 +71,20 @@ fn endpoint() -> EndpointInfo {
     }
 }
 
+fn acl_stats() -> AclStatsInfo {
+    AclStatsInfo {
+        acls: vec![acl()],
+        counters: vec![AclCounterInfo {
+            rule: "r1".into(),
+            default: false,
+            point: "host".into(),
+            direction: "in".into(),
+            packets: 5,
+            bytes: 300,
+        }],
+    }
+}
+
 fn canned(kind: ResponseKind) -> Response {
     match kind {
         ResponseKind::Health => Response::Health(HealthInfo {
@@ -85,6 +99,7 @@ fn canned(kind: ResponseKind) -> Response {
         ResponseKind::Endpoints => Response::Endpoints(vec![endpoint()]),
         ResponseKind::Acl => Response::Acl(acl()),
         ResponseKind::Acls => Response::Acls(vec![acl()]),
+        ResponseKind::AclStats => Response::AclStats(acl_stats()),
         ResponseKind::Trace => Response::Trace(TraceResult {
             verdict: "block".into(),
             hops: vec![TraceHop {
@@ -248,6 +263,13 @@ async fn every_route_round_trips() {
             endpoint: "ep".into()
         }
     );
+    assert_eq!(c.acl_stats("ep").await.unwrap(), acl_stats());
+    assert_eq!(
+        h.last(),
+        Command::AclStats {
+            endpoint: "ep".into()
+        }
+    );
     c.acl_remove("ep", "r1").await.unwrap();
     let (endpoint, id) = ("ep".to_owned(), "r1".to_owned());
     assert_eq!(h.last(), Command::AclRemove { endpoint, id });
@@ -263,7 +285,7 @@ async fn every_route_round_trips() {
     let doc = serde_json::json!({"Networks": []});
     assert_eq!(c.import(doc.clone()).await.unwrap().acls, 3);
     assert_eq!(h.last(), Command::Import(ImportRequest { document: doc }));
-    assert_eq!(h.service.seen.lock().unwrap().len(), 18);
+    assert_eq!(h.service.seen.lock().unwrap().len(), 19);
     h.stop().await;
 }
 

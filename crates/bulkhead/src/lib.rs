@@ -13,6 +13,7 @@ pub mod commands;
 pub mod demo;
 pub mod exec;
 pub mod output;
+mod output_stats;
 
 /// One line for a clap usage error: clap's message and tips, folded, and
 /// which `--help` to read.
