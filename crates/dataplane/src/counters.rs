@@ -104,3 +104,18 @@ pub fn read(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::lower::comment_userdata;
+    use crate::nft::userdata_comment;
+
+    #[test]
+    fn comments_read_back_as_written() {
+        for c in ["acl:rule-1", "stateful", ""] {
+            assert_eq!(userdata_comment(&comment_userdata(c)).as_deref(), Some(c));
+        }
+        assert_eq!(userdata_comment(&[1, 2, 0, 0]), None, "no comment TLV");
+        assert_eq!(userdata_comment(&[0, 9, b'x']), None, "truncated TLV");
+    }
+}
