@@ -164,6 +164,17 @@ fn compiled(w: &World, n: usize, seed: u64) -> Result<(Table, String), String> {
     Ok((t, ifname))
 }
 
+/// The geometric mean of `r` and its 95 % interval (normal approximation
+/// of the mean of the logarithms).
+fn geomean_interval(r: &[f64]) -> (f64, f64, f64) {
+    let logs: Vec<f64> = r.iter().map(|x| x.ln()).collect();
+    let n = logs.len() as f64;
+    let mean = logs.iter().sum::<f64>() / n;
+    let var = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    let half = 1.96 * (var / n).sqrt();
+    (mean.exp(), (mean - half).exp(), (mean + half).exp())
+}
+
 pub fn run(args: &Args) -> Result<(), String> {
     let w = World::new("cnt", StoreKind::Redb)?;
     w.engine
@@ -235,6 +246,11 @@ pub fn run(args: &Args) -> Result<(), String> {
         "rounds (kpps) without: {}; with: {}",
         list(&without),
         list(&with)
+    );
+    let (g, lo, hi) = geomean_interval(&ratios);
+    println!(
+        "with ÷ without, geometric mean of the {} round ratios: {g:.3}× (95 % interval {lo:.3}–{hi:.3}×)",
+        ratios.len()
     );
     let ratios: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
     println!("round ratios: {}", ratios.join(" "));
