@@ -13,8 +13,8 @@ use crate::request::{
     TraceRequest,
 };
 use crate::response::{
-    AclInfo, EndpointInfo, EventsPage, HealthInfo, ImportResult, NamespaceInfo, NetworkInfo,
-    TraceResult,
+    AclInfo, AclStatsInfo, EndpointInfo, EventsPage, HealthInfo, ImportResult, NamespaceInfo,
+    NetworkInfo, TraceResult,
 };
 use crate::route::encode_request;
 use http_body_util::{BodyExt, Full};
@@ -253,6 +253,15 @@ impl Client {
     pub async fn acl_list(&self, endpoint: &str) -> Result<Vec<AclInfo>, ClientError> {
         let endpoint = endpoint.to_owned();
         expect!(self.execute(&Command::AclList { endpoint }).await?, Acls)
+    }
+
+    /// `GET /v1/endpoints/{endpoint}/acls?stats=true`.
+    pub async fn acl_stats(&self, endpoint: &str) -> Result<AclStatsInfo, ClientError> {
+        let endpoint = endpoint.to_owned();
+        expect!(
+            self.execute(&Command::AclStats { endpoint }).await?,
+            AclStats
+        )
     }
 
     /// `DELETE /v1/endpoints/{endpoint}/acls/{id}`.

@@ -11,8 +11,8 @@ use crate::request::{
     TraceRequest,
 };
 use crate::response::{
-    AclInfo, EndpointInfo, EventsPage, HealthInfo, ImportResult, NamespaceInfo, NetworkInfo,
-    TraceResult,
+    AclInfo, AclStatsInfo, EndpointInfo, EventsPage, HealthInfo, ImportResult, NamespaceInfo,
+    NetworkInfo, TraceResult,
 };
 use serde::Serialize;
 
@@ -75,6 +75,12 @@ pub enum Command {
         /// Endpoint name.
         endpoint: String,
     },
+    /// An endpoint's custom ACL rules with every rule's counters
+    /// (`acl ls --stats`).
+    AclStats {
+        /// Endpoint name.
+        endpoint: String,
+    },
     /// Remove one custom ACL rule.
     AclRemove {
         /// Endpoint name.
@@ -112,6 +118,8 @@ pub enum Response {
     Acl(AclInfo),
     /// For ACL list.
     Acls(Vec<AclInfo>),
+    /// For ACL list with counters.
+    AclStats(AclStatsInfo),
     /// For trace.
     Trace(TraceResult),
     /// For import.
@@ -143,6 +151,8 @@ pub enum ResponseKind {
     Acl,
     /// [`Response::Acls`].
     Acls,
+    /// [`Response::AclStats`].
+    AclStats,
     /// [`Response::Trace`].
     Trace,
     /// [`Response::Import`].
@@ -168,6 +178,7 @@ impl Command {
             Command::EndpointList => ResponseKind::Endpoints,
             Command::AclAdd { .. } => ResponseKind::Acl,
             Command::AclList { .. } => ResponseKind::Acls,
+            Command::AclStats { .. } => ResponseKind::AclStats,
             Command::Trace(_) => ResponseKind::Trace,
             Command::Import(_) => ResponseKind::Import,
             Command::Events(_) => ResponseKind::Events,
@@ -203,6 +214,7 @@ impl Response {
             Response::Endpoints(_) => ResponseKind::Endpoints,
             Response::Acl(_) => ResponseKind::Acl,
             Response::Acls(_) => ResponseKind::Acls,
+            Response::AclStats(_) => ResponseKind::AclStats,
             Response::Trace(_) => ResponseKind::Trace,
             Response::Import(_) => ResponseKind::Import,
             Response::Events(_) => ResponseKind::Events,
@@ -223,6 +235,7 @@ impl Response {
             ResponseKind::Endpoints => Response::Endpoints(de(body)?),
             ResponseKind::Acl => Response::Acl(de(body)?),
             ResponseKind::Acls => Response::Acls(de(body)?),
+            ResponseKind::AclStats => Response::AclStats(de(body)?),
             ResponseKind::Trace => Response::Trace(de(body)?),
             ResponseKind::Import => Response::Import(de(body)?),
             ResponseKind::Events => Response::Events(de(body)?),

@@ -29,8 +29,8 @@ pub use request::{
     TraceRequest, MAX_EVENTS_WAIT_MS,
 };
 pub use response::{
-    AclInfo, EndpointInfo, EventInfo, EventsPage, HealthInfo, ImportResult, NamespaceInfo,
-    NetworkInfo, PortMappingInfo, TraceHop, TraceResult,
+    AclCounterInfo, AclInfo, AclStatsInfo, EndpointInfo, EventInfo, EventsPage, HealthInfo,
+    ImportResult, NamespaceInfo, NetworkInfo, PortMappingInfo, TraceHop, TraceResult,
 };
 pub use route::{decode_request, encode_request, EncodedRequest, MAX_BODY, MAX_IMPORT_BODY};
 pub use server::{Server, ServerConfig, Service, MAX_HEAD};

@@ -164,6 +164,34 @@ pub struct TraceHop {
     pub verdict: String,
 }
 
+/// One rule's counters at one enforcement point
+/// (`GET /v1/endpoints/{name}/acls?stats=true`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclCounterInfo {
+    /// A custom rule's id, or a default rule's name (`stateful`,
+    /// `current:in:allow-common`, …).
+    pub rule: String,
+    /// Whether `rule` is a default rule.
+    #[serde(default)]
+    pub default: bool,
+    /// `host` (host firewall) or `switch` (switch port).
+    pub point: String,
+    /// `in` or `out`.
+    pub direction: String,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// An endpoint's custom rules and the counters of every rule of its
+/// points, defaults included.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclStatsInfo {
+    #[serde(default)]
+    pub acls: Vec<AclInfo>,
+    #[serde(default)]
+    pub counters: Vec<AclCounterInfo>,
+}
+
 /// `POST /v1/trace`: the verdict for one packet and why.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceResult {

@@ -39,11 +39,7 @@ pub struct EncodedRequest {
 /// Parses one HTTP request into a [`Command`]. Pure; see the module docs.
 pub fn decode_request(method: &str, path: &str, body: &[u8]) -> Result<Command, ApiError> {
     let route = format!("{method} {path}");
-    if path.contains('?') {
-        return Err(ApiError::bad_request(format!(
-            "{route}: query parameters are not supported"
-        )));
-    }
+    let (path, stats) = acl_stats_query(&route, path)?;
     if body.len() > body_limit(path) {
         return Err(ApiError::new(
             ErrorCode::PayloadTooLarge,
@@ -92,6 +88,7 @@ pub fn decode_request(method: &str, path: &str, body: &[u8]) -> Result<Command, 
         ("POST", ["endpoints"]) => Command::EndpointCreate(parse_body(&route, body)?),
         ("GET", ["endpoints", _]) => Command::EndpointInspect { name: name(1) },
         ("DELETE", ["endpoints", _]) => Command::EndpointRemove { name: name(1) },
+        ("GET", ["endpoints", _, "acls"]) if stats => Command::AclStats { endpoint: name(1) },
         ("GET", ["endpoints", _, "acls"]) => Command::AclList { endpoint: name(1) },
         ("POST", ["endpoints", _, "acls"]) => Command::AclAdd {
             endpoint: name(1),
@@ -106,6 +103,31 @@ pub fn decode_request(method: &str, path: &str, body: &[u8]) -> Result<Command, 
         ("POST", ["events"]) => Command::Events(parse_body(&route, body)?),
         _ => return Err(no_route(&route)),
     })
+}
+
+/// The path without its query, and whether the query asks for ACL
+/// counters: the only query accepted is `stats=true|false`, on `GET
+/// /v1/endpoints/{name}/acls`.
+fn acl_stats_query<'a>(route: &str, path: &'a str) -> Result<(&'a str, bool), ApiError> {
+    let Some((bare, query)) = path.split_once('?') else {
+        return Ok((path, false));
+    };
+    let acls = matches!(
+        split_path(bare).as_deref(),
+        Some([e, _, a]) if e == "endpoints" && a == "acls"
+    );
+    if !acls || !route.starts_with("GET ") {
+        return Err(ApiError::bad_request(format!(
+            "{route}: query parameters are not supported"
+        )));
+    }
+    match query {
+        "stats=true" => Ok((bare, true)),
+        "stats=false" | "" => Ok((bare, false)),
+        _ => Err(ApiError::bad_request(format!(
+            "{route}: query {query:?} is not supported (allowed: stats=true, stats=false)"
+        ))),
+    }
 }
 
 /// Builds the HTTP request for a command. Inverse of [`decode_request`].
@@ -145,6 +167,11 @@ pub fn encode_request(cmd: &Command) -> Result<EncodedRequest, serde_json::Error
         Command::AclList { endpoint } => {
             ("GET", format!("/v1/endpoints/{}/acls", seg(endpoint)), None)
         }
+        Command::AclStats { endpoint } => (
+            "GET",
+            format!("/v1/endpoints/{}/acls?stats=true", seg(endpoint)),
+            None,
+        ),
         Command::AclRemove { endpoint, id } => (
             "DELETE",
             format!("/v1/endpoints/{}/acls/{}", seg(endpoint), seg(id)),

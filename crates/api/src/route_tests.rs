@@ -73,6 +73,9 @@ fn sample_commands() -> Vec<Command> {
         Command::AclList {
             endpoint: "ep".into(),
         },
+        Command::AclStats {
+            endpoint: "ep".into(),
+        },
         Command::AclRemove {
             endpoint: "ep".into(),
             id: "r1".into(),
@@ -338,6 +341,31 @@ fn bodies_on_get_and_delete_are_refused() {
 #[test]
 fn query_strings_are_refused() {
     let e = err("GET", "/v1/networks?all=1", "");
+    assert!(e.message.contains("query parameters"), "{e}");
+}
+
+#[test]
+fn acl_stats_is_the_only_query() {
+    assert_eq!(
+        ok("GET", "/v1/endpoints/web/acls?stats=true", ""),
+        Command::AclStats {
+            endpoint: "web".into()
+        }
+    );
+    assert_eq!(
+        ok("GET", "/v1/endpoints/web/acls?stats=false", ""),
+        Command::AclList {
+            endpoint: "web".into()
+        }
+    );
+    let e = err("GET", "/v1/endpoints/web/acls?stats=1", "");
+    assert!(
+        e.message.contains("allowed: stats=true, stats=false"),
+        "{e}"
+    );
+    let e = err("POST", "/v1/endpoints/web/acls?stats=true", "{}");
+    assert!(e.message.contains("query parameters"), "{e}");
+    let e = err("GET", "/v1/endpoints/web?stats=true", "");
     assert!(e.message.contains("query parameters"), "{e}");
 }
 

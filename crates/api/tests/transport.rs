@@ -71,6 +71,20 @@ fn endpoint() -> EndpointInfo {
     }
 }
 
+fn acl_stats() -> AclStatsInfo {
+    AclStatsInfo {
+        acls: vec![acl()],
+        counters: vec![AclCounterInfo {
+            rule: "r1".into(),
+            default: false,
+            point: "host".into(),
+            direction: "in".into(),
+            packets: 5,
+            bytes: 300,
+        }],
+    }
+}
+
 fn canned(kind: ResponseKind) -> Response {
     match kind {
         ResponseKind::Health => Response::Health(HealthInfo {
@@ -85,6 +99,7 @@ fn canned(kind: ResponseKind) -> Response {
         ResponseKind::Endpoints => Response::Endpoints(vec![endpoint()]),
         ResponseKind::Acl => Response::Acl(acl()),
         ResponseKind::Acls => Response::Acls(vec![acl()]),
+        ResponseKind::AclStats => Response::AclStats(acl_stats()),
         ResponseKind::Trace => Response::Trace(TraceResult {
             verdict: "block".into(),
             hops: vec![TraceHop {
@@ -259,6 +274,13 @@ async fn every_route_round_trips() {
     assert_eq!(
         h.last(),
         Command::AclList {
+            endpoint: "ep".into()
+        }
+    );
+    assert_eq!(c.acl_stats("ep").await.unwrap(), acl_stats());
+    assert_eq!(
+        h.last(),
+        Command::AclStats {
             endpoint: "ep".into()
         }
     );

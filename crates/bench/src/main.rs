@@ -5,6 +5,7 @@
 
 mod acl;
 mod all;
+mod counters;
 mod daemon;
 mod endpoints;
 mod peers;
@@ -39,6 +40,9 @@ enum Command {
     /// ACL updates (replace, add one, remove one) with N rules, and the
     /// data-path cost of N rules as ratios to no rules.
     Acl(acl::Args),
+    /// The packet rate through an N-rule ACL with per-rule counters vs the
+    /// same table without them, alternating.
+    Counters(counters::Args),
     /// Endpoint setup/teardown latency next to netavark and the CNI bridge
     /// plugin (each in its own throwaway host namespace).
     Peers(peers::Args),
@@ -61,6 +65,10 @@ fn main() {
         Command::Acl(args) => {
             world::install_ctrl_c();
             acl::run(&args)
+        }
+        Command::Counters(args) => {
+            world::install_ctrl_c();
+            counters::run(&args)
         }
         Command::Peers(args) => {
             world::install_ctrl_c();

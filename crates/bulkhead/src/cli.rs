@@ -206,6 +206,10 @@ pub enum AclCommand {
     Ls {
         /// Endpoint name.
         endpoint: String,
+        /// Add each rule's packet and byte counters per enforcement point,
+        /// and the default rules' (read from the kernel).
+        #[arg(long)]
+        stats: bool,
     },
     /// Remove a custom ACL rule.
     Rm {

@@ -173,7 +173,8 @@ fn acl(c: AclCommand) -> Command {
                 id: a.id,
             },
         },
-        AclCommand::Ls { endpoint } => Command::AclList { endpoint },
+        AclCommand::Ls { endpoint, stats } if stats => Command::AclStats { endpoint },
+        AclCommand::Ls { endpoint, .. } => Command::AclList { endpoint },
         AclCommand::Rm { endpoint, id } => Command::AclRemove { endpoint, id },
     }
 }

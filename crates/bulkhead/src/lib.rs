@@ -14,6 +14,7 @@ pub mod demo;
 pub mod events;
 pub mod exec;
 pub mod output;
+mod output_stats;
 
 /// One line for a clap usage error: clap's message and tips, folded, and
 /// which `--help` to read.

@@ -42,6 +42,7 @@ fn render_table(cmd: &Command, response: &Response) -> String {
         Response::Endpoints(list) => endpoint_table(list),
         Response::Acl(a) => acl_table(std::slice::from_ref(a)),
         Response::Acls(list) => acl_table(list),
+        Response::AclStats(s) => crate::output_stats::acl_stats_table(s),
         Response::Trace(t) => trace_table(t),
         Response::Import(i) => import_table(i),
         Response::Events(page) => crate::events::render(OutputFormat::Table, page),

@@ -169,6 +169,39 @@ fn acl_ls() {
 }
 
 #[test]
+fn acl_ls_stats() {
+    use bulkhead_api::{AclCounterInfo, AclStatsInfo};
+    let counter =
+        |rule: &str, default, point: &str, direction: &str, packets, bytes| AclCounterInfo {
+            rule: rule.into(),
+            default,
+            point: point.into(),
+            direction: direction.into(),
+            packets,
+            bytes,
+        };
+    let stats = AclStatsInfo {
+        acls: acls(),
+        counters: vec![
+            counter("always:allow-nd", true, "host", "in", 3, 216),
+            counter("current:in:allow-common", true, "host", "in", 12, 1104),
+            counter("current:in:block-other", true, "host", "in", 2, 48),
+            counter("stateful", true, "host", "in", 240, 161_873),
+            counter("r2", false, "host", "out", 5, 300),
+            counter("current:out:allow-all", true, "host", "out", 40, 3320),
+            counter("always:allow-nd", true, "switch", "in", 3, 216),
+            counter("deny-ssh", false, "switch", "in", 7, 420),
+            counter("port:in:allow-all", true, "switch", "in", 17, 1500),
+            counter("stateful", true, "switch", "in", 0, 0),
+        ],
+    };
+    let cmd = Command::AclStats {
+        endpoint: "a0".into(),
+    };
+    check("acl_ls_stats", &table_of(cmd, Response::AclStats(stats)));
+}
+
+#[test]
 fn endpoint_inspect() {
     let cmd = Command::EndpointInspect { name: "a0".into() };
     let e = endpoints().remove(0);

@@ -241,6 +241,12 @@ fn acl_commands() {
         }
     );
     assert_eq!(
+        api(&["acl", "ls", "a0", "--stats"]),
+        Command::AclStats {
+            endpoint: "a0".into()
+        }
+    );
+    assert_eq!(
         api(&["acl", "rm", "a0", "deny-web"]),
         Command::AclRemove {
             endpoint: "a0".into(),

@@ -3,12 +3,13 @@
 //! does it, with errors that name the field.
 
 use bulkhead_api::{
-    AclInfo, AclRuleRequest, EndpointInfo, NamespaceInfo, NetworkInfo, PortMappingInfo, TraceHop,
-    TraceResult,
+    AclCounterInfo, AclInfo, AclRuleRequest, AclStatsInfo, EndpointInfo, NamespaceInfo,
+    NetworkInfo, PortMappingInfo, TraceHop, TraceResult,
 };
 use bulkhead_engine::trace::Target;
-use bulkhead_engine::{EndpointRecord, TraceReport};
+use bulkhead_engine::{EndpointRecord, RuleCounters, TraceReport};
 use bulkhead_model::{AclRule, AclRuleSpec, Namespace, Network};
+use bulkhead_policy::EnforcementPoint;
 
 pub fn network(n: &Network, endpoints: usize) -> NetworkInfo {
     NetworkInfo {
@@ -58,6 +59,28 @@ pub fn acl(r: &AclRule) -> AclInfo {
         remote_addresses: split(r.remote_addresses.to_string()),
         priority: r.priority,
         rule_type: r.rule_type.to_string(),
+    }
+}
+
+/// An endpoint's rules and counters (`acl ls --stats`); points as the
+/// CLI's `--rule-type` names them (`host`, `switch`).
+pub fn acl_stats(acls: &[AclRule], counters: &[RuleCounters]) -> AclStatsInfo {
+    AclStatsInfo {
+        acls: acls.iter().map(acl).collect(),
+        counters: counters
+            .iter()
+            .map(|c| AclCounterInfo {
+                rule: c.rule.clone(),
+                default: c.default,
+                point: match c.point {
+                    EnforcementPoint::HostFirewall => "host".into(),
+                    EnforcementPoint::SwitchPort => "switch".into(),
+                },
+                direction: c.direction.to_string(),
+                packets: c.packets,
+                bytes: c.bytes,
+            })
+            .collect(),
     }
 }
 

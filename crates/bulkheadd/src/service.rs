@@ -177,6 +177,10 @@ pub fn dispatch(engine: &Engine, cmd: Command) -> Result<Response, EngineError> 
         Command::AclList { endpoint } => {
             Response::Acls(engine.acls(&endpoint)?.iter().map(convert::acl).collect())
         }
+        Command::AclStats { endpoint } => Response::AclStats(convert::acl_stats(
+            &engine.acls(&endpoint)?,
+            &engine.acl_counters(&endpoint)?,
+        )),
         Command::AclRemove { endpoint, id } => {
             engine.remove_acl(&endpoint, &id)?;
             Response::Removed

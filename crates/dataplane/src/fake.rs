@@ -370,6 +370,18 @@ impl Kernel for FakeKernel {
         Ok(())
     }
 
+    /// The fake kernel passes no packets: nothing is ever counted.
+    fn counters(
+        &self,
+        netns: Option<&Path>,
+        table: &bulkhead_policy::ir::Table,
+        _sets: &[String],
+    ) -> Result<crate::counters::TableCounters> {
+        let arg = netns.map_or_else(|| "host".to_owned(), |p| p.display().to_string());
+        drop(self.call("counters", &format!("{arg} {}", table.name))?);
+        Ok(crate::counters::TableCounters::default())
+    }
+
     fn flows(&self, _netns: Option<&Path>, addr: IpAddr) -> Result<Vec<Flow>> {
         self.call("flows", &addr.to_string()).map(|_| Vec::new())
     }

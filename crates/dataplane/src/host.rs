@@ -463,6 +463,26 @@ impl Kernel for HostKernel {
         }
     }
 
+    fn counters(
+        &self,
+        netns: Option<&Path>,
+        table: &bulkhead_policy::ir::Table,
+        sets: &[String],
+    ) -> Result<crate::counters::TableCounters> {
+        match netns {
+            None => {
+                let mut sock = self.nft.lock().unwrap_or_else(|p| p.into_inner());
+                crate::counters::read(&mut sock, table, sets).map_err(err)
+            }
+            Some(path) => {
+                let mut sock = NftSocket::open(Some(path)).map_err(err)?;
+                let read = crate::counters::read(&mut sock, table, sets).map_err(err);
+                self.reaper.reap(sock);
+                read
+            }
+        }
+    }
+
     fn flows(&self, netns: Option<&Path>, addr: IpAddr) -> Result<Vec<Flow>> {
         let entries = self.with_conntrack(netns, |ct| {
             let mut all = ct.list_matching(addr, false, true)?;

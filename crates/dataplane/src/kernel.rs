@@ -310,6 +310,15 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     fn flows(&self, netns: Option<&Path>, addr: IpAddr) -> Result<Vec<Flow>>;
     /// Deletes the given connections; returns how many were removed.
     fn delete_flows(&self, netns: Option<&Path>, flows: &[Flow]) -> Result<usize>;
+    /// The counters of `table` (as last applied) in `netns` (None = host):
+    /// its counted rules and the owned elements of `sets`
+    /// ([`crate::counters::read`]). Read-only.
+    fn counters(
+        &self,
+        netns: Option<&Path>,
+        table: &Table,
+        sets: &[String],
+    ) -> Result<crate::counters::TableCounters>;
     /// Deletes every tracked connection of `addr` in the host namespace, now
     /// or shortly after (a removed endpoint's leftovers: nothing waits on
     /// them, and walking the conntrack table costs milliseconds). Failures

@@ -6,6 +6,7 @@
 //! namespace. No operation spawns a process.
 
 pub mod conntrack;
+pub mod counters;
 pub mod events;
 pub mod fake;
 pub mod host;

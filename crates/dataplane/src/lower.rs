@@ -27,6 +27,7 @@ use crate::nft;
 
 pub use ops::{lower_ops, lower_ops_into};
 pub use rule::{comment_userdata, field_load, lower_rule, LoweredRule};
+pub(crate) use set::encode;
 pub use set::{lower_elements, lower_set};
 
 /// Why the IR could not be lowered (the IR is inconsistent with itself).

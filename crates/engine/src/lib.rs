@@ -41,6 +41,7 @@ mod published;
 mod reconcile;
 pub mod records;
 pub mod state;
+mod stats;
 mod tables;
 #[cfg(test)]
 mod test_kit;
@@ -61,6 +62,7 @@ pub use error::{EngineError, Result};
 pub use peers::{PeerEntry, PeerSource, StaticPeers};
 pub use reconcile::ReconcileReport;
 pub use records::{EndpointRecord, NamespaceRecord, NetworkRecord};
+pub use stats::RuleCounters;
 pub use trace::{step_label, TraceQuery, TraceReport, TraceStep};
 pub use watch::{WatchOptions, Watcher};
 

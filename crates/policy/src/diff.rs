@@ -39,6 +39,8 @@ pub enum Op {
         key: Vec<Field>,
         interval: bool,
         kind: SetKind,
+        /// Every element counts packets and bytes.
+        counter: bool,
     },
     DeleteSet {
         name: String,
@@ -53,6 +55,9 @@ pub enum Op {
     AddElements {
         set: String,
         elements: Vec<(Key, Option<Verdict>)>,
+        /// The counter owners of the added elements that have one
+        /// (bookkeeping, see [`Set::owners`]; not sent to the kernel).
+        owners: Vec<(Key, String)>,
     },
     DeleteElements {
         set: String,
@@ -96,7 +101,16 @@ fn add_set_op(s: &Set) -> Op {
         key: s.key.clone(),
         interval: s.interval,
         kind: s.kind,
+        counter: s.counter,
     }
+}
+
+/// The owners of `elements` in `s`.
+fn owners_of(s: &Set, elements: &[(Key, Option<Verdict>)]) -> Vec<(Key, String)> {
+    elements
+        .iter()
+        .filter_map(|(k, _)| s.owners.get(k).map(|o| (k.clone(), o.clone())))
+        .collect()
 }
 
 /// The ordered operations that turn `old` into `new`.
@@ -150,10 +164,13 @@ pub fn diff(old: &Table, new: &Table) -> Vec<Op> {
         .filter(|s| !set_gone.contains(s.name.as_str()))
     {
         let n = &new.sets[&s.name];
+        // An element whose rule changes is replaced too, so that its
+        // counter restarts instead of carrying one rule's packets to another.
+        let moved = |k: &Key| s.owners.get(k) != n.owners.get(k);
         let keys: Vec<Key> = s
             .elements
             .iter()
-            .filter(|(k, v)| n.elements.get(*k) != Some(*v) || stale(v))
+            .filter(|(k, v)| n.elements.get(*k) != Some(*v) || stale(v) || moved(k))
             .map(|(k, _)| k.clone())
             .collect();
         if !keys.is_empty() {
@@ -165,12 +182,13 @@ pub fn diff(old: &Table, new: &Table) -> Vec<Op> {
         let elements: Vec<(Key, Option<Verdict>)> = n
             .elements
             .iter()
-            .filter(|(k, v)| s.elements.get(*k) != Some(*v) || stale(v))
+            .filter(|(k, v)| s.elements.get(*k) != Some(*v) || stale(v) || moved(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         if !elements.is_empty() {
             adds.push(Op::AddElements {
                 set: s.name.clone(),
+                owners: owners_of(n, &elements),
                 elements,
             });
         }
@@ -201,13 +219,14 @@ pub fn diff(old: &Table, new: &Table) -> Vec<Op> {
     // 7. Elements.
     for s in &new_sets {
         if !s.elements.is_empty() {
-            let elements = s
+            let elements: Vec<(Key, Option<Verdict>)> = s
                 .elements
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             ops.push(Op::AddElements {
                 set: s.name.clone(),
+                owners: owners_of(s, &elements),
                 elements,
             });
         }
@@ -265,7 +284,12 @@ pub fn apply_in_place(t: &mut Table, ops: &[Op]) -> Result<(), String> {
                 key,
                 interval,
                 kind,
-            } => t.add_set(Set::new(name, key.clone(), *interval, *kind)),
+                counter,
+            } => {
+                let mut s = Set::new(name, key.clone(), *interval, *kind);
+                s.counter = *counter;
+                t.add_set(s)
+            }
             Op::DeleteSet { name } => {
                 t.sets.remove(name);
             }
@@ -281,7 +305,11 @@ pub fn apply_in_place(t: &mut Table, ops: &[Op]) -> Result<(), String> {
                 .ok_or_else(|| format!("rules for a missing chain {chain}"))?
                 .rules
                 .extend(rules.iter().cloned()),
-            Op::AddElements { set, elements } => {
+            Op::AddElements {
+                set,
+                elements,
+                owners,
+            } => {
                 let s = t
                     .sets
                     .get_mut(set)
@@ -291,6 +319,8 @@ pub fn apply_in_place(t: &mut Table, ops: &[Op]) -> Result<(), String> {
                         return Err(format!("element added twice to {set}"));
                     }
                 }
+                s.owners
+                    .extend(owners.iter().map(|(k, o)| (k.clone(), o.clone())));
             }
             Op::DeleteElements { set, keys } => {
                 let s = t
@@ -301,6 +331,7 @@ pub fn apply_in_place(t: &mut Table, ops: &[Op]) -> Result<(), String> {
                     if s.elements.remove(k).is_none() {
                         return Err(format!("missing element deleted from {set}"));
                     }
+                    s.owners.remove(k);
                 }
             }
         }

@@ -175,6 +175,13 @@ impl Rule {
         self.comment = Some(comment.into());
         self
     }
+
+    /// The rule with a `counter` (read back by `acl ls --stats`, which
+    /// attributes it by the rule's comment).
+    pub fn counted(mut self) -> Self {
+        self.counter = true;
+        self
+    }
 }
 
 /// Conntrack state bits, as the kernel numbers them (`NF_CT_STATE_*_BIT`).
@@ -415,6 +422,14 @@ pub struct Set {
     pub kind: SetKind,
     /// `None` for plain sets, `Some(verdict)` for verdict maps.
     pub elements: BTreeMap<Key, Option<Verdict>>,
+    /// Every element carries a `counter` (the set's `NFTA_SET_EXPR`; the
+    /// kernel gives each element its own, packets and bytes).
+    pub counter: bool,
+    /// The rule each counted element stands for (see [`counter_owner`]),
+    /// for elements whose verdict decides; elements entering a region
+    /// chain have none (that chain's rules count). Bookkeeping for reading
+    /// counters back: never sent to the kernel.
+    pub owners: BTreeMap<Key, String>,
 }
 
 impl Set {
@@ -425,13 +440,26 @@ impl Set {
             interval,
             kind,
             elements: BTreeMap::new(),
+            counter: false,
+            owners: BTreeMap::new(),
         }
     }
 
     /// The declaration without elements (what `diff` compares for recreation).
     pub fn same_declaration(&self, other: &Set) -> bool {
-        self.key == other.key && self.interval == other.interval && self.kind == other.kind
+        self.key == other.key
+            && self.interval == other.interval
+            && self.kind == other.kind
+            && self.counter == other.counter
     }
+}
+
+/// The name a custom ACL rule's counters go by: the comment of its region
+/// chain rules and the owner of its map elements. Default rules go by
+/// their profile names (`current:in:allow-common`, `stateful`, …), which
+/// never start with `acl:`.
+pub fn counter_owner(rule_id: &str) -> String {
+    format!("acl:{rule_id}")
 }
 
 /// Big-endian bytes of a value for a field of `len` bytes (`len` ≤ 16).

@@ -62,6 +62,9 @@ fn render_set(out: &mut String, set: &Set) {
     if set.interval {
         let _ = writeln!(out, "\t\tflags interval");
     }
+    if set.counter {
+        let _ = writeln!(out, "\t\tcounter");
+    }
     if !set.elements.is_empty() {
         out.push_str("\t\telements = {\n");
         for (key, v) in &set.elements {
@@ -75,7 +78,13 @@ fn render_set(out: &mut String, set: &Set) {
                 .as_ref()
                 .map(|v| format!(" : {}", verdict(v)))
                 .unwrap_or_default();
-            let _ = writeln!(out, "\t\t\t{}{v},", parts.join(" . "));
+            // The counter owner is bookkeeping, not kernel state: an nft comment.
+            let owner = set
+                .owners
+                .get(key)
+                .map(|o| format!(" # {o}"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "\t\t\t{}{v},{owner}", parts.join(" . "));
         }
         out.push_str("\t\t}\n");
     }

@@ -110,8 +110,10 @@ fn lower_op(b: &mut Batch, st: &mut State<'_>, op: &Op) -> Result<(), LowerError
             key,
             interval,
             kind,
+            counter,
         } => {
-            let set = ir::Set::new(name, key.clone(), *interval, *kind);
+            let mut set = ir::Set::new(name, key.clone(), *interval, *kind);
+            set.counter = *counter;
             b.add_set(st.table()?, &lower_set(&set)?);
             st.declared.insert(name.clone(), Some(set));
         }
@@ -125,7 +127,7 @@ fn lower_op(b: &mut Batch, st: &mut State<'_>, op: &Op) -> Result<(), LowerError
                 add_lowered_rule(b, &t, &lower_rule(chain, r, &mut st.ids)?);
             }
         }
-        Op::AddElements { set, elements } => {
+        Op::AddElements { set, elements, .. } => {
             let adds = encode(st.set(set)?, elements.iter().map(|(k, v)| (k, v)))?;
             emit(b, st.table()?, set, &[], &adds);
         }

@@ -35,6 +35,9 @@ pub fn lower_set(s: &ir::Set) -> Result<Set, LowerError> {
     if s.interval {
         set = set.with_flags(SetFlags::INTERVAL);
     }
+    if s.counter {
+        set = set.with_counter();
+    }
     Ok(set)
 }
 

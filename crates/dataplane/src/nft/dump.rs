@@ -75,6 +75,11 @@ impl RuleInfo {
     pub fn counter(&self) -> Option<(u64, u64)> {
         self.exprs.iter().find_map(RawExpr::counter)
     }
+
+    /// The rule's comment, if its userdata holds one.
+    pub fn comment(&self) -> Option<String> {
+        self.userdata.as_deref().and_then(userdata_comment)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,26 +175,44 @@ pub(crate) fn rule(payload: &[u8]) -> Option<RuleInfo> {
             NFTA_RULE_CHAIN => r.chain = get_str(v),
             NFTA_RULE_HANDLE => r.handle = get_be64(v)?,
             NFTA_RULE_USERDATA => r.userdata = Some(v.to_vec()),
-            NFTA_RULE_EXPRESSIONS => {
-                for (_, e) in Attrs(v) {
-                    let mut x = RawExpr {
-                        name: String::new(),
-                        data: Vec::new(),
-                    };
-                    for (ety, ev) in Attrs(e) {
-                        match ety {
-                            NFTA_EXPR_NAME => x.name = get_str(ev),
-                            NFTA_EXPR_DATA => x.data = ev.to_vec(),
-                            _ => {}
-                        }
-                    }
-                    r.exprs.push(x);
-                }
-            }
+            NFTA_RULE_EXPRESSIONS => r.exprs.extend(Attrs(v).map(|(_, e)| raw_expr(e))),
             _ => {}
         }
     }
     Some(r)
+}
+
+/// One expression's name and data (the attributes of `NFTA_LIST_ELEM`,
+/// `NFTA_SET_ELEM_EXPR`).
+fn raw_expr(attrs: &[u8]) -> RawExpr {
+    let mut x = RawExpr {
+        name: String::new(),
+        data: Vec::new(),
+    };
+    for (ety, ev) in Attrs(attrs) {
+        match ety {
+            NFTA_EXPR_NAME => x.name = get_str(ev),
+            NFTA_EXPR_DATA => x.data = ev.to_vec(),
+            _ => {}
+        }
+    }
+    x
+}
+
+/// The comment of a rule's userdata (`NFTNL_UDATA_RULE_COMMENT`, the TLV
+/// nft and the lowering write), if any.
+pub fn userdata_comment(userdata: &[u8]) -> Option<String> {
+    let mut rest = userdata;
+    while rest.len() >= 2 {
+        let (ty, len) = (rest[0], rest[1] as usize);
+        let value = rest.get(2..2 + len)?;
+        if ty == 0 {
+            let text = value.split(|&b| b == 0).next().unwrap_or_default();
+            return Some(String::from_utf8_lossy(text).into_owned());
+        }
+        rest = &rest[2 + len..];
+    }
+    None
 }
 
 pub(crate) fn set(payload: &[u8]) -> Option<SetInfo> {
@@ -239,6 +262,10 @@ pub(crate) fn elements(payload: &[u8], out: &mut Vec<Element>) {
                     NFTA_SET_ELEM_DATA => e.data = ElemData::decode(v),
                     NFTA_SET_ELEM_FLAGS => {
                         e.interval_end = get_be32(v).unwrap_or(0) & NFT_SET_ELEM_INTERVAL_END != 0
+                    }
+                    NFTA_SET_ELEM_EXPR => e.counter = raw_expr(v).counter(),
+                    NFTA_SET_ELEM_EXPRESSIONS => {
+                        e.counter = Attrs(v).find_map(|(_, x)| raw_expr(x).counter())
                     }
                     _ => {}
                 }

@@ -44,7 +44,7 @@ pub(crate) mod wire;
 
 pub use batch::{Batch, SetRef};
 pub use chain::{BaseChain, Chain, ChainType, Hook, Policy};
-pub use dump::{ChainInfo, RawExpr, RuleInfo, SetInfo, TableInfo};
+pub use dump::{userdata_comment, ChainInfo, RawExpr, RuleInfo, SetInfo, TableInfo};
 pub use error::{Error, NftError};
 pub use expr::{
     CmpOp, CtDirection, CtKey, Expr, FibResult, MetaKey, NatKind, PayloadBase, RangeOp, RegRange,

@@ -132,6 +132,9 @@ pub struct Set {
     /// Expected number of elements (`NFTA_SET_DESC_SIZE`), a sizing hint.
     pub size: Option<u32>,
     pub timeout_ms: Option<u64>,
+    /// Every element carries its own `counter` (`NFTA_SET_EXPR`: the
+    /// kernel copies the set's expression into each element it adds).
+    pub counter: bool,
 }
 
 impl Set {
@@ -144,6 +147,7 @@ impl Set {
             flags: SetFlags::EMPTY,
             size: None,
             timeout_ms: None,
+            counter: false,
         }
     }
 
@@ -157,6 +161,12 @@ impl Set {
 
     pub fn with_flags(mut self, flags: SetFlags) -> Self {
         self.flags = self.flags | flags;
+        self
+    }
+
+    /// Each element counts the packets and bytes that hit it.
+    pub fn with_counter(mut self) -> Self {
+        self.counter = true;
         self
     }
 
@@ -197,6 +207,11 @@ impl Set {
         if let Some(t) = self.timeout_ms {
             w.be64(NFTA_SET_TIMEOUT, t);
         }
+        if self.counter {
+            let expr = w.nest_start(NFTA_SET_EXPR);
+            w.str(NFTA_EXPR_NAME, "counter");
+            w.nest_end(expr);
+        }
         if self.size.is_some() || self.key.is_concat() {
             let desc = w.nest_start(NFTA_SET_DESC);
             if let Some(size) = self.size {
@@ -226,6 +241,9 @@ pub struct Element {
     /// Closes an interval in a single-field interval set (rbtree).
     pub interval_end: bool,
     pub timeout_ms: Option<u64>,
+    /// `(packets, bytes)` of the element's counter, as a dump reports it
+    /// (never sent: the set's expression gives new elements theirs).
+    pub counter: Option<(u64, u64)>,
 }
 
 impl Element {
@@ -236,6 +254,7 @@ impl Element {
             data: None,
             interval_end: false,
             timeout_ms: None,
+            counter: None,
         }
     }
 
@@ -275,6 +294,7 @@ impl Element {
             data,
             interval_end: false,
             timeout_ms: None,
+            counter: None,
         }
     }
 

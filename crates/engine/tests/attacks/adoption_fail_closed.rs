@@ -116,6 +116,14 @@ impl Kernel for SlowKernel {
     fn netns_pinned(&self, name: &str) -> Result<bool> {
         self.inner.netns_pinned(name)
     }
+    fn counters(
+        &self,
+        netns: Option<&Path>,
+        table: &bulkhead_policy::ir::Table,
+        sets: &[String],
+    ) -> Result<bulkhead_dataplane::counters::TableCounters> {
+        self.inner.counters(netns, table, sets)
+    }
     fn apply(&self, netns: Option<&Path>, changes: &[TableChange<'_>]) -> Result<()> {
         std::thread::sleep(SLOW);
         self.inner.apply(netns, changes)

@@ -86,6 +86,8 @@ pub fn compile_host_firewall(endpoints: &[HostEndpoint]) -> Result<Table, Policy
                 negate: false,
             },
         };
+        // Counted: `acl ls --stats` shows them as the endpoint's defaults
+        // (shared by the namespace's endpoints, see docs/nftables.md).
         base.rules = vec![
             Rule::verdict(
                 vec![Match::CtState(
@@ -93,11 +95,15 @@ pub fn compile_host_firewall(endpoints: &[HostEndpoint]) -> Result<Table, Policy
                 )],
                 Verdict::Accept,
             )
-            .with_comment("stateful"),
+            .with_comment("stateful")
+            .counted(),
             Rule::verdict(vec![Match::CtState(CtStates::INVALID)], Verdict::Drop)
-                .with_comment("stateful"),
+                .with_comment("stateful")
+                .counted(),
             Rule::verdict(vec![lo], Verdict::Accept),
-            Rule::verdict(nd_matches(), Verdict::Accept).with_comment(crate::profile::ALLOW_ND),
+            Rule::verdict(nd_matches(), Verdict::Accept)
+                .with_comment(crate::profile::ALLOW_ND)
+                .counted(),
         ];
         if !dispatch.elements.is_empty() {
             base.rules.push(Rule::new(

@@ -33,8 +33,8 @@ use crate::classify::{Classification, ProtoClass};
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
 use crate::ir::{
-    be_bytes, Action, Chain, Field, Key, LogSpec, Match, NfProto, Rule, Set, SetKind, Table,
-    Verdict as NftVerdict,
+    be_bytes, counter_owner, Action, Chain, Field, Key, LogSpec, Match, NfProto, Rule, Set,
+    SetKind, Table, Verdict as NftVerdict,
 };
 use crate::matrix::EnforcementPoint;
 use crate::packet::{Verdict, ND_TYPES, PORTED_PROTOCOLS};
@@ -228,7 +228,8 @@ fn endpoint_rules(
                     };
                     let key = vec![lead.field(v4)];
                     let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
-                    set.elements = two.build(table)?;
+                    (set.elements, set.owners) = two.build(table)?;
+                    set.counter = true;
                     table.add_set(set);
                     out.current
                         .push(Rule::new(matches, Action::Vmap { key, map: name }));
@@ -240,7 +241,8 @@ fn endpoint_rules(
                 let Some(c) = c else { continue };
                 let key: Vec<Field> = c.dims.iter().map(|d| d.field(v4)).collect();
                 let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
-                set.elements = elements(&c, &key, lowering);
+                (set.elements, set.owners) = elements(&c, &key, lowering);
+                set.counter = true;
                 table.add_set(set);
                 out.current
                     .push(Rule::new(matches, Action::Vmap { key, map: name }));
@@ -282,19 +284,23 @@ fn endpoint_rules(
                 }]
             }
         };
-        rules_out.push(Rule::verdict(matches, lowering.verdict(d.verdict)).with_comment(d.name));
+        rules_out.push(
+            Rule::verdict(matches, lowering.verdict(d.verdict))
+                .with_comment(d.name)
+                .counted(),
+        );
     }
     out.finish(table, rules);
     Ok(())
 }
 
-/// The elements of one segment's verdict map. Regions come out in key order,
-/// so the map is bulk-built from a sorted vector (no per-insert search).
-fn elements(
-    c: &Classification,
-    key: &[Field],
-    lowering: Lowering,
-) -> BTreeMap<Key, Option<NftVerdict>> {
+/// Elements of a verdict map and their counter owners.
+type Elements = (BTreeMap<Key, Option<NftVerdict>>, BTreeMap<Key, String>);
+
+/// The elements of one segment's verdict map, each owned (for counters) by
+/// its region's winning rule. Regions come out in key order, so the maps
+/// are bulk-built from sorted vectors (no per-insert search).
+fn elements(c: &Classification, key: &[Field], lowering: Lowering) -> Elements {
     let verdicts: Vec<NftVerdict> = c
         .winners
         .iter()
@@ -305,16 +311,23 @@ fn elements(
             })
         })
         .collect();
+    let owners: Vec<String> = c
+        .winners
+        .iter()
+        .map(|(id, _)| counter_owner(id.as_str()))
+        .collect();
     let lens: Vec<usize> = key.iter().map(|f| f.len()).collect();
     let mut out: Vec<(Key, Option<NftVerdict>)> = Vec::with_capacity(c.region_count());
+    let mut owned: Vec<(Key, String)> = Vec::with_capacity(c.region_count());
     c.for_each_region(|ranges, winner| {
         let k: Key = ranges
             .iter()
             .zip(&lens)
             .map(|(&(lo, hi), &len)| (be_bytes(lo, len), be_bytes(hi, len)))
             .collect();
+        owned.push((k.clone(), owners[winner as usize].clone()));
         out.push((k, Some(verdicts[winner as usize].clone())));
     });
     debug_assert!(out.windows(2).all(|w| w[0].0 < w[1].0));
-    out.into_iter().collect()
+    (out.into_iter().collect(), owned.into_iter().collect())
 }

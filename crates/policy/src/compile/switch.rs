@@ -186,11 +186,13 @@ pub fn compile_switch(ports: &[SwitchPortPolicy]) -> Result<Table, PolicyError> 
                 let mut chain = Chain::regular(format!("sw_{name}_{direction}"));
                 chain.rules.push(
                     Rule::verdict(vec![Match::CtState(CtStates::INVALID)], Verdict::Drop)
-                        .with_comment("stateful"),
+                        .with_comment("stateful")
+                        .counted(),
                 );
                 chain.rules.push(
                     Rule::verdict(nd_matches(), Verdict::Return)
-                        .with_comment(crate::profile::ALLOW_ND),
+                        .with_comment(crate::profile::ALLOW_ND)
+                        .counted(),
                 );
                 endpoint_rules(
                     &mut table,

@@ -59,7 +59,8 @@ use crate::boxes::{domain, Dim, FastBuild, FastHasher, RuleBox};
 use crate::classify::{ProtoClass, MAX_REGIONS};
 use crate::error::PolicyError;
 use crate::ir::{
-    be_bytes, Chain, Field, Key, Match, Rule, Set, SetKind, Table, Verdict as NftVerdict,
+    be_bytes, counter_owner, Chain, Field, Key, Match, Rule, Set, SetKind, Table,
+    Verdict as NftVerdict,
 };
 use crate::packet::Verdict;
 
@@ -234,11 +235,14 @@ impl TwoLevel<'_> {
         Ok(out)
     }
 
-    /// The lead map's elements; adds the region chains to `table`.
-    pub fn build(
-        &self,
-        table: &mut Table,
-    ) -> Result<std::collections::BTreeMap<Key, Option<NftVerdict>>, PolicyError> {
+    /// The counter owner of rule `j` (its comment in region chains).
+    fn owner(&self, j: usize) -> String {
+        counter_owner(self.winners[j].0.as_str())
+    }
+
+    /// The lead map's elements and their counter owners (the elements
+    /// whose first rule decides alone); adds the region chains to `table`.
+    pub fn build(&self, table: &mut Table) -> Result<super::Elements, PolicyError> {
         let rests: Vec<Vec<Match>> = (0..self.boxes.len()).map(|j| self.rest(j)).collect();
         let terminal: Vec<bool> = rests.iter().map(Vec::is_empty).collect();
         let mut ids: HashMap<&[Match], u32, FastBuild> = HashMap::default();
@@ -252,7 +256,9 @@ impl TwoLevel<'_> {
         let len = self.lead.field(self.v4).len();
         let mut interned: HashMap<Vec<u32>, NftVerdict, FastBuild> = HashMap::default();
         let mut out = Vec::new();
+        let mut owners = Vec::new();
         for ((lo, hi), list) in self.regions(&terminal, &rest_id)? {
+            let first = list[0] as usize;
             let v = match interned.get(&list) {
                 Some(v) => v.clone(),
                 None => {
@@ -261,9 +267,13 @@ impl TwoLevel<'_> {
                     v
                 }
             };
-            out.push((vec![(be_bytes(lo, len), be_bytes(hi, len))], Some(v)));
+            let key = vec![(be_bytes(lo, len), be_bytes(hi, len))];
+            if terminal[first] {
+                owners.push((key.clone(), self.owner(first)));
+            }
+            out.push((key, Some(v)));
         }
-        Ok(out.into_iter().collect())
+        Ok((out.into_iter().collect(), owners.into_iter().collect()))
     }
 
     /// The verdict of a region: the first rule's own verdict if it decides
@@ -281,7 +291,12 @@ impl TwoLevel<'_> {
         }
         let mut rules: Vec<Rule> = list
             .iter()
-            .map(|&j| Rule::verdict(rests[j as usize].clone(), self.verdict(j as usize)))
+            .map(|&j| {
+                let j = j as usize;
+                Rule::verdict(rests[j].clone(), self.verdict(j))
+                    .with_comment(self.owner(j))
+                    .counted()
+            })
             .collect();
         rules = merge_adjacent(rules)
             .into_iter()
@@ -377,12 +392,16 @@ fn join(a: &Match, b: &Match) -> Option<Match> {
 /// Joins consecutive rules with the same verdict whose matches differ in
 /// at most one value set of one field: "if a then v; if b then v" is "if a
 /// or b then v", and a conjunction that differs in one conjunct only is the
-/// conjunction with that conjunct's disjunction.
+/// conjunction with that conjunct's disjunction. Only rules of the same ACL
+/// rule (equal comments) are joined, so each counter counts one rule.
 fn merge_adjacent(rules: Vec<Rule>) -> Vec<Rule> {
     let mut out: Vec<Rule> = Vec::with_capacity(rules.len());
     for r in rules {
         if let Some(last) = out.last_mut() {
-            if last.action == r.action && last.matches.len() == r.matches.len() {
+            if last.action == r.action
+                && last.comment == r.comment
+                && last.matches.len() == r.matches.len()
+            {
                 let diff: Vec<usize> = (0..r.matches.len())
                     .filter(|&i| last.matches[i] != r.matches[i])
                     .collect();
