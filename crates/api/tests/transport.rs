@@ -310,7 +310,7 @@ async fn every_route_round_trips() {
     let page = c.events(req.clone()).await.unwrap();
     assert_eq!((page.last, page.events[0].dst_port), (4, Some(23)));
     assert_eq!(h.last(), Command::Events(req));
-    assert_eq!(h.service.seen.lock().unwrap().len(), 19);
+    assert_eq!(h.service.seen.lock().unwrap().len(), 20);
     h.stop().await;
 }
 
