@@ -125,6 +125,15 @@ pub struct RemoteEndpoint {
     pub host: IpAddr,
 }
 
+/// The packet-mark bit of connections a published port DNATed: the nat
+/// table sets it on every packet of such a connection (both directions),
+/// and l2tunnel's policy routing looks marked packets up in `main`, so the
+/// host delivers a hairpin from an l2tunnel endpoint to a published port
+/// itself instead of sending it into the fabric (where conntrack could not
+/// follow it: see `docs/drivers.md`, "l2tunnel"). One bit, so marks that
+/// other software on the host sets are kept.
+pub const DNAT_MARK: u32 = 0x0010_0000;
+
 /// The interface group (`IFLA_GROUP`) of retired switch ports in the host
 /// namespace: down, unreachable, waiting to be destroyed (all of them in
 /// one kernel call; see [`Kernel::retire_port`]). No live link is ever in it.

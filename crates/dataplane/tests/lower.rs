@@ -349,8 +349,15 @@ fn switch_table_and_nat_constructs_are_accepted_by_the_kernel() {
             },
         ),
     ];
+    // Mark bits: `meta mark set meta mark & ~bits | bits` in a filter chain.
+    let mut mark = ir::Chain::base("mark", ir::Hook::Prerouting, -90, ir::ChainKind::Filter);
+    mark.rules = vec![ir::Rule::new(
+        vec![ir::Match::CtStatusDnat],
+        ir::Action::SetMarkBits(0x0010_0000),
+    )];
     nat.add_chain(pre);
     nat.add_chain(post);
+    nat.add_chain(mark);
     s.commit(lower_table(&nat).unwrap()).unwrap();
 }
 

@@ -9,7 +9,13 @@
 //!   through a verdict map to a one-rule chain that DNATs to the endpoint,
 //!   in prerouting (from outside and from endpoints: hairpin) and in output
 //!   (from the host itself); DNATed traffic between two endpoints is
-//!   masqueraded so the reply comes back through the host. Both dispatch
+//!   masqueraded so the reply comes back through the host. Every packet of
+//!   a DNATed connection (both directions) gets the [`DNAT_MARK`] bit in
+//!   prerouting (after the DNAT): l2tunnel's policy routing looks such
+//!   packets up in `main`, so a hairpin from an l2tunnel endpoint is
+//!   delivered by the host, not sent into the fabric, where its second pass
+//!   would meet conntrack with another tuple (masqueraded: a martian; not:
+//!   a second entry, and a reply that is never un-DNATed). Both dispatch
 //!   rules require a local destination: a mapping never captures traffic to
 //!   an address that is not the host's (spec §9), even one whose address
 //!   left the host after the engine checked it;
@@ -33,6 +39,7 @@
 
 use std::net::IpAddr;
 
+use bulkhead_dataplane::kernel::DNAT_MARK;
 use bulkhead_model::{Cidr, Driver, Endpoint, Network, Protocol};
 use bulkhead_policy::ir::{
     be_bytes, ifname_bytes, Action, Chain, ChainKind, CtStates, Field, Hook, Key, Match, NfProto,
@@ -217,6 +224,7 @@ pub fn build(networks: &[&Network], endpoints: &[(&Endpoint, &Network)]) -> Tabl
     }
     t.add_chain(prerouting_or_output("prerouting", Hook::Prerouting));
     t.add_chain(prerouting_or_output("output", Hook::Output));
+    t.add_chain(mark());
     t.add_chain(postrouting());
     t.add_chain(forward());
     t.add_chain(input());
@@ -257,6 +265,18 @@ fn prerouting_or_output(name: &str, hook: Hook) -> Chain {
             },
         ));
     }
+    c
+}
+
+/// Marks DNATed connections for routing (l2tunnel: see the module doc).
+/// Filter type at -90: after the DNAT of prerouting (-100), before the
+/// routing decision that follows the hook.
+fn mark() -> Chain {
+    let mut c = Chain::base("routing_mark", Hook::Prerouting, -90, ChainKind::Filter);
+    c.rules.push(
+        Rule::new(vec![Match::CtStatusDnat], Action::SetMarkBits(DNAT_MARK))
+            .with_comment("published ports are delivered by the host"),
+    );
     c
 }
 

@@ -107,8 +107,9 @@ fn run_chain(
                 _ => continue,
             },
             Action::Dnat { .. } | Action::Snat { .. } | Action::Masquerade => Verdict::Accept,
-            // Logging (sampled or not) never changes where the packet goes.
-            Action::Log(_) => continue,
+            // Logging (sampled or not) never changes where the packet goes;
+            // a mark only steers routing after the hook.
+            Action::Log(_) | Action::SetMarkBits(_) => continue,
         };
         match verdict {
             Verdict::Accept | Verdict::Drop => return Some(verdict),

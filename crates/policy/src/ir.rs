@@ -295,6 +295,10 @@ pub enum Action {
         addr: IpAddr,
     },
     Masquerade,
+    /// `meta mark set meta mark & ~bits | bits`: sets the packet mark's
+    /// `bits` (keeping the others, which other software on the host may
+    /// own), then goes on with the next rule. Never decides a verdict.
+    SetMarkBits(u32),
     /// `limit rate RATE/second burst BURST packets log prefix "PREFIX"
     /// group GROUP`: hands (a sample of) the packet to NFLOG group `group`,
     /// then goes on with the next rule. The limit lives in the kernel, so a

@@ -274,6 +274,7 @@ fn render_rule(rule: &Rule) -> String {
             if addr.is_ipv4() { "ip" } else { "ip6" }
         ),
         Action::Masquerade => "masquerade".into(),
+        Action::SetMarkBits(b) => format!("meta mark set meta mark | {b:#010x}"),
         Action::Log(l) => format!(
             "limit rate {}/second burst {} packets log prefix \"{}\" group {}",
             l.rate, l.burst, l.prefix, l.group

@@ -5,18 +5,23 @@
 //! ```text
 //! priority B:   iif <uplink> lookup main      # what comes back is delivered
 //! priority B:   iif lo lookup main            # the host's own traffic is not
+//! priority B:   fwmark DNAT/DNAT lookup main  # published-port connections
 //! priority B+1: from <subnet> lookup <table>  # endpoint traffic
 //! table <table>: <subnet> dev <uplink>; default via <router> dev <uplink>
 //! ```
 //!
-//! Contract: three rules and at most two routes per network, whatever the
+//! A connection a published port DNATed (marked [`DNAT_MARK`] by the nat
+//! table) is delivered by the host: its packets never enter the fabric,
+//! where the second pass would meet conntrack with another tuple.
+//!
+//! Contract: four rules and at most two routes per network, whatever the
 //! number of endpoints (B = 20000 + 2 × (table mod 4096), below main's
 //! 32766); an endpoint's address resolves on the uplink to the uplink's own
 //! MAC (a permanent neighbour, see `l2.rs`), so the frame goes to the LAN
 //! switch and back. Adding is idempotent; removing ignores what is gone.
 
 use crate::kernel::KernelError;
-use crate::kernel::{Result, SwitchKind, SwitchSpec};
+use crate::kernel::{Result, SwitchKind, SwitchSpec, DNAT_MARK};
 use crate::rtnl::{Batch, Route, RoutingRule};
 
 use super::{err, HostKernel};
@@ -43,6 +48,7 @@ impl HostKernel {
                 v4,
                 src: None,
                 iif: Some(uplink.clone()),
+                fwmark: None,
             },
             RoutingRule {
                 priority: base,
@@ -50,6 +56,15 @@ impl HostKernel {
                 v4,
                 src: None,
                 iif: Some("lo".into()),
+                fwmark: None,
+            },
+            RoutingRule {
+                priority: base,
+                table: LOOKUP_MAIN,
+                v4,
+                src: None,
+                iif: None,
+                fwmark: Some(DNAT_MARK),
             },
             RoutingRule {
                 priority: base + 1,
@@ -57,6 +72,7 @@ impl HostKernel {
                 v4,
                 src: Some(*subnet),
                 iif: None,
+                fwmark: None,
             },
         ];
         let mut rtnl = self.rtnl();

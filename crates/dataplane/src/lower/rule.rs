@@ -357,6 +357,23 @@ impl RuleBuilder<'_> {
                 proto: None,
                 flags: NatFlags::EMPTY,
             }),
+            Action::SetMarkBits(bits) => {
+                // Marks are host-order integers in the register.
+                self.exprs.push(Expr::Meta {
+                    key: MetaKey::Mark,
+                    dreg: Reg::R1,
+                });
+                self.exprs.push(Expr::Bitwise {
+                    sreg: Reg::R1,
+                    dreg: Reg::R1,
+                    mask: (!bits).to_ne_bytes().to_vec(),
+                    xor: bits.to_ne_bytes().to_vec(),
+                });
+                self.exprs.push(Expr::MetaSet {
+                    key: MetaKey::Mark,
+                    sreg: Reg::R1,
+                });
+            }
             Action::Log(l) => {
                 self.exprs.push(Expr::Limit {
                     rate: u64::from(l.rate),

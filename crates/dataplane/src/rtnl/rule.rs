@@ -1,5 +1,5 @@
 //! Policy routing rules (`ip rule`): which routing table a packet uses, by
-//! source prefix and input interface.
+//! source prefix, input interface and packet-mark bits.
 //!
 //! Contract: a [`RoutingRule`] is added with `NLM_F_EXCL` (an identical rule
 //! is "File exists") and deleted by the same selector; the action is always
@@ -10,7 +10,8 @@ use std::net::IpAddr;
 use super::wire::{self, Msg};
 use super::Batch;
 
-/// `ip rule add [from SRC/LEN] [iif DEV] lookup TABLE priority PRIO`.
+/// `ip rule add [from SRC/LEN] [iif DEV] [fwmark BITS/BITS] lookup TABLE
+/// priority PRIO`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoutingRule {
     pub priority: u32,
@@ -19,6 +20,8 @@ pub struct RoutingRule {
     pub v4: bool,
     pub src: Option<(IpAddr, u8)>,
     pub iif: Option<String>,
+    /// Matches packets whose mark has all these bits set (`fwmark B/B`).
+    pub fwmark: Option<u32>,
 }
 
 const FR_ACT_TO_TBL: u8 = 1;
@@ -33,8 +36,12 @@ impl RoutingRule {
             .as_ref()
             .map(|d| format!(" iif {d}"))
             .unwrap_or_default();
+        let mark = self
+            .fwmark
+            .map(|b| format!(" fwmark {b:#x}/{b:#x}"))
+            .unwrap_or_default();
         format!(
-            "from {from}{iif} lookup {} priority {}",
+            "from {from}{iif}{mark} lookup {} priority {}",
             self.table, self.priority
         )
     }
@@ -59,6 +66,10 @@ impl RoutingRule {
         }
         if let Some(dev) = &self.iif {
             m.attr_str(wire::FRA_IIFNAME, dev);
+        }
+        if let Some(bits) = self.fwmark {
+            m.attr_u32(wire::FRA_FWMARK, bits)
+                .attr_u32(wire::FRA_FWMASK, bits);
         }
         m.attr_u32(wire::FRA_PRIORITY, self.priority)
             .attr_u32(wire::FRA_TABLE, self.table);

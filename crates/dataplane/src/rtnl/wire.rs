@@ -39,6 +39,8 @@ pub const RTM_DELRULE: u16 = 33;
 pub const FRA_SRC: u16 = 2;
 pub const FRA_IIFNAME: u16 = 3;
 pub const FRA_PRIORITY: u16 = 6;
+pub const FRA_FWMARK: u16 = 10;
+pub const FRA_FWMASK: u16 = 16;
 pub const FRA_TABLE: u16 = 15;
 
 pub const IFLA_ADDRESS: u16 = 1;

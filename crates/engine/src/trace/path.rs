@@ -207,7 +207,7 @@ fn walk(w: &mut Walk<'_>) -> Target {
     }
     // SNAT in postrouting, after the switch has seen the original source.
     if dnat.is_some() && topo.in_subnets(w.src) && topo.in_subnets(w.dst) {
-        if let Some(m) = topo.hairpin_source(probe.origin) {
+        if let Some(m) = topo.hairpin_source() {
             w.src = m;
         }
         w.push(

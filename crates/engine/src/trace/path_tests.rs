@@ -264,6 +264,29 @@ fn hairpin_is_masqueraded_after_the_switch_saw_the_original_source() {
 }
 
 #[test]
+fn an_l2tunnel_hairpin_is_masqueraded_at_the_target_port_like_any_other() {
+    // The kernel routes DNATed connections by `main` (not into the fabric),
+    // so the hairpin leaves by ea's switch port: the masquerade source is
+    // the host's first global address, not its address on the tunnel LAN.
+    let mut w = world(&[], &[]);
+    w.networks[2].driver = Driver::L2Tunnel;
+    let t = trace_path(
+        &w,
+        probe(
+            Origin::Endpoint(3),
+            "198.51.100.10",
+            "198.51.100.1",
+            6,
+            Some(18080),
+        ),
+    );
+    assert_eq!(t.verdict, Verdict::Allow, "{:?}", t.steps);
+    assert_eq!(t.target, Target::Endpoint("ea".into()));
+    assert_eq!(t.final_src, ip(UPLINK));
+    assert!(rules_of(&t).contains(&"nat hairpin".to_string()));
+}
+
+#[test]
 fn a_nat_endpoint_reaches_the_host_only_at_its_gateway() {
     let w = world(&[], &[]);
     let to = |dst: &str| trace_path(&w, probe(Origin::Endpoint(0), "10.1.0.2", dst, 6, Some(22)));

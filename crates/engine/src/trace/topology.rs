@@ -166,23 +166,11 @@ impl Topology {
     }
 
     /// The source a hairpin masquerade writes: the address of the device
-    /// the DNATed packet leaves by. An l2tunnel endpoint's traffic is
-    /// policy-routed out of the uplink (the host's address in that
-    /// network's subnet); anything else leaves by the target's switch port,
+    /// the DNATed packet leaves by, always the target's switch port (a
+    /// DNATed connection is routed by `main`, also from an l2tunnel
+    /// endpoint, whose traffic is otherwise policy-routed into the fabric),
     /// which has no address ([`Topology::masquerade_source`]).
-    pub fn hairpin_source(&self, origin: Origin) -> Option<IpAddr> {
-        if let Origin::Endpoint(e) = origin {
-            let net = &self.networks[self.endpoints[e].network];
-            if net.driver == Driver::L2Tunnel {
-                let uplink = self
-                    .host_addresses
-                    .iter()
-                    .find(|a| net.subnets.iter().any(|s| s.contains(**a)));
-                if let Some(a) = uplink {
-                    return Some(*a);
-                }
-            }
-        }
+    pub fn hairpin_source(&self) -> Option<IpAddr> {
         self.masquerade_source
     }
 

@@ -111,9 +111,8 @@ impl Kind {
     }
 }
 
-/// Probe classes that need a spec rule (§9, §6) of their own. Those the
-/// kernel does not implement yet ([`Class::pending`]) are generated only
-/// with `BULKHEAD_E2E_TRACE_SPEC_PENDING=1`.
+/// Probe classes that need a spec rule (§9, §6) of their own; the test
+/// reports its counts by class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Class {
     Plain,
@@ -122,18 +121,9 @@ pub enum Class {
     /// UDP from an endpoint's port 67 (a DHCP server's offer).
     DhcpServer,
     /// An l2tunnel endpoint to a published port (spec §6: hairpin from
-    /// another endpoint). The kernel masquerades it to the uplink's address
-    /// on its way out through the fabric, and the host then drops it as a
-    /// martian (its own address as source) when it comes back.
+    /// another endpoint): the host delivers it itself (marked DNAT
+    /// connections are routed by `main`, not into the fabric).
     TunnelHairpin,
-}
-
-impl Class {
-    /// Whether the kernel is known to disagree with the spec (and trace)
-    /// on this class: the l2tunnel hairpin (see `docs/trace.md`).
-    pub fn pending(self) -> bool {
-        self == Class::TunnelHairpin
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -246,18 +236,15 @@ impl World {
         &self,
         rng: &mut Rng,
         i: usize,
-        pending: bool,
         raw_pairs: &mut HashSet<(Ipv4Addr, Ipv4Addr)>,
     ) -> Spec {
         loop {
             if let Some(s) = self.try_probe(rng, i, raw_pairs) {
-                if pending || !s.class.pending() {
-                    if s.kind == Kind::Raw {
-                        let src = self.raw_source(s.from, s.src_ip, s.forged, s.to_node);
-                        raw_pairs.insert((src.min(s.to_ip), src.max(s.to_ip)));
-                    }
-                    return s;
+                if s.kind == Kind::Raw {
+                    let src = self.raw_source(s.from, s.src_ip, s.forged, s.to_node);
+                    raw_pairs.insert((src.min(s.to_ip), src.max(s.to_ip)));
                 }
+                return s;
             }
         }
     }
