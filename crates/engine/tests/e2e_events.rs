@@ -66,6 +66,7 @@ fn a_blocked_probe_is_listed_with_its_endpoint_rule_and_headers() {
             ..Default::default()
         },
     );
+    let _slot = watcher_slot();
     let _watcher = h.engine.watch(watch_options(&h)).expect("watch");
 
     // Inbound: b's firewall drops a's TCP SYN to port 23.
@@ -114,6 +115,18 @@ fn a_blocked_probe_is_listed_with_its_endpoint_rule_and_headers() {
         .events()
         .since(before, |e| e.kind == EventKind::Drop)
         .is_empty());
+}
+
+/// Held by the flood test while it runs, and by every other test while its
+/// watcher lives: the flood test measures its own watcher thread's CPU
+/// time, found by name among this process's threads, so no other watcher
+/// may start or end meanwhile.
+static ONE_WATCHER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn watcher_slot() -> std::sync::MutexGuard<'static, ()> {
+    ONE_WATCHER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Ids of this process's threads named `name`.
@@ -196,6 +209,7 @@ fn a_flood_of_blocked_packets_is_rate_limited_in_the_kernel() {
     let a = h.endpoint("a", "n", &[], None);
     let b = h.endpoint("b", "n", &[], None);
     h.acl(&b, rule("block", "in", "udp", Some("9"), None, 100));
+    let _slot = watcher_slot();
     let others = tids("bulkhead-watch");
     // Tamper repair off: the weakened step rewrites the drop chain.
     let options = WatchOptions {
@@ -307,6 +321,7 @@ fn a_probe_blocked_at_the_switch_port_is_listed_for_that_point() {
             ..rule("block", "in", "tcp", Some("25"), None, 100)
         },
     );
+    let _slot = watcher_slot();
     let _watcher = h.engine.watch(watch_options(&h)).expect("watch");
     let before = h.engine.events().last_seq();
     assert!(tcp_reaches(&a.ns, &b.ns, 25, b.addr(25)).is_none());
