@@ -60,6 +60,20 @@ fn removed_name(cmd: &Command) -> &str {
     }
 }
 
+/// The columns of an ACL listing (`acl ls`; `--stats` adds counters).
+pub(crate) const ACL_HEADER: [&str; 10] = [
+    "ID",
+    "PRIORITY",
+    "DIRECTION",
+    "ACTION",
+    "PROTOCOL",
+    "LOCAL PORTS",
+    "REMOTE PORTS",
+    "LOCAL ADDRESSES",
+    "REMOTE ADDRESSES",
+    "RULE TYPE",
+];
+
 /// Lays out rows under a header; see the module docs for the format.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let cells = |row: &[String]| -> Vec<String> {
@@ -276,19 +290,7 @@ fn acl_table(list: &[AclInfo]) -> String {
             ]
         })
         .collect();
-    let header = [
-        "ID",
-        "PRIORITY",
-        "DIRECTION",
-        "ACTION",
-        "PROTOCOL",
-        "LOCAL PORTS",
-        "REMOTE PORTS",
-        "LOCAL ADDRESSES",
-        "REMOTE ADDRESSES",
-        "RULE TYPE",
-    ];
-    table(&header, &rows)
+    table(&ACL_HEADER, &rows)
 }
 
 fn trace_table(t: &TraceResult) -> String {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use bulkhead_api::{AclCounterInfo, AclStatsInfo};
 
-use crate::output::table;
+use crate::output::{table, ACL_HEADER};
 
 /// `[host packets, host bytes, switch packets, switch bytes]` of the
 /// counters matching `pick`, empty where the point has none.
@@ -67,21 +67,12 @@ pub fn acl_stats_table(s: &AclStatsInfo) -> String {
         row.extend(cells(list.into_iter()));
         rows.push(row);
     }
-    let header = [
-        "ID",
-        "PRIORITY",
-        "DIRECTION",
-        "ACTION",
-        "PROTOCOL",
-        "LOCAL PORTS",
-        "REMOTE PORTS",
-        "LOCAL ADDRESSES",
-        "REMOTE ADDRESSES",
-        "RULE TYPE",
+    let mut header = ACL_HEADER.to_vec();
+    header.extend([
         "HOST PACKETS",
         "HOST BYTES",
         "SWITCH PACKETS",
         "SWITCH BYTES",
-    ];
+    ]);
     table(&header, &rows)
 }

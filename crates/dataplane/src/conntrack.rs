@@ -88,7 +88,12 @@ impl Conntrack {
             0,
         );
         w.end(m);
-        let msgs = self.nl.dump(&w.buf, seq).map_err(|e| match e {
+        self.dump_entries(&w.buf, seq)
+    }
+
+    /// Sends a conntrack dump request and parses every entry of the reply.
+    fn dump_entries(&mut self, request: &[u8], seq: u32) -> Result<Vec<Entry>, ConntrackError> {
+        let msgs = self.nl.dump(request, seq).map_err(|e| match e {
             DumpError::Io(source) => ConntrackError::Io {
                 step: "dump",
                 source,
@@ -140,14 +145,7 @@ impl Conntrack {
         w.bytes(CTA_FILTER_REPLY_FLAGS, &reply_flags.to_ne_bytes());
         w.nest_end(filter);
         w.end(m);
-        let msgs = self.nl.dump(&w.buf, seq).map_err(|e| match e {
-            DumpError::Io(source) => ConntrackError::Io {
-                step: "dump",
-                source,
-            },
-            DumpError::Kernel(errno) => ConntrackError::Kernel { op: "GET", errno },
-        })?;
-        Ok(msgs.iter().filter_map(|(_, p)| parse_entry(p)).collect())
+        self.dump_entries(&w.buf, seq)
     }
 
     /// Every entry that involves `addr` in either direction (see the module
