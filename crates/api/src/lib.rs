@@ -19,6 +19,7 @@ pub mod response;
 pub mod route;
 pub mod server;
 pub mod socket;
+pub mod time;
 
 pub use client::{Client, ClientError};
 pub use command::{Command, Response, ResponseKind};

@@ -7,6 +7,7 @@
 //! the daemon has it; a gap in sequence numbers (the daemon's ring
 //! overwrote events before they were read) is reported on stderr.
 
+use bulkhead_api::time::UtcTime;
 use bulkhead_api::{Client, EventInfo, EventsPage, EventsRequest};
 
 use crate::cli::OutputFormat;
@@ -17,23 +18,10 @@ const FOLLOW_WAIT_MS: u64 = 5_000;
 
 /// `2026-12-03T13:05:07.123Z` from milliseconds since the epoch (UTC).
 pub fn format_time(ms: u64) -> String {
-    let (secs, millis) = (ms / 1000, ms % 1000);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let t = UtcTime::from_unix_ms(ms);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second, t.millis
     )
 }
 
