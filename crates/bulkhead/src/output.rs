@@ -74,6 +74,22 @@ pub(crate) const ACL_HEADER: [&str; 10] = [
     "RULE TYPE",
 ];
 
+/// One ACL rule's cells under [`ACL_HEADER`].
+pub(crate) fn acl_row(a: &AclInfo) -> Vec<String> {
+    vec![
+        a.id.clone(),
+        a.priority.to_string(),
+        a.direction.clone(),
+        a.action.clone(),
+        a.protocol.clone(),
+        a.local_ports.join(","),
+        a.remote_ports.join(","),
+        a.local_addresses.join(","),
+        a.remote_addresses.join(","),
+        a.rule_type.clone(),
+    ]
+}
+
 /// Lays out rows under a header; see the module docs for the format.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let cells = |row: &[String]| -> Vec<String> {
@@ -273,23 +289,7 @@ fn endpoint_details(e: &EndpointInfo) -> String {
 }
 
 fn acl_table(list: &[AclInfo]) -> String {
-    let rows: Vec<Vec<String>> = list
-        .iter()
-        .map(|a| {
-            vec![
-                a.id.clone(),
-                a.priority.to_string(),
-                a.direction.clone(),
-                a.action.clone(),
-                a.protocol.clone(),
-                a.local_ports.join(","),
-                a.remote_ports.join(","),
-                a.local_addresses.join(","),
-                a.remote_addresses.join(","),
-                a.rule_type.clone(),
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<String>> = list.iter().map(acl_row).collect();
     table(&ACL_HEADER, &rows)
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use bulkhead_api::{AclCounterInfo, AclStatsInfo};
 
-use crate::output::{table, ACL_HEADER};
+use crate::output::{acl_row, table, ACL_HEADER};
 
 /// `[host packets, host bytes, switch packets, switch bytes]` of the
 /// counters matching `pick`, empty where the point has none.
@@ -37,18 +37,7 @@ pub fn acl_stats_table(s: &AclStatsInfo) -> String {
                     .iter()
                     .filter(|c| !c.default && c.rule == a.id && c.direction == a.direction),
             );
-            let mut row = vec![
-                a.id.clone(),
-                a.priority.to_string(),
-                a.direction.clone(),
-                a.action.clone(),
-                a.protocol.clone(),
-                a.local_ports.join(","),
-                a.remote_ports.join(","),
-                a.local_addresses.join(","),
-                a.remote_addresses.join(","),
-                a.rule_type.clone(),
-            ];
+            let mut row = acl_row(a);
             row.extend(counts);
             row
         })
