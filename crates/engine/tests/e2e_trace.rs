@@ -354,7 +354,7 @@ fn the_comparison_catches_a_kernel_that_drifts_from_trace() {
         (Verdict::Block, false),
         "bulkhead: forged source dropped"
     );
-    trace_support::delete_rule(
+    delete_rule(
         h.host_name(),
         "bulkhead_net",
         "forward",
@@ -365,7 +365,7 @@ fn the_comparison_catches_a_kernel_that_drifts_from_trace() {
         (Verdict::Block, true),
         "weakened: the kernel lets it through, trace does not"
     );
-    trace_support::delete_rule(
+    delete_rule(
         h.host_name(),
         "bulkhead",
         "prerouting",

@@ -14,8 +14,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::Path;
 
 use bulkhead_dataplane::netns;
-use bulkhead_engine::EndpointOptions;
-use bulkhead_model::{EndpointSpec, NamespaceSpec};
+
 use common::*;
 
 const UPLINK_L2: &str = "bhtl0";
@@ -44,61 +43,7 @@ fn route_back(lan_ns: &str, prefix: &str) {
 
 /// An l2tunnel endpoint `name` at `ip` publishing `publish`.
 fn tunnel_endpoint(h: &Harness, name: &str, ip: &str, publish: &[&str]) -> Ep {
-    let ns = h
-        .engine
-        .create_namespace(NamespaceSpec {
-            name: name.into(),
-            isolation: None,
-        })
-        .expect("create namespace");
-    let ep = h
-        .engine
-        .create_endpoint(
-            EndpointSpec {
-                name: name.into(),
-                network: "u1".into(),
-                namespace: name.into(),
-                ip: Some(ip.into()),
-                publish: publish.iter().map(|p| (*p).to_owned()).collect(),
-                ..Default::default()
-            },
-            EndpointOptions::default(),
-        )
-        .unwrap_or_else(|e| panic!("create endpoint {name}: {e}"));
-    let ns_name = format!("{}{name}", h.prefix);
-    wait_up(&ns_name, ep.ifname.as_str());
-    wait_up(h.host_name(), ep.switch_port.as_str());
-    Ep {
-        name: name.into(),
-        ip: ip.parse().expect("ipv4"),
-        ns: ns.netns_path.clone(),
-        ns_name,
-    }
-}
-
-/// Deletes the rule commented `comment` from `chain` of `inet bulkhead_net`
-/// in the host namespace (the deliberately weakened setup).
-fn delete_nat_rule(host: &str, chain: &str, comment: &str) {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", host, "nft", "-a", "list", "chain"])
-        .args(["inet", "bulkhead_net", chain])
-        .output()
-        .expect("nft list");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.contains(&format!("comment \"{comment}\"")))
-        .unwrap_or_else(|| {
-            let err = String::from_utf8_lossy(&out.stderr);
-            panic!("no rule {comment:?} in {chain}:\n{text}{err}")
-        });
-    let handle = line.rsplit("# handle ").next().expect("handle").trim();
-    let ok = std::process::Command::new("ip")
-        .args(["netns", "exec", host, "nft", "delete", "rule", "inet"])
-        .args(["bulkhead_net", chain, "handle", handle])
-        .status()
-        .expect("nft delete");
-    assert!(ok.success());
+    endpoint_publishing(h, name, "u1", ip, publish)
 }
 
 /// UDP request/response through a *connected* client socket: the answer
@@ -182,8 +127,9 @@ fn l2tunnel_endpoint_reaches_published_ports_by_hairpin() {
         seen.is_some_and(|ip| ip != std::net::IpAddr::from(t.ip)),
         "b sees the hairpin masqueraded to a host address, not t: {seen:?}"
     );
-    delete_nat_rule(
+    delete_rule(
         h.host_name(),
+        "bulkhead_net",
         "routing_mark",
         "published ports are delivered by the host",
     );

@@ -22,7 +22,8 @@ mod isolation;
 mod probe;
 mod reach;
 
-use probe::{lands, nft};
+use crate::common::nft;
+use probe::lands;
 
 /// The engine refuses publishing `mapping` on a new endpoint; the error
 /// names the field and `value`, and nothing of it reaches the table.

@@ -20,17 +20,7 @@ use crate::common::*;
 
 /// Runs `nft ARGS` inside the tenant's namespace (as the tenant would).
 fn tenant_nft(ep: &Ep, args: &[&str]) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ep.ns_name, "nft"])
-        .args(args)
-        .output()
-        .expect("run nft");
-    assert!(
-        out.status.success(),
-        "nft {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    nft(&ep.ns_name, args);
 }
 
 /// bulkhead's table in the tenant's namespace, without stateful values

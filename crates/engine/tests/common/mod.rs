@@ -53,6 +53,39 @@ pub fn ip(args: &[&str]) {
     );
 }
 
+/// Runs `nft ARGS` in the pinned namespace `ns_name`; its stdout.
+pub fn nft(ns_name: &str, args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns_name, "nft"])
+        .args(args)
+        .output()
+        .expect("run nft");
+    assert!(
+        out.status.success(),
+        "nft {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Deletes the one rule of chain `chain` of `inet table` in the host
+/// namespace `host` whose comment contains `needle`: the deliberately
+/// weakened setup of an attack or agreement test.
+pub fn delete_rule(host: &str, table: &str, chain: &str, needle: &str) {
+    let list = nft(host, &["-a", "list", "chain", "inet", table, chain]);
+    let handle = list
+        .lines()
+        .find(|l| l.contains("comment \"") && l.contains(needle))
+        .and_then(|l| l.rsplit("# handle ").next())
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|| panic!("no rule {needle:?} in {table} {chain}:\n{list}"));
+    nft(
+        host,
+        &["delete", "rule", "inet", table, chain, "handle", &handle],
+    );
+}
+
 /// One endpoint made through the engine, with its own namespace.
 #[derive(Debug, Clone)]
 pub struct Ep {
@@ -933,33 +966,29 @@ pub fn l2_network(
 /// A process endpoint `name` (own namespace) on `network` at `ip`, waited
 /// up on both sides.
 pub fn endpoint_at(h: &Harness, name: &str, network: &str, ip: &str) -> Ep {
-    let ns = h
-        .engine
-        .create_namespace(NamespaceSpec {
-            name: name.into(),
-            isolation: None,
-        })
-        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
-    let ep = h
-        .engine
-        .create_endpoint(
-            EndpointSpec {
-                name: name.into(),
-                network: network.into(),
-                namespace: name.into(),
-                ip: Some(ip.into()),
-                ..Default::default()
-            },
-            EndpointOptions::default(),
-        )
-        .unwrap_or_else(|e| panic!("create endpoint {name}: {e}"));
-    let ns_name = format!("{}{name}", h.prefix);
-    wait_up(&ns_name, ep.ifname.as_str());
-    wait_up(h.host_name(), ep.switch_port.as_str());
+    endpoint_publishing(h, name, network, ip, &[])
+}
+
+/// [`endpoint_at`] with published ports.
+pub fn endpoint_publishing(
+    h: &Harness,
+    name: &str,
+    network: &str,
+    ip: &str,
+    publish: &[&str],
+) -> Ep {
+    let (_, ns, ns_name) = h.endpoint_from(EndpointSpec {
+        name: name.into(),
+        network: network.into(),
+        namespace: name.into(),
+        ip: Some(ip.into()),
+        publish: publish.iter().map(|p| (*p).to_owned()).collect(),
+        ..Default::default()
+    });
     Ep {
         name: name.into(),
         ip: ip.parse().expect("ipv4"),
-        ns: ns.netns_path.clone(),
+        ns,
         ns_name,
     }
 }

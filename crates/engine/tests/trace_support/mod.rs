@@ -288,27 +288,3 @@ pub fn warm_up(w: &World) {
         }
     });
 }
-
-/// Deletes the rule carrying `comment` from `chain` of `table` (inet) in
-/// the host namespace `host`: the deliberately weakened setup.
-pub fn delete_rule(host: &str, table: &str, chain: &str, comment: &str) {
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns", "exec", host, "nft", "-a", "list", "chain", "inet", table, chain,
-        ])
-        .output()
-        .expect("nft list");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
-        .find(|l| l.contains(&format!("comment \"{comment}\"")))
-        .unwrap_or_else(|| panic!("no rule {comment:?} in {table} {chain}:\n{text}"));
-    let handle = line.rsplit("# handle ").next().unwrap().trim();
-    let del = std::process::Command::new("ip")
-        .args([
-            "netns", "exec", host, "nft", "delete", "rule", "inet", table, chain, "handle", handle,
-        ])
-        .status()
-        .expect("nft delete");
-    assert!(del.success());
-}

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use crate::common::Harness;
 
-use super::probe::{all, delete_rule, endpoint_any, reaches, sysctl};
+use super::probe::{all, endpoint_any, reaches, sysctl};
+use crate::common::delete_rule;
 
 /// TCP both ways between `x` and `y` (namespace, address), concurrently:
 /// whether each direction connected.
@@ -55,6 +56,7 @@ fn isolated(tag: &str, family: &str, s1: &str, s2: &str) {
     );
     delete_rule(
         h.host_name(),
+        "bulkhead_net",
         "forward",
         &format!("networks are isolated ({family})"),
     );

@@ -80,49 +80,6 @@ pub fn all<'a, T: Send>(probes: Vec<Box<dyn FnOnce() -> T + Send + 'a>>) -> Vec<
     })
 }
 
-/// Runs `nft ARGS` in the host namespace `host`; its stdout.
-pub fn nft(host: &str, args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", host, "nft"])
-        .args(args)
-        .output()
-        .expect("run nft");
-    assert!(
-        out.status.success(),
-        "nft {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Deletes the one rule of `inet bulkhead_net` chain `chain` whose listing
-/// contains `needle` (the weakening step of an attack test).
-pub fn delete_rule(host: &str, chain: &str, needle: &str) {
-    let list = nft(
-        host,
-        &["-a", "list", "chain", "inet", "bulkhead_net", chain],
-    );
-    let handle = list
-        .lines()
-        .find(|l| l.contains(needle))
-        .and_then(|l| l.rsplit("# handle ").next())
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|| panic!("no rule with {needle:?} in {chain}:\n{list}"));
-    nft(
-        host,
-        &[
-            "delete",
-            "rule",
-            "inet",
-            "bulkhead_net",
-            chain,
-            "handle",
-            &handle,
-        ],
-    );
-}
-
 /// Runs `sysctl -w KEY=VALUE` in the host namespace `host` (the test's own).
 pub fn sysctl(host: &str, key_value: &str) {
     let out = Command::new("ip")

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::common::{ifindex, ip, link_local, udp_arrives, Harness};
 
-use super::probe::{all, delete_rule, lands, nft, reaches, sysctl};
+use super::probe::{all, lands, reaches, sysctl};
+use crate::common::{delete_rule, nft};
 
 /// The host listens on every address (`0.0.0.0`, `[::]`) on one port per
 /// probe. A, on n1 (10.64.3.0/24), connects to n1's gateway, to the uplink
@@ -70,6 +71,7 @@ fn nat_endpoint_reaches_the_host_only_at_its_gateway() {
 
     delete_rule(
         h.host_name(),
+        "bulkhead_net",
         "input",
         "reach the host only at their gateway",
     );
@@ -131,6 +133,7 @@ fn nat_endpoint_cannot_reach_host_loopback_services() {
     );
     delete_rule(
         h.host_name(),
+        "bulkhead_net",
         "input",
         "reach the host only at their gateway",
     );
