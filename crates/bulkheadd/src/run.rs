@@ -117,13 +117,11 @@ pub async fn run(opts: Options) -> Result<(), String> {
     };
     let engine = Arc::new(engine);
     // Drop events and firewall tamper repair (stops when dropped, after
-    // serving ends).
+    // serving ends). A daemon that could not restore a tampered firewall
+    // does not serve (spec §9).
     let _watcher = engine
         .watch(bulkhead_engine::WatchOptions::default())
-        .map_err(
-            |e| tracing::warn!(error = %e, "no events or tamper repair: watcher did not start"),
-        )
-        .ok();
+        .map_err(|e| format!("start the event and tamper watcher: {e}"))?;
     server
         .serve(Arc::new(Daemon::new(engine.clone())), shutdown)
         .await
