@@ -131,8 +131,9 @@ pub struct RemoteEndpoint {
 /// host delivers a hairpin from an l2tunnel endpoint to a published port
 /// itself instead of sending it into the fabric (where conntrack could not
 /// follow it: see `docs/drivers.md`, "l2tunnel"). One bit, so marks that
-/// other software on the host sets are kept.
-pub const DNAT_MARK: u32 = 0x0010_0000;
+/// other software on the host sets are kept. Defined with the nat table
+/// that sets it (`bulkhead_policy::compile::nat`).
+pub const DNAT_MARK: u32 = bulkhead_policy::compile::nat::DNAT_MARK;
 
 /// The interface group (`IFLA_GROUP`) of retired switch ports in the host
 /// namespace: down, unreachable, waiting to be destroyed (all of them in

@@ -175,7 +175,7 @@ impl Engine {
                 self.program_namespace(&mut inner.programmed, &inner.state, record.namespace);
         }
         if points.switch && programmed.is_ok() {
-            programmed = self.program_host_endpoint(
+            programmed = self.program_switch_endpoint(
                 &mut inner.programmed,
                 &inner.state,
                 Some(&previous),

@@ -27,11 +27,7 @@ pub mod error;
 pub mod events;
 #[cfg(test)]
 mod incremental_tests;
-mod l2ports;
 mod namespace;
-pub mod nat;
-#[cfg(test)]
-mod nat_tests;
 mod network;
 mod observe;
 #[cfg(test)]

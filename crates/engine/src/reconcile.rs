@@ -40,7 +40,7 @@ use crate::error::{EngineError, Result};
 use crate::network::device_name;
 use crate::records::{EndpointRecord, NamespaceRecord, NetworkRecord};
 use crate::state::State;
-use crate::tables::{firewall, host_tables, replacements, Programmed};
+use crate::tables::{firewall, replacements, switch_tables, Programmed};
 use crate::{Engine, Inner, NETWORK_DEVICE_PREFIX, SWITCH_PORT_PREFIX};
 
 /// What reconcile did.
@@ -167,12 +167,12 @@ impl Engine {
         }
         let made = self.reconcile_links(&state, &rebuild, &mut report)?;
         // 4. Tables, replaced atomically.
-        let host = host_tables(&state)?;
+        let switch = switch_tables(&state)?;
         self.kernel
-            .apply(None, &replacements(&host))
+            .apply(None, &replacements(switch.all()))
             .map_err(EngineError::kernel)?;
         let mut programmed = Programmed {
-            host,
+            switch: Some(switch),
             ..Programmed::default()
         };
         let mut closed = BTreeSet::new();
@@ -186,7 +186,7 @@ impl Engine {
             // the namespace's identity was checked, see `adopt.rs`).
             let mut changes = vec![destroy(bulkhead_policy::compile::LEGACY_FIREWALL_TABLE)];
             match &fw {
-                Some(t) => changes.extend(replacements(std::slice::from_ref(t))),
+                Some(t) => changes.extend(replacements([t])),
                 // Nothing to enforce: drop whatever table an earlier run left.
                 None => changes.push(destroy(bulkhead_policy::compile::FIREWALL_TABLE)),
             }

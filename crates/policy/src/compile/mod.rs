@@ -1,6 +1,9 @@
 //! The compiler from endpoint policies to nftables IR, one table per
 //! enforcement point: [`compile_host_firewall`] (inside an endpoint
-//! namespace) and [`compile_switch`] (the host namespace).
+//! namespace) and [`compile_switch`] (the host namespace); and the two
+//! other tables of the virtual switch in the host namespace, built from
+//! networks and endpoints alone: [`nat`] (nat plumbing, published ports,
+//! network isolation) and [`antispoof`] (bridged ports).
 //!
 //! Invariants: pure and deterministic (same input → identical IR); custom
 //! rules never become linear rules — each (direction, family, protocol
@@ -15,7 +18,11 @@
 //! last to append to its chain (two-level segments move what follows them
 //! into `…_next` chains). The mapping is written down in `docs/nftables.md`.
 
+pub mod antispoof;
 mod host;
+pub mod nat;
+#[cfg(test)]
+mod nat_tests;
 mod switch;
 mod twolevel;
 
