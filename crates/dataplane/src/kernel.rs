@@ -259,6 +259,16 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     /// The identity of the network namespace file at `path`; an error if it
     /// is not one.
     fn netns_id(&self, path: &Path) -> Result<NetnsId>;
+    /// Whether `path` still names a network namespace (an adopted one the
+    /// runtime has deleted does not).
+    fn is_netns(&self, path: &Path) -> bool {
+        self.netns_id(path).is_ok()
+    }
+    /// Where the namespace `name` is pinned (what [`Kernel::create_netns`]
+    /// returns for it), so that callers never build the path themselves.
+    fn netns_path(&self, name: &str) -> PathBuf {
+        crate::netns::path_of(name)
+    }
     /// Namespaces that must never be adopted, with the reason, as captured
     /// when the kernel was opened.
     fn protected_netns(&self) -> Vec<(NetnsId, Protected)>;

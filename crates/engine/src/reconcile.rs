@@ -178,7 +178,7 @@ impl Engine {
         let mut closed = BTreeSet::new();
         for ns in state.namespaces.values().filter(|n| {
             n.isolation == Isolation::Process
-                && !state.adopted_gone(n.id, |p| self.kernel.netns_id(p).is_ok())
+                && !state.adopted_gone(n.id, |p| self.kernel.is_netns(p))
         }) {
             let fw = firewall(&state, ns.id)?;
             // The firewall's table as an earlier version named it goes in
@@ -257,7 +257,7 @@ impl Engine {
             .filter(|n| n.isolation == Isolation::Process)
         {
             if state.adopted.contains(&ns.id) {
-                if state.adopted_gone(ns.id, |p| self.kernel.netns_id(p).is_ok()) {
+                if state.adopted_gone(ns.id, |p| self.kernel.is_netns(p)) {
                     report.adopted_gone += 1;
                 }
                 continue;
@@ -325,7 +325,7 @@ impl Engine {
         }
         let mut missing = Vec::new();
         for e in state.endpoints.values() {
-            if state.adopted_gone(e.namespace, |p| self.kernel.netns_id(p).is_ok()) {
+            if state.adopted_gone(e.namespace, |p| self.kernel.is_netns(p)) {
                 continue; // its port died with the runtime's netns
             }
             let port = e.switch_port.to_string();

@@ -311,7 +311,7 @@ impl Engine {
         let Some(ns) = next.namespaces.get(&id) else {
             return Ok(());
         };
-        if next.adopted_gone(id, |p| self.kernel.netns_id(p).is_ok()) {
+        if next.adopted_gone(id, |p| self.kernel.is_netns(p)) {
             // The runtime deleted the netns, and our table with it.
             programmed.firewalls.remove(&id);
             return Ok(());
