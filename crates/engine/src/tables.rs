@@ -30,7 +30,7 @@ use bulkhead_policy::compile::{antispoof, nat};
 use bulkhead_policy::diff::{create, diff, Op};
 use bulkhead_policy::ir::Table;
 use bulkhead_policy::{
-    compile_host_firewall, compile_switch, EndpointPolicy, HostEndpoint, SwitchPortPolicy,
+    compile_endpoint_firewall, compile_switch, EndpointPolicy, FirewallEndpoint, SwitchPortPolicy,
 };
 
 use crate::error::{EngineError, Result};
@@ -151,7 +151,7 @@ pub(crate) fn switch_tables(state: &State) -> Result<SwitchTables> {
     })
 }
 
-/// The host firewall of namespace `id` for `state`; `None` when it has no
+/// The endpoint firewall of namespace `id` for `state`; `None` when it has no
 /// process endpoints.
 pub(crate) fn firewall(state: &State, id: Id) -> Result<Option<Table>> {
     let Some(ns) = state.namespaces.get(&id) else {
@@ -162,7 +162,7 @@ pub(crate) fn firewall(state: &State, id: Id) -> Result<Option<Table>> {
     }
     let endpoints = policies(state, state.endpoints_in_namespace(id))
         .map(|r| {
-            r.map(|(e, policy)| HostEndpoint {
+            r.map(|(e, policy)| FirewallEndpoint {
                 ifname: e.ifname.to_string(),
                 policy,
             })
@@ -171,7 +171,7 @@ pub(crate) fn firewall(state: &State, id: Id) -> Result<Option<Table>> {
     if endpoints.is_empty() {
         return Ok(None);
     }
-    Ok(Some(compile_host_firewall(&endpoints)?))
+    Ok(Some(compile_endpoint_firewall(&endpoints)?))
 }
 
 /// The changes that turn the `old` tables into the `new` ones (tables are
@@ -301,7 +301,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Brings the host firewall of namespace `id` to what `next` needs.
+    /// Brings the endpoint firewall of namespace `id` to what `next` needs.
     pub(crate) fn program_namespace(
         &self,
         programmed: &mut Programmed,
