@@ -22,7 +22,7 @@ use bulkhead_model::NetworkSpec;
 use bulkhead_model::{AclMode, AclProfile, Driver, Isolation};
 use bulkhead_policy::diff::diff;
 use bulkhead_policy::ir::{Action, Chain, Match, Set, Table, Verdict};
-use bulkhead_policy::{compile_host_firewall, EndpointFacts, EndpointPolicy, HostEndpoint};
+use bulkhead_policy::{compile_endpoint_firewall, EndpointFacts, EndpointPolicy, FirewallEndpoint};
 
 use crate::acl::{endpoint, nft, packet_rate, rules, Ns, BENCH_TABLE};
 use crate::world::{median, StoreKind, World};
@@ -156,7 +156,7 @@ fn compiled(w: &World, n: usize, seed: u64) -> Result<(Table, String), String> {
     };
     let policy = EndpointPolicy::new(facts, acl).map_err(|e| e.to_string())?;
     let ifname = rec.ifname.to_string();
-    let t = compile_host_firewall(&[HostEndpoint {
+    let t = compile_endpoint_firewall(&[FirewallEndpoint {
         ifname: ifname.clone(),
         policy,
     }])

@@ -17,8 +17,8 @@ use bulkhead_model::{
 };
 use bulkhead_policy::reference::evaluate_ordered;
 use bulkhead_policy::{
-    compile_host_firewall, Classifier, EndpointFacts, EndpointPolicy, EnforcementPoint,
-    HostEndpoint, Packet, PolicyError,
+    compile_endpoint_firewall, Classifier, EndpointFacts, EndpointPolicy, EnforcementPoint,
+    FirewallEndpoint, Packet, PolicyError,
 };
 
 #[derive(Debug, clap::Args)]
@@ -175,7 +175,7 @@ pub fn run(args: &Args) -> Result<(), PolicyError> {
             tc.push(t.elapsed());
             regions = regions_of(&c);
             let t = Instant::now();
-            let table = compile_host_firewall(&[HostEndpoint {
+            let table = compile_endpoint_firewall(&[FirewallEndpoint {
                 ifname: "eth0".into(),
                 policy: policy.clone(),
             }])?;

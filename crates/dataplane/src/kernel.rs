@@ -131,8 +131,9 @@ pub struct RemoteEndpoint {
 /// host delivers a hairpin from an l2tunnel endpoint to a published port
 /// itself instead of sending it into the fabric (where conntrack could not
 /// follow it: see `docs/drivers.md`, "l2tunnel"). One bit, so marks that
-/// other software on the host sets are kept.
-pub const DNAT_MARK: u32 = 0x0010_0000;
+/// other software on the host sets are kept. Defined with the nat table
+/// that sets it (`bulkhead_policy::compile::nat`).
+pub const DNAT_MARK: u32 = bulkhead_policy::compile::nat::DNAT_MARK;
 
 /// The interface group (`IFLA_GROUP`) of retired switch ports in the host
 /// namespace: down, unreachable, waiting to be destroyed (all of them in
@@ -258,6 +259,16 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     /// The identity of the network namespace file at `path`; an error if it
     /// is not one.
     fn netns_id(&self, path: &Path) -> Result<NetnsId>;
+    /// Whether `path` still names a network namespace (an adopted one the
+    /// runtime has deleted does not).
+    fn is_netns(&self, path: &Path) -> bool {
+        self.netns_id(path).is_ok()
+    }
+    /// Where the namespace `name` is pinned (what [`Kernel::create_netns`]
+    /// returns for it), so that callers never build the path themselves.
+    fn netns_path(&self, name: &str) -> PathBuf {
+        crate::netns::path_of(name)
+    }
     /// Namespaces that must never be adopted, with the reason, as captured
     /// when the kernel was opened.
     fn protected_netns(&self) -> Vec<(NetnsId, Protected)>;

@@ -19,7 +19,7 @@ use bulkhead_model::{
 };
 use bulkhead_policy::ir::{self, Table};
 use bulkhead_policy::{
-    compile_host_firewall, compile_switch, EndpointFacts, EndpointPolicy, HostEndpoint,
+    compile_endpoint_firewall, compile_switch, EndpointFacts, EndpointPolicy, FirewallEndpoint,
     SwitchPortPolicy,
 };
 use support::*;
@@ -74,7 +74,7 @@ fn host_table(
         port_mappings: mappings,
     };
     let policy = EndpointPolicy::new(facts, rules).unwrap();
-    compile_host_firewall(&[HostEndpoint {
+    compile_endpoint_firewall(&[FirewallEndpoint {
         ifname: "eth0".into(),
         policy,
     }])

@@ -56,7 +56,8 @@ fn validate_all(endpoint: &str, specs: &[AclRuleSpec]) -> Result<Vec<AclRule>> {
 /// The enforcement points an ACL change touches.
 #[derive(Debug, Clone, Copy, Default)]
 struct Points {
-    host: bool,
+    /// The endpoint firewall (HCN's `RuleType: Host`).
+    firewall: bool,
     switch: bool,
 }
 
@@ -77,7 +78,7 @@ impl Points {
 
     fn add(&mut self, rule_type: RuleType) {
         match rule_type {
-            RuleType::Host => self.host = true,
+            RuleType::Host => self.firewall = true,
             RuleType::Switch => self.switch = true,
         }
     }
@@ -127,7 +128,7 @@ impl Engine {
         self.change_acls(endpoint, |acls| {
             let mut points = Points::of(acls);
             let new = Points::of(&rules);
-            points.host |= new.host;
+            points.firewall |= new.firewall;
             points.switch |= new.switch;
             out.clone_from(&rules);
             *acls = rules;
@@ -170,12 +171,12 @@ impl Engine {
         let inner = &mut *inner;
         inner.state.insert_endpoint(record.clone());
         let mut programmed = Ok(());
-        if points.host {
+        if points.firewall {
             programmed =
                 self.program_namespace(&mut inner.programmed, &inner.state, record.namespace);
         }
         if points.switch && programmed.is_ok() {
-            programmed = self.program_host_endpoint(
+            programmed = self.program_switch_endpoint(
                 &mut inner.programmed,
                 &inner.state,
                 Some(&previous),
@@ -186,7 +187,7 @@ impl Engine {
             // The kernel refused a transaction: keep the old rules (and put
             // back the point that did change, if any).
             inner.state.insert_endpoint(previous.clone());
-            if points.host {
+            if points.firewall {
                 let _ =
                     self.program_namespace(&mut inner.programmed, &inner.state, record.namespace);
             }
@@ -196,7 +197,7 @@ impl Engine {
             });
             return Err(e);
         }
-        if points.host {
+        if points.firewall {
             if namespace.isolation == Isolation::Process {
                 // Through the namespace's checked open file (`adopt.rs`).
                 match self.netns_handle(&inner.state, &namespace) {

@@ -224,7 +224,7 @@ impl Engine {
                     state.netns_ids.insert(ns.id, id);
                 }
                 // Gone adopted namespaces are counted elsewhere.
-                Err(_) if state.adopted_gone(ns.id, |p| self.kernel.netns_id(p).is_ok()) => {}
+                Err(_) if state.adopted_gone(ns.id, |p| self.kernel.is_netns(p)) => {}
                 Err(e) => errors.push(format!("namespace {}: {e}", ns.name)),
             }
         }

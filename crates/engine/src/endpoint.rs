@@ -197,7 +197,12 @@ impl Engine {
         let done = self
             .program_namespace(&mut inner.programmed, &inner.state, namespace.id)
             .and_then(|()| {
-                self.program_host_endpoint(&mut inner.programmed, &inner.state, None, Some(&record))
+                self.program_switch_endpoint(
+                    &mut inner.programmed,
+                    &inner.state,
+                    None,
+                    Some(&record),
+                )
             })
             .and_then(|()| {
                 host_done = true;
@@ -209,7 +214,7 @@ impl Engine {
             let mut back =
                 self.program_namespace(&mut inner.programmed, &inner.state, namespace.id);
             if host_done {
-                back = back.and(self.program_host_endpoint(
+                back = back.and(self.program_switch_endpoint(
                     &mut inner.programmed,
                     &inner.state,
                     Some(&record),
@@ -289,7 +294,7 @@ impl Engine {
         inner.state.remove_endpoint(record.id);
         let mut errors = Vec::new();
         if let Err(e) =
-            self.program_host_endpoint(&mut inner.programmed, &inner.state, Some(&record), None)
+            self.program_switch_endpoint(&mut inner.programmed, &inner.state, Some(&record), None)
         {
             errors.push(e.to_string());
         }

@@ -1,5 +1,5 @@
-//! The incremental host-table path ([`Engine::program_host_endpoint`])
-//! against a full recompile ([`crate::tables::host_tables`]) on random
+//! The incremental switch-table path ([`Engine::program_switch_endpoint`])
+//! against a full recompile ([`crate::tables::switch_tables`]) on random
 //! sequences of operations, on the fake kernel and the memory store. (In
 //! debug builds every incremental step also asserts this itself.)
 
@@ -9,7 +9,7 @@ use bulkhead_dataplane::fake::FakeKernel;
 use bulkhead_model::{AclRuleSpec, EndpointSpec, NamespaceSpec, NetworkSpec};
 use bulkhead_store::MemoryStore;
 
-use crate::tables::host_tables;
+use crate::tables::switch_tables;
 use crate::{Config, EndpointOptions, Engine};
 
 struct Rng(u64);
@@ -25,8 +25,12 @@ impl Rng {
 
 fn check(engine: &Engine) {
     let inner = engine.lock();
-    let full = host_tables(&inner.state).expect("full compile");
-    assert_eq!(inner.programmed.host, full, "incremental != full recompile");
+    let full = switch_tables(&inner.state).expect("full compile");
+    assert_eq!(
+        inner.programmed.switch,
+        Some(full),
+        "incremental != full recompile"
+    );
 }
 
 fn spec(rng: &mut Rng, i: u64) -> AclRuleSpec {
@@ -44,7 +48,7 @@ fn spec(rng: &mut Rng, i: u64) -> AclRuleSpec {
 }
 
 #[test]
-fn incremental_host_tables_equal_full_recompile() {
+fn incremental_switch_tables_equal_full_recompile() {
     for seed in [1u64, 7, 42] {
         let mut rng = Rng(seed * 0x9e37_79b9 + 1);
         let (engine, _) = Engine::open(

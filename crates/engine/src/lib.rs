@@ -25,13 +25,10 @@ pub mod drivers;
 mod endpoint;
 pub mod error;
 pub mod events;
+mod import;
 #[cfg(test)]
 mod incremental_tests;
-mod l2ports;
 mod namespace;
-pub mod nat;
-#[cfg(test)]
-mod nat_tests;
 mod network;
 mod observe;
 #[cfg(test)]
@@ -59,6 +56,7 @@ use bulkhead_store::{Store, StoreExt};
 
 pub use endpoint::EndpointOptions;
 pub use error::{EngineError, Result};
+pub use import::Imported;
 pub use peers::{PeerEntry, PeerSource, StaticPeers};
 pub use reconcile::ReconcileReport;
 pub use records::{EndpointRecord, NamespaceRecord, NetworkRecord};

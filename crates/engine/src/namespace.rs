@@ -30,7 +30,7 @@ impl Engine {
         let compartment_id = next_compartment(&inner.state);
         let netns = self.netns_name(&name);
         let netns_path = match isolation {
-            Isolation::Process => bulkhead_dataplane::netns::path_of(&netns),
+            Isolation::Process => self.kernel.netns_path(&netns),
             Isolation::Vm => PathBuf::new(),
         };
         let namespace = Namespace {

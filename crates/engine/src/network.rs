@@ -92,7 +92,7 @@ impl Engine {
         self.create_network_kernel(&network)?;
         let mut next = inner.state.clone();
         next.insert_network(network.clone());
-        self.program_host(&mut inner.programmed, &next)?;
+        self.program_switch(&mut inner.programmed, &next)?;
         inner.state = next;
         undo.commit();
         self.clear_intent(&intent.id);
@@ -154,7 +154,7 @@ impl Engine {
         let mut next = inner.state.clone();
         next.remove_network(network.id);
         let mut errors = Vec::new();
-        if let Err(e) = self.program_host(&mut inner.programmed, &next) {
+        if let Err(e) = self.program_switch(&mut inner.programmed, &next) {
             errors.push(e.to_string());
         }
         if let Err(e) = self.delete_network_kernel(&network) {

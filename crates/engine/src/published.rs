@@ -8,7 +8,7 @@
 //! metadata service's `169.254.169.254` — is refused with one line naming
 //! `publish[i].host_ip`, the value and what is allowed. The DNAT rules also
 //! require a local destination, so an address that leaves the host later
-//! captures nothing either (`crate::nat`). Clashes with mappings already
+//! captures nothing either (`bulkhead_policy::compile::nat`). Clashes with mappings already
 //! published are a conflict.
 
 use std::net::IpAddr;

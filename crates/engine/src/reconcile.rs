@@ -40,7 +40,7 @@ use crate::error::{EngineError, Result};
 use crate::network::device_name;
 use crate::records::{EndpointRecord, NamespaceRecord, NetworkRecord};
 use crate::state::State;
-use crate::tables::{firewall, host_tables, replacements, Programmed};
+use crate::tables::{firewall, replacements, switch_tables, Programmed};
 use crate::{Engine, Inner, NETWORK_DEVICE_PREFIX, SWITCH_PORT_PREFIX};
 
 /// What reconcile did.
@@ -167,18 +167,18 @@ impl Engine {
         }
         let made = self.reconcile_links(&state, &rebuild, &mut report)?;
         // 4. Tables, replaced atomically.
-        let host = host_tables(&state)?;
+        let switch = switch_tables(&state)?;
         self.kernel
-            .apply(None, &replacements(&host))
+            .apply(None, &replacements(switch.all()))
             .map_err(EngineError::kernel)?;
         let mut programmed = Programmed {
-            host,
+            switch: Some(switch),
             ..Programmed::default()
         };
         let mut closed = BTreeSet::new();
         for ns in state.namespaces.values().filter(|n| {
             n.isolation == Isolation::Process
-                && !state.adopted_gone(n.id, |p| self.kernel.netns_id(p).is_ok())
+                && !state.adopted_gone(n.id, |p| self.kernel.is_netns(p))
         }) {
             let fw = firewall(&state, ns.id)?;
             // The firewall's table as an earlier version named it goes in
@@ -186,7 +186,7 @@ impl Engine {
             // the namespace's identity was checked, see `adopt.rs`).
             let mut changes = vec![destroy(bulkhead_policy::compile::LEGACY_FIREWALL_TABLE)];
             match &fw {
-                Some(t) => changes.extend(replacements(std::slice::from_ref(t))),
+                Some(t) => changes.extend(replacements([t])),
                 // Nothing to enforce: drop whatever table an earlier run left.
                 None => changes.push(destroy(bulkhead_policy::compile::FIREWALL_TABLE)),
             }
@@ -257,7 +257,7 @@ impl Engine {
             .filter(|n| n.isolation == Isolation::Process)
         {
             if state.adopted.contains(&ns.id) {
-                if state.adopted_gone(ns.id, |p| self.kernel.netns_id(p).is_ok()) {
+                if state.adopted_gone(ns.id, |p| self.kernel.is_netns(p)) {
                     report.adopted_gone += 1;
                 }
                 continue;
@@ -325,7 +325,7 @@ impl Engine {
         }
         let mut missing = Vec::new();
         for e in state.endpoints.values() {
-            if state.adopted_gone(e.namespace, |p| self.kernel.netns_id(p).is_ok()) {
+            if state.adopted_gone(e.namespace, |p| self.kernel.is_netns(p)) {
                 continue; // its port died with the runtime's netns
             }
             let port = e.switch_port.to_string();

@@ -159,11 +159,7 @@ impl Engine {
                     reaches.push(r);
                 }
             }
-            let switch = inner
-                .programmed
-                .host
-                .iter()
-                .find(|t| t.name == bulkhead_policy::compile::TABLE);
+            let switch = inner.programmed.switch.as_ref().map(|t| &t.switch);
             if let Some(t) = switch {
                 let roots: Vec<_> = dirs
                     .iter()

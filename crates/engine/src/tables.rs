@@ -1,32 +1,36 @@
 //! Desired nf_tables state, compiled from the engine's state, and its
 //! programming as diffs against what was programmed last.
 //!
-//! The host namespace holds three tables: `inet bulkhead` (switch ports: the
-//! policy crate's compile), `inet bulkhead_net` (driver plumbing:
-//! [`crate::nat`]) and `bridge bulkhead_l2` (anti-spoofing on bridge ports:
-//! [`crate::l2ports`]); all change in one transaction. Each process namespace
-//! with endpoints holds its host firewall, `inet bulkhead_fw` (its own name:
-//! nothing done in an endpoint namespace can name a host table). `Programmed`
-//! remembers what the kernel was last given; it is empty at start, and
-//! reconcile programs everything from scratch, replacing whatever tables of
-//! ours the kernel holds.
+//! The virtual switch's tables live in the host namespace, three of them
+//! ([`SwitchTables`]): `inet bulkhead` (switch ports: [`compile_switch`]),
+//! `inet bulkhead_net` (driver plumbing: [`nat::build`]) and `bridge
+//! bulkhead_l2` (anti-spoofing on bridge ports: [`antispoof::build`]); all
+//! change in one transaction. Each process namespace with endpoints holds
+//! its endpoint firewall, `inet bulkhead_fw` (its own name: nothing done in
+//! an endpoint namespace can name a switch table). The policy crate builds
+//! every table from plain inputs; this module only gathers those inputs
+//! from the state and applies the results. `Programmed` remembers what the
+//! kernel was last given; it is empty at start, and reconcile programs
+//! everything from scratch, replacing whatever tables of ours the kernel
+//! holds.
 //!
-//! Endpoint operations do not recompile the host tables: both host tables
-//! are a fixed skeleton plus one disjoint fragment per endpoint (its
-//! elements in the shared sets, its own chains and ACL maps), so the change
-//! for one endpoint is `diff(its old fragment, its new fragment)`, applied
-//! to the programmed tables in place. In debug builds every such change is
-//! checked against a full recompile.
+//! Endpoint operations do not recompile the switch tables: each is a fixed
+//! skeleton plus one disjoint fragment per endpoint (its elements in the
+//! shared sets, its own chains and ACL maps), so the change for one
+//! endpoint is `diff(its old fragment, its new fragment)`, applied to the
+//! programmed tables in place. In debug builds every such change is checked
+//! against a full recompile.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use bulkhead_dataplane::kernel::TableChange;
 use bulkhead_model::{Id, Isolation, Network};
+use bulkhead_policy::compile::{antispoof, nat};
 use bulkhead_policy::diff::{create, diff, Op};
 use bulkhead_policy::ir::Table;
 use bulkhead_policy::{
-    compile_host_firewall, compile_switch, EndpointPolicy, HostEndpoint, SwitchPortPolicy,
+    compile_endpoint_firewall, compile_switch, EndpointPolicy, FirewallEndpoint, SwitchPortPolicy,
 };
 
 use crate::error::{EngineError, Result};
@@ -36,8 +40,30 @@ use crate::Engine;
 
 #[derive(Debug, Default)]
 pub(crate) struct Programmed {
-    pub host: Vec<Table>,
+    /// `None` until the switch tables were first programmed.
+    pub switch: Option<SwitchTables>,
     pub firewalls: BTreeMap<Id, Table>,
+}
+
+/// The virtual switch's tables in the host namespace, by role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SwitchTables {
+    /// `inet bulkhead`: switch-port ACLs and guards.
+    pub switch: Table,
+    /// `inet bulkhead_net`: nat plumbing, published ports, isolation.
+    pub nat: Table,
+    /// `bridge bulkhead_l2`: anti-spoofing on bridge ports.
+    pub antispoof: Table,
+}
+
+impl SwitchTables {
+    pub fn all(&self) -> [&Table; 3] {
+        [&self.switch, &self.nat, &self.antispoof]
+    }
+
+    fn all_mut(&mut self) -> [&mut Table; 3] {
+        [&mut self.switch, &mut self.nat, &mut self.antispoof]
+    }
 }
 
 /// The network of endpoint `e` in `state`.
@@ -78,35 +104,34 @@ fn switch_port(e: &EndpointRecord, policy: EndpointPolicy) -> SwitchPortPolicy {
     }
 }
 
-/// The host tables' skeleton: what they hold with no endpoint.
-fn skeleton() -> &'static [Table; 3] {
-    static SKELETON: OnceLock<[Table; 3]> = OnceLock::new();
-    SKELETON.get_or_init(|| {
-        [
-            compile_switch(&[]).unwrap_or_else(|e| unreachable!("empty switch compiles: {e}")),
-            crate::nat::build(&[], &[]),
-            crate::l2ports::build(&State::default(), &[]),
-        ]
+/// The switch tables' skeleton: what they hold with no endpoint.
+fn skeleton() -> &'static SwitchTables {
+    static SKELETON: OnceLock<SwitchTables> = OnceLock::new();
+    SKELETON.get_or_init(|| SwitchTables {
+        switch: compile_switch(&[]).unwrap_or_else(|e| unreachable!("empty switch compiles: {e}")),
+        nat: nat::build(&[], &[]),
+        antispoof: antispoof::build(&[]),
     })
 }
 
-/// One endpoint's share of the host tables, as the skeleton plus that
+/// One endpoint's share of the switch tables, as the skeleton plus that
 /// endpoint alone (`None`: the skeleton, i.e. the endpoint is absent).
-fn fragment(state: &State, e: Option<&EndpointRecord>) -> Result<[Table; 3]> {
+fn fragment(state: &State, e: Option<&EndpointRecord>) -> Result<SwitchTables> {
     let Some(e) = e else {
         return Ok(skeleton().clone());
     };
     let policy = policy_of(state, e)?;
     let network = network_of(state, e)?;
-    Ok([
-        compile_switch(&[switch_port(e, policy)])?,
-        crate::nat::build(&[], &[(&e.to_endpoint(), network)]),
-        crate::l2ports::build(state, &[e]),
-    ])
+    let endpoint = [(&e.to_endpoint(), network)];
+    Ok(SwitchTables {
+        switch: compile_switch(&[switch_port(e, policy)])?,
+        nat: nat::build(&[], &endpoint),
+        antispoof: antispoof::build(&endpoint),
+    })
 }
 
-/// The host namespace's tables for `state`.
-pub(crate) fn host_tables(state: &State) -> Result<Vec<Table>> {
+/// The switch tables for `state`.
+pub(crate) fn switch_tables(state: &State) -> Result<SwitchTables> {
     let ports = policies(state, state.endpoints.values())
         .map(|r| r.map(|(e, policy)| switch_port(e, policy)))
         .collect::<Result<Vec<_>>>()?;
@@ -119,15 +144,14 @@ pub(crate) fn host_tables(state: &State) -> Result<Vec<Table>> {
         .zip(&models)
         .map(|(e, model)| Ok((model, network_of(state, e)?)))
         .collect::<Result<Vec<_>>>()?;
-    let records: Vec<&EndpointRecord> = state.endpoints.values().collect();
-    Ok(vec![
+    Ok(SwitchTables {
         switch,
-        crate::nat::build(&networks, &endpoints),
-        crate::l2ports::build(state, &records),
-    ])
+        nat: nat::build(&networks, &endpoints),
+        antispoof: antispoof::build(&endpoints),
+    })
 }
 
-/// The host firewall of namespace `id` for `state`; `None` when it has no
+/// The endpoint firewall of namespace `id` for `state`; `None` when it has no
 /// process endpoints.
 pub(crate) fn firewall(state: &State, id: Id) -> Result<Option<Table>> {
     let Some(ns) = state.namespaces.get(&id) else {
@@ -138,7 +162,7 @@ pub(crate) fn firewall(state: &State, id: Id) -> Result<Option<Table>> {
     }
     let endpoints = policies(state, state.endpoints_in_namespace(id))
         .map(|r| {
-            r.map(|(e, policy)| HostEndpoint {
+            r.map(|(e, policy)| FirewallEndpoint {
                 ifname: e.ifname.to_string(),
                 policy,
             })
@@ -147,19 +171,19 @@ pub(crate) fn firewall(state: &State, id: Id) -> Result<Option<Table>> {
     if endpoints.is_empty() {
         return Ok(None);
     }
-    Ok(Some(compile_host_firewall(&endpoints)?))
+    Ok(Some(compile_endpoint_firewall(&endpoints)?))
 }
 
 /// The changes that turn the `old` tables into the `new` ones (tables are
 /// told apart by family and name).
-pub(crate) fn changes<'a>(old: &'a [Table], new: &[Table]) -> Vec<TableChange<'a>> {
-    let find = |list: &[Table], t: &Table| {
+pub(crate) fn changes<'a>(old: &[&'a Table], new: &[&Table]) -> Vec<TableChange<'a>> {
+    let find = |list: &[&Table], t: &Table| {
         list.iter()
             .position(|o| o.family == t.family && o.name == t.name)
     };
     let mut out = Vec::new();
-    for t in new {
-        let current = find(old, t).map(|i| &old[i]);
+    for &t in new {
+        let current = find(old, t).map(|i| old[i]);
         let ops = match current {
             Some(c) => diff(c, t),
             None => create(t),
@@ -174,7 +198,7 @@ pub(crate) fn changes<'a>(old: &'a [Table], new: &[Table]) -> Vec<TableChange<'a
             });
         }
     }
-    for t in old.iter().filter(|t| find(new, t).is_none()) {
+    for &t in old.iter().filter(|t| find(new, t).is_none()) {
         let ops = vec![bulkhead_policy::diff::Op::DeleteTable {
             family: t.family,
             name: t.name.clone(),
@@ -191,9 +215,11 @@ pub(crate) fn changes<'a>(old: &'a [Table], new: &[Table]) -> Vec<TableChange<'a
 }
 
 /// Changes that replace each of `tables` wholesale (reconcile).
-pub(crate) fn replacements(tables: &[Table]) -> Vec<TableChange<'static>> {
+pub(crate) fn replacements<'t>(
+    tables: impl IntoIterator<Item = &'t Table>,
+) -> Vec<TableChange<'static>> {
     tables
-        .iter()
+        .into_iter()
         .map(|t| TableChange {
             family: t.family,
             table: t.name.clone(),
@@ -205,44 +231,43 @@ pub(crate) fn replacements(tables: &[Table]) -> Vec<TableChange<'static>> {
 }
 
 impl Engine {
-    /// Brings the host's tables to what `next` needs, in one transaction.
-    pub(crate) fn program_host(&self, programmed: &mut Programmed, next: &State) -> Result<()> {
-        let tables = host_tables(next)?;
-        let ops = changes(&programmed.host, &tables);
+    /// Brings the switch tables to what `next` needs, in one transaction.
+    pub(crate) fn program_switch(&self, programmed: &mut Programmed, next: &State) -> Result<()> {
+        let tables = switch_tables(next)?;
+        let old: Vec<&Table> = programmed.switch.iter().flat_map(|t| t.all()).collect();
+        let ops = changes(&old, &tables.all());
         if !ops.is_empty() {
             self.kernel.apply(None, &ops).map_err(EngineError::kernel)?;
         }
-        programmed.host = tables;
+        programmed.switch = Some(tables);
         Ok(())
     }
 
-    /// Changes the host tables for one endpoint going from `old` to `new`
+    /// Changes the switch tables for one endpoint going from `old` to `new`
     /// (`None`: absent), in one transaction, at a cost that depends on that
     /// endpoint alone. `state` must already hold the new endpoint (or lack
     /// the removed one); its network and namespace must be in it.
-    pub(crate) fn program_host_endpoint(
+    pub(crate) fn program_switch_endpoint(
         &self,
         programmed: &mut Programmed,
         state: &State,
         old: Option<&EndpointRecord>,
         new: Option<&EndpointRecord>,
     ) -> Result<()> {
-        let skeleton = skeleton();
-        let in_step = programmed.host.len() == skeleton.len()
-            && programmed
-                .host
-                .iter()
-                .zip(skeleton)
-                .all(|(p, s)| p.family == s.family && p.name == s.name);
-        if !in_step {
-            return self.program_host(programmed, state);
-        }
+        let Some(current) = programmed.switch.as_mut() else {
+            return self.program_switch(programmed, state);
+        };
         let before = fragment(state, old)?;
         let after = fragment(state, new)?;
-        let ops: Vec<Vec<Op>> = before.iter().zip(&after).map(|(b, a)| diff(b, a)).collect();
-        let changes: Vec<TableChange<'_>> = programmed
-            .host
+        let ops: Vec<Vec<Op>> = before
+            .all()
             .iter()
+            .zip(after.all())
+            .map(|(b, a)| diff(b, a))
+            .collect();
+        let changes: Vec<TableChange<'_>> = current
+            .all()
+            .into_iter()
             .zip(&ops)
             .filter(|(_, ops)| !ops.is_empty())
             .map(|(t, ops)| TableChange {
@@ -258,7 +283,7 @@ impl Engine {
                 .apply(None, &changes)
                 .map_err(EngineError::kernel)?;
         }
-        for (t, ops) in programmed.host.iter_mut().zip(&ops) {
+        for (t, ops) in current.all_mut().into_iter().zip(&ops) {
             // The kernel accepted these ops, so they apply; if the model of
             // the kernel ever disagrees, the next reconcile replaces it.
             if let Err(e) = bulkhead_policy::diff::apply_in_place(t, ops) {
@@ -267,16 +292,16 @@ impl Engine {
         }
         #[cfg(debug_assertions)]
         {
-            let full = host_tables(state)?;
+            let full = switch_tables(state)?;
             debug_assert!(
-                programmed.host == full,
-                "incremental host tables differ from a full recompile"
+                programmed.switch.as_ref() == Some(&full),
+                "incremental switch tables differ from a full recompile"
             );
         }
         Ok(())
     }
 
-    /// Brings the host firewall of namespace `id` to what `next` needs.
+    /// Brings the endpoint firewall of namespace `id` to what `next` needs.
     pub(crate) fn program_namespace(
         &self,
         programmed: &mut Programmed,
@@ -286,17 +311,14 @@ impl Engine {
         let Some(ns) = next.namespaces.get(&id) else {
             return Ok(());
         };
-        if next.adopted_gone(id, |p| self.kernel.netns_id(p).is_ok()) {
+        if next.adopted_gone(id, |p| self.kernel.is_netns(p)) {
             // The runtime deleted the netns, and our table with it.
             programmed.firewalls.remove(&id);
             return Ok(());
         }
         let new = firewall(next, id)?;
         let old = programmed.firewalls.get(&id);
-        let ops = changes(
-            old.map(std::slice::from_ref).unwrap_or_default(),
-            new.as_slice(),
-        );
+        let ops = changes(&Vec::from_iter(old), &Vec::from_iter(new.as_ref()));
         if !ops.is_empty() {
             // Through the namespace's checked open file (`adopt.rs`).
             let handle = self.netns_handle(next, ns)?;

@@ -225,15 +225,6 @@ fn sync(engine: &Engine, watched: &mut BTreeMap<Id, Watched>, options: &WatchOpt
     }
 }
 
-/// Whether `pid`, as the kernel reports a committer (the thread's id in
-/// the initial pid namespace, which is where bulkheadd runs), is one of
-/// this process's threads. A thread that committed and has exited since is
-/// taken for someone else: the restore that follows is a harmless replace
-/// with what was programmed anyway.
-fn is_ours(pid: u32) -> bool {
-    pid == std::process::id() || std::path::Path::new(&format!("/proc/self/task/{pid}")).exists()
-}
-
 /// Logged packets attributed per second and source namespace, at most:
 /// twice what the kernel's limits let through both drop chains. A tenant
 /// is root in its namespace and can log to our group from rules of its own
@@ -305,7 +296,7 @@ fn read_commits(engine: &Engine, id: Id, w: &mut Watched) {
     };
     for event in events {
         match event {
-            MonitorEvent::Commit(c) if !c.pid.is_some_and(is_ours) => {
+            MonitorEvent::Commit(c) if !c.by_this_process() => {
                 if let Some(what) = engine.tampered_with(&c) {
                     engine.restore_firewall(id, &what);
                 }

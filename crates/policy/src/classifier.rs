@@ -8,12 +8,12 @@
 
 use bulkhead_model::Direction;
 
-use crate::classify::{Dim, ProtoClass};
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
 use crate::matrix::EnforcementPoint;
 use crate::packet::{Decision, Packet};
 use crate::reference::decide;
+use crate::regions::{Dim, ProtoClass};
 #[cfg(doc)]
 use crate::segment::MAX_SEGMENTS;
 use crate::segment::{segment, Segments};

@@ -13,7 +13,6 @@
 
 pub mod boxes;
 pub mod classifier;
-pub mod classify;
 pub mod compile;
 pub mod diff;
 pub mod endpoint;
@@ -24,15 +23,16 @@ pub mod matrix;
 pub mod packet;
 pub mod profile;
 pub mod reference;
+pub mod regions;
 pub mod render;
 pub mod segment;
 
 pub use classifier::Classifier;
-pub use classify::{classify, Classification, ProtoClass, MAX_REGIONS};
-pub use compile::{compile_host_firewall, compile_switch, HostEndpoint, SwitchPortPolicy};
+pub use compile::{compile_endpoint_firewall, compile_switch, FirewallEndpoint, SwitchPortPolicy};
 pub use endpoint::{EndpointFacts, EndpointPolicy};
 pub use error::PolicyError;
 pub use matrix::{check_rule, enforcement_points, EnforcementPoint};
 pub use packet::{CtState, Decider, Decision, Packet, Verdict};
 pub use reference::evaluate;
+pub use regions::{classify, Classification, ProtoClass, MAX_REGIONS};
 pub use segment::{segment, Segments, MAX_SEGMENTS};

@@ -30,8 +30,8 @@ use std::ops::Range;
 use bulkhead_model::{AclRule, Action, Direction, RuleId};
 
 use crate::boxes::{is_full, rule_box, Dim, FastBuild, Intervals, RuleBox};
-use crate::classify::{classify_boxes, Classification, ProtoClass, MAX_REGIONS};
 use crate::error::PolicyError;
+use crate::regions::{classify_boxes, Classification, ProtoClass, MAX_REGIONS};
 
 /// The most lookups (maps) per list.
 pub const MAX_SEGMENTS: usize = 8;
@@ -52,7 +52,7 @@ pub struct Segments {
 }
 
 impl Segments {
-    /// The winning rule for a point (values per [`crate::classify::Dim`]):
+    /// The winning rule for a point (values per [`crate::regions::Dim`]):
     /// the first segment with a region there decides.
     pub fn lookup(&self, values: &[u128; 5]) -> Option<&(RuleId, Action)> {
         self.segments

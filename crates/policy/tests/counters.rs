@@ -9,7 +9,7 @@ mod common;
 use bulkhead_model::{AclMode, AclProfile, AclRule, AclRuleSpec, Driver, Isolation};
 use bulkhead_policy::diff::{diff, Op};
 use bulkhead_policy::ir::{counter_owner, Action, Table, Verdict};
-use bulkhead_policy::{compile_host_firewall, EndpointFacts, EndpointPolicy, HostEndpoint};
+use bulkhead_policy::{compile_endpoint_firewall, EndpointFacts, EndpointPolicy, FirewallEndpoint};
 use common::ip;
 
 fn rule(id: &str, action: &str, ports: &str, remote: Option<&str>, prio: u16) -> AclRule {
@@ -36,7 +36,7 @@ fn firewall(rules: Vec<AclRule>) -> Table {
         port_mappings: vec![],
     };
     let policy = EndpointPolicy::new(facts, rules).unwrap();
-    compile_host_firewall(&[HostEndpoint {
+    compile_endpoint_firewall(&[FirewallEndpoint {
         ifname: "eth0".into(),
         policy,
     }])

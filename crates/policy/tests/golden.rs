@@ -9,8 +9,8 @@ use bulkhead_model::{
 };
 use bulkhead_policy::render::render;
 use bulkhead_policy::{
-    check_rule, compile_host_firewall, compile_switch, EndpointFacts, EndpointPolicy, HostEndpoint,
-    SwitchPortPolicy,
+    check_rule, compile_endpoint_firewall, compile_switch, EndpointFacts, EndpointPolicy,
+    FirewallEndpoint, SwitchPortPolicy,
 };
 
 #[allow(clippy::too_many_arguments)] // a table of rules reads best as positional rows
@@ -98,7 +98,7 @@ fn render_case(policy: &EndpointPolicy) -> String {
     let mut out = String::new();
     out.push_str("# host firewall (endpoint namespace)\n");
     out.push_str(&render(
-        &compile_host_firewall(&[HostEndpoint {
+        &compile_endpoint_firewall(&[FirewallEndpoint {
             ifname: "eth0".into(),
             policy: policy.clone(),
         }])

@@ -9,15 +9,15 @@ use bulkhead_policy::diff::{apply, diff};
 use bulkhead_policy::interp::{run, Context};
 use bulkhead_policy::ir::{Hook, Verdict as Nft};
 use bulkhead_policy::{
-    compile_host_firewall, compile_switch, evaluate, Classifier, EndpointPolicy, EnforcementPoint,
-    HostEndpoint, Packet, SwitchPortPolicy, Verdict,
+    compile_endpoint_firewall, compile_switch, evaluate, Classifier, EndpointPolicy,
+    EnforcementPoint, FirewallEndpoint, Packet, SwitchPortPolicy, Verdict,
 };
 use proptest::prelude::*;
 
 const MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
 fn host(policy: &EndpointPolicy) -> bulkhead_policy::ir::Table {
-    compile_host_firewall(&[HostEndpoint {
+    compile_endpoint_firewall(&[FirewallEndpoint {
         ifname: "eth0".into(),
         policy: policy.clone(),
     }])

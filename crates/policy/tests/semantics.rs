@@ -166,7 +166,7 @@ fn the_switch_port_drops_spoofed_sources() {
 #[test]
 fn one_more_rule_is_a_few_element_ops() {
     use bulkhead_policy::diff::{diff, Op};
-    use bulkhead_policy::{compile_host_firewall, HostEndpoint};
+    use bulkhead_policy::{compile_endpoint_firewall, FirewallEndpoint};
     let many: Vec<AclRule> = (0..500)
         .map(|i| {
             rule(
@@ -181,7 +181,7 @@ fn one_more_rule_is_a_few_element_ops() {
         })
         .collect();
     let compile = |rules: Vec<AclRule>| {
-        compile_host_firewall(&[HostEndpoint {
+        compile_endpoint_firewall(&[FirewallEndpoint {
             ifname: "eth0".into(),
             policy: policy(AclMode::Layered, rules),
         }])

@@ -34,6 +34,17 @@ impl Commit {
             .iter()
             .any(|(f, t, _)| *f == family && t == name)
     }
+
+    /// Whether one of this process's threads made the commit. The kernel
+    /// reports the committing thread's id in the initial pid namespace
+    /// (where bulkheadd runs). A thread that committed and has exited
+    /// since is taken for someone else: the restore that follows is a
+    /// harmless replace with what was programmed anyway.
+    pub fn by_this_process(&self) -> bool {
+        self.pid.is_some_and(|pid| {
+            pid == std::process::id() || Path::new(&format!("/proc/self/task/{pid}")).exists()
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -80,6 +80,12 @@ impl Kernel for SlowKernel {
     fn netns_id(&self, path: &Path) -> Result<NetnsId> {
         self.inner.netns_id(path)
     }
+    fn is_netns(&self, path: &Path) -> bool {
+        self.inner.is_netns(path)
+    }
+    fn netns_path(&self, name: &str) -> PathBuf {
+        self.inner.netns_path(name)
+    }
     fn protected_netns(&self) -> Vec<(NetnsId, Protected)> {
         self.inner.protected_netns()
     }

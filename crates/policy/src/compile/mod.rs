@@ -1,6 +1,9 @@
 //! The compiler from endpoint policies to nftables IR, one table per
-//! enforcement point: [`compile_host_firewall`] (inside an endpoint
-//! namespace) and [`compile_switch`] (the host namespace).
+//! enforcement point: [`compile_endpoint_firewall`] (inside an endpoint
+//! namespace) and [`compile_switch`] (the host namespace); and the two
+//! other tables of the virtual switch in the host namespace, built from
+//! networks and endpoints alone: [`nat`] (nat plumbing, published ports,
+//! network isolation) and [`antispoof`] (bridged ports).
 //!
 //! Invariants: pure and deterministic (same input → identical IR); custom
 //! rules never become linear rules — each (direction, family, protocol
@@ -15,7 +18,11 @@
 //! last to append to its chain (two-level segments move what follows them
 //! into `…_next` chains). The mapping is written down in `docs/nftables.md`.
 
-mod host;
+pub mod antispoof;
+mod firewall;
+pub mod nat;
+#[cfg(test)]
+mod nat_tests;
 mod switch;
 mod twolevel;
 
@@ -23,13 +30,12 @@ use std::collections::BTreeMap;
 
 use bulkhead_model::Direction;
 
-pub use host::{compile_host_firewall, HostEndpoint};
+pub use firewall::{compile_endpoint_firewall, FirewallEndpoint};
 pub use switch::{
     anti_spoofing_head, compile_switch, guard_elements, guard_sets, link_local, SwitchPortPolicy,
 };
 
 use crate::classifier::acl_name;
-use crate::classify::{Classification, ProtoClass};
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
 use crate::ir::{
@@ -39,16 +45,17 @@ use crate::ir::{
 use crate::matrix::EnforcementPoint;
 use crate::packet::{Verdict, ND_TYPES, PORTED_PROTOCOLS};
 use crate::profile::{default_rules, DefaultMatch};
+use crate::regions::{Classification, ProtoClass};
 use crate::segment::{classify_run, run_dims, runs};
 use twolevel::{lead_dim, Pieces, TwoLevel};
 
 /// The switch table (host namespace).
 pub const TABLE: &str = "bulkhead";
-/// The host firewall's table inside an endpoint namespace. Never the switch
-/// table's name: no operation on an endpoint namespace can touch a host
-/// table, even one aimed at the host namespace by mistake.
+/// The endpoint firewall's table inside an endpoint namespace. Never the
+/// switch table's name: no operation on an endpoint namespace can touch a
+/// switch table, even one aimed at the host namespace by mistake.
 pub const FIREWALL_TABLE: &str = "bulkhead_fw";
-/// The name the host firewall had before it got its own (reconcile destroys
+/// The name the endpoint firewall had before it got its own (reconcile destroys
 /// it in the namespaces it owns).
 pub const LEGACY_FIREWALL_TABLE: &str = "bulkhead";
 
@@ -139,7 +146,7 @@ impl Lowering {
     }
 }
 
-const HOST: Lowering = Lowering {
+const FIREWALL: Lowering = Lowering {
     point: EnforcementPoint::HostFirewall,
     allow: || NftVerdict::Accept,
     continuation: false,

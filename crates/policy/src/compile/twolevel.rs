@@ -56,13 +56,13 @@ use bulkhead_model::{Direction, RuleId};
 
 use super::Lowering;
 use crate::boxes::{domain, Dim, FastBuild, FastHasher, RuleBox};
-use crate::classify::{ProtoClass, MAX_REGIONS};
 use crate::error::PolicyError;
 use crate::ir::{
     be_bytes, counter_owner, Chain, Field, Key, Match, Rule, Set, SetKind, Table,
     Verdict as NftVerdict,
 };
 use crate::packet::Verdict;
+use crate::regions::{ProtoClass, MAX_REGIONS};
 
 /// Segments whose rules constrain no address keep one (possibly
 /// concatenated) map up to this many elements: a small pipapo set is cheap,

@@ -35,18 +35,25 @@
 //!
 //! Network-level elements (subnets) come from `networks`, endpoint-level
 //! ones (mappings, ports, gateways) from `endpoints` alone, so that one
-//! endpoint's share of the table is `build(&[], &[that endpoint])`.
+//! endpoint's share of the table is `build(&[], &[that endpoint])`. Pure:
+//! the engine gathers the inputs and applies the table; golden files
+//! (`tests/golden/nat-*.nft`) and interpreter tests (`tests/nat.rs`) hold
+//! it.
 
 use std::net::IpAddr;
 
-use bulkhead_dataplane::kernel::DNAT_MARK;
 use bulkhead_model::{Cidr, Driver, Endpoint, Network, Protocol};
-use bulkhead_policy::ir::{
-    be_bytes, ifname_bytes, Action, Chain, ChainKind, CtStates, Field, Hook, Key, Match, NfProto,
-    Rule, Set, SetKind, Table, Verdict,
+
+use crate::ir::{
+    be_bytes, ifname_bytes, Action, Chain, ChainKind, CtStates, Family, Field, Hook, Key, Match,
+    NfProto, Rule, Set, SetKind, Table, Verdict,
 };
 
 pub const TABLE: &str = "bulkhead_net";
+
+/// The packet-mark bit of DNATed connections (see the module doc); the
+/// dataplane's l2tunnel policy routing matches it (it re-exports this).
+pub const DNAT_MARK: u32 = 0x0010_0000;
 
 /// ICMPv6 neighbour solicitation and advertisement: how an IPv6 endpoint
 /// resolves its gateway (sent to solicited-node multicast, not to it).
@@ -197,7 +204,7 @@ fn add_mappings(t: &mut Table, pm_any: &mut Set, pm_ip: &mut Set, e: &Endpoint) 
 
 /// Builds the table for `networks` and `endpoints` (each with its network).
 pub fn build(networks: &[&Network], endpoints: &[(&Endpoint, &Network)]) -> Table {
-    let mut t = Table::new(bulkhead_policy::ir::Family::Inet, TABLE);
+    let mut t = Table::new(Family::Inet, TABLE);
     let (mut v4, mut v6) = (Subnets::new(true), Subnets::new(false));
     for n in networks {
         for c in &n.subnets {

@@ -1,14 +1,14 @@
-//! Structural tests of `inet bulkhead_net` ([`crate::nat::build`]): family
+//! Structural tests of `inet bulkhead_net` ([`super::nat::build`]): family
 //! guards, local-only dispatch, and which endpoints the host-reach sets
 //! hold. The behaviour itself is proven on the kernel by
 //! `tests/attacks/ports`.
 
+use crate::ir::{ifname_bytes, Action, Field, Hook, Match, NfProto, Rule, Table};
 use bulkhead_model::{
     AclMode, Endpoint, Id, IfAddr, IfName, MacAddress, Name, Network, NetworkSpec, PortMapping,
 };
-use bulkhead_policy::ir::{ifname_bytes, Action, Field, Hook, Match, NfProto, Rule, Table};
 
-use crate::nat::build;
+use super::nat::build;
 
 fn network(name: &str, driver: &str, subnet: &str) -> Network {
     NetworkSpec {

@@ -1,4 +1,4 @@
-//! The host firewall: `table inet bulkhead_fw` inside one endpoint namespace
+//! The endpoint firewall: `table inet bulkhead_fw` inside one endpoint namespace
 //! (which may hold several endpoints, one interface each).
 //!
 //! ```text
@@ -17,13 +17,15 @@
 //! ```
 //!
 //! `output` mirrors `input` with `oifname` and `ep_<ifname>_out`. Endpoints
-//! whose host firewall does not exist (vm isolation) are skipped.
+//! whose firewall does not exist (vm isolation) are skipped. It enforces
+//! the HCN rules of `RuleType: Host` ([`EnforcementPoint::HostFirewall`],
+//! `host_firewall` in the API and drop logs: HCN's name, kept on the wire).
 
 use std::collections::BTreeMap;
 
 use bulkhead_model::Direction;
 
-use super::{add_drop_chains, endpoint_rules, nd_matches, FIREWALL_TABLE, HOST};
+use super::{add_drop_chains, endpoint_rules, nd_matches, FIREWALL, FIREWALL_TABLE};
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
 use crate::ir::{
@@ -35,13 +37,13 @@ use crate::matrix::EnforcementPoint;
 /// An endpoint as its namespace sees it: the interface name inside the
 /// namespace and its policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostEndpoint {
+pub struct FirewallEndpoint {
     pub ifname: String,
     pub policy: EndpointPolicy,
 }
 
-/// Compiles the host firewall of one namespace.
-pub fn compile_host_firewall(endpoints: &[HostEndpoint]) -> Result<Table, PolicyError> {
+/// Compiles the endpoint firewall of one namespace.
+pub fn compile_endpoint_firewall(endpoints: &[FirewallEndpoint]) -> Result<Table, PolicyError> {
     let mut table = Table::new(Family::Inet, FIREWALL_TABLE);
     let sorted: BTreeMap<&str, &EndpointPolicy> = endpoints
         .iter()
@@ -65,7 +67,7 @@ pub fn compile_host_firewall(endpoints: &[HostEndpoint]) -> Result<Table, Policy
                 &mut table,
                 &mut chain.rules,
                 policy,
-                HOST,
+                FIREWALL,
                 direction,
                 ifname,
             )?;

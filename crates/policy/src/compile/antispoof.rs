@@ -25,18 +25,19 @@
 //! address would otherwise rewrite the LAN's neighbour tables). ARP probes
 //! (sender 0.0.0.0) and ARP from IPv6-only endpoints are dropped.
 //!
-//! Contract: like the other host tables, a fixed skeleton (`build` of no
-//! endpoint) plus one disjoint fragment of set elements per bridged port; a
-//! packet walks a constant number of rules.
+//! Contract: like the other host-namespace tables, a fixed skeleton
+//! (`build` of no endpoint) plus one disjoint fragment of set elements per
+//! bridged port; a packet walks a constant number of rules. Pure: the
+//! engine gathers the inputs and applies the table; golden files
+//! (`tests/golden/antispoof-*.nft`) and interpreter tests
+//! (`tests/antispoof.rs`) hold it.
 
-use bulkhead_model::Driver;
-use bulkhead_policy::compile::{anti_spoofing_head, guard_elements, guard_sets};
-use bulkhead_policy::ir::{
+use bulkhead_model::{Driver, Endpoint, Network};
+
+use super::{anti_spoofing_head, guard_elements, guard_sets};
+use crate::ir::{
     ifname_bytes, Chain, ChainKind, Family, Field, Hook, Match, Rule, Set, SetKind, Table, Verdict,
 };
-
-use crate::records::EndpointRecord;
-use crate::state::State;
 
 pub const TABLE: &str = "bulkhead_l2";
 
@@ -57,7 +58,7 @@ fn lookup(key: Vec<Field>, set: &str, negate: bool) -> Match {
 }
 
 /// Whether endpoints of `driver` sit on a bridge port.
-pub(crate) fn bridged(driver: Driver) -> bool {
+pub fn bridged(driver: Driver) -> bool {
     matches!(driver, Driver::Transparent | Driver::Overlay)
 }
 
@@ -105,8 +106,8 @@ fn prerouting() -> Chain {
     c
 }
 
-/// The table for the bridged ones of `endpoints` (networks from `state`).
-pub(crate) fn build(state: &State, endpoints: &[&EndpointRecord]) -> Table {
+/// The table for the bridged ones of `endpoints` (each with its network).
+pub fn build(endpoints: &[(&Endpoint, &Network)]) -> Table {
     let mut t = Table::new(Family::Bridge, TABLE);
     let mut ports = Set::new("ports", vec![Field::IifName], false, SetKind::Set);
     let mut macs = Set::new(
@@ -139,12 +140,8 @@ pub(crate) fn build(state: &State, endpoints: &[&EndpointRecord]) -> Table {
         SetKind::Set,
     );
     let [mut nd_sources, mut nd_targets] = guard_sets();
-    for e in endpoints {
-        let on_bridge = state
-            .networks
-            .get(&e.network)
-            .is_some_and(|n| bridged(n.driver));
-        if !on_bridge {
+    for (e, n) in endpoints {
+        if !bridged(n.driver) {
             continue;
         }
         let dev = point(ifname_bytes(e.switch_port.as_str()));
