@@ -16,9 +16,10 @@
 use std::net::IpAddr;
 use std::path::Path;
 
+use crate::netlink::wire::{Attrs, Writer};
+use crate::nft::nfnl::{nfgen, NfWriter};
 use crate::nft::nfnl::{DumpError, NlSocket};
 use crate::nft::uapi::*;
-use crate::nft::wire::{nfgen, Attrs, MsgWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConntrackError {
@@ -79,8 +80,8 @@ impl Conntrack {
     /// Every entry of the namespace (IPv4 and IPv6).
     pub fn list(&mut self) -> Result<Vec<Entry>, ConntrackError> {
         let seq = self.nl.take_seq(1);
-        let mut w = MsgWriter::default();
-        let m = w.begin(
+        let mut w = Writer::default();
+        let m = w.nf_begin(
             MSG_GET,
             NLM_F_REQUEST | NLM_F_DUMP,
             seq,
@@ -122,8 +123,8 @@ impl Conntrack {
             IpAddr::V6(a) => a.octets().to_vec(),
         };
         let seq = self.nl.take_seq(1);
-        let mut w = MsgWriter::default();
-        let m = w.begin(MSG_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, family as u8, 0);
+        let mut w = Writer::default();
+        let m = w.nf_begin(MSG_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, family as u8, 0);
         let tuple = w.nest_start(if reply {
             CTA_TUPLE_REPLY
         } else {
@@ -185,10 +186,10 @@ impl Conntrack {
         }
         let n = entries.len() as u32;
         let first = self.nl.take_seq(n);
-        let mut w = MsgWriter::default();
+        let mut w = Writer::default();
         for (i, e) in entries.iter().enumerate() {
             let seq = first.wrapping_add(i as u32);
-            let m = w.begin(MSG_DELETE, NLM_F_REQUEST | NLM_F_ACK, seq, e.family, 0);
+            let m = w.nf_begin(MSG_DELETE, NLM_F_REQUEST | NLM_F_ACK, seq, e.family, 0);
             w.bytes(CTA_TUPLE_ORIG | NLA_F_NESTED, &e.raw_orig);
             if let Some(z) = &e.raw_zone {
                 w.bytes(CTA_ZONE, z);
@@ -198,22 +199,22 @@ impl Conntrack {
             }
             w.end(m);
         }
-        let acks = self
+        let answers = self
             .nl
-            .request(&w.buf, |s| s.wrapping_sub(first) < n, n as usize)
+            .request(&w.buf, first, n as usize)
             .map_err(|source| ConntrackError::Io {
                 step: "delete",
                 source,
             })?;
         let mut removed = 0;
-        for errno in acks.values() {
-            match *errno {
-                0 => removed += 1,
-                libc::ENOENT => {}
-                errno => {
+        for answer in answers.into_iter().flatten() {
+            match answer {
+                Ok(()) => removed += 1,
+                Err(nack) if nack.errno == libc::ENOENT => {}
+                Err(nack) => {
                     return Err(ConntrackError::Kernel {
                         op: "DELETE",
-                        errno,
+                        errno: nack.errno,
                     })
                 }
             }

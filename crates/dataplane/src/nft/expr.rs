@@ -10,11 +10,12 @@
 //! a [`super::NftError`] naming the rule.
 
 use super::flags::{FibFlags, NatFlags};
+use super::nfnl::NfWriter;
 use super::register::Reg;
 use super::table::Family;
 use super::uapi::*;
 use super::verdict::Verdict;
-use super::wire::MsgWriter;
+use crate::netlink::wire::Writer;
 
 /// `NFT_META_*` keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -263,7 +264,7 @@ impl Expr {
     }
 
     /// Writes `NFTA_LIST_ELEM { NAME, DATA }`.
-    pub(crate) fn encode(&self, w: &mut MsgWriter) {
+    pub(crate) fn encode(&self, w: &mut Writer) {
         let elem = w.nest_start(NFTA_LIST_ELEM);
         w.str(NFTA_EXPR_NAME, self.name());
         if !matches!(self, Expr::Counter) {
@@ -274,7 +275,7 @@ impl Expr {
         w.nest_end(elem);
     }
 
-    fn encode_data(&self, w: &mut MsgWriter) {
+    fn encode_data(&self, w: &mut Writer) {
         match self {
             Expr::Meta { key, dreg } => {
                 w.be32(NFTA_META_KEY, *key as u32);

@@ -40,7 +40,6 @@ mod socket;
 mod table;
 pub(crate) mod uapi;
 mod verdict;
-pub(crate) mod wire;
 
 pub use batch::{Batch, SetRef};
 pub use chain::{BaseChain, Chain, ChainType, Hook, Policy};
