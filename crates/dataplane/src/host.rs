@@ -35,16 +35,9 @@ mod tunnel;
 pub use l2::{VXLAN_OVERHEAD, VXLAN_PORT};
 
 /// One line: the error and each of its sources (`netlink: commit batch:
-/// Message too long`).
-fn err(e: impl std::error::Error) -> KernelError {
-    let mut line = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        line.push_str(": ");
-        line.push_str(&s.to_string());
-        source = s.source();
-    }
-    KernelError(line)
+/// Message too long`), with the kernel's errno.
+fn err(e: impl std::error::Error + 'static) -> KernelError {
+    KernelError::from_error(&e)
 }
 
 /// Queues the creation of a switch port's device in `b`: a veth whose peer
@@ -222,8 +215,8 @@ impl Kernel for HostKernel {
     }
 
     fn create_netns(&self, name: &str) -> Result<PathBuf> {
-        let path = netns::create(name)
-            .map_err(|e| KernelError::new(format!("create netns {name}: {e}")))?;
+        let path =
+            netns::create(name).map_err(|e| KernelError::io(format!("create netns {name}"), &e))?;
         let lo_up = Rtnl::in_netns(&path).and_then(|mut r| {
             let mut b = Batch::new();
             b.set_up("lo");
@@ -241,11 +234,11 @@ impl Kernel for HostKernel {
     }
 
     fn delete_netns(&self, name: &str) -> Result<()> {
-        netns::delete(name).map_err(|e| KernelError::new(format!("delete netns {name}: {e}")))
+        netns::delete(name).map_err(|e| KernelError::io(format!("delete netns {name}"), &e))
     }
 
     fn netns_names(&self, prefix: &str) -> Result<Vec<String>> {
-        netns::list(prefix).map_err(|e| KernelError::new(format!("list netns: {e}")))
+        netns::list(prefix).map_err(|e| KernelError::io("list netns", &e))
     }
 
     fn host_addresses(&self) -> Result<Vec<IpAddr>> {

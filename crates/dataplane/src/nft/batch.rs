@@ -370,14 +370,16 @@ impl Batch {
         self.w.set_seq(0, first_seq);
         let count = self.msgs.len();
         for (i, m) in self.msgs.iter().enumerate() {
-            self.w.set_seq(m.start, first_seq.wrapping_add(1 + i as u32));
+            self.w
+                .set_seq(m.start, first_seq.wrapping_add(1 + i as u32));
             // Only the last message asks for an ack: errors come anyway.
             if i + 1 < count {
                 let flags = self.w.flags(m.start);
                 self.w.set_flags(m.start, flags & !NLM_F_ACK);
             }
         }
-        self.w.set_seq(end, first_seq.wrapping_add(1 + count as u32));
+        self.w
+            .set_seq(end, first_seq.wrapping_add(1 + count as u32));
         &self.w.buf
     }
 }
