@@ -89,19 +89,6 @@ impl KernelError {
             Self::Failed(_) => None,
         }
     }
-
-    /// The object was not there (no such device, address, route, entry).
-    pub fn is_not_found(&self) -> bool {
-        matches!(
-            self.errno(),
-            Some(libc::ENODEV | libc::ENOENT | libc::ESRCH | libc::EADDRNOTAVAIL)
-        )
-    }
-
-    /// The object already exists.
-    pub fn is_exists(&self) -> bool {
-        self.errno() == Some(libc::EEXIST)
-    }
 }
 
 /// The errno one error of a chain carries itself.
@@ -109,13 +96,8 @@ fn errno_of(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
     if let Some(io) = e.downcast_ref::<std::io::Error>() {
         return io.raw_os_error();
     }
-    if let Some(nft) = e.downcast_ref::<crate::nft::Error>() {
-        return nft.errno();
-    }
-    match e.downcast_ref::<crate::conntrack::ConntrackError>() {
-        Some(crate::conntrack::ConntrackError::Kernel { errno, .. }) => Some(*errno),
-        _ => None,
-    }
+    e.downcast_ref::<crate::nft::Error>()
+        .and_then(crate::nft::Error::errno)
 }
 
 #[cfg(test)]
@@ -127,7 +109,7 @@ mod error_tests {
     fn the_errno_survives_the_one_line_message() {
         let io = std::io::Error::from_raw_os_error(libc::EEXIST);
         let e = KernelError::io("create netns bht1", &io);
-        assert!(e.is_exists() && !e.is_not_found(), "{e:?}");
+        assert_eq!(e.errno(), Some(libc::EEXIST));
         assert!(e.to_string().starts_with("create netns bht1: File exists"));
         let nft = Error::from(NftError {
             op: "DELTABLE",
@@ -136,7 +118,7 @@ mod error_tests {
             index: 0,
         });
         let e = KernelError::from_error(&nft);
-        assert!(e.is_not_found(), "{e:?}");
+        assert_eq!(e.errno(), Some(libc::ENOENT));
         assert!(e
             .to_string()
             .starts_with("DELTABLE inet bulkhead: No such file"));

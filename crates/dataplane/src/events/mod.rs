@@ -49,12 +49,8 @@ fn request(sock: &mut Socket, msg: &mut crate::netlink::wire::Writer) -> io::Res
     }
 }
 
-/// One queued datagram, never waiting: `None` when nothing is queued.
-/// `ENOBUFS` means reports were lost because the buffer was full.
-fn read(sock: &mut Socket) -> io::Result<Option<usize>> {
-    sock.recv(false)
-}
-
+/// Whether a read failed because reports were lost (`ENOBUFS`: the
+/// receive buffer was full).
 fn lost(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::ENOBUFS)
 }

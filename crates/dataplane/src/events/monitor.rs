@@ -86,7 +86,7 @@ impl NftMonitor {
     pub fn read(&mut self) -> io::Result<Vec<MonitorEvent>> {
         let mut out = Vec::new();
         loop {
-            let n = match super::read(&mut self.sock) {
+            let n = match self.sock.recv(false) {
                 Ok(Some(n)) => n,
                 Ok(None) => return Ok(out),
                 Err(e) if super::lost(&e) => {

@@ -79,7 +79,7 @@ impl NflogSocket {
     pub fn read(&mut self) -> io::Result<Vec<LoggedPacket>> {
         let mut out = Vec::new();
         loop {
-            let n = match super::read(&mut self.sock) {
+            let n = match self.sock.recv(false) {
                 Ok(Some(n)) => n,
                 Ok(None) => return Ok(out),
                 Err(e) if super::lost(&e) => continue,

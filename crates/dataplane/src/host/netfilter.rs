@@ -8,6 +8,7 @@
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Mutex;
 
 use super::{err, HostKernel};
 use crate::conntrack::{Conntrack, Tuple};
@@ -30,22 +31,27 @@ fn lower_changes(changes: &[TableChange<'_>]) -> std::result::Result<NftBatch, l
 }
 
 impl HostKernel {
-    /// Runs `f` on the conntrack socket of `netns`: the cached one for the
-    /// host, a fresh one (closed by the reaper) for an endpoint namespace.
-    fn with_conntrack<R>(
+    /// Runs `f` on the host's socket `cached` (`netns` = None), or on one
+    /// opened in `netns` for this call and closed by the reaper.
+    fn with_socket<S, R, E, F>(
         &self,
         netns: Option<&Path>,
-        f: impl FnOnce(&mut Conntrack) -> std::result::Result<R, crate::conntrack::ConntrackError>,
-    ) -> Result<R> {
-        match netns {
-            None => f(&mut self.conntrack.lock().unwrap_or_else(|p| p.into_inner())).map_err(err),
-            Some(path) => {
-                let mut ct = Conntrack::open(Some(path)).map_err(err)?;
-                let out = f(&mut ct).map_err(err);
-                self.reaper.reap(ct);
-                out
-            }
-        }
+        cached: &Mutex<S>,
+        open: impl FnOnce(&Path) -> std::result::Result<S, F>,
+        f: impl FnOnce(&mut S) -> std::result::Result<R, E>,
+    ) -> Result<R>
+    where
+        S: Send + 'static,
+        E: std::error::Error + 'static,
+        F: std::error::Error + 'static,
+    {
+        let Some(path) = netns else {
+            return f(&mut cached.lock().unwrap_or_else(|p| p.into_inner())).map_err(err);
+        };
+        let mut sock = open(path).map_err(err)?;
+        let out = f(&mut sock).map_err(err);
+        self.reaper.reap(sock);
+        out
     }
 
     pub(super) fn commit_changes(
@@ -54,20 +60,8 @@ impl HostKernel {
         changes: &[TableChange<'_>],
     ) -> Result<()> {
         let batch = lower_changes(changes).map_err(err)?;
-        match netns {
-            None => self
-                .nft
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .commit(batch)
-                .map_err(err),
-            Some(path) => {
-                let mut sock = NftSocket::open(Some(path)).map_err(err)?;
-                let done = sock.commit(batch).map_err(err);
-                self.reaper.reap(sock);
-                done
-            }
-        }
+        let open = |p: &Path| NftSocket::open(Some(p));
+        self.with_socket(netns, &self.nft, open, |s| s.commit(batch))
     }
 
     pub(super) fn read_counters(
@@ -76,18 +70,19 @@ impl HostKernel {
         table: &bulkhead_policy::ir::Table,
         sets: &[String],
     ) -> Result<crate::counters::TableCounters> {
-        match netns {
-            None => {
-                let mut sock = self.nft.lock().unwrap_or_else(|p| p.into_inner());
-                crate::counters::read(&mut sock, table, sets).map_err(err)
-            }
-            Some(path) => {
-                let mut sock = NftSocket::open(Some(path)).map_err(err)?;
-                let read = crate::counters::read(&mut sock, table, sets).map_err(err);
-                self.reaper.reap(sock);
-                read
-            }
-        }
+        let open = |p: &Path| NftSocket::open(Some(p));
+        self.with_socket(netns, &self.nft, open, |s| {
+            crate::counters::read(s, table, sets)
+        })
+    }
+
+    fn with_conntrack<R>(
+        &self,
+        netns: Option<&Path>,
+        f: impl FnOnce(&mut Conntrack) -> std::result::Result<R, crate::nft::Error>,
+    ) -> Result<R> {
+        let open = |p: &Path| Conntrack::open(Some(p));
+        self.with_socket(netns, &self.conntrack, open, f)
     }
 
     pub(super) fn tracked_flows(&self, netns: Option<&Path>, addr: IpAddr) -> Result<Vec<Flow>> {

@@ -19,6 +19,7 @@ use nix::sys::socket::SockProtocol;
 use crate::netlink::wire::{Attrs, Header, Writer, NLM_F_DUMP_INTR};
 use crate::netlink::{Answer, Collect, Socket};
 
+use super::error::{Error, NftError};
 use super::uapi::{NFNETLINK_V0, NFTA_DATA_VALUE};
 
 const RECV_BUF: usize = 256 * 1024;
@@ -85,13 +86,22 @@ impl NlSocket {
     }
 
     /// Runs a dump request (`NLM_F_DUMP` set by the caller, sequence `seq`)
-    /// and returns each reply message's payload. Retries when the kernel
-    /// says the dump was interrupted by a concurrent change.
+    /// and returns each reply message's payload; a refusal is `op` on
+    /// `object`'s error. Retries when the kernel says the dump was
+    /// interrupted by a concurrent change.
     pub(crate) fn dump(
         &mut self,
         req: &[u8],
         seq: u32,
-    ) -> Result<Vec<(Header, Vec<u8>)>, DumpError> {
+        op: &'static str,
+        object: &str,
+    ) -> Result<Vec<(Header, Vec<u8>)>, Error> {
+        let refused = |errno| NftError {
+            op,
+            object: object.to_owned(),
+            errno,
+            index: 0,
+        };
         for _ in 0..8 {
             let mut out = Vec::new();
             let mut interrupted = false;
@@ -101,20 +111,14 @@ impl NlSocket {
                     interrupted |= hdr.flags & NLM_F_DUMP_INTR != 0;
                     out.push((hdr, payload.to_vec()));
                 })
-                .map_err(DumpError::Io)?;
+                .map_err(Error::io("dump"))?;
             if let Some(Some(Err(nack))) = answer.first() {
-                return Err(DumpError::Kernel(nack.errno));
+                return Err(refused(nack.errno).into());
             }
             if !interrupted {
                 return Ok(out);
             }
         }
-        Err(DumpError::Kernel(libc::EINTR))
+        Err(refused(libc::EINTR).into())
     }
-}
-
-#[derive(Debug)]
-pub(crate) enum DumpError {
-    Io(io::Error),
-    Kernel(i32),
 }

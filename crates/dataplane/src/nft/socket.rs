@@ -12,7 +12,7 @@ use super::batch::Batch;
 use super::dump::{self, ChainInfo, RuleInfo, SetInfo, TableInfo};
 use super::error::{Error, NftError};
 use super::nfnl::NfWriter;
-use super::nfnl::{DumpError, NlSocket};
+use super::nfnl::NlSocket;
 use super::set::Element;
 use super::table::{Family, Table};
 use super::uapi::*;
@@ -102,19 +102,7 @@ impl NftSocket {
         );
         attrs(&mut w);
         w.end(m);
-        self.nl.dump(&w.buf, seq).map_err(|e| match e {
-            DumpError::Io(source) => Error::Io {
-                step: "dump",
-                source,
-            },
-            DumpError::Kernel(errno) => NftError {
-                op,
-                object,
-                errno,
-                index: 0,
-            }
-            .into(),
-        })
+        self.nl.dump(&w.buf, seq, op, &object)
     }
 
     /// Every table (of `family`, or of all families).

@@ -8,10 +8,8 @@
 #![allow(missing_docs, dead_code)]
 
 // netlink.h: the core's
-#[allow(unused_imports)]
 pub(crate) use crate::netlink::wire::{
-    NLA_F_NESTED, NLA_TYPE_MASK, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_APPEND,
-    NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_EXCL, NLM_F_MULTI, NLM_F_REQUEST,
+    NLA_F_NESTED, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST,
 };
 
 // nfnetlink.h

@@ -197,15 +197,7 @@ impl Rtnl {
     /// requests); returns the first failure, after the kernel has answered
     /// every request.
     pub fn execute(&mut self, batch: &Batch) -> Result<(), RtnlError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let msgs: Vec<_> = batch.reqs.iter().map(|r| &r.msg).collect();
-        let results = self.transact(&msgs, |_, _, _| {})?;
-        for (req, res) in batch.reqs.iter().zip(results) {
-            res.map_err(|nack| RtnlError::refused(req.op, req.object.clone(), nack))?;
-        }
-        Ok(())
+        self.execute_and_find(batch, &[]).map(drop)
     }
 
     /// Sends one request and feeds each reply payload (not acks) to `each`.
