@@ -12,7 +12,7 @@
 //! an [`RtnlError`] naming the operation and the object ("create veth bhp1:
 //! File exists"). No operation ever spawns a process. The socket, its
 //! receive timeout and the ack collection are the shared netlink core's
-//! ([`crate::netlink`]).
+//! (`crate::netlink`).
 
 mod addr;
 mod link;
