@@ -31,6 +31,7 @@ mod chain;
 mod dump;
 mod error;
 mod expr;
+mod expr_wire;
 mod flags;
 pub(crate) mod nfnl;
 mod register;
