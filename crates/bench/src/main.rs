@@ -8,6 +8,7 @@ mod all;
 mod counters;
 mod daemon;
 mod endpoints;
+mod fastpath;
 mod peers;
 mod policy;
 mod rng;
@@ -37,6 +38,9 @@ enum Command {
     /// Endpoint create/delete latency, total time and flatness for N
     /// endpoints on the real kernel (in a throwaway host namespace).
     Endpoints(endpoints::Args),
+    /// The dataplane's floor under one routed endpoint: netns, veth, routes
+    /// and addresses over rtnetlink alone, total and per phase.
+    FastPath(fastpath::Args),
     /// ACL updates (replace, add one, remove one) with N rules, and the
     /// data-path cost of N rules as ratios to no rules.
     Acl(acl::Args),
@@ -61,6 +65,10 @@ fn main() {
         Command::Endpoints(args) => {
             world::install_ctrl_c();
             endpoints::run(&args)
+        }
+        Command::FastPath(args) => {
+            world::install_ctrl_c();
+            fastpath::run(&args)
         }
         Command::Acl(args) => {
             world::install_ctrl_c();

@@ -16,21 +16,11 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use crate::nft::nfnl::{DumpError, NlSocket};
+use crate::netlink::wire::{Attrs, Writer};
+use crate::nft::nfnl::NlSocket;
+use crate::nft::nfnl::{nfgen, NfWriter};
 use crate::nft::uapi::*;
-use crate::nft::wire::{nfgen, Attrs, MsgWriter};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConntrackError {
-    #[error("conntrack netlink: {step}")]
-    Io {
-        step: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("conntrack {op}: {}", std::io::Error::from_raw_os_error(*errno))]
-    Kernel { op: &'static str, errno: i32 },
-}
+use crate::nft::{Error, NftError};
 
 /// One direction of a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,19 +58,16 @@ const MSG_DELETE: u16 = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
 
 impl Conntrack {
     /// Opens a socket in the caller's namespace (`None`) or in `netns`.
-    pub fn open(netns: Option<&Path>) -> Result<Self, ConntrackError> {
-        let nl = NlSocket::open(netns).map_err(|source| ConntrackError::Io {
-            step: "open socket",
-            source,
-        })?;
+    pub fn open(netns: Option<&Path>) -> Result<Self, Error> {
+        let nl = NlSocket::open(netns).map_err(Error::io("open socket"))?;
         Ok(Self { nl })
     }
 
     /// Every entry of the namespace (IPv4 and IPv6).
-    pub fn list(&mut self) -> Result<Vec<Entry>, ConntrackError> {
+    pub fn list(&mut self) -> Result<Vec<Entry>, Error> {
         let seq = self.nl.take_seq(1);
-        let mut w = MsgWriter::default();
-        let m = w.begin(
+        let mut w = Writer::default();
+        let m = w.nf_begin(
             MSG_GET,
             NLM_F_REQUEST | NLM_F_DUMP,
             seq,
@@ -92,14 +79,8 @@ impl Conntrack {
     }
 
     /// Sends a conntrack dump request and parses every entry of the reply.
-    fn dump_entries(&mut self, request: &[u8], seq: u32) -> Result<Vec<Entry>, ConntrackError> {
-        let msgs = self.nl.dump(request, seq).map_err(|e| match e {
-            DumpError::Io(source) => ConntrackError::Io {
-                step: "dump",
-                source,
-            },
-            DumpError::Kernel(errno) => ConntrackError::Kernel { op: "GET", errno },
-        })?;
+    fn dump_entries(&mut self, request: &[u8], seq: u32) -> Result<Vec<Entry>, Error> {
+        let msgs = self.nl.dump(request, seq, "GET", "conntrack")?;
         Ok(msgs.iter().filter_map(|(_, p)| parse_entry(p)).collect())
     }
 
@@ -110,7 +91,7 @@ impl Conntrack {
         addr: IpAddr,
         reply: bool,
         src: bool,
-    ) -> Result<Vec<Entry>, ConntrackError> {
+    ) -> Result<Vec<Entry>, Error> {
         let (family, ip_attr) = match (addr, src) {
             (IpAddr::V4(_), true) => (libc::AF_INET, CTA_IP_V4_SRC),
             (IpAddr::V4(_), false) => (libc::AF_INET, CTA_IP_V4_DST),
@@ -122,8 +103,8 @@ impl Conntrack {
             IpAddr::V6(a) => a.octets().to_vec(),
         };
         let seq = self.nl.take_seq(1);
-        let mut w = MsgWriter::default();
-        let m = w.begin(MSG_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, family as u8, 0);
+        let mut w = Writer::default();
+        let m = w.nf_begin(MSG_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, family as u8, 0);
         let tuple = w.nest_start(if reply {
             CTA_TUPLE_REPLY
         } else {
@@ -150,7 +131,7 @@ impl Conntrack {
 
     /// Every entry that involves `addr` in either direction (see the module
     /// doc), each once: four kernel-filtered dumps.
-    pub fn involving(&mut self, addr: IpAddr) -> Result<Vec<Entry>, ConntrackError> {
+    pub fn involving(&mut self, addr: IpAddr) -> Result<Vec<Entry>, Error> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         for (reply, src) in [(false, true), (false, false), (true, true), (true, false)] {
@@ -164,13 +145,13 @@ impl Conntrack {
     }
 
     /// Deletes every entry that involves `addr` (see the module doc).
-    pub fn delete_by_addr(&mut self, addr: IpAddr) -> Result<usize, ConntrackError> {
+    pub fn delete_by_addr(&mut self, addr: IpAddr) -> Result<usize, Error> {
         let doomed = self.involving(addr)?;
         self.delete(&doomed)
     }
 
     /// Deletes the entry of the flow `t` (given in either direction).
-    pub fn delete_flow(&mut self, t: &Tuple) -> Result<usize, ConntrackError> {
+    pub fn delete_flow(&mut self, t: &Tuple) -> Result<usize, Error> {
         let mut doomed = self.list_matching(t.src, false, true)?;
         doomed.extend(self.list_matching(t.src, true, true)?);
         doomed.retain(|e| e.orig == *t || e.reply.as_ref() == Some(t));
@@ -179,16 +160,16 @@ impl Conntrack {
     }
 
     /// Deletes the given entries; returns how many the kernel removed.
-    pub fn delete(&mut self, entries: &[Entry]) -> Result<usize, ConntrackError> {
+    pub fn delete(&mut self, entries: &[Entry]) -> Result<usize, Error> {
         if entries.is_empty() {
             return Ok(0);
         }
         let n = entries.len() as u32;
         let first = self.nl.take_seq(n);
-        let mut w = MsgWriter::default();
+        let mut w = Writer::default();
         for (i, e) in entries.iter().enumerate() {
             let seq = first.wrapping_add(i as u32);
-            let m = w.begin(MSG_DELETE, NLM_F_REQUEST | NLM_F_ACK, seq, e.family, 0);
+            let m = w.nf_begin(MSG_DELETE, NLM_F_REQUEST | NLM_F_ACK, seq, e.family, 0);
             w.bytes(CTA_TUPLE_ORIG | NLA_F_NESTED, &e.raw_orig);
             if let Some(z) = &e.raw_zone {
                 w.bytes(CTA_ZONE, z);
@@ -198,23 +179,23 @@ impl Conntrack {
             }
             w.end(m);
         }
-        let acks = self
+        let answers = self
             .nl
-            .request(&w.buf, |s| s.wrapping_sub(first) < n, n as usize)
-            .map_err(|source| ConntrackError::Io {
-                step: "delete",
-                source,
-            })?;
+            .request(&w.buf, first, n as usize)
+            .map_err(Error::io("delete"))?;
         let mut removed = 0;
-        for errno in acks.values() {
-            match *errno {
-                0 => removed += 1,
-                libc::ENOENT => {}
-                errno => {
-                    return Err(ConntrackError::Kernel {
+        for answer in answers.into_iter().flatten() {
+            match answer {
+                Ok(()) => removed += 1,
+                Err(nack) if nack.errno == libc::ENOENT => {}
+                Err(nack) => {
+                    return Err(NftError {
                         op: "DELETE",
-                        errno,
-                    })
+                        object: "conntrack".into(),
+                        errno: nack.errno,
+                        index: 0,
+                    }
+                    .into())
                 }
             }
         }

@@ -144,7 +144,7 @@ impl FakeKernel {
         w.calls.push(call.clone());
         if w.fail.as_deref().is_some_and(|f| call.starts_with(f)) {
             w.fail = None;
-            return Err(KernelError(format!("{call}: injected failure")));
+            return Err(KernelError::new(format!("{call}: injected failure")));
         }
         if w.panic.as_deref().is_some_and(|f| call.starts_with(f)) {
             w.panic = None;
@@ -174,7 +174,10 @@ impl Kernel for FakeKernel {
     fn create_netns(&self, name: &str) -> Result<PathBuf> {
         let mut w = self.call("create_netns", name)?;
         if !w.netns.insert(name.to_owned()) {
-            return Err(KernelError(format!("create netns {name}: File exists")));
+            return Err(KernelError::refused(
+                libc::EEXIST,
+                format!("create netns {name}: File exists"),
+            ));
         }
         let path = crate::netns::path_of(name);
         w.next_ino += 1;
@@ -255,10 +258,10 @@ impl Kernel for FakeKernel {
     fn create_port(&self, spec: &PortSpec) -> Result<()> {
         let mut w = self.call("create_port", &spec.switch_port)?;
         let exists = || {
-            Err(KernelError(format!(
-                "create veth {}: File exists",
-                spec.switch_port
-            )))
+            Err(KernelError::refused(
+                libc::EEXIST,
+                format!("create veth {}: File exists", spec.switch_port),
+            ))
         };
         if w.links.contains(&spec.switch_port) {
             return exists();
@@ -278,10 +281,10 @@ impl Kernel for FakeKernel {
     fn enable_port(&self, spec: &PortSpec) -> Result<()> {
         let mut w = self.call("enable_port", &spec.switch_port)?;
         if !w.links.contains(&spec.switch_port) {
-            return Err(KernelError(format!(
-                "set up {}: No such device",
-                spec.switch_port
-            )));
+            return Err(KernelError::refused(
+                libc::ENODEV,
+                format!("set up {}: No such device", spec.switch_port),
+            ));
         }
         w.down.remove(&spec.switch_port);
         Ok(())
@@ -289,7 +292,7 @@ impl Kernel for FakeKernel {
 
     fn netns_id(&self, path: &Path) -> Result<NetnsId> {
         self.world().ids.get(path).copied().ok_or_else(|| {
-            KernelError(format!("netns {}: not a network namespace", path.display()))
+            KernelError::new(format!("netns {}: not a network namespace", path.display()))
         })
     }
 
@@ -300,7 +303,7 @@ impl Kernel for FakeKernel {
     fn open_netns(&self, path: &Path, expected: NetnsId) -> Result<NetnsHandle> {
         let id = self.netns_id(path)?;
         if id != expected {
-            return Err(KernelError(format!(
+            return Err(KernelError::new(format!(
                 "netns {}: is namespace {id} now, not the adopted {expected}",
                 path.display()
             )));

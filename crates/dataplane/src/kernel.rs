@@ -27,16 +27,8 @@ pub struct TableChange<'a> {
     pub ops: Vec<Op>,
 }
 
-/// One failed kernel step, in one line (`create veth bhp1234: File exists`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct KernelError(pub String);
-
-impl KernelError {
-    pub fn new(e: impl std::fmt::Display) -> Self {
-        Self(e.to_string())
-    }
-}
+mod error;
+pub use error::KernelError;
 
 pub type Result<T> = std::result::Result<T, KernelError>;
 

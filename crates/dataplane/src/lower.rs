@@ -17,6 +17,8 @@
 //! Element changes of rbtree sets are computed on the kernel encoding of the
 //! whole set before and after, so neighbouring end markers stay right.
 
+mod action;
+mod field;
 mod ops;
 mod rule;
 mod set;
@@ -25,8 +27,9 @@ use bulkhead_policy::ir;
 
 use crate::nft;
 
+pub use field::field_load;
 pub use ops::{lower_ops, lower_ops_into};
-pub use rule::{comment_userdata, field_load, lower_rule, LoweredRule};
+pub use rule::{comment_userdata, lower_rule, LoweredRule};
 pub(crate) use set::encode;
 pub use set::{lower_elements, lower_set};
 

@@ -212,7 +212,7 @@ pub fn open_identified(path: &Path) -> io::Result<(File, crate::kernel::NetnsId)
     use std::os::fd::AsFd;
     use std::os::unix::fs::MetadataExt;
     let file = File::open(path)?;
-    let kind = crate::rtnl::sys::ns_type(file.as_fd())
+    let kind = crate::sys::ns_type(file.as_fd())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "not a namespace file"))?;
     if kind != libc::CLONE_NEWNET {
         return Err(io::Error::new(

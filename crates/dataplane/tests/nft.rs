@@ -2,97 +2,20 @@
 //! TCP packets between two throwaway namespaces joined by a veth pair. Only
 //! those namespaces are touched. Needs root; skips loudly otherwise.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bulkhead_dataplane::netns::{self, NetnsGuard};
+use bulkhead_dataplane::netns::NetnsGuard;
 use bulkhead_dataplane::nft::*;
 use bulkhead_dataplane::testing::{require_root, unique_name};
 
 const CLIENT: [u8; 4] = [10, 99, 0, 1];
-const SERVER: [u8; 4] = [10, 99, 0, 2];
 
-/// Client namespace `a` (10.99.0.1 on `va`) and server namespace `b`
-/// (10.99.0.2 on `vb`), both with loopback up. Setup uses `ip` (tests only).
-struct Pair {
-    a: NetnsGuard,
-    b: NetnsGuard,
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn pair(tag: &str) -> Pair {
-    let a = NetnsGuard::create(&unique_name(&format!("{tag}-a"))).unwrap();
-    let b = NetnsGuard::create(&unique_name(&format!("{tag}-b"))).unwrap();
-    let (na, nb) = (a.name(), b.name());
-    ip(&[
-        "-n", na, "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", nb,
-    ]);
-    ip(&["-n", na, "addr", "add", "10.99.0.1/24", "dev", "va"]);
-    ip(&["-n", nb, "addr", "add", "10.99.0.2/24", "dev", "vb"]);
-    for (n, dev) in [(na, "va"), (nb, "vb")] {
-        ip(&["-n", n, "link", "set", dev, "up"]);
-        ip(&["-n", n, "link", "set", "lo", "up"]);
-    }
-    Pair { a, b }
-}
-
-/// TCP listeners in a namespace, accepting (and closing) until dropped.
-struct Listeners {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Listeners {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.thread.take().map(|t| t.join());
-    }
-}
-
-fn listen(ns: &NetnsGuard, addr: [u8; 4], ports: &[u16]) -> Listeners {
-    let ports = ports.to_vec();
-    let socks: Vec<TcpListener> = netns::run_in(Some(ns.path()), move || {
-        ports
-            .iter()
-            .map(|p| TcpListener::bind(SocketAddr::from((addr, *p))).unwrap())
-            .collect()
-    })
-    .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let thread = std::thread::spawn(move || {
-        socks.iter().for_each(|s| s.set_nonblocking(true).unwrap());
-        while !flag.load(Ordering::Relaxed) {
-            for s in &socks {
-                while s.accept().is_ok() {}
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    });
-    Listeners {
-        stop,
-        thread: Some(thread),
-    }
-}
-
-fn connects(ns: &NetnsGuard, addr: [u8; 4], port: u16) -> bool {
-    netns::run_in(Some(ns.path()), move || {
-        TcpStream::connect_timeout(&SocketAddr::from((addr, port)), Duration::from_millis(300))
-            .is_ok()
-    })
-    .unwrap()
-}
+/// Two namespaces joined by a veth (`a`: 10.99.0.1 and .3 on `va`; `b`:
+/// `SERVER` on `eth0`), listeners and connects: the lower tests' support.
+#[allow(dead_code)]
+#[path = "lower/support.rs"]
+mod support;
+use support::{connects, ip, listen_on, pair, Pair, SERVER};
 
 fn input_chain() -> Chain {
     Chain::base("input", ChainType::Filter, Hook::Input, 0, Policy::Accept)
@@ -124,7 +47,7 @@ fn drop_rule_blocks_one_port_only() {
         return;
     }
     let p = pair("nftdrop");
-    let _l = listen(&p.b, SERVER, &[8080, 8081]);
+    let _l = listen_on(&p.b, SERVER, &[8080, 8081]);
     let t = table();
     let mut rule = tcp_dport_into(Reg::R1);
     rule.extend([
@@ -176,7 +99,7 @@ fn interval_vmap_drops_a_port_range() {
     }
     let p = pair("nftrange");
     let ports = [999, 1000, 1500, 2000, 2001];
-    let _l = listen(&p.b, SERVER, &ports);
+    let _l = listen_on(&p.b, SERVER, &ports);
     let t = table();
     let set = Set::vmap("ports", SetKey::single(KeyType::InetService))
         .with_flags(SetFlags::INTERVAL)
@@ -222,9 +145,16 @@ fn concatenated_range_vmap_matches_saddr_and_dport() {
         return;
     }
     let p = pair("nftconcat");
-    // A second client address, used for traffic to the server's second address.
-    ip(&["-n", p.a.name(), "addr", "add", "10.99.0.3/24", "dev", "va"]);
-    ip(&["-n", p.b.name(), "addr", "add", "10.99.0.4/24", "dev", "vb"]);
+    // The second client address (10.99.0.3) is for traffic to the server's second address.
+    ip(&[
+        "-n",
+        p.b.name(),
+        "addr",
+        "add",
+        "10.99.0.4/24",
+        "dev",
+        "eth0",
+    ]);
     ip(&[
         "-n",
         p.a.name(),
@@ -236,7 +166,7 @@ fn concatenated_range_vmap_matches_saddr_and_dport() {
         "src",
         "10.99.0.3",
     ]);
-    let _l = listen(&p.b, [0, 0, 0, 0], &[1500, 3000]);
+    let _l = listen_on(&p.b, [0, 0, 0, 0], &[1500, 3000]);
     let t = table();
     let key = SetKey::concat(&[KeyType::Ipv4Addr, KeyType::InetService]).unwrap();
     let layout = key.layout();
@@ -303,7 +233,7 @@ fn iifname_vmap_jumps_to_the_endpoint_chain() {
         return;
     }
     let p = pair("nftvmap");
-    let _l = listen(&p.b, SERVER, &[8080, 8081]);
+    let _l = listen_on(&p.b, SERVER, &[8080, 8081]);
     let t = table();
     let set = Set::vmap("ports", SetKey::single(KeyType::IfName));
     let mut ep_rule = tcp_dport_into(Reg::R1);
@@ -324,7 +254,7 @@ fn iifname_vmap_jumps_to_the_endpoint_chain() {
             invert: false,
         },
     ];
-    let elem = Element::new(ifname_key("vb")).with_verdict(Verdict::Jump("ep".into()));
+    let elem = Element::new(ifname_key("eth0")).with_verdict(Verdict::Jump("ep".into()));
     let mut b = Batch::new();
     b.add_table(&t)
         .add_chain(&t, &input_chain())
@@ -354,8 +284,8 @@ fn ct_state_established_lets_replies_in() {
         return;
     }
     let p = pair("nftct");
-    let _server = listen(&p.b, SERVER, &[8080]);
-    let _client = listen(&p.a, CLIENT, &[7070]);
+    let _server = listen_on(&p.b, SERVER, &[8080]);
+    let _client = listen_on(&p.a, CLIENT, &[7070]);
     let t = table();
     let drop_input = Chain::base("input", ChainType::Filter, Hook::Input, 0, Policy::Drop);
     let mask = (CtState::ESTABLISHED | CtState::RELATED)
@@ -442,7 +372,7 @@ fn dnat_with_fib_local_and_masquerade_are_accepted() {
         return;
     }
     let p = pair("nftnat");
-    let _l = listen(&p.b, SERVER, &[8080]);
+    let _l = listen_on(&p.b, SERVER, &[8080]);
     let t = Table::new(Family::Ip, "bulkhead_nat");
     let pre = Chain::base(
         "prerouting",
@@ -524,7 +454,7 @@ fn single_element_updates_stay_fast_in_a_10k_interval_vmap() {
         return;
     }
     let p = pair("nftbig");
-    let _l = listen(&p.b, SERVER, &[8080]);
+    let _l = listen_on(&p.b, SERVER, &[8080]);
     let t = table();
     let set = Set::vmap("saddr", SetKey::single(KeyType::Ipv4Addr)).with_flags(SetFlags::INTERVAL);
     let verdicts = [Verdict::Drop, Verdict::Accept, Verdict::Jump("ep".into())];

@@ -7,9 +7,8 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bulkhead_dataplane::netns::{self, NetnsGuard};
 use bulkhead_dataplane::rtnl::{
@@ -520,85 +519,4 @@ fn sysctls_are_per_namespace() {
         matches!(err, sysctl::SysctlError::InvalidName { .. }),
         "{err}"
     );
-}
-
-/// Not a timed test: prints the fast-path cost of one routed endpoint
-/// (netns + veth with its peer made in the netns + addresses + routes + up).
-#[test]
-fn endpoint_fast_path_timing() {
-    if !require_root() {
-        return;
-    }
-    let h = ns("bench-host");
-    let mut host = rtnl(&h);
-    let mut total = Vec::new();
-    let mut phases: [Vec<Duration>; 5] = Default::default();
-    let mut guards = Vec::new();
-    for i in 0..100u32 {
-        let port = format!("bhp{i:010x}");
-        let start = Instant::now();
-        let ep = NetnsGuard::create(&unique_name("bench")).unwrap();
-        let mut marks = vec![start, Instant::now()];
-        endpoint_create(&mut host, ep.path(), &port, i, &mut marks);
-        total.push(start.elapsed());
-        for (k, w) in marks.windows(2).enumerate() {
-            phases[k].push(w[1] - w[0]);
-        }
-        guards.push(ep);
-    }
-    let p50 = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[(v.len() - 1) / 2].as_micros()
-    };
-    let names = [
-        "netns",
-        "veth",
-        "host route",
-        "open ep socket",
-        "ep lo+addr+route",
-    ];
-    let split: Vec<String> = phases
-        .iter_mut()
-        .zip(names)
-        .map(|(v, n)| format!("{n} {}", p50(v)))
-        .collect();
-    total.sort();
-    let pct = |p: usize| total[(total.len() - 1) * p / 100].as_micros();
-    eprintln!(
-        "endpoint fast path over {} runs: p50 {} us, p90 {} us, p99 {} us (p50 us by phase: {})",
-        total.len(),
-        pct(50),
-        pct(90),
-        pct(99),
-        split.join(", ")
-    );
-}
-
-fn endpoint_create(host: &mut Rtnl, ep: &Path, port: &str, i: u32, marks: &mut Vec<Instant>) {
-    let addr = IpAddr::from([10, 90, (i >> 8) as u8, (i & 0xff) as u8 + 2]);
-    let veth = VethSpec {
-        name: port,
-        peer_name: "eth0",
-        peer_netns: Some(ep),
-        up: true,
-        ..Default::default()
-    };
-    let found = host.execute_and_find(Batch::new().create_veth(&veth).unwrap(), &[port]);
-    let pidx = found.unwrap()[0].as_ref().unwrap().index;
-    marks.push(Instant::now());
-    host.execute(Batch::new().add_route(&Route::host(addr, pidx)))
-        .unwrap();
-    marks.push(Instant::now());
-    let mut e = Rtnl::in_netns(ep).unwrap();
-    marks.push(Instant::now());
-    let found = e.execute_and_find(Batch::new().set_up("lo"), &["eth0"]);
-    let eth0 = found.unwrap()[0].as_ref().unwrap().index;
-    e.execute(
-        Batch::new()
-            .set_up("eth0")
-            .add_address(eth0, addr, 16)
-            .add_route(&Route::default_via(ip("10.90.0.1"), eth0, true)),
-    )
-    .unwrap();
-    marks.push(Instant::now());
 }

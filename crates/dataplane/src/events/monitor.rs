@@ -10,12 +10,13 @@
 //! [`MonitorEvent::Overflow`]: the caller then has to look for itself.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::Path;
 
-use super::RawSocket;
+use crate::netlink::wire::{be32_of, messages, str_of};
+use crate::netlink::Socket;
+use crate::nft::nfnl::nfgen;
 use crate::nft::uapi::*;
-use crate::nft::wire::{get_be32, get_str, messages, nfgen};
 
 /// One commit: who made it and which tables it touched.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,7 +58,7 @@ pub enum MonitorEvent {
 /// Subscribed to one namespace's nf_tables changes.
 #[derive(Debug)]
 pub struct NftMonitor {
-    pub(super) sock: RawSocket,
+    pub(super) sock: Socket,
     pending: Commit,
 }
 
@@ -83,30 +84,30 @@ impl NftMonitor {
         Ok(Self {
             // A 10k-rule table's creation reports ~40k objects; 16 MiB
             // holds them, so our own big commits do not overflow.
-            sock: RawSocket::open(netns, 1 << (NFNLGRP_NFTABLES - 1), 16 << 20)?,
+            sock: super::open(netns, 1 << (NFNLGRP_NFTABLES - 1), 16 << 20)?,
             pending: Commit::default(),
         })
     }
 
     pub fn raw_fd(&self) -> RawFd {
-        self.sock.raw_fd()
+        self.sock.as_fd().as_raw_fd()
     }
 
     /// Every complete commit queued now (never waits).
     pub fn read(&mut self) -> io::Result<Vec<MonitorEvent>> {
         let mut out = Vec::new();
         loop {
-            let n = match self.sock.recv() {
+            let n = match self.sock.recv(false) {
                 Ok(Some(n)) => n,
                 Ok(None) => return Ok(out),
-                Err(e) if e.kind() == io::ErrorKind::OutOfMemory => {
+                Err(e) if super::lost(&e) => {
                     self.pending = Commit::default();
                     out.push(MonitorEvent::Overflow);
                     continue;
                 }
                 Err(e) => return Err(e),
             };
-            for (hdr, payload) in messages(&self.sock.buf[..n]) {
+            for (hdr, payload) in messages(self.sock.received(n)) {
                 if hdr.ty >> 8 != NFNL_SUBSYS_NFTABLES {
                     continue;
                 }
@@ -117,7 +118,7 @@ impl NftMonitor {
                 if msg == NFT_MSG_NEWGEN {
                     let pid = attrs
                         .filter(|(t, _)| *t == NFTA_GEN_PROC_PID)
-                        .find_map(|(_, v)| get_be32(v));
+                        .find_map(|(_, v)| be32_of(v));
                     let mut commit = std::mem::take(&mut self.pending);
                     commit.pid = pid;
                     out.push(MonitorEvent::Commit(commit));
@@ -127,7 +128,7 @@ impl NftMonitor {
                 // Attribute 1 is the table's name in every object report
                 // (NFTA_TABLE_NAME, NFTA_CHAIN_TABLE, NFTA_RULE_TABLE, …).
                 if let Some((_, v)) = attrs.into_iter().find(|(t, _)| *t == 1) {
-                    self.pending.changes.push((family, get_str(v), what));
+                    self.pending.changes.push((family, str_of(v), what));
                 }
             }
         }

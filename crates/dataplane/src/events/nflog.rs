@@ -9,13 +9,15 @@
 //! kernel drops the group's instance when the socket closes.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::Path;
 use std::time::SystemTime;
 
-use super::{Headers, RawSocket};
+use super::Headers;
+use crate::netlink::wire::{be32_of, messages, str_of, Writer};
+use crate::netlink::Socket;
+use crate::nft::nfnl::{nfgen, NfWriter};
 use crate::nft::uapi::*;
-use crate::nft::wire::{get_be32, get_str, messages, nfgen, MsgWriter};
 
 const COPY_RANGE: u32 = 128;
 
@@ -36,7 +38,7 @@ pub struct LoggedPacket {
 /// A bound NFLOG group in one namespace.
 #[derive(Debug)]
 pub struct NflogSocket {
-    pub(super) sock: RawSocket,
+    pub(super) sock: Socket,
     group: u16,
 }
 
@@ -44,23 +46,23 @@ impl NflogSocket {
     /// Opens a socket in `netns` (`None`: the caller's namespace) and binds
     /// `group` there.
     pub fn open(netns: Option<&Path>, group: u16) -> io::Result<Self> {
-        let mut sock = RawSocket::open(netns, 0, 1 << 20)?;
+        let mut sock = super::open(netns, 0, 1 << 20)?;
         let ty = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
         let flags = NLM_F_REQUEST | NLM_F_ACK;
-        let mut w = MsgWriter::default();
-        let m = w.begin(ty, flags, 1, 0, group);
+        let mut w = Writer::default();
+        let m = w.nf_begin(ty, flags, 1, 0, group);
         w.bytes(NFULA_CFG_CMD, &[NFULNL_CFG_CMD_BIND]);
         w.end(m);
-        sock.request(&w.buf, 1)?;
-        let mut w = MsgWriter::default();
-        let m = w.begin(ty, flags, 2, 0, group);
+        super::request(&mut sock, &mut w)?;
+        let mut w = Writer::default();
+        let m = w.nf_begin(ty, flags, 2, 0, group);
         let mut mode = COPY_RANGE.to_be_bytes().to_vec();
         mode.extend_from_slice(&[NFULNL_COPY_PACKET, 0]);
         w.bytes(NFULA_CFG_MODE, &mode);
         w.be32(NFULA_CFG_QTHRESH, 1);
         w.be32(NFULA_CFG_TIMEOUT, 1);
         w.end(m);
-        sock.request(&w.buf, 2)?;
+        super::request(&mut sock, &mut w)?;
         Ok(Self { sock, group })
     }
 
@@ -69,7 +71,7 @@ impl NflogSocket {
     }
 
     pub fn raw_fd(&self) -> RawFd {
-        self.sock.raw_fd()
+        self.sock.as_fd().as_raw_fd()
     }
 
     /// Every packet queued now (never waits). Reports lost to a full
@@ -77,14 +79,14 @@ impl NflogSocket {
     pub fn read(&mut self) -> io::Result<Vec<LoggedPacket>> {
         let mut out = Vec::new();
         loop {
-            let n = match self.sock.recv() {
+            let n = match self.sock.recv(false) {
                 Ok(Some(n)) => n,
                 Ok(None) => return Ok(out),
-                Err(e) if e.kind() == io::ErrorKind::OutOfMemory => continue,
+                Err(e) if super::lost(&e) => continue,
                 Err(e) => return Err(e),
             };
             let time = SystemTime::now();
-            for (hdr, payload) in messages(&self.sock.buf[..n]) {
+            for (hdr, payload) in messages(self.sock.received(n)) {
                 if hdr.ty != (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET {
                     continue;
                 }
@@ -100,9 +102,9 @@ impl NflogSocket {
                 };
                 for (ty, v) in attrs {
                     match ty {
-                        NFULA_PREFIX => p.prefix = get_str(v),
-                        NFULA_IFINDEX_INDEV => p.indev = get_be32(v),
-                        NFULA_IFINDEX_OUTDEV => p.outdev = get_be32(v),
+                        NFULA_PREFIX => p.prefix = str_of(v),
+                        NFULA_IFINDEX_INDEV => p.indev = be32_of(v),
+                        NFULA_IFINDEX_OUTDEV => p.outdev = be32_of(v),
                         NFULA_PAYLOAD => p.headers = Headers::parse(v),
                         _ => {}
                     }

@@ -222,7 +222,7 @@ impl HostKernel {
         let mut rtnl = self.rtnl();
         let br = find(&mut rtnl, bridge, "bridge")?;
         let mut b = Batch::new();
-        super::port_device(&mut rtnl, &mut b, spec, Some(br.mtu))?;
+        super::port::port_device(&mut rtnl, &mut b, spec, Some(br.mtu))?;
         b.set_master(port, Some(br.index));
         rtnl.execute(&b).map_err(err)?;
         drop(rtnl);

@@ -1,4 +1,5 @@
-//! Rules: field loads, matches, counters, actions and comments.
+//! Rules: matches, counters and comments, around the field loads
+//! ([`super::field`]) and the action ([`super::action`]).
 //!
 //! Contract: a rule lowers to its matches in order (each a self-contained
 //! load → [bitwise] → cmp/lookup sequence starting at register 1, so matches
@@ -8,12 +9,13 @@
 //! Host-order kernel words (ct state/status, fib type) are compared in host
 //! byte order, as nft does; packet fields in network order.
 
-use bulkhead_policy::ir::{self, Action, Field, Match};
+use bulkhead_policy::ir::{self, Field, Match};
 
-use super::{lower_verdict, AnonIds, LowerError};
+use super::field::{field_load, key_loads, key_type};
+use super::{action, AnonIds, LowerError};
 use crate::nft::{
-    CmpOp, ConcatLayout, CtKey, Element, Expr, FibFlags, FibResult, KeyType, MetaKey, NatFlags,
-    NatKind, PayloadBase, RangeOp, Reg, RegRange, Set, SetFlags, SetKey,
+    CmpOp, CtKey, Element, Expr, FibFlags, FibResult, KeyType, MetaKey, PayloadBase, RangeOp, Reg,
+    Set, SetFlags, SetKey,
 };
 
 /// `IPS_DST_NAT` of the conntrack status word.
@@ -30,59 +32,6 @@ const COMMENT_MAX: usize = 128;
 pub struct LoweredRule {
     pub anon_sets: Vec<(Set, Vec<Element>)>,
     pub rule: crate::nft::Rule,
-}
-
-/// The expression that loads `f` into `dreg`.
-pub fn field_load(f: Field, dreg: Reg) -> Expr {
-    let meta = |key| Expr::Meta { key, dreg };
-    let payload = |base, offset, len| Expr::Payload {
-        base,
-        offset,
-        len,
-        dreg,
-    };
-    match f {
-        Field::IifName => meta(MetaKey::IifName),
-        Field::OifName => meta(MetaKey::OifName),
-        Field::L4Proto => meta(MetaKey::L4Proto),
-        Field::Mark => meta(MetaKey::Mark),
-        Field::Saddr4 => payload(PayloadBase::Network, 12, 4),
-        Field::Daddr4 => payload(PayloadBase::Network, 16, 4),
-        Field::Saddr6 => payload(PayloadBase::Network, 8, 16),
-        Field::Daddr6 => payload(PayloadBase::Network, 24, 16),
-        Field::Sport => payload(PayloadBase::Transport, 0, 2),
-        Field::Dport => payload(PayloadBase::Transport, 2, 2),
-        Field::EtherSaddr => payload(PayloadBase::LinkLayer, 6, 6),
-        Field::ArpSha => payload(PayloadBase::Network, 8, 6),
-        Field::ArpSpa => payload(PayloadBase::Network, 14, 4),
-        Field::NdTarget => payload(PayloadBase::Transport, 8, 16),
-    }
-}
-
-/// nft's datatype of a field (what `nft list` prints the keys as).
-pub(crate) fn key_type(f: Field) -> KeyType {
-    match f {
-        Field::IifName | Field::OifName => KeyType::IfName,
-        Field::L4Proto => KeyType::InetProto,
-        Field::Saddr4 | Field::Daddr4 | Field::ArpSpa => KeyType::Ipv4Addr,
-        Field::Saddr6 | Field::Daddr6 | Field::NdTarget => KeyType::Ipv6Addr,
-        Field::Sport | Field::Dport => KeyType::InetService,
-        Field::EtherSaddr | Field::ArpSha => KeyType::EtherAddr,
-        Field::Mark => KeyType::Mark,
-    }
-}
-
-/// Loads every key field into consecutive 32-bit registers from
-/// `NFT_REG32_00`; returns the loads and the lookup's source register.
-pub(crate) fn key_loads(key: &[Field]) -> Result<(Vec<Expr>, Reg), LowerError> {
-    let lens: Vec<u32> = key.iter().map(|f| f.len() as u32).collect();
-    let layout = ConcatLayout::new(0, &lens)?;
-    let loads = key
-        .iter()
-        .enumerate()
-        .map(|(i, f)| field_load(*f, layout.reg(i)))
-        .collect();
-    Ok((loads, layout.reg(0)))
 }
 
 /// nft's comment userdata: TLV `{type 0, len, "text\0"}`, truncated to
@@ -336,82 +285,6 @@ impl RuleBuilder<'_> {
         }
         Ok(())
     }
-
-    fn lower_action(&mut self, a: &Action) -> Result<(), LowerError> {
-        match a {
-            Action::Verdict(v) => self.exprs.push(Expr::Verdict(lower_verdict(v))),
-            Action::Vmap { key, map } => {
-                let (loads, sreg) = key_loads(key)?;
-                self.exprs.extend(loads);
-                self.exprs.push(Expr::Lookup {
-                    set: map.clone(),
-                    set_id: None,
-                    sreg,
-                    dreg: Some(Reg::VERDICT),
-                    invert: false,
-                });
-            }
-            Action::Dnat { addr, port } => self.nat(NatKind::Dnat, *addr, *port),
-            Action::Snat { addr } => self.nat(NatKind::Snat, *addr, None),
-            Action::Masquerade => self.exprs.push(Expr::Masquerade {
-                proto: None,
-                flags: NatFlags::EMPTY,
-            }),
-            Action::SetMarkBits(bits) => {
-                // Marks are host-order integers in the register.
-                self.exprs.push(Expr::Meta {
-                    key: MetaKey::Mark,
-                    dreg: Reg::R1,
-                });
-                self.exprs.push(Expr::Bitwise {
-                    sreg: Reg::R1,
-                    dreg: Reg::R1,
-                    mask: (!bits).to_ne_bytes().to_vec(),
-                    xor: bits.to_ne_bytes().to_vec(),
-                });
-                self.exprs.push(Expr::MetaSet {
-                    key: MetaKey::Mark,
-                    sreg: Reg::R1,
-                });
-            }
-            Action::Log(l) => {
-                self.exprs.push(Expr::Limit {
-                    rate: u64::from(l.rate),
-                    burst: l.burst,
-                });
-                self.exprs.push(Expr::Log {
-                    group: l.group,
-                    prefix: l.prefix.clone(),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn nat(&mut self, kind: NatKind, addr: std::net::IpAddr, port: Option<u16>) {
-        let (family, bytes) = match addr {
-            std::net::IpAddr::V4(a) => (crate::nft::Family::Ip, a.octets().to_vec()),
-            std::net::IpAddr::V6(a) => (crate::nft::Family::Ip6, a.octets().to_vec()),
-        };
-        let one = |r| Some(RegRange { min: r, max: r });
-        self.exprs.push(Expr::Immediate {
-            dreg: Reg::R1,
-            data: bytes,
-        });
-        if let Some(p) = port {
-            self.exprs.push(Expr::Immediate {
-                dreg: Reg::R2,
-                data: p.to_be_bytes().to_vec(),
-            });
-        }
-        self.exprs.push(Expr::Nat {
-            kind,
-            family,
-            addr: one(Reg::R1),
-            proto: port.and(one(Reg::R2)),
-            flags: NatFlags::EMPTY,
-        });
-    }
 }
 
 /// Lowers one rule of `chain`; anonymous set ids come from `ids`.
@@ -431,7 +304,7 @@ pub fn lower_rule(
     if rule.counter {
         b.exprs.push(Expr::Counter);
     }
-    b.lower_action(&rule.action)?;
+    action::lower_action(&mut b.exprs, &rule.action)?;
     let mut r = crate::nft::Rule::new(chain, b.exprs);
     if let Some(c) = &rule.comment {
         r = r.with_userdata(comment_userdata(c));
@@ -476,30 +349,6 @@ mod tests {
             ir::Verdict::Accept,
         );
         assert!(lower_rule("c", &bad, &mut AnonIds::default()).is_err());
-    }
-
-    #[test]
-    fn arp_and_nd_target_fields_are_payload_loads() {
-        let load = |f| field_load(f, Reg::R1);
-        let at = |base, offset, len| Expr::Payload {
-            base,
-            offset,
-            len,
-            dreg: Reg::R1,
-        };
-        assert_eq!(load(Field::ArpSha), at(PayloadBase::Network, 8, 6));
-        assert_eq!(load(Field::ArpSpa), at(PayloadBase::Network, 14, 4));
-        assert_eq!(load(Field::NdTarget), at(PayloadBase::Transport, 8, 16));
-        // concatenated set keys: 6-byte MACs take two registers each
-        let key = [
-            Field::IifName,
-            Field::EtherSaddr,
-            Field::ArpSha,
-            Field::ArpSpa,
-        ];
-        let (loads, sreg) = key_loads(&key).unwrap();
-        assert_eq!(loads.len(), 4);
-        assert_eq!(sreg, Reg::r32(0).unwrap());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use bulkhead_policy::ir::{self, Key, SetKind};
 
-use super::rule::key_type;
+use super::field::key_type;
 use super::{lower_verdict, LowerError};
 use crate::nft::{successor, ConcatLayout, ElemData, Element, Set, SetFlags, SetKey};
 

@@ -12,11 +12,12 @@
 //! same batch, which stays atomic.
 
 use super::chain::Chain;
+use super::nfnl::NfWriter;
 use super::rule::Rule;
 use super::set::{Element, Set};
 use super::table::Table;
 use super::uapi::*;
-use super::wire::MsgWriter;
+use crate::netlink::wire::Writer;
 
 /// Largest element list put in one message (a nest length is a u16).
 const MAX_ELEMS_NEST: usize = 60 * 1024;
@@ -55,7 +56,7 @@ impl<'a> From<&'a Set> for SetRef<'a> {
 /// A transaction being built.
 #[derive(Debug)]
 pub struct Batch {
-    pub(crate) w: MsgWriter,
+    pub(crate) w: Writer,
     pub(crate) msgs: Vec<MsgInfo>,
     /// Next id for sets created without one (from the top of the range,
     /// away from ids callers pick).
@@ -70,8 +71,8 @@ impl Default for Batch {
 
 impl Batch {
     pub fn new() -> Self {
-        let mut w = MsgWriter::default();
-        let m = w.begin(
+        let mut w = Writer::default();
+        let m = w.nf_begin(
             NFNL_MSG_BATCH_BEGIN,
             NLM_F_REQUEST,
             0,
@@ -111,7 +112,7 @@ impl Batch {
         let ty = (NFNL_SUBSYS_NFTABLES << 8) | msg;
         let start = self
             .w
-            .begin(ty, NLM_F_REQUEST | NLM_F_ACK | flags, 0, family, 0);
+            .nf_begin(ty, NLM_F_REQUEST | NLM_F_ACK | flags, 0, family, 0);
         self.msgs.push(MsgInfo { op, object, start });
         start
     }
@@ -358,7 +359,7 @@ impl Batch {
     /// Appends BATCH_END and stamps sequence numbers from `first_seq`:
     /// BEGIN gets `first_seq`, message `i` gets `first_seq + 1 + i`.
     pub(crate) fn finish(&mut self, first_seq: u32) -> &[u8] {
-        let end = self.w.begin(
+        let end = self.w.nf_begin(
             NFNL_MSG_BATCH_END,
             NLM_F_REQUEST,
             0,
@@ -366,21 +367,19 @@ impl Batch {
             NFNL_SUBSYS_NFTABLES,
         );
         self.w.end(end);
-        self.w.buf[8..12].copy_from_slice(&first_seq.to_ne_bytes());
-        for (i, m) in self.msgs.iter().enumerate() {
-            let seq = first_seq.wrapping_add(1 + i as u32);
-            self.w.buf[m.start + 8..m.start + 12].copy_from_slice(&seq.to_ne_bytes());
-        }
-        let last = first_seq.wrapping_add(1 + self.msgs.len() as u32);
-        self.w.buf[end + 8..end + 12].copy_from_slice(&last.to_ne_bytes());
+        self.w.set_seq(0, first_seq);
         let count = self.msgs.len();
         for (i, m) in self.msgs.iter().enumerate() {
+            self.w
+                .set_seq(m.start, first_seq.wrapping_add(1 + i as u32));
+            // Only the last message asks for an ack: errors come anyway.
             if i + 1 < count {
-                let flags = u16::from_ne_bytes([self.w.buf[m.start + 6], self.w.buf[m.start + 7]]);
-                self.w.buf[m.start + 6..m.start + 8]
-                    .copy_from_slice(&(flags & !NLM_F_ACK).to_ne_bytes());
+                let flags = self.w.flags(m.start);
+                self.w.set_flags(m.start, flags & !NLM_F_ACK);
             }
         }
+        self.w
+            .set_seq(end, first_seq.wrapping_add(1 + count as u32));
         &self.w.buf
     }
 }

@@ -6,7 +6,7 @@
 
 use super::table::Family;
 use super::uapi::*;
-use super::wire::MsgWriter;
+use crate::netlink::wire::Writer;
 
 /// The hook a base chain attaches to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -127,7 +127,7 @@ impl Chain {
         self
     }
 
-    pub(crate) fn encode(&self, w: &mut MsgWriter, table: &str) {
+    pub(crate) fn encode(&self, w: &mut Writer, table: &str) {
         w.str(NFTA_CHAIN_TABLE, table);
         w.str(NFTA_CHAIN_NAME, &self.name);
         if let Some(b) = &self.base {

@@ -7,11 +7,12 @@
 //! for what callers read back (counters).
 
 use super::chain::{ChainType, Hook, Policy};
+use super::nfnl::nfgen;
 use super::set::Element;
 use super::table::Family;
 use super::uapi::*;
 use super::verdict::{decode_value, ElemData};
-use super::wire::{get_be32, get_be64, get_str, nfgen, Attrs};
+use crate::netlink::wire::{be32_of, be64_of, str_of, Attrs};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableInfo {
@@ -51,8 +52,8 @@ impl RawExpr {
         let (mut packets, mut bytes) = (0, 0);
         for (ty, v) in Attrs(&self.data) {
             match ty {
-                NFTA_COUNTER_PACKETS => packets = get_be64(v)?,
-                NFTA_COUNTER_BYTES => bytes = get_be64(v)?,
+                NFTA_COUNTER_PACKETS => packets = be64_of(v)?,
+                NFTA_COUNTER_BYTES => bytes = be64_of(v)?,
                 _ => {}
             }
         }
@@ -106,10 +107,10 @@ pub(crate) fn table(payload: &[u8]) -> Option<TableInfo> {
     };
     for (ty, v) in attrs {
         match ty {
-            NFTA_TABLE_NAME => t.name = get_str(v),
-            NFTA_TABLE_HANDLE => t.handle = get_be64(v)?,
-            NFTA_TABLE_FLAGS => t.flags = get_be32(v)?,
-            NFTA_TABLE_USE => t.use_count = get_be32(v)?,
+            NFTA_TABLE_NAME => t.name = str_of(v),
+            NFTA_TABLE_HANDLE => t.handle = be64_of(v)?,
+            NFTA_TABLE_FLAGS => t.flags = be32_of(v)?,
+            NFTA_TABLE_USE => t.use_count = be32_of(v)?,
             _ => {}
         }
     }
@@ -130,13 +131,13 @@ pub(crate) fn chain(payload: &[u8]) -> Option<ChainInfo> {
     let (mut hook, mut prio, mut policy, mut kind) = (None, 0, Policy::Accept, None);
     for (ty, v) in attrs {
         match ty {
-            NFTA_CHAIN_TABLE => c.table = get_str(v),
-            NFTA_CHAIN_NAME => c.name = get_str(v),
-            NFTA_CHAIN_HANDLE => c.handle = get_be64(v)?,
-            NFTA_CHAIN_USE => c.use_count = get_be32(v)?,
-            NFTA_CHAIN_POLICY if get_be32(v)? == NF_DROP as u32 => policy = Policy::Drop,
+            NFTA_CHAIN_TABLE => c.table = str_of(v),
+            NFTA_CHAIN_NAME => c.name = str_of(v),
+            NFTA_CHAIN_HANDLE => c.handle = be64_of(v)?,
+            NFTA_CHAIN_USE => c.use_count = be32_of(v)?,
+            NFTA_CHAIN_POLICY if be32_of(v)? == NF_DROP as u32 => policy = Policy::Drop,
             NFTA_CHAIN_TYPE => {
-                kind = match get_str(v).as_str() {
+                kind = match str_of(v).as_str() {
                     "filter" => Some(ChainType::Filter),
                     "nat" => Some(ChainType::Nat),
                     "route" => Some(ChainType::Route),
@@ -146,8 +147,8 @@ pub(crate) fn chain(payload: &[u8]) -> Option<ChainInfo> {
             NFTA_CHAIN_HOOK => {
                 for (hty, hv) in Attrs(v) {
                     match hty {
-                        NFTA_HOOK_HOOKNUM => hook = Hook::from_number(family, get_be32(hv)?),
-                        NFTA_HOOK_PRIORITY => prio = get_be32(hv)? as i32,
+                        NFTA_HOOK_HOOKNUM => hook = Hook::from_number(family, be32_of(hv)?),
+                        NFTA_HOOK_PRIORITY => prio = be32_of(hv)? as i32,
                         _ => {}
                     }
                 }
@@ -171,9 +172,9 @@ pub(crate) fn rule(payload: &[u8]) -> Option<RuleInfo> {
     };
     for (ty, v) in attrs {
         match ty {
-            NFTA_RULE_TABLE => r.table = get_str(v),
-            NFTA_RULE_CHAIN => r.chain = get_str(v),
-            NFTA_RULE_HANDLE => r.handle = get_be64(v)?,
+            NFTA_RULE_TABLE => r.table = str_of(v),
+            NFTA_RULE_CHAIN => r.chain = str_of(v),
+            NFTA_RULE_HANDLE => r.handle = be64_of(v)?,
             NFTA_RULE_USERDATA => r.userdata = Some(v.to_vec()),
             NFTA_RULE_EXPRESSIONS => r.exprs.extend(Attrs(v).map(|(_, e)| raw_expr(e))),
             _ => {}
@@ -191,7 +192,7 @@ fn raw_expr(attrs: &[u8]) -> RawExpr {
     };
     for (ety, ev) in Attrs(attrs) {
         match ety {
-            NFTA_EXPR_NAME => x.name = get_str(ev),
+            NFTA_EXPR_NAME => x.name = str_of(ev),
             NFTA_EXPR_DATA => x.data = ev.to_vec(),
             _ => {}
         }
@@ -230,14 +231,14 @@ pub(crate) fn set(payload: &[u8]) -> Option<SetInfo> {
     };
     for (ty, v) in attrs {
         match ty {
-            NFTA_SET_TABLE => s.table = get_str(v),
-            NFTA_SET_NAME => s.name = get_str(v),
-            16 /* NFTA_SET_HANDLE */ => s.handle = get_be64(v)?,
-            NFTA_SET_FLAGS => s.flags = get_be32(v)?,
-            NFTA_SET_KEY_TYPE => s.key_type = get_be32(v)?,
-            NFTA_SET_KEY_LEN => s.key_len = get_be32(v)?,
-            NFTA_SET_DATA_TYPE => s.data_type = get_be32(v),
-            NFTA_SET_DATA_LEN => s.data_len = get_be32(v),
+            NFTA_SET_TABLE => s.table = str_of(v),
+            NFTA_SET_NAME => s.name = str_of(v),
+            16 /* NFTA_SET_HANDLE */ => s.handle = be64_of(v)?,
+            NFTA_SET_FLAGS => s.flags = be32_of(v)?,
+            NFTA_SET_KEY_TYPE => s.key_type = be32_of(v)?,
+            NFTA_SET_KEY_LEN => s.key_len = be32_of(v)?,
+            NFTA_SET_DATA_TYPE => s.data_type = be32_of(v),
+            NFTA_SET_DATA_LEN => s.data_len = be32_of(v),
             _ => {}
         }
     }
@@ -261,7 +262,7 @@ pub(crate) fn elements(payload: &[u8], out: &mut Vec<Element>) {
                     NFTA_SET_ELEM_KEY_END => e.key_end = decode_value(v),
                     NFTA_SET_ELEM_DATA => e.data = ElemData::decode(v),
                     NFTA_SET_ELEM_FLAGS => {
-                        e.interval_end = get_be32(v).unwrap_or(0) & NFT_SET_ELEM_INTERVAL_END != 0
+                        e.interval_end = be32_of(v).unwrap_or(0) & NFT_SET_ELEM_INTERVAL_END != 0
                     }
                     NFTA_SET_ELEM_EXPR => e.counter = raw_expr(v).counter(),
                     NFTA_SET_ELEM_EXPRESSIONS => {

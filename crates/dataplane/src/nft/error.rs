@@ -1,4 +1,4 @@
-//! Errors of the nf_tables client.
+//! Errors of the nfnetlink clients: nf_tables and ctnetlink.
 //!
 //! Contract: a kernel rejection is an [`NftError`] naming the message that
 //! failed (operation and object, e.g. `NEWRULE inet bulkhead input`) and the

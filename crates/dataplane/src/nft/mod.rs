@@ -31,6 +31,7 @@ mod chain;
 mod dump;
 mod error;
 mod expr;
+mod expr_wire;
 mod flags;
 pub(crate) mod nfnl;
 mod register;
@@ -40,7 +41,6 @@ mod socket;
 mod table;
 pub(crate) mod uapi;
 mod verdict;
-pub(crate) mod wire;
 
 pub use batch::{Batch, SetRef};
 pub use chain::{BaseChain, Chain, ChainType, Hook, Policy};

@@ -7,7 +7,7 @@
 
 use super::expr::Expr;
 use super::uapi::*;
-use super::wire::MsgWriter;
+use crate::netlink::wire::Writer;
 
 /// A rule to append to a chain.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -33,7 +33,7 @@ impl Rule {
         self
     }
 
-    pub(crate) fn encode(&self, w: &mut MsgWriter, table: &str) {
+    pub(crate) fn encode(&self, w: &mut Writer, table: &str) {
         w.str(NFTA_RULE_TABLE, table);
         w.str(NFTA_RULE_CHAIN, &self.chain);
         let list = w.nest_start(NFTA_RULE_EXPRESSIONS);

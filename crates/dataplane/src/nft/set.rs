@@ -10,10 +10,11 @@
 //! are one element with `key_end`, built by [`Element::range`].
 
 use super::flags::SetFlags;
+use super::nfnl::NfWriter;
 use super::register::{ConcatLayout, LayoutError};
 use super::uapi::*;
 use super::verdict::{ElemData, Verdict};
-use super::wire::MsgWriter;
+use crate::netlink::wire::Writer;
 
 /// nft's datatype of a key field. The kernel stores the type id only for
 /// userspace (`nft list` shows keys with it); lengths are what it checks.
@@ -189,14 +190,16 @@ impl Set {
         f
     }
 
-    pub(crate) fn encode(&self, w: &mut MsgWriter, table: &str, id: u32) {
+    pub(crate) fn encode(&self, w: &mut Writer, table: &str, id: u32) {
         w.str(NFTA_SET_TABLE, table);
         w.str(NFTA_SET_NAME, &self.name);
         w.be32(NFTA_SET_FLAGS, self.effective_flags().bits());
         w.be32(NFTA_SET_KEY_TYPE, self.key.type_id());
         w.be32(NFTA_SET_KEY_LEN, self.key.key_len());
         match self.data {
-            Some(SetData::Verdict) => w.be32(NFTA_SET_DATA_TYPE, NFT_DATA_VERDICT),
+            Some(SetData::Verdict) => {
+                w.be32(NFTA_SET_DATA_TYPE, NFT_DATA_VERDICT);
+            }
             Some(SetData::Value(t)) => {
                 w.be32(NFTA_SET_DATA_TYPE, t.id());
                 w.be32(NFTA_SET_DATA_LEN, t.size());
@@ -298,7 +301,7 @@ impl Element {
         }
     }
 
-    pub(crate) fn encode(&self, w: &mut MsgWriter, with_data: bool) {
+    pub(crate) fn encode(&self, w: &mut Writer, with_data: bool) {
         let elem = w.nest_start(NFTA_LIST_ELEM);
         w.data_value(NFTA_SET_ELEM_KEY, &self.key);
         if let Some(end) = &self.key_end {

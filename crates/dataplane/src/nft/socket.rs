@@ -11,11 +11,12 @@ use std::path::Path;
 use super::batch::Batch;
 use super::dump::{self, ChainInfo, RuleInfo, SetInfo, TableInfo};
 use super::error::{Error, NftError};
-use super::nfnl::{DumpError, NlSocket};
+use super::nfnl::NfWriter;
+use super::nfnl::NlSocket;
 use super::set::Element;
 use super::table::{Family, Table};
 use super::uapi::*;
-use super::wire::{MsgHeader, MsgWriter};
+use crate::netlink::wire::{Header, Writer};
 
 /// A netlink socket for nf_tables in one network namespace.
 #[derive(Debug)]
@@ -41,32 +42,29 @@ impl NftSocket {
         let n = batch.len() as u32;
         let first = self.nl.take_seq(n + 2);
         let buf = batch.finish(first);
-        let last = first.wrapping_add(n);
         // The kernel runs the batch inside `sendmsg`: when it returns, the
         // rejections (any message) and the one acknowledgement (the last
         // message) are queued. A failed commit phase is answered on the
         // first message's sequence (the kernel has pulled BATCH_BEGIN off
         // by then), so it is reported as that message's error; only errors
         // about the batch itself (generation, unsupported) come on BEGIN.
-        let replies = self
+        let answers = self
             .nl
-            .request(buf, |s| s.wrapping_sub(first) <= n, 16)
+            .request(buf, first, n as usize + 1)
             .map_err(Error::io("commit batch"))?;
-        let mut failed: Vec<(u32, i32)> = replies
-            .iter()
-            .filter(|(_, &e)| e != 0)
-            .map(|(&seq, &e)| (seq.wrapping_sub(first), e))
-            .collect();
-        failed.sort_unstable();
-        if let Some(&(at, errno)) = failed.first() {
+        let failed = answers.iter().enumerate().find_map(|(at, a)| match a {
+            Some(Err(nack)) => Some((at, nack.errno)),
+            _ => None,
+        });
+        if let Some((at, errno)) = failed {
             return Err(match at.checked_sub(1) {
                 Some(index) => {
-                    let m = &batch.msgs[index as usize];
+                    let m = &batch.msgs[index];
                     NftError {
                         op: m.op,
                         object: m.object.clone(),
                         errno,
-                        index: index as usize,
+                        index,
                     }
                 }
                 None => NftError {
@@ -78,7 +76,7 @@ impl NftSocket {
             }
             .into());
         }
-        if replies.get(&last) != Some(&0) {
+        if answers.last() != Some(&Some(Ok(()))) {
             return Err(Error::Unacknowledged { sent: n as usize });
         }
         Ok(())
@@ -90,12 +88,12 @@ impl NftSocket {
         family: Option<Family>,
         op: &'static str,
         object: String,
-        attrs: impl FnOnce(&mut MsgWriter),
-    ) -> Result<Vec<(MsgHeader, Vec<u8>)>, Error> {
+        attrs: impl FnOnce(&mut Writer),
+    ) -> Result<Vec<(Header, Vec<u8>)>, Error> {
         let seq = self.nl.take_seq(1);
-        let mut w = MsgWriter::default();
+        let mut w = Writer::default();
         let ty = (NFNL_SUBSYS_NFTABLES << 8) | msg;
-        let m = w.begin(
+        let m = w.nf_begin(
             ty,
             NLM_F_REQUEST | NLM_F_DUMP,
             seq,
@@ -104,19 +102,7 @@ impl NftSocket {
         );
         attrs(&mut w);
         w.end(m);
-        self.nl.dump(&w.buf, seq).map_err(|e| match e {
-            DumpError::Io(source) => Error::Io {
-                step: "dump",
-                source,
-            },
-            DumpError::Kernel(errno) => NftError {
-                op,
-                object,
-                errno,
-                index: 0,
-            }
-            .into(),
-        })
+        self.nl.dump(&w.buf, seq, op, &object)
     }
 
     /// Every table (of `family`, or of all families).
@@ -139,7 +125,9 @@ impl NftSocket {
             Some(t.family),
             "GETCHAIN",
             t.to_string(),
-            |w| w.str(NFTA_CHAIN_TABLE, &t.name),
+            |w| {
+                w.str(NFTA_CHAIN_TABLE, &t.name);
+            },
         )?;
         Ok(msgs
             .iter()
@@ -170,7 +158,9 @@ impl NftSocket {
             Some(t.family),
             "GETSET",
             t.to_string(),
-            |w| w.str(NFTA_SET_TABLE, &t.name),
+            |w| {
+                w.str(NFTA_SET_TABLE, &t.name);
+            },
         )?;
         Ok(msgs
             .iter()

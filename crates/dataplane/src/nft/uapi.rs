@@ -7,20 +7,10 @@
 //! those headers) against the kernel's own `nf_tables.h`.
 #![allow(missing_docs, dead_code)]
 
-// netlink.h
-pub const NLMSG_HDRLEN: usize = 16;
-pub const NLMSG_ERROR: u16 = 2;
-pub const NLMSG_DONE: u16 = 3;
-pub const NLM_F_REQUEST: u16 = 0x1;
-pub const NLM_F_MULTI: u16 = 0x2;
-pub const NLM_F_ACK: u16 = 0x4;
-pub const NLM_F_DUMP_INTR: u16 = 0x10;
-pub const NLM_F_DUMP: u16 = 0x300;
-pub const NLM_F_EXCL: u16 = 0x200;
-pub const NLM_F_CREATE: u16 = 0x400;
-pub const NLM_F_APPEND: u16 = 0x800;
-pub const NLA_F_NESTED: u16 = 0x8000;
-pub const NLA_TYPE_MASK: u16 = 0x3fff;
+// netlink.h: the core's
+pub(crate) use crate::netlink::wire::{
+    NLA_F_NESTED, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REQUEST,
+};
 
 // nfnetlink.h
 pub const NFNETLINK_V0: u8 = 0;

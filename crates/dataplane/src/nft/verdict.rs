@@ -4,8 +4,9 @@
 //! (code plus, for jump/goto, the target chain's name) and decodes back from
 //! it; unknown codes decode to `None` rather than guessing.
 
+use super::nfnl::NfWriter;
 use super::uapi::*;
-use super::wire::{get_be32, get_str, Attrs, MsgWriter};
+use crate::netlink::wire::{be32_of, str_of, Attrs, Writer};
 
 /// A verdict. Jump and goto name a regular chain of the same table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -31,7 +32,7 @@ impl Verdict {
     }
 
     /// Writes `ty { NFTA_DATA_VERDICT { CODE, CHAIN? } }`.
-    pub(crate) fn encode(&self, w: &mut MsgWriter, ty: u16) {
+    pub(crate) fn encode(&self, w: &mut Writer, ty: u16) {
         let data = w.nest_start(ty);
         let v = w.nest_start(NFTA_DATA_VERDICT);
         w.be32(NFTA_VERDICT_CODE, self.code() as u32);
@@ -49,8 +50,8 @@ impl Verdict {
         let mut chain = String::new();
         for (ty, p) in Attrs(v) {
             match ty {
-                NFTA_VERDICT_CODE => code = get_be32(p).map(|c| c as i32),
-                NFTA_VERDICT_CHAIN => chain = get_str(p),
+                NFTA_VERDICT_CODE => code = be32_of(p).map(|c| c as i32),
+                NFTA_VERDICT_CHAIN => chain = str_of(p),
                 _ => {}
             }
         }
@@ -74,7 +75,7 @@ pub enum ElemData {
 }
 
 impl ElemData {
-    pub(crate) fn encode(&self, w: &mut MsgWriter, ty: u16) {
+    pub(crate) fn encode(&self, w: &mut Writer, ty: u16) {
         match self {
             ElemData::Verdict(v) => v.encode(w, ty),
             ElemData::Value(v) => w.data_value(ty, v),
@@ -111,7 +112,7 @@ mod tests {
             Verdict::Jump("ep1".into()),
             Verdict::Goto("ep2".into()),
         ] {
-            let mut w = MsgWriter::default();
+            let mut w = Writer::default();
             v.encode(&mut w, NFTA_SET_ELEM_DATA);
             let (_, inner) = Attrs(&w.buf).next().unwrap();
             assert_eq!(Verdict::decode(inner), Some(v.clone()));

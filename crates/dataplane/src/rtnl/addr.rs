@@ -7,15 +7,15 @@
 
 use std::net::IpAddr;
 
-use super::wire::{self, Msg};
+use super::wire::{self, Writer};
 use super::Batch;
 
-fn addr_msg(ty: u16, flags: u16, index: u32, ip: IpAddr, prefix: u8) -> Msg {
+fn addr_msg(ty: u16, flags: u16, index: u32, ip: IpAddr, prefix: u8) -> Writer {
     let (family, bytes, ifa_flags): (u8, Vec<u8>, u8) = match ip {
         IpAddr::V4(a) => (wire::AF_INET, a.octets().to_vec(), 0),
         IpAddr::V6(a) => (wire::AF_INET6, a.octets().to_vec(), wire::IFA_F_NODAD),
     };
-    let mut m = Msg::new(ty, flags);
+    let mut m = wire::request(ty, flags);
     let mut h = [0u8; 8];
     h[0] = family;
     h[1] = prefix;
@@ -23,8 +23,8 @@ fn addr_msg(ty: u16, flags: u16, index: u32, ip: IpAddr, prefix: u8) -> Msg {
     h[3] = wire::RT_SCOPE_UNIVERSE;
     h[4..8].copy_from_slice(&index.to_ne_bytes());
     m.raw(&h)
-        .attr(wire::IFA_LOCAL, &bytes)
-        .attr(wire::IFA_ADDRESS, &bytes);
+        .bytes(wire::IFA_LOCAL, &bytes)
+        .bytes(wire::IFA_ADDRESS, &bytes);
     m
 }
 
@@ -65,7 +65,7 @@ fn parse_addr(ty: u16, payload: &[u8]) -> Option<IfAddr> {
     let index = wire::u32_of(&payload[4..8])?;
     let mut local = None;
     let mut address = None;
-    for (t, v) in wire::attrs(&payload[8..]) {
+    for (t, v) in wire::Attrs(&payload[8..]) {
         let ip = match (family, v.len()) {
             (wire::AF_INET, 4) => IpAddr::from(<[u8; 4]>::try_from(v).ok()?),
             (wire::AF_INET6, 16) => IpAddr::from(<[u8; 16]>::try_from(v).ok()?),
@@ -92,7 +92,7 @@ impl super::Rtnl {
     /// index (the order in which the kernel itself picks a source address
     /// when the outgoing interface has none).
     pub fn addresses(&mut self) -> Result<Vec<IfAddr>, super::RtnlError> {
-        let mut m = Msg::new(wire::RTM_GETADDR, wire::NLM_F_ACK | wire::NLM_F_DUMP);
+        let mut m = wire::request(wire::RTM_GETADDR, wire::NLM_F_ACK | wire::NLM_F_DUMP);
         m.raw(&[wire::AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0]);
         let mut out = Vec::new();
         self.query("list addresses", "all", &m, |ty, p| {
@@ -112,12 +112,12 @@ mod tests {
     #[test]
     fn a_reply_gives_its_local_address() {
         let reply = |family, attrs: &[(u16, &[u8])]| {
-            let mut m = Msg::new(wire::RTM_NEWADDR, 0);
+            let mut m = wire::request(wire::RTM_NEWADDR, 0);
             m.raw(&[family, 24, 0, 0, 1, 0, 0, 0]);
             for (t, v) in attrs {
-                m.attr(*t, v);
+                m.bytes(*t, v);
             }
-            m.bytes()[wire::NLMSG_HDRLEN..].to_vec()
+            m.buf[crate::netlink::wire::NLMSG_HDRLEN..].to_vec()
         };
         let p2p = reply(
             wire::AF_INET,

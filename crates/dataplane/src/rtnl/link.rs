@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::wire::{self, Msg};
+use super::wire::{self, Writer};
 use super::{Batch, Rtnl, RtnlError};
 
 /// A veth pair: `name` stays in the handle's namespace, `peer_name` is made
@@ -84,32 +84,30 @@ pub struct Link {
     pub kind: Option<String>,
 }
 
-fn new_link(name: &str) -> Msg {
+fn new_link(name: &str) -> Writer {
     new_link_flags(name, 0)
 }
 
 /// A create request; `up` (IFF_UP or 0) is applied as the link is registered.
-fn new_link_flags(name: &str, up: u32) -> Msg {
+fn new_link_flags(name: &str, up: u32) -> Writer {
     let flags = wire::NLM_F_ACK | wire::NLM_F_CREATE | wire::NLM_F_EXCL;
-    let mut m = Msg::new(wire::RTM_NEWLINK, flags);
-    m.ifinfo(wire::AF_UNSPEC, 0, up, up)
-        .attr_str(wire::IFLA_IFNAME, name);
+    let mut m = wire::request(wire::RTM_NEWLINK, flags);
+    wire::ifinfo(&mut m, wire::AF_UNSPEC, 0, up, up).str(wire::IFLA_IFNAME, name);
     m
 }
 
-fn change_link(name: &str, flags: u32, change: u32) -> Msg {
-    let mut m = Msg::new(wire::RTM_NEWLINK, wire::NLM_F_ACK);
-    m.ifinfo(wire::AF_UNSPEC, 0, flags, change)
-        .attr_str(wire::IFLA_IFNAME, name);
+fn change_link(name: &str, flags: u32, change: u32) -> Writer {
+    let mut m = wire::request(wire::RTM_NEWLINK, wire::NLM_F_ACK);
+    wire::ifinfo(&mut m, wire::AF_UNSPEC, 0, flags, change).str(wire::IFLA_IFNAME, name);
     m
 }
 
-fn common(m: &mut Msg, mac: Option<[u8; 6]>, mtu: Option<u32>) {
+fn common(m: &mut Writer, mac: Option<[u8; 6]>, mtu: Option<u32>) {
     if let Some(mac) = mac {
-        m.attr(wire::IFLA_ADDRESS, &mac);
+        m.bytes(wire::IFLA_ADDRESS, &mac);
     }
     if let Some(mtu) = mtu {
-        m.attr_u32(wire::IFLA_MTU, mtu);
+        m.u32(wire::IFLA_MTU, mtu);
     }
 }
 
@@ -126,15 +124,14 @@ impl Batch {
         let mut m = new_link_flags(spec.name, up);
         common(&mut m, spec.mac, spec.mtu);
         let info = m.nest_start(wire::IFLA_LINKINFO);
-        m.attr_str(wire::IFLA_INFO_KIND, "veth");
+        m.str(wire::IFLA_INFO_KIND, "veth");
         let data = m.nest_start(wire::IFLA_INFO_DATA);
         let peer = m.nest_start(wire::VETH_INFO_PEER);
-        m.ifinfo(wire::AF_UNSPEC, 0, 0, 0)
-            .attr_str(wire::IFLA_IFNAME, spec.peer_name);
+        wire::ifinfo(&mut m, wire::AF_UNSPEC, 0, 0, 0).str(wire::IFLA_IFNAME, spec.peer_name);
         common(&mut m, spec.peer_mac, spec.mtu);
         if let Some(path) = spec.peer_netns {
             let file = open_netns("create veth", spec.name, path)?;
-            m.attr_u32(
+            m.u32(
                 wire::IFLA_NET_NS_FD,
                 std::os::fd::AsRawFd::as_raw_fd(&*file) as u32,
             );
@@ -149,7 +146,7 @@ impl Batch {
     fn create_simple(&mut self, op: &'static str, kind: &str, name: &str) -> &mut Self {
         let mut m = new_link(name);
         let info = m.nest_start(wire::IFLA_LINKINFO);
-        m.attr_str(wire::IFLA_INFO_KIND, kind);
+        m.str(wire::IFLA_INFO_KIND, kind);
         m.nest_end(info);
         self.push(op, name, m)
     }
@@ -167,20 +164,20 @@ impl Batch {
         let mut m = new_link(spec.name);
         common(&mut m, None, spec.mtu);
         let info = m.nest_start(wire::IFLA_LINKINFO);
-        m.attr_str(wire::IFLA_INFO_KIND, "vxlan");
+        m.str(wire::IFLA_INFO_KIND, "vxlan");
         let data = m.nest_start(wire::IFLA_INFO_DATA);
-        m.attr_u32(wire::IFLA_VXLAN_ID, spec.vni);
+        m.u32(wire::IFLA_VXLAN_ID, spec.vni);
         match spec.local {
-            Some(IpAddr::V4(a)) => m.attr(wire::IFLA_VXLAN_LOCAL, &a.octets()),
-            Some(IpAddr::V6(a)) => m.attr(wire::IFLA_VXLAN_LOCAL6, &a.octets()),
+            Some(IpAddr::V4(a)) => m.bytes(wire::IFLA_VXLAN_LOCAL, &a.octets()),
+            Some(IpAddr::V6(a)) => m.bytes(wire::IFLA_VXLAN_LOCAL6, &a.octets()),
             None => &mut m,
         };
         if let Some(dev) = spec.underlay {
-            m.attr_u32(wire::IFLA_VXLAN_LINK, dev);
+            m.u32(wire::IFLA_VXLAN_LINK, dev);
         }
-        m.attr(wire::IFLA_VXLAN_PORT, &spec.port.to_be_bytes())
-            .attr_u8(wire::IFLA_VXLAN_LEARNING, spec.learning.into())
-            .attr_u8(wire::IFLA_VXLAN_PROXY, spec.proxy.into());
+        m.bytes(wire::IFLA_VXLAN_PORT, &spec.port.to_be_bytes())
+            .u8(wire::IFLA_VXLAN_LEARNING, spec.learning.into())
+            .u8(wire::IFLA_VXLAN_PROXY, spec.proxy.into());
         m.nest_end(data);
         m.nest_end(info);
         self.push("create vxlan", spec.name, m)
@@ -190,19 +187,19 @@ impl Batch {
     pub fn create_macvlan(&mut self, spec: &MacvlanSpec<'_>) -> Result<&mut Self, RtnlError> {
         let mut m = new_link(spec.name);
         common(&mut m, spec.mac, spec.mtu);
-        m.attr_u32(wire::IFLA_LINK, spec.parent);
+        m.u32(wire::IFLA_LINK, spec.parent);
         if let Some(path) = spec.netns {
             let file = open_netns("create macvlan", spec.name, path)?;
-            m.attr_u32(
+            m.u32(
                 wire::IFLA_NET_NS_FD,
                 std::os::fd::AsRawFd::as_raw_fd(&*file) as u32,
             );
             self.fds.push(file);
         }
         let info = m.nest_start(wire::IFLA_LINKINFO);
-        m.attr_str(wire::IFLA_INFO_KIND, "macvlan");
+        m.str(wire::IFLA_INFO_KIND, "macvlan");
         let data = m.nest_start(wire::IFLA_INFO_DATA);
-        m.attr_u32(wire::IFLA_MACVLAN_MODE, spec.mode as u32);
+        m.u32(wire::IFLA_MACVLAN_MODE, spec.mode as u32);
         m.nest_end(data);
         m.nest_end(info);
         Ok(self.push("create macvlan", spec.name, m))
@@ -222,28 +219,27 @@ impl Batch {
     /// `None` releases it.
     pub fn set_master(&mut self, name: &str, master: Option<u32>) -> &mut Self {
         let mut m = change_link(name, 0, 0);
-        m.attr_u32(wire::IFLA_MASTER, master.unwrap_or(0));
+        m.u32(wire::IFLA_MASTER, master.unwrap_or(0));
         self.push("set master of", name, m)
     }
 
     pub fn set_mtu(&mut self, name: &str, mtu: u32) -> &mut Self {
         let mut m = change_link(name, 0, 0);
-        m.attr_u32(wire::IFLA_MTU, mtu);
+        m.u32(wire::IFLA_MTU, mtu);
         self.push("set mtu of", name, m)
     }
 
     /// Sets the interface group (IFLA_GROUP), which nftables can match on.
     pub fn set_group(&mut self, name: &str, group: u32) -> &mut Self {
         let mut m = change_link(name, 0, 0);
-        m.attr_u32(wire::IFLA_GROUP, group);
+        m.u32(wire::IFLA_GROUP, group);
         self.push("set group of", name, m)
     }
 
     /// Deletes a link (for a veth, both ends).
     pub fn delete_link(&mut self, name: &str) -> &mut Self {
-        let mut m = Msg::new(wire::RTM_DELLINK, wire::NLM_F_ACK);
-        m.ifinfo(wire::AF_UNSPEC, 0, 0, 0)
-            .attr_str(wire::IFLA_IFNAME, name);
+        let mut m = wire::request(wire::RTM_DELLINK, wire::NLM_F_ACK);
+        wire::ifinfo(&mut m, wire::AF_UNSPEC, 0, 0, 0).str(wire::IFLA_IFNAME, name);
         self.push("delete link", name, m)
     }
 
@@ -252,9 +248,8 @@ impl Batch {
     /// RCU waits are paid once for all of them, not once per link. The
     /// kernel answers ENODEV when the group has no link.
     pub fn delete_group(&mut self, group: u32) -> &mut Self {
-        let mut m = Msg::new(wire::RTM_DELLINK, wire::NLM_F_ACK);
-        m.ifinfo(wire::AF_UNSPEC, 0, 0, 0)
-            .attr_u32(wire::IFLA_GROUP, group);
+        let mut m = wire::request(wire::RTM_DELLINK, wire::NLM_F_ACK);
+        wire::ifinfo(&mut m, wire::AF_UNSPEC, 0, 0, 0).u32(wire::IFLA_GROUP, group);
         self.push("delete links of group", group.to_string(), m)
     }
 }
@@ -274,7 +269,7 @@ fn parse_link(ty: u16, payload: &[u8]) -> Option<Link> {
         mac: None,
         kind: None,
     };
-    for (t, v) in wire::attrs(&payload[16..]) {
+    for (t, v) in wire::Attrs(&payload[16..]) {
         match t {
             wire::IFLA_IFNAME => link.name = wire::str_of(v),
             wire::IFLA_MTU => link.mtu = wire::u32_of(v).unwrap_or(0),
@@ -282,7 +277,7 @@ fn parse_link(ty: u16, payload: &[u8]) -> Option<Link> {
             wire::IFLA_GROUP => link.group = wire::u32_of(v).unwrap_or(0),
             wire::IFLA_ADDRESS => link.mac = v.try_into().ok(),
             wire::IFLA_LINKINFO => {
-                link.kind = wire::attrs(v)
+                link.kind = wire::Attrs(v)
                     .find(|(t, _)| *t == wire::IFLA_INFO_KIND)
                     .map(|(_, k)| wire::str_of(k));
             }
@@ -292,11 +287,11 @@ fn parse_link(ty: u16, payload: &[u8]) -> Option<Link> {
     Some(link)
 }
 
-fn get_link(name: &str) -> Msg {
-    let mut m = Msg::new(wire::RTM_GETLINK, wire::NLM_F_ACK);
-    m.ifinfo(wire::AF_UNSPEC, 0, 0, 0)
-        .attr_str(wire::IFLA_IFNAME, name)
-        .attr_u32(wire::IFLA_EXT_MASK, wire::RTEXT_FILTER_SKIP_STATS);
+fn get_link(name: &str) -> Writer {
+    let mut m = wire::request(wire::RTM_GETLINK, wire::NLM_F_ACK);
+    wire::ifinfo(&mut m, wire::AF_UNSPEC, 0, 0, 0)
+        .str(wire::IFLA_IFNAME, name)
+        .u32(wire::IFLA_EXT_MASK, wire::RTEXT_FILTER_SKIP_STATS);
     m
 }
 
@@ -308,23 +303,20 @@ impl Rtnl {
         batch: &Batch,
         names: &[&str],
     ) -> Result<Vec<Option<Link>>, RtnlError> {
-        let gets: Vec<Msg> = names.iter().map(|n| get_link(n)).collect();
-        let msgs: Vec<&Msg> = batch.reqs.iter().map(|r| &r.msg).chain(&gets).collect();
+        let gets: Vec<Writer> = names.iter().map(|n| get_link(n)).collect();
+        let msgs: Vec<&Writer> = batch.reqs.iter().map(|r| &r.msg).chain(&gets).collect();
         let first_get = batch.reqs.len();
         let mut found = vec![None; names.len()];
-        let results = self.transact(&msgs, |i, r| {
+        let results = self.transact(&msgs, |i, h, p| {
             if let Some(slot) = i.checked_sub(first_get) {
-                found[slot] = parse_link(r.ty, r.payload);
+                found[slot] = parse_link(h.ty, p);
             }
         })?;
         let ops = batch.reqs.iter().map(|r| (r.op, r.object.as_str()));
         let ops = ops.chain(names.iter().map(|n| ("find link", *n)));
         for ((op, object), res) in ops.zip(results) {
-            if let Err((source, detail)) = res {
-                let e = RtnlError {
-                    detail,
-                    ..RtnlError::new(op, object, source)
-                };
+            if let Err(nack) = res {
+                let e = RtnlError::refused(op, object, nack);
                 if !(op == "find link" && e.is_not_found()) {
                     return Err(e);
                 }
@@ -351,9 +343,9 @@ impl Rtnl {
 
     /// Every link whose name starts with `prefix` (all links for ""), by index.
     pub fn links(&mut self, prefix: &str) -> Result<Vec<Link>, RtnlError> {
-        let mut m = Msg::new(wire::RTM_GETLINK, wire::NLM_F_ACK | wire::NLM_F_DUMP);
-        m.ifinfo(wire::AF_UNSPEC, 0, 0, 0)
-            .attr_u32(wire::IFLA_EXT_MASK, wire::RTEXT_FILTER_SKIP_STATS);
+        let mut m = wire::request(wire::RTM_GETLINK, wire::NLM_F_ACK | wire::NLM_F_DUMP);
+        wire::ifinfo(&mut m, wire::AF_UNSPEC, 0, 0, 0)
+            .u32(wire::IFLA_EXT_MASK, wire::RTEXT_FILTER_SKIP_STATS);
         let mut out = Vec::new();
         self.query("list links", prefix, &m, |ty, p| {
             out.extend(parse_link(ty, p).filter(|l| l.name.starts_with(prefix)))

@@ -10,27 +10,21 @@
 //! costs one round trip. The kernel applies the requests in order
 //! and does not stop at a failed one; `execute` reports the first failure, as
 //! an [`RtnlError`] naming the operation and the object ("create veth bhp1:
-//! File exists"). No operation ever spawns a process. A receive waits at
-//! most [`RECV_TIMEOUT`] for the kernel (`SO_RCVTIMEO`, also on the
-//! netfilter sockets), so a reply that never comes fails the operation with
-//! `TimedOut` instead of hanging the daemon under its engine lock.
+//! File exists"). No operation ever spawns a process. The socket, its
+//! receive timeout and the ack collection are the shared netlink core's
+//! (`crate::netlink`).
 
 mod addr;
 mod link;
 mod route;
 mod rule;
-pub(crate) mod sys;
 mod tap;
-mod timeout;
 mod wire;
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::sys::socket::{
-    bind, send, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
-};
+use nix::sys::socket::SockProtocol;
 
 pub use addr::IfAddr;
 pub use link::{Link, MacvlanMode, MacvlanSpec, VethSpec, VxlanSpec};
@@ -38,8 +32,8 @@ pub use route::{Neighbour, Route};
 pub use rule::RoutingRule;
 pub use tap::TapSpec;
 
-use crate::netns;
-pub(crate) use timeout::{recv_bounded, set_recv_timeout, RECV_TIMEOUT};
+use crate::netlink::wire::Header;
+use crate::netlink::{Answer, Collect, Nack, Socket};
 
 /// What failed, on which object, and why.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +76,14 @@ impl RtnlError {
         }
     }
 
+    /// The kernel's refusal of one request.
+    fn refused(op: &'static str, object: impl Into<String>, nack: Nack) -> Self {
+        Self {
+            detail: nack.detail,
+            ..Self::new(op, object, io::Error::from_raw_os_error(nack.errno))
+        }
+    }
+
     /// The errno the kernel returned, if any.
     pub fn errno(&self) -> Option<i32> {
         self.source.raw_os_error()
@@ -106,7 +108,7 @@ impl RtnlError {
 struct Request {
     op: &'static str,
     object: String,
-    msg: wire::Msg,
+    msg: wire::Writer,
 }
 
 /// An ordered list of changes to apply in one round trip; build it with the
@@ -139,7 +141,12 @@ impl Batch {
         self.reqs.iter().map(|r| (r.op, r.object.as_str()))
     }
 
-    fn push(&mut self, op: &'static str, object: impl Into<String>, msg: wire::Msg) -> &mut Self {
+    fn push(
+        &mut self,
+        op: &'static str,
+        object: impl Into<String>,
+        msg: wire::Writer,
+    ) -> &mut Self {
         self.reqs.push(Request {
             op,
             object: object.into(),
@@ -152,11 +159,9 @@ impl Batch {
 /// A blocking rtnetlink socket bound to one network namespace.
 #[derive(Debug)]
 pub struct Rtnl {
-    fd: OwnedFd,
+    sock: Socket,
     netns: Option<PathBuf>,
-    seq: u32,
     tx: Vec<u8>,
-    rx: Vec<u8>,
 }
 
 const RX_BUF: usize = 64 * 1024;
@@ -174,19 +179,12 @@ impl Rtnl {
 
     fn open(netns: Option<&Path>) -> Result<Self, RtnlError> {
         let object = netns.map_or("current netns".into(), |p| p.display().to_string());
-        let fail = |e| RtnlError::new("open rtnetlink socket in", object.clone(), e);
-        let fd = match netns {
-            // The socket belongs to the namespace of the thread that made it.
-            Some(path) => netns::run_in(Some(path), open_socket).map_err(fail)?,
-            None => open_socket(),
-        }
-        .map_err(fail)?;
+        let sock = Socket::open(SockProtocol::NetlinkRoute, netns, 0, RX_BUF)
+            .map_err(|e| RtnlError::new("open rtnetlink socket in", object, e))?;
         Ok(Self {
-            fd,
+            sock,
             netns: netns.map(Path::to_path_buf),
-            seq: 0,
             tx: Vec::with_capacity(4096),
-            rx: vec![0; RX_BUF],
         })
     }
 
@@ -199,19 +197,7 @@ impl Rtnl {
     /// requests); returns the first failure, after the kernel has answered
     /// every request.
     pub fn execute(&mut self, batch: &Batch) -> Result<(), RtnlError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let msgs: Vec<_> = batch.reqs.iter().map(|r| &r.msg).collect();
-        let results = self.transact(&msgs, |_, _| {})?;
-        for (req, res) in batch.reqs.iter().zip(results) {
-            if let Err((source, detail)) = res {
-                let mut e = RtnlError::new(req.op, req.object.clone(), source);
-                e.detail = detail;
-                return Err(e);
-            }
-        }
-        Ok(())
+        self.execute_and_find(batch, &[]).map(drop)
     }
 
     /// Sends one request and feeds each reply payload (not acks) to `each`.
@@ -219,78 +205,50 @@ impl Rtnl {
         &mut self,
         op: &'static str,
         object: &str,
-        msg: &wire::Msg,
-        each: impl FnMut(u16, &[u8]),
+        msg: &wire::Writer,
+        mut each: impl FnMut(u16, &[u8]),
     ) -> Result<(), RtnlError> {
-        let mut each = each;
         let res = self
-            .transact(&[msg], |_, r| each(r.ty, r.payload))?
+            .transact(&[msg], |_, h, p| each(h.ty, p))?
             .pop()
             .unwrap_or(Ok(()));
-        res.map_err(|(source, detail)| RtnlError {
-            detail,
-            ..RtnlError::new(op, object, source)
-        })
+        res.map_err(|nack| RtnlError::refused(op, object, nack))
     }
 
-    /// Sends `msgs`, at most [`CHUNK`] per datagram, and returns one result
+    /// Sends `msgs`, at most [`CHUNK`] per datagram, and returns one answer
     /// per message. Socket failures are errors of the whole call.
     fn transact(
         &mut self,
-        msgs: &[&wire::Msg],
-        mut on_data: impl FnMut(usize, wire::Reply<'_>),
-    ) -> Result<Vec<AckResult>, RtnlError> {
+        msgs: &[&wire::Writer],
+        mut on_data: impl FnMut(usize, Header, &[u8]),
+    ) -> Result<Vec<Answer>, RtnlError> {
         let mut results = Vec::with_capacity(msgs.len());
         for (n, chunk) in msgs.chunks(CHUNK).enumerate() {
             let base = n * CHUNK;
-            let part = self.round_trip(chunk, |i, r| on_data(base + i, r))?;
-            results.extend(part);
+            let first = self.sock.take_seq(chunk.len() as u32);
+            self.tx.clear();
+            for (i, m) in chunk.iter().enumerate() {
+                let at = self.tx.len();
+                self.tx.extend_from_slice(&m.buf);
+                let len = (self.tx.len() - at) as u32;
+                self.tx[at..at + 4].copy_from_slice(&len.to_ne_bytes());
+                let seq = first.wrapping_add(i as u32);
+                self.tx[at + 8..at + 12].copy_from_slice(&seq.to_ne_bytes());
+            }
+            // Every request asks for an ack or is a dump (ended by DONE).
+            let answers = self
+                .sock
+                .transact(
+                    &self.tx,
+                    first,
+                    chunk.len(),
+                    Collect::EveryRequest,
+                    |i, h, p| on_data(base + i, h, p),
+                )
+                .map_err(|e| RtnlError::new("talk rtnetlink", "socket", e))?;
+            results.extend(answers.into_iter().map(|a| a.unwrap_or(Ok(()))));
         }
         Ok(results)
-    }
-
-    /// One datagram out, then every reply until each request is answered.
-    fn round_trip(
-        &mut self,
-        msgs: &[&wire::Msg],
-        mut on_data: impl FnMut(usize, wire::Reply<'_>),
-    ) -> Result<Vec<AckResult>, RtnlError> {
-        let first = self.seq.wrapping_add(1);
-        self.tx.clear();
-        for (i, m) in msgs.iter().enumerate() {
-            let mut m = (*m).clone();
-            m.set_seq(first.wrapping_add(i as u32));
-            self.tx.extend_from_slice(m.bytes());
-        }
-        self.seq = first.wrapping_add(msgs.len() as u32);
-        let io_err = |e: nix::Error| RtnlError::new("talk rtnetlink", "socket", e.into());
-        send(self.fd.as_raw_fd(), &self.tx, MsgFlags::empty()).map_err(io_err)?;
-
-        let mut results: Vec<Option<AckResult>> = (0..msgs.len()).map(|_| None).collect();
-        let mut open = msgs.len();
-        while open > 0 {
-            let n = recv_bounded(self.fd.as_fd(), &mut self.rx, MsgFlags::empty())
-                .map_err(|e| RtnlError::new("talk rtnetlink", "socket", e))?;
-            for r in wire::replies(&self.rx[..n]) {
-                let i = r.seq.wrapping_sub(first) as usize;
-                if i >= msgs.len() || results[i].is_some() {
-                    continue; // not ours: a late reply to an earlier call
-                }
-                let done = match r.ty {
-                    wire::NLMSG_ERROR => Some(ack_result(&r)),
-                    wire::NLMSG_DONE if msgs[i].is_dump() => Some(ack_result(&r)),
-                    _ => {
-                        on_data(i, r);
-                        None
-                    }
-                };
-                if let Some(res) = done {
-                    results[i] = Some(res);
-                    open -= 1;
-                }
-            }
-        }
-        Ok(results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect())
     }
 }
 
@@ -298,52 +256,3 @@ impl Rtnl {
 /// receive buffer (about 250 acks with the default 208 KiB), or the kernel
 /// drops them (ENOBUFS).
 const CHUNK: usize = 64;
-
-/// The kernel's answer to one request: errno and extended-ack message.
-type AckResult = Result<(), (io::Error, Option<String>)>;
-
-pub(crate) fn open_socket() -> io::Result<OwnedFd> {
-    let fd = socket(
-        AddressFamily::Netlink,
-        SockType::Raw,
-        SockFlag::SOCK_CLOEXEC,
-        SockProtocol::NetlinkRoute,
-    )?;
-    bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))?;
-    sys::enable_ext_ack(fd.as_fd());
-    set_recv_timeout(fd.as_fd(), RECV_TIMEOUT)?;
-    Ok(fd)
-}
-
-/// Reads an NLMSG_ERROR (or a dump's NLMSG_DONE): errno 0 is an ack.
-fn ack_result(r: &wire::Reply<'_>) -> AckResult {
-    let code = r
-        .payload
-        .get(0..4)
-        .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-        .unwrap_or(0);
-    if code == 0 {
-        return Ok(());
-    }
-    let mut detail = None;
-    if r.flags & wire::NLM_F_ACK_TLVS != 0 {
-        // After the errno: the request's header, and its payload unless capped.
-        let mut off = 4 + wire::NLMSG_HDRLEN;
-        if r.ty == wire::NLMSG_ERROR && r.flags & wire::NLM_F_CAPPED == 0 {
-            off = 4 + r
-                .payload
-                .get(4..8)
-                .and_then(wire::u32_of)
-                .map_or(wire::NLMSG_HDRLEN, |l| (l as usize + 3) & !3);
-        }
-        if r.ty == wire::NLMSG_DONE {
-            off = 4;
-        }
-        detail = r.payload.get(off..).and_then(|tlvs| {
-            wire::attrs(tlvs)
-                .find(|(t, _)| *t == wire::NLMSGERR_ATTR_MSG)
-                .map(|(_, m)| wire::str_of(m))
-        });
-    }
-    Err((io::Error::from_raw_os_error(code.saturating_neg()), detail))
-}

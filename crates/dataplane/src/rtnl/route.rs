@@ -9,7 +9,7 @@
 
 use std::net::IpAddr;
 
-use super::wire::{self, Msg};
+use super::wire::{self, Writer};
 use super::Batch;
 
 /// A route in the main table.
@@ -75,7 +75,7 @@ impl Route {
         format!("{dst}{via} dev {}", self.dev)
     }
 
-    fn msg(&self, ty: u16, flags: u16) -> Msg {
+    fn msg(&self, ty: u16, flags: u16) -> Writer {
         let family = if self.is_v4() {
             wire::AF_INET
         } else {
@@ -96,19 +96,19 @@ impl Route {
         h[7] = wire::RTN_UNICAST;
         let rflags = if self.onlink { wire::RTNH_F_ONLINK } else { 0 };
         h[8..12].copy_from_slice(&rflags.to_ne_bytes());
-        let mut m = Msg::new(ty, flags);
+        let mut m = wire::request(ty, flags);
         m.raw(&h);
         if let Some((ip, _)) = self.dst {
-            m.attr(wire::RTA_DST, &ip_bytes(ip));
+            m.bytes(wire::RTA_DST, &ip_bytes(ip));
         }
         if let Some(gw) = self.gateway {
-            m.attr(wire::RTA_GATEWAY, &ip_bytes(gw));
+            m.bytes(wire::RTA_GATEWAY, &ip_bytes(gw));
         }
-        m.attr_u32(wire::RTA_OIF, self.dev);
+        m.u32(wire::RTA_OIF, self.dev);
         if let Some(metric) = self.metric {
-            m.attr_u32(wire::RTA_PRIORITY, metric);
+            m.u32(wire::RTA_PRIORITY, metric);
         }
-        m.attr_u32(wire::RTA_TABLE, table);
+        m.u32(wire::RTA_TABLE, table);
         m
     }
 }
@@ -142,7 +142,7 @@ impl Neighbour {
         }
     }
 
-    fn msg(&self, ty: u16, flags: u16) -> Msg {
+    fn msg(&self, ty: u16, flags: u16) -> Writer {
         let (family, dev, ntf, ip, mac) = match *self {
             Neighbour::Ip { dev, ip, mac } => {
                 let fam = if ip.is_ipv4() {
@@ -167,10 +167,10 @@ impl Neighbour {
         h[4..8].copy_from_slice(&dev.to_ne_bytes());
         h[8..10].copy_from_slice(&wire::NUD_PERMANENT.to_ne_bytes());
         h[10] = ntf;
-        let mut m = Msg::new(ty, flags);
-        m.raw(&h).attr(wire::NDA_DST, &ip_bytes(ip));
+        let mut m = wire::request(ty, flags);
+        m.raw(&h).bytes(wire::NDA_DST, &ip_bytes(ip));
         if ntf != wire::NTF_PROXY {
-            m.attr(wire::NDA_LLADDR, &mac);
+            m.bytes(wire::NDA_LLADDR, &mac);
         }
         m
     }

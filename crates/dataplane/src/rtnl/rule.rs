@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use super::wire::{self, Msg};
+use super::wire::{self, Writer};
 use super::Batch;
 
 /// `ip rule add [from SRC/LEN] [iif DEV] [fwmark BITS/BITS] lookup TABLE
@@ -46,7 +46,7 @@ impl RoutingRule {
         )
     }
 
-    fn msg(&self, ty: u16, flags: u16) -> Msg {
+    fn msg(&self, ty: u16, flags: u16) -> Writer {
         let mut h = [0u8; 12];
         h[0] = if self.v4 {
             wire::AF_INET
@@ -56,23 +56,22 @@ impl RoutingRule {
         h[2] = self.src.map_or(0, |(_, len)| len);
         h[4] = u8::try_from(self.table).unwrap_or(0);
         h[7] = FR_ACT_TO_TBL;
-        let mut m = Msg::new(ty, flags);
+        let mut m = wire::request(ty, flags);
         m.raw(&h);
         if let Some((ip, _)) = self.src {
             match ip {
-                IpAddr::V4(a) => m.attr(wire::FRA_SRC, &a.octets()),
-                IpAddr::V6(a) => m.attr(wire::FRA_SRC, &a.octets()),
+                IpAddr::V4(a) => m.bytes(wire::FRA_SRC, &a.octets()),
+                IpAddr::V6(a) => m.bytes(wire::FRA_SRC, &a.octets()),
             };
         }
         if let Some(dev) = &self.iif {
-            m.attr_str(wire::FRA_IIFNAME, dev);
+            m.str(wire::FRA_IIFNAME, dev);
         }
         if let Some(bits) = self.fwmark {
-            m.attr_u32(wire::FRA_FWMARK, bits)
-                .attr_u32(wire::FRA_FWMASK, bits);
+            m.u32(wire::FRA_FWMARK, bits).u32(wire::FRA_FWMASK, bits);
         }
-        m.attr_u32(wire::FRA_PRIORITY, self.priority)
-            .attr_u32(wire::FRA_TABLE, self.table);
+        m.u32(wire::FRA_PRIORITY, self.priority)
+            .u32(wire::FRA_TABLE, self.table);
         m
     }
 }

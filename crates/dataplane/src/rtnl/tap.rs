@@ -11,8 +11,9 @@
 use std::fs::OpenOptions;
 use std::os::fd::AsFd;
 
-use super::{sys, Rtnl, RtnlError};
+use super::{Rtnl, RtnlError};
 use crate::netns;
+use crate::sys;
 
 /// A TAP device to create.
 #[derive(Debug, Clone, Default)]

@@ -20,7 +20,7 @@ pub struct Pair {
     pub b: NetnsGuard,
 }
 
-fn ip(args: &[&str]) {
+pub fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("run ip");
     assert!(
         out.status.success(),
@@ -59,12 +59,17 @@ impl Drop for Listeners {
     }
 }
 
+/// Listeners on `SERVER`.
 pub fn listen(ns: &NetnsGuard, ports: &[u16]) -> Listeners {
+    listen_on(ns, SERVER, ports)
+}
+
+pub fn listen_on(ns: &NetnsGuard, addr: [u8; 4], ports: &[u16]) -> Listeners {
     let ports = ports.to_vec();
     let socks: Vec<TcpListener> = netns::run_in(Some(ns.path()), move || {
         ports
             .iter()
-            .map(|p| TcpListener::bind(SocketAddr::from((SERVER, *p))).unwrap())
+            .map(|p| TcpListener::bind(SocketAddr::from((addr, *p))).unwrap())
             .collect()
     })
     .unwrap();
@@ -85,13 +90,16 @@ pub fn listen(ns: &NetnsGuard, ports: &[u16]) -> Listeners {
     }
 }
 
+/// Whether a TCP connect from `a` to `SERVER:port` succeeds.
 pub fn tcp(p: &Pair, port: u16) -> bool {
-    netns::run_in(Some(p.a.path()), move || {
-        TcpStream::connect_timeout(
-            &SocketAddr::from((SERVER, port)),
-            Duration::from_millis(300),
-        )
-        .is_ok()
+    connects(&p.a, SERVER, port)
+}
+
+/// Whether a TCP connect from `ns` to `addr:port` succeeds (300 ms).
+pub fn connects(ns: &NetnsGuard, addr: [u8; 4], port: u16) -> bool {
+    netns::run_in(Some(ns.path()), move || {
+        TcpStream::connect_timeout(&SocketAddr::from((addr, port)), Duration::from_millis(300))
+            .is_ok()
     })
     .unwrap()
 }

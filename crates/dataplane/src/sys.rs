@@ -1,11 +1,11 @@
-//! The places where rtnl needs a raw system call that neither `nix` nor
-//! netlink offer: the TUN/TAP ioctls (the kernel refuses to create TAP devices
+//! The places where the dataplane needs a raw system call that `nix` does
+//! not offer: the TUN/TAP ioctls (the kernel refuses to create TAP devices
 //! over rtnetlink), the netlink socket options for extended acks, and the
 //! nsfs ioctl that tells a namespace file's type (adoption checks).
 //!
 //! Contract: every function takes a borrowed, open descriptor and plain
 //! values; nothing here keeps pointers past the call. This is the only module
-//! of `rtnl` allowed to use `unsafe`.
+//! of the dataplane allowed to use `unsafe`.
 #![allow(unsafe_code)]
 
 use std::io;
