@@ -9,7 +9,7 @@
 use crate::command::{Command, Response};
 use crate::error::{one_line, ApiError, ErrorBody, ErrorCode};
 use crate::request::{
-    AclRuleRequest, EndpointCreate, EventsRequest, ImportRequest, NamespaceCreate, NetworkCreate,
+    AclRuleSpec, EndpointSpec, EventsRequest, ImportRequest, NamespaceSpec, NetworkSpec,
     TraceRequest,
 };
 use crate::response::{
@@ -150,7 +150,7 @@ impl Client {
     }
 
     /// `POST /v1/networks`.
-    pub async fn network_create(&self, req: NetworkCreate) -> Result<NetworkInfo, ClientError> {
+    pub async fn network_create(&self, req: NetworkSpec) -> Result<NetworkInfo, ClientError> {
         expect!(self.execute(&Command::NetworkCreate(req)).await?, Network)
     }
 
@@ -177,10 +177,7 @@ impl Client {
     }
 
     /// `POST /v1/namespaces`.
-    pub async fn namespace_create(
-        &self,
-        req: NamespaceCreate,
-    ) -> Result<NamespaceInfo, ClientError> {
+    pub async fn namespace_create(&self, req: NamespaceSpec) -> Result<NamespaceInfo, ClientError> {
         expect!(
             self.execute(&Command::NamespaceCreate(req)).await?,
             Namespace
@@ -210,7 +207,7 @@ impl Client {
     }
 
     /// `POST /v1/endpoints`.
-    pub async fn endpoint_create(&self, req: EndpointCreate) -> Result<EndpointInfo, ClientError> {
+    pub async fn endpoint_create(&self, req: EndpointSpec) -> Result<EndpointInfo, ClientError> {
         expect!(self.execute(&Command::EndpointCreate(req)).await?, Endpoint)
     }
 
@@ -237,11 +234,7 @@ impl Client {
     }
 
     /// `POST /v1/endpoints/{endpoint}/acls`.
-    pub async fn acl_add(
-        &self,
-        endpoint: &str,
-        rule: AclRuleRequest,
-    ) -> Result<AclInfo, ClientError> {
+    pub async fn acl_add(&self, endpoint: &str, rule: AclRuleSpec) -> Result<AclInfo, ClientError> {
         let endpoint = endpoint.to_owned();
         expect!(
             self.execute(&Command::AclAdd { endpoint, rule }).await?,

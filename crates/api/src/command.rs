@@ -7,7 +7,7 @@
 //! the client decode a body without guessing.
 
 use crate::request::{
-    AclRuleRequest, EndpointCreate, EventsRequest, ImportRequest, NamespaceCreate, NetworkCreate,
+    AclRuleSpec, EndpointSpec, EventsRequest, ImportRequest, NamespaceSpec, NetworkSpec,
     TraceRequest,
 };
 use crate::response::{
@@ -22,7 +22,7 @@ pub enum Command {
     /// Is the daemon up?
     Health,
     /// Create a network.
-    NetworkCreate(NetworkCreate),
+    NetworkCreate(NetworkSpec),
     /// List networks.
     NetworkList,
     /// Show one network.
@@ -36,7 +36,7 @@ pub enum Command {
         name: String,
     },
     /// Create a namespace (compartment).
-    NamespaceCreate(NamespaceCreate),
+    NamespaceCreate(NamespaceSpec),
     /// List namespaces.
     NamespaceList,
     /// Show one namespace.
@@ -50,7 +50,7 @@ pub enum Command {
         name: String,
     },
     /// Create an endpoint.
-    EndpointCreate(EndpointCreate),
+    EndpointCreate(EndpointSpec),
     /// List endpoints.
     EndpointList,
     /// Show one endpoint.
@@ -68,7 +68,7 @@ pub enum Command {
         /// Endpoint name.
         endpoint: String,
         /// The rule, raw.
-        rule: AclRuleRequest,
+        rule: AclRuleSpec,
     },
     /// List an endpoint's custom ACL rules.
     AclList {

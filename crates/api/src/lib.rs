@@ -13,7 +13,6 @@ pub mod client;
 pub mod command;
 pub mod error;
 pub mod gate;
-mod raw;
 pub mod request;
 pub mod response;
 pub mod route;
@@ -26,7 +25,7 @@ pub use command::{Command, Response, ResponseKind};
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use gate::{Access, Peer};
 pub use request::{
-    AclRuleRequest, EndpointCreate, EventsRequest, ImportRequest, NamespaceCreate, NetworkCreate,
+    AclRuleSpec, EndpointSpec, EventsRequest, ImportRequest, NamespaceSpec, NetworkSpec,
     TraceRequest, MAX_EVENTS_WAIT_MS,
 };
 pub use response::{

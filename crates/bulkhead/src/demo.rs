@@ -16,7 +16,7 @@ use bulkhead_dataplane::conntrack::Conntrack;
 use bulkhead_dataplane::host::HostKernel;
 use bulkhead_dataplane::netns::NetnsGuard;
 use bulkhead_dataplane::probe::{arrives, ProbeKind};
-use bulkhead_engine::{step_label, Config, EndpointOptions, Engine, TraceQuery, TraceReport};
+use bulkhead_engine::{step_label, Config, Engine, TraceQuery, TraceReport};
 use bulkhead_model::{AclRuleSpec, EndpointSpec, NamespaceSpec, NetworkSpec};
 use bulkhead_policy::Verdict;
 use bulkhead_store::RedbStore;
@@ -134,7 +134,7 @@ fn tour(engine: &Engine) -> Result<bool, DemoError> {
             "create namespace",
             engine.create_namespace(NamespaceSpec {
                 name: ns.into(),
-                isolation: None,
+                ..NamespaceSpec::default()
             }),
         )?;
         let publish = if ep == "web" {
@@ -149,10 +149,7 @@ fn tour(engine: &Engine) -> Result<bool, DemoError> {
             publish,
             ..Default::default()
         };
-        let e = step(
-            "create endpoint",
-            engine.create_endpoint(spec, EndpointOptions::default()),
-        )?;
+        let e = step("create endpoint", engine.create_endpoint(spec))?;
         println!(
             "endpoint {ep}: {} in namespace {ns} (compartment {}), switch port {}",
             e.ip_address, namespace.compartment_id, e.switch_port

@@ -3,12 +3,12 @@
 //! does it, with errors that name the field.
 
 use bulkhead_api::{
-    AclCounterInfo, AclInfo, AclRuleRequest, AclStatsInfo, EndpointInfo, NamespaceInfo,
-    NetworkInfo, PortMappingInfo, TraceHop, TraceResult,
+    AclCounterInfo, AclInfo, AclStatsInfo, EndpointInfo, NamespaceInfo, NetworkInfo,
+    PortMappingInfo, TraceHop, TraceResult,
 };
 use bulkhead_engine::trace::Target;
 use bulkhead_engine::{EndpointRecord, RuleCounters, TraceReport};
-use bulkhead_model::{AclRule, AclRuleSpec, Namespace, Network};
+use bulkhead_model::{AclRule, Namespace, Network};
 use bulkhead_policy::EnforcementPoint;
 
 pub fn network(n: &Network, endpoints: usize) -> NetworkInfo {
@@ -107,21 +107,6 @@ pub fn endpoint(e: &EndpointRecord, network: &str, namespace: &str) -> EndpointI
         acl_mode: e.acl_mode.to_string(),
         acls: e.acls.iter().map(acl).collect(),
         container_id: e.container_id.clone(),
-    }
-}
-
-pub fn acl_spec(r: AclRuleRequest) -> AclRuleSpec {
-    AclRuleSpec {
-        id: r.id,
-        action: r.action,
-        direction: r.direction,
-        protocol: r.protocol,
-        local_addresses: r.local_addresses,
-        remote_addresses: r.remote_addresses,
-        local_ports: r.local_ports,
-        remote_ports: r.remote_ports,
-        rule_type: r.rule_type,
-        priority: r.priority,
     }
 }
 

@@ -4,26 +4,14 @@
 //! removed again, newest first, and the error names the failing object.
 
 use bulkhead_api::ImportResult;
-use bulkhead_engine::{EndpointOptions, Engine, EngineError};
+use bulkhead_engine::{Engine, EngineError};
 use bulkhead_model::hcn::parse_document;
-use bulkhead_model::{AclRuleSpec, Id, Name, Network, NetworkSpec};
+use bulkhead_model::{AclRuleSpec, Id, Name, NetworkSpec};
 
 enum Created {
     Network(String),
     Namespace(String),
     Endpoint(String),
-}
-
-fn network_spec(n: &Network) -> NetworkSpec {
-    NetworkSpec {
-        name: n.name.to_string(),
-        driver: n.driver.to_string(),
-        subnets: n.subnets.iter().map(ToString::to_string).collect(),
-        gateway: n.gateway.map(|g| g.to_string()),
-        uplink: n.uplink.as_ref().map(ToString::to_string),
-        vni: n.vni.map(|v| v.to_string()),
-        acl_profile: Some(n.acl_profile.to_string()),
-    }
 }
 
 /// The name of the object with HCN id `id`: imported in this document, or
@@ -71,7 +59,7 @@ fn create_all(
     let mut out = ImportResult::default();
     let mut networks = Vec::new();
     for n in &doc.networks {
-        let made = engine.create_network(network_spec(n))?;
+        let made = engine.create_network(NetworkSpec::from(n))?;
         created.push(Created::Network(made.name.to_string()));
         networks.push((n.id, made.name.clone()));
         out.networks.push(made.name.to_string());
@@ -106,7 +94,7 @@ fn create_all(
             engine.namespaces().into_iter().map(|n| (n.id, n.name)),
             "namespace",
         )?;
-        let made = engine.create_endpoint(e.to_spec(&net, &ns), EndpointOptions::default())?;
+        let made = engine.create_endpoint(e.to_spec(&net, &ns))?;
         created.push(Created::Endpoint(made.name.to_string()));
         for rule in &e.acls {
             engine.add_acl(made.name.as_str(), AclRuleSpec::from(rule))?;

@@ -24,12 +24,6 @@ use crate::state::State;
 use crate::undo::Undo;
 use crate::Engine;
 
-/// Options the API does not take from users directly (the CNI plugin's key).
-#[derive(Debug, Clone, Default)]
-pub struct EndpointOptions {
-    pub container_id: Option<String>,
-}
-
 fn next_ifname(state: &State, namespace: Id) -> IfName {
     let taken: Vec<String> = state
         .endpoints_in_namespace(namespace)
@@ -67,12 +61,9 @@ fn port_spec(
 }
 
 impl Engine {
-    pub fn create_endpoint(
-        &self,
-        spec: EndpointSpec,
-        options: EndpointOptions,
-    ) -> Result<Endpoint> {
+    pub fn create_endpoint(&self, spec: EndpointSpec) -> Result<Endpoint> {
         let req = spec.validate()?;
+        let container_id = spec.container_id;
         let mut inner = self.lock();
         if inner.state.has_endpoint(req.name.as_str()) {
             return Err(EngineError::Conflict(format!(
@@ -98,7 +89,7 @@ impl Engine {
             Some(n) => n,
             None => next_ifname(&inner.state, namespace.id),
         };
-        if let Some(container_id) = &options.container_id {
+        if let Some(container_id) = &container_id {
             inner.state.check_attachment(container_id, &ifname)?;
         }
         if let Some(ip) = req.ip {
@@ -152,7 +143,7 @@ impl Engine {
             endpoint.ip_address.addr = ip;
             t.put(&EndpointRecord::from_endpoint(
                 &endpoint,
-                options.container_id.clone(),
+                container_id.clone(),
             ))?;
             let intent = t.put_intent(
                 "endpoint.create",
@@ -190,7 +181,7 @@ impl Engine {
         let spec = self.create_port(&inner.state, &endpoint, &network, &namespace)?;
         // The state takes the endpoint now (tables are compiled from it) and
         // gives it back if programming fails: no copy of the whole state.
-        let record = EndpointRecord::from_endpoint(&endpoint, options.container_id);
+        let record = EndpointRecord::from_endpoint(&endpoint, container_id);
         let inner = &mut *inner;
         inner.state.insert_endpoint(record.clone());
         let mut host_done = false;
@@ -338,7 +329,7 @@ mod tests {
     use bulkhead_dataplane::fake::FakeKernel;
     use bulkhead_model::{EndpointSpec, NamespaceSpec};
 
-    use crate::{test_kit, EndpointOptions, Engine};
+    use crate::{test_kit, Engine};
 
     fn engine() -> (Engine, Arc<FakeKernel>) {
         test_kit::engine("10.77.0.0/24", &["x", "y"])
@@ -370,9 +361,7 @@ mod tests {
     #[test]
     fn delete_retires_the_port_and_queues_its_removal() {
         let (e, k) = engine();
-        let a = e
-            .create_endpoint(spec("a", "x"), EndpointOptions::default())
-            .expect("a");
+        let a = e.create_endpoint(spec("a", "x")).expect("a");
         let port = a.switch_port.to_string();
         let n = k.calls().len();
         e.delete_endpoint("a").expect("delete");
@@ -394,20 +383,15 @@ mod tests {
     #[test]
     fn a_create_into_a_namespace_with_a_queued_removal_settles_first() {
         let (e, k) = engine();
-        let a = e
-            .create_endpoint(spec("a", "x"), EndpointOptions::default())
-            .expect("a");
+        let a = e.create_endpoint(spec("a", "x")).expect("a");
         e.delete_endpoint("a").expect("delete a");
         // Another namespace and another address: no wait.
         let n = k.calls().len();
         let b = e
-            .create_endpoint(
-                EndpointSpec {
-                    ip: Some("10.77.0.10".into()),
-                    ..spec("b", "y")
-                },
-                EndpointOptions::default(),
-            )
+            .create_endpoint(EndpointSpec {
+                ip: Some("10.77.0.10".into()),
+                ..spec("b", "y")
+            })
             .expect("b");
         assert_eq!(
             calls_since(&k, n),
@@ -421,9 +405,7 @@ mod tests {
         // the queue runs, so the create settles first (the fake, like the
         // kernel, would refuse the name).
         let n = k.calls().len();
-        let a2 = e
-            .create_endpoint(spec("a2", "x"), EndpointOptions::default())
-            .expect("a2");
+        let a2 = e.create_endpoint(spec("a2", "x")).expect("a2");
         assert_eq!(a2.ifname, a.ifname);
         assert_eq!(
             calls_since(&k, n),
@@ -438,8 +420,7 @@ mod tests {
         e.delete_endpoint("a2").expect("delete a2");
         e.settle();
         let n = k.calls().len();
-        e.create_endpoint(spec("a3", "x"), EndpointOptions::default())
-            .expect("a3");
+        e.create_endpoint(spec("a3", "x")).expect("a3");
         assert!(!calls_since(&k, n).contains(&"settle".to_owned()));
     }
 
@@ -447,23 +428,20 @@ mod tests {
     fn a_deleted_namespace_made_again_does_not_wait_and_drop_settles() {
         let k = {
             let (e, k) = engine();
-            e.create_endpoint(spec("a", "x"), EndpointOptions::default())
-                .expect("a");
+            e.create_endpoint(spec("a", "x")).expect("a");
             e.delete_endpoint("a").expect("delete a");
             e.delete_namespace("x").expect("delete x");
             e.create_namespace(NamespaceSpec {
                 name: "x".into(),
                 isolation: None,
+                ..NamespaceSpec::default()
             })
             .expect("x again");
             let n = k.calls().len();
-            e.create_endpoint(
-                EndpointSpec {
-                    ip: Some("10.77.0.10".into()),
-                    ..spec("b", "x")
-                },
-                EndpointOptions::default(),
-            )
+            e.create_endpoint(EndpointSpec {
+                ip: Some("10.77.0.10".into()),
+                ..spec("b", "x")
+            })
             .expect("b");
             assert!(!calls_since(&k, n).contains(&"settle".to_owned()));
             assert_eq!(k.queued().len(), 1);
@@ -475,15 +453,12 @@ mod tests {
     #[test]
     fn reusing_a_deleted_endpoints_address_waits_for_its_conntrack_clean_up() {
         let (e, k) = engine();
-        e.create_endpoint(spec("a", "x"), EndpointOptions::default())
-            .expect("a");
+        e.create_endpoint(spec("a", "x")).expect("a");
         e.delete_endpoint("a").expect("delete a");
         // Same address, another namespace: the queued clean-up of the
         // address's host conntrack entries runs before the new port exists.
         let n = k.calls().len();
-        let b = e
-            .create_endpoint(spec("b", "y"), EndpointOptions::default())
-            .expect("b");
+        let b = e.create_endpoint(spec("b", "y")).expect("b");
         assert_eq!(
             calls_since(&k, n),
             [

@@ -57,7 +57,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bulkhead_dataplane::kernel::Kernel;
 use bulkhead_store::{Store, StoreExt};
 
-pub use endpoint::EndpointOptions;
 pub use error::{EngineError, Result};
 pub use peers::{PeerEntry, PeerSource, StaticPeers};
 pub use reconcile::ReconcileReport;

@@ -716,12 +716,12 @@ fn deleted_endpoint_is_out_of_service_and_its_address_reusable_at_once() {
             .create_namespace(bulkhead_model::NamespaceSpec {
                 name: ns.into(),
                 isolation: None,
+                ..Default::default()
             })
             .expect("namespace");
     }
     let ip = Ipv4Addr::new(10, 63, 18, 50);
-    let opts = bulkhead_engine::EndpointOptions::default;
-    let a = h.engine.create_endpoint(spec("a", "x"), opts()).expect("a");
+    let a = h.engine.create_endpoint(spec("a", "x")).expect("a");
     wait_up(&format!("{}x", h.prefix), a.ifname.as_str());
     wait_up(h.host_name(), a.switch_port.as_str());
     let x = h.engine.namespace("x").expect("x").netns_path;
@@ -740,7 +740,7 @@ fn deleted_endpoint_is_out_of_service_and_its_address_reusable_at_once() {
     assert!(!ping(&c.ns, ip), "a no longer answers");
 
     // Same address, another namespace: at once.
-    let b = h.engine.create_endpoint(spec("b", "y"), opts()).expect("b");
+    let b = h.engine.create_endpoint(spec("b", "y")).expect("b");
     wait_up(&format!("{}y", h.prefix), b.ifname.as_str());
     wait_up(h.host_name(), b.switch_port.as_str());
     let y = h.engine.namespace("y").expect("y").netns_path;
@@ -752,10 +752,7 @@ fn deleted_endpoint_is_out_of_service_and_its_address_reusable_at_once() {
 
     // Same address, same namespace and interface name as a: the create
     // waits for a's veth side to go, then works.
-    let a2 = h
-        .engine
-        .create_endpoint(spec("a2", "x"), opts())
-        .expect("a2");
+    let a2 = h.engine.create_endpoint(spec("a2", "x")).expect("a2");
     assert_eq!(a2.ifname, a.ifname);
     assert_eq!(
         host_link(&h, a.switch_port.as_str()),

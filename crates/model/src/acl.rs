@@ -14,6 +14,7 @@ use crate::addr::AddressList;
 use crate::error::{InvalidValue, Result};
 use crate::port::PortList;
 use crate::protocol::Protocol;
+use crate::raw;
 
 /// The priority of a rule given without one: the middle of HCN's ladder
 /// (Calico's policy rules start at 1000; allow-alls sit near 65500).
@@ -145,21 +146,66 @@ impl AclRule {
     }
 }
 
-/// A rule as the user gives it: every field raw. `TryFrom` is the only way
-/// to an [`AclRule`].
+/// A rule as the user gives it, every field raw: what the CLI builds, the
+/// body of `POST /v1/endpoints/{endpoint}/acls` and what the CNI and HCN
+/// readers produce. `validate` is the only way to an [`AclRule`]. Numbers
+/// and lists are accepted as JSON numbers and arrays too ([`crate::raw`]);
+/// unknown fields are refused so a typo never silently becomes a default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AclRuleSpec {
-    pub id: Option<String>,
-    pub action: String,
+    /// `in` or `out`.
     pub direction: String,
+    /// `allow` or `block`.
+    pub action: String,
+    /// Protocol name or number, or `any`.
+    #[serde(
+        default,
+        deserialize_with = "raw::opt_scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub protocol: Option<String>,
-    pub local_addresses: Option<String>,
-    pub remote_addresses: Option<String>,
+    /// Ports and ranges, comma separated.
+    #[serde(
+        default,
+        deserialize_with = "raw::opt_list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub local_ports: Option<String>,
+    /// Ports and ranges, comma separated.
+    #[serde(
+        default,
+        deserialize_with = "raw::opt_list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub remote_ports: Option<String>,
-    pub rule_type: Option<String>,
+    /// Addresses and CIDRs, comma separated.
+    #[serde(
+        default,
+        deserialize_with = "raw::opt_list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub local_addresses: Option<String>,
+    /// Addresses and CIDRs, comma separated.
+    #[serde(
+        default,
+        deserialize_with = "raw::opt_list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub remote_addresses: Option<String>,
+    /// Priority 0-65535 (lower wins), as given.
+    #[serde(
+        default,
+        deserialize_with = "raw::opt_scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub priority: Option<String>,
+    /// `host` or `switch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_type: Option<String>,
+    /// Caller-chosen rule id (else generated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// Parses a priority 0–65535.

@@ -19,6 +19,7 @@ pub mod namespace;
 pub mod network;
 pub mod port;
 pub mod protocol;
+pub mod raw;
 
 pub use acl::{AclMode, AclRule, AclRuleSpec, Action, Direction, RuleId, RuleType};
 pub use addr::{AddressList, Cidr, IfAddr, MacAddress};

@@ -10,7 +10,7 @@ use bulkhead_policy::Verdict;
 use bulkhead_store::MemoryStore;
 
 use super::{Target, TraceQuery};
-use crate::{Config, EndpointOptions, Engine};
+use crate::{Config, Engine};
 
 fn engine() -> Engine {
     let (e, _) = Engine::open(
@@ -32,18 +32,16 @@ fn engine() -> Engine {
         e.create_namespace(NamespaceSpec {
             name: name.into(),
             isolation: None,
+            ..NamespaceSpec::default()
         })
         .expect("namespace");
-        e.create_endpoint(
-            EndpointSpec {
-                name: name.into(),
-                network: net.into(),
-                namespace: name.into(),
-                publish: vec![publish.into()],
-                ..Default::default()
-            },
-            EndpointOptions::default(),
-        )
+        e.create_endpoint(EndpointSpec {
+            name: name.into(),
+            network: net.into(),
+            namespace: name.into(),
+            publish: vec![publish.into()],
+            ..Default::default()
+        })
         .expect("endpoint");
     }
     e
