@@ -146,7 +146,9 @@ pub(crate) fn endpoint(w: &World, name: &str) -> Result<Ns, String> {
         return Err("not IPv4".into());
     };
     Ok(Ns {
-        path: ns.netns_path,
+        path: ns
+            .netns_path
+            .ok_or(format!("namespace {name}: no netns path"))?,
         name: format!("{}{name}", w.prefix),
         ip,
     })

@@ -154,7 +154,13 @@ fn tour(engine: &Engine) -> Result<bool, DemoError> {
             "endpoint {ep}: {} in namespace {ns} (compartment {}), switch port {}",
             e.ip_address, namespace.compartment_id, e.switch_port
         );
-        sides.push((ep, v4(e.ip_address.addr)?, namespace.netns_path));
+        let netns = step(
+            "namespace path",
+            namespace
+                .netns_path
+                .ok_or("a process namespace without a path"),
+        )?;
+        sides.push((ep, v4(e.ip_address.addr)?, netns));
     }
     let side = |i: usize| Side {
         name: sides[i].0,

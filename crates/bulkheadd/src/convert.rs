@@ -26,13 +26,12 @@ pub fn network(n: &Network, endpoints: usize) -> NetworkInfo {
 }
 
 pub fn namespace(n: &Namespace, endpoints: Vec<String>, adopted: bool) -> NamespaceInfo {
-    let path = n.netns_path.display().to_string();
     NamespaceInfo {
         id: n.id.to_string(),
         name: n.name.to_string(),
         compartment_id: n.compartment_id,
         isolation: n.isolation.to_string(),
-        netns_path: (!path.is_empty()).then_some(path),
+        netns_path: n.netns_path.as_ref().map(|p| p.display().to_string()),
         endpoints,
         containers: n.containers.clone(),
         adopted,

@@ -166,12 +166,14 @@ fn a_schema_1_adopted_record_gets_its_identity_unless_protected() {
     kernel.set_netns_id(Path::new("/var/run/netns/host-alias"), HOST);
     let store = Arc::new(MemoryStore::new());
     let record = |name: &str, path: &str| crate::NamespaceRecord {
-        id: bulkhead_model::Id::random(),
-        compartment_id: 2,
-        name: bulkhead_model::Name::parse("name", name).unwrap(),
-        isolation: bulkhead_model::Isolation::Process,
-        netns_path: PathBuf::from(path),
-        containers: vec![],
+        namespace: bulkhead_model::Namespace {
+            id: bulkhead_model::Id::random(),
+            compartment_id: 2,
+            name: bulkhead_model::Name::parse("name", name).unwrap(),
+            isolation: bulkhead_model::Isolation::Process,
+            netns_path: Some(PathBuf::from(path)),
+            containers: vec![],
+        },
         adopted: true,
         netns_id: None,
     };
@@ -198,7 +200,7 @@ fn a_schema_1_adopted_record_gets_its_identity_unless_protected() {
     let id_of = |name: &str| {
         stored
             .iter()
-            .find(|r| r.name.as_str() == name)
+            .find(|r| r.namespace.name.as_str() == name)
             .and_then(|r| r.netns_id)
     };
     assert_eq!(id_of("p").map(NetnsId::from), Some(POD));

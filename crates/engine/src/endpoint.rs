@@ -42,12 +42,14 @@ fn port_spec(
     network: &bulkhead_model::Network,
     namespace: &bulkhead_model::Namespace,
 ) -> PortSpec {
-    let kind = match namespace.isolation {
-        Isolation::Process => PortKind::Veth {
-            netns: namespace.netns_path.clone(),
+    // A process namespace has a network namespace (the veth's other end
+    // goes there); a vm namespace has none (its port is a TAP).
+    let kind = match &namespace.netns_path {
+        Some(netns) => PortKind::Veth {
+            netns: netns.clone(),
             ifname: endpoint.ifname.to_string(),
         },
-        Isolation::Vm => PortKind::Tap,
+        None => PortKind::Tap,
     };
     PortSpec {
         switch_port: endpoint.switch_port.to_string(),
@@ -129,8 +131,10 @@ impl Engine {
         bulkhead_policy::EndpointPolicy::from_endpoint(&network, namespace.isolation, &endpoint)?;
         // A deleted endpoint's veth may still be in this namespace, holding
         // its interface name, address and routes: let its removal finish.
-        if namespace.isolation == Isolation::Process
-            && inner.retiring.contains(&namespace.netns_path)
+        if namespace
+            .netns_path
+            .as_ref()
+            .is_some_and(|p| inner.retiring.contains(p))
         {
             self.settle_locked(&mut inner);
         }
@@ -260,7 +264,7 @@ impl Engine {
             inner.state.networks.get(&record.network),
             inner.state.namespaces.get(&record.namespace),
         ) {
-            (Some(n), Some(ns)) => Some(port_spec(&record.to_endpoint(), n, ns)),
+            (Some(n), Some(ns)) => Some(port_spec(&record.endpoint, n, ns)),
             _ => None,
         };
         // One durable transaction before the kernel is touched: the record

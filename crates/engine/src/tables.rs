@@ -58,7 +58,7 @@ pub(crate) fn policy_of(state: &State, e: &EndpointRecord) -> Result<EndpointPol
     Ok(EndpointPolicy::from_endpoint(
         network,
         namespace.isolation,
-        &e.to_endpoint(),
+        &e.endpoint,
     )?)
 }
 
@@ -100,7 +100,7 @@ fn fragment(state: &State, e: Option<&EndpointRecord>) -> Result<[Table; 3]> {
     let network = network_of(state, e)?;
     Ok([
         compile_switch(&[switch_port(e, policy)])?,
-        crate::nat::build(&[], &[(&e.to_endpoint(), network)]),
+        crate::nat::build(&[], &[(&e.endpoint, network)]),
         crate::l2ports::build(state, &[e]),
     ])
 }

@@ -724,7 +724,12 @@ fn deleted_endpoint_is_out_of_service_and_its_address_reusable_at_once() {
     let a = h.engine.create_endpoint(spec("a", "x")).expect("a");
     wait_up(&format!("{}x", h.prefix), a.ifname.as_str());
     wait_up(h.host_name(), a.switch_port.as_str());
-    let x = h.engine.namespace("x").expect("x").netns_path;
+    let x = h
+        .engine
+        .namespace("x")
+        .expect("x")
+        .netns_path
+        .expect("x path");
     assert!(
         tcp_echo(&c.ns, &x, 7001, SocketAddr::from((ip, 7001))),
         "a works"
@@ -743,7 +748,12 @@ fn deleted_endpoint_is_out_of_service_and_its_address_reusable_at_once() {
     let b = h.engine.create_endpoint(spec("b", "y")).expect("b");
     wait_up(&format!("{}y", h.prefix), b.ifname.as_str());
     wait_up(h.host_name(), b.switch_port.as_str());
-    let y = h.engine.namespace("y").expect("y").netns_path;
+    let y = h
+        .engine
+        .namespace("y")
+        .expect("y")
+        .netns_path
+        .expect("y path");
     assert!(
         tcp_echo(&c.ns, &y, 7002, SocketAddr::from((ip, 7002))),
         "b works"

@@ -34,9 +34,10 @@ pub struct Namespace {
     pub compartment_id: u32,
     pub name: Name,
     pub isolation: Isolation,
-    /// Where the network namespace is pinned (process) or the VM slot's
-    /// namespace holding its TAP devices (vm).
-    pub netns_path: PathBuf,
+    /// Where the network namespace is pinned or adopted from (process);
+    /// none for a vm namespace (its TAP switch ports live in the host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_path: Option<PathBuf>,
     /// Containers sharing the namespace (pods), in the order they joined.
     #[serde(default)]
     pub containers: Vec<String>,

@@ -260,7 +260,11 @@ impl Harness {
         let ns_name = format!("{}{namespace}", self.prefix);
         wait_up(&ns_name, ep.ifname.as_str());
         wait_up(self.host.name(), ep.switch_port.as_str());
-        (ep, ns.netns_path.clone(), ns_name)
+        (
+            ep,
+            ns.netns_path.clone().expect("a process namespace"),
+            ns_name,
+        )
     }
 
     /// Adds a rule, returning its id.
