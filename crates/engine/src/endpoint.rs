@@ -95,15 +95,7 @@ impl Engine {
             inner.state.check_attachment(container_id, &ifname)?;
         }
         if let Some(ip) = req.ip {
-            if !network.subnets.iter().any(|s| s.contains(ip)) {
-                let subnets: Vec<String> =
-                    network.subnets.iter().map(ToString::to_string).collect();
-                return Err(EngineError::Invalid(bulkhead_model::InvalidValue::new(
-                    "ip",
-                    ip.to_string(),
-                    format!("an address inside subnet {}", subnets.join(", ")),
-                )));
-            }
+            crate::address::check_requested(&network, ip)?;
         }
         let mut endpoint = Endpoint {
             id,
@@ -142,21 +134,23 @@ impl Engine {
         let net_key = network.id.to_string();
         // One durable transaction: the record, its address and the intent
         // (plus the clearing of earlier operations' intents).
-        let (ip, intent) = self.transaction_clearing(&mut inner, |t| {
-            let ip = t.allocate(&net_key, req.ip, &key)?;
-            endpoint.ip_address.addr = ip;
-            t.put(&EndpointRecord::from_endpoint(
-                &endpoint,
-                container_id.clone(),
-            ))?;
-            let intent = t.put_intent(
-                "endpoint.create",
-                Kind::Endpoints,
-                &key,
-                serde_json::Value::Null,
-            )?;
-            Ok((ip, intent))
-        })?;
+        let (ip, intent) = self
+            .transaction_clearing(&mut inner, |t| {
+                let ip = t.allocate(&net_key, req.ip, &key)?;
+                endpoint.ip_address.addr = ip;
+                t.put(&EndpointRecord::from_endpoint(
+                    &endpoint,
+                    container_id.clone(),
+                ))?;
+                let intent = t.put_intent(
+                    "endpoint.create",
+                    Kind::Endpoints,
+                    &key,
+                    serde_json::Value::Null,
+                )?;
+                Ok((ip, intent))
+            })
+            .map_err(|e| crate::address::refusal(e, &inner.state, &network, req.ip))?;
         endpoint.ip_address.addr = ip;
         // A deleted endpoint's host conntrack clean-up for this address may
         // still be queued: let it run before this endpoint can connect.

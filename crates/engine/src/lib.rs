@@ -20,6 +20,7 @@
 //!   done on drop). See `docs/design.md`, "Deleting an endpoint".
 
 mod acl;
+mod address;
 mod adopt;
 pub mod drivers;
 mod endpoint;
