@@ -9,7 +9,7 @@
 //! The module is private: `Store` can only be implemented in this crate.
 
 use crate::error::Result;
-use crate::record::Kind;
+use crate::envelope::Kind;
 
 /// A consistent read view.
 pub trait RawRead {

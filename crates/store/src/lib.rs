@@ -34,7 +34,7 @@ mod error;
 mod intent;
 mod ipam;
 mod memory;
-mod record;
+mod envelope;
 mod redb_store;
 mod txn;
 
@@ -42,7 +42,7 @@ pub use error::{Result, StoreError};
 pub use intent::Intent;
 pub use ipam::{Allocation, Subnet};
 pub use memory::MemoryStore;
-pub use record::{Kind, Record, Versioned};
+pub use envelope::{Kind, Record, Versioned};
 pub use redb_store::{RedbStore, DB_FILE};
 pub use txn::{ReadTxn, Reader, WriteTxn};
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::backend::{RawRead, RawWrite};
 use crate::error::Result;
-use crate::record::Kind;
+use crate::envelope::Kind;
 use crate::txn::{ReadTxn, WriteTxn};
 use crate::Store;
 

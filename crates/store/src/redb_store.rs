@@ -17,7 +17,7 @@ use redb::{Database, Durability, ReadableTable, TableDefinition};
 
 use crate::backend::{RawRead, RawWrite};
 use crate::error::{Result, StoreError};
-use crate::record::Kind;
+use crate::envelope::Kind;
 use crate::txn::{ReadTxn, WriteTxn};
 use crate::Store;
 

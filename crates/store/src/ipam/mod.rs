@@ -19,7 +19,7 @@ use self::pool::{chunk_key, chunk_of, pool_key, Chunk, Pool};
 pub use self::subnet::Subnet;
 use crate::backend::{HasRaw, RawRead};
 use crate::error::{Result, StoreError};
-use crate::record::{Kind, Record};
+use crate::envelope::{Kind, Record};
 use crate::txn::{list_prefix, Reader, WriteTxn};
 
 /// One allocated address.

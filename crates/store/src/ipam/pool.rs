@@ -17,7 +17,7 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Subnet;
 use crate::error::StoreError;
-use crate::record::{Kind, Record};
+use crate::envelope::{Kind, Record};
 
 /// Pools up to this many addresses keep a bitmap.
 const BITMAP_MAX: u128 = 1 << 16;
