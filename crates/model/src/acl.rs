@@ -270,6 +270,9 @@ impl AclRuleSpec {
     }
 }
 
+/// The one text form of a validated rule (each value by its `Display`; an
+/// `any` list is absent). Every other rendering starts from it: the API's
+/// `AclInfo`, the HCN `ACL` policy, an import that re-adds the rule.
 impl From<&AclRule> for AclRuleSpec {
     fn from(r: &AclRule) -> Self {
         let some = |s: String| if s.is_empty() { None } else { Some(s) };

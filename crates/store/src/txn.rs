@@ -10,10 +10,10 @@
 use std::fmt;
 
 use crate::backend::{HasRaw, RawRead, RawWrite};
+use crate::envelope::{self, Kind, Record, Versioned};
 use crate::error::{Result, StoreError};
 use crate::intent::{self, Intent};
 use crate::ipam::{self, Allocation};
-use crate::envelope::{self, Kind, Record, Versioned};
 
 /// The store's own keys in [`Kind::Meta`].
 pub(crate) const RESERVED_META_PREFIX: &str = "store/";
