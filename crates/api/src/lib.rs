@@ -1,6 +1,8 @@
 //! bulkhead's API: the contract between bulkheadd and its callers.
 //!
-//! Callers (the CLI, the CNI plugin) build raw requests ([`request`]), the
+//! Callers (the CLI, the CNI plugin) build raw requests ([`request`]: the
+//! model's raw specs, `bulkhead_model::{NetworkSpec, NamespaceSpec,
+//! EndpointSpec, AclRuleSpec}`, plus the API's own events and trace), the
 //! transport carries them as JSON over HTTP/1.1 on a Unix socket
 //! ([`client`], [`server`]), and the daemon receives exactly one typed
 //! [`Command`] per request and answers with one [`Response`] or an

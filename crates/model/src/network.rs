@@ -279,6 +279,33 @@ fn parse_vni(v: &str) -> Result<u32> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_wire_carries_one_subnet() {
+        let spec: NetworkSpec =
+            serde_json::from_str(r#"{"name":"n","driver":"nat","subnet":"10.0.0.0/24","vni":7}"#)
+                .unwrap();
+        assert_eq!(spec.subnets, ["10.0.0.0/24"]);
+        assert_eq!(spec.vni.as_deref(), Some("7"));
+        assert_eq!(
+            serde_json::to_string(&spec).unwrap(),
+            r#"{"name":"n","driver":"nat","subnet":"10.0.0.0/24","vni":"7"}"#
+        );
+        let none: NetworkSpec = serde_json::from_str(r#"{"name":"n","driver":"nat"}"#).unwrap();
+        assert!(none.subnets.is_empty());
+        assert!(
+            serde_json::from_str::<NetworkSpec>(r#"{"name":"n","driver":"nat","subnets":[]}"#)
+                .is_err()
+        );
+        let dual = NetworkSpec {
+            subnets: vec!["10.0.0.0/24".into(), "fd00::/64".into()],
+            ..spec
+        };
+        assert!(
+            serde_json::to_string(&dual).is_err(),
+            "two subnets are refused, not cut"
+        );
+    }
+
     fn spec(driver: &str) -> NetworkSpec {
         NetworkSpec {
             name: "web".into(),
