@@ -9,8 +9,7 @@
 use crate::command::{Command, Response};
 use crate::error::{one_line, ApiError, ErrorBody, ErrorCode};
 use crate::request::{
-    AclRuleSpec, EndpointSpec, EventsRequest, ImportRequest, NamespaceSpec, NetworkSpec,
-    TraceRequest,
+    AclRuleSpec, EndpointSpec, EventsRequest, ImportRequest, NamespaceSpec, NetworkSpec, TraceSpec,
 };
 use crate::response::{
     AclInfo, AclStatsInfo, EndpointInfo, EventsPage, HealthInfo, ImportResult, NamespaceInfo,
@@ -267,7 +266,7 @@ impl Client {
     }
 
     /// `POST /v1/trace`.
-    pub async fn trace(&self, req: TraceRequest) -> Result<TraceResult, ClientError> {
+    pub async fn trace(&self, req: TraceSpec) -> Result<TraceResult, ClientError> {
         expect!(self.execute(&Command::Trace(req)).await?, Trace)
     }
 

@@ -7,8 +7,7 @@
 //! the client decode a body without guessing.
 
 use crate::request::{
-    AclRuleSpec, EndpointSpec, EventsRequest, ImportRequest, NamespaceSpec, NetworkSpec,
-    TraceRequest,
+    AclRuleSpec, EndpointSpec, EventsRequest, ImportRequest, NamespaceSpec, NetworkSpec, TraceSpec,
 };
 use crate::response::{
     AclInfo, AclStatsInfo, EndpointInfo, EventsPage, HealthInfo, ImportResult, NamespaceInfo,
@@ -89,7 +88,7 @@ pub enum Command {
         id: String,
     },
     /// Explain the verdict for a packet.
-    Trace(TraceRequest),
+    Trace(TraceSpec),
     /// Import an HCN v2 JSON document.
     Import(ImportRequest),
     /// Recent events (long poll).

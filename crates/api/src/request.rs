@@ -6,7 +6,6 @@
 //! silently becomes a default. Path parameters (the endpoint of an ACL) are
 //! not part of these bodies; the [`crate::Command`] carries them.
 
-use bulkhead_model::raw;
 use serde::{Deserialize, Serialize};
 
 /// `POST /v1/endpoints/{endpoint}/acls`: one custom ACL rule, the model's
@@ -18,6 +17,8 @@ pub use bulkhead_model::EndpointSpec;
 pub use bulkhead_model::NamespaceSpec;
 /// `POST /v1/networks`: the model's raw network.
 pub use bulkhead_model::NetworkSpec;
+/// `POST /v1/trace`: explain the verdict for one packet.
+pub use bulkhead_model::TraceSpec;
 
 /// `POST /v1/events`: recent events (drops, tampering, repairs), oldest
 /// first. A long poll: with `wait_ms`, the daemon answers as soon as an
@@ -41,48 +42,10 @@ pub struct EventsRequest {
 /// The longest wait of one `POST /v1/events`.
 pub const MAX_EVENTS_WAIT_MS: u64 = 10_000;
 
-/// `POST /v1/trace`: explain the verdict for one packet.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TraceRequest {
-    /// Source endpoint name or IP address.
-    pub from: String,
-    /// Destination endpoint name, IP address or `HOST_IP:PORT`.
-    pub to: String,
-    /// Protocol name or number.
-    #[serde(deserialize_with = "required_scalar")]
-    pub protocol: String,
-    /// Destination port, as given.
-    #[serde(
-        default,
-        deserialize_with = "raw::opt_scalar",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub port: Option<String>,
-    /// The source address the `from` endpoint writes (a spoofed one is
-    /// dropped at its switch port).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_ip: Option<String>,
-    /// Source port (default 49152).
-    #[serde(
-        default,
-        deserialize_with = "raw::opt_scalar",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub source_port: Option<String>,
-    /// Trace a packet of an established connection (a reply).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub established: bool,
-}
-
 /// `POST /v1/import`: an HCN v2 JSON document, sent as the body itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ImportRequest {
     /// The document, untouched; the daemon maps it to the model.
     pub document: serde_json::Value,
-}
-
-fn required_scalar<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    raw::opt_scalar(d)?.ok_or_else(|| serde::de::Error::custom("must not be null"))
 }

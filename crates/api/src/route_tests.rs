@@ -80,14 +80,14 @@ fn sample_commands() -> Vec<Command> {
             endpoint: "ep".into(),
             id: "r1".into(),
         },
-        Command::Trace(TraceRequest {
+        Command::Trace(TraceSpec {
             from: "ep".into(),
             to: "10.1.0.9".into(),
             protocol: "udp".into(),
             port: Some("53".into()),
             ..Default::default()
         }),
-        Command::Trace(TraceRequest {
+        Command::Trace(TraceSpec {
             from: "ep".into(),
             to: "192.0.2.1:8080".into(),
             protocol: "tcp".into(),
@@ -161,10 +161,7 @@ fn routes_decode_to_their_commands() {
         "/v1/trace",
         r#"{"from":"a","to":"b","protocol":"icmp"}"#,
     );
-    assert!(matches!(
-        cmd,
-        Command::Trace(TraceRequest { port: None, .. })
-    ));
+    assert!(matches!(cmd, Command::Trace(TraceSpec { port: None, .. })));
 }
 
 #[test]

@@ -288,7 +288,7 @@ async fn every_route_round_trips() {
     let (endpoint, id) = ("ep".to_owned(), "r1".to_owned());
     assert_eq!(h.last(), Command::AclRemove { endpoint, id });
 
-    let req = TraceRequest {
+    let req = TraceSpec {
         from: "ep".into(),
         to: "10.1.0.9".into(),
         protocol: "tcp".into(),

@@ -15,7 +15,7 @@ use crate::exec::{self, ExecError};
 use crate::output;
 use bulkhead_api::{
     AclRuleSpec, Client, ClientError, Command, EndpointSpec, ImportRequest, NamespaceSpec,
-    NetworkSpec, TraceRequest,
+    NetworkSpec, TraceSpec,
 };
 use clap::CommandFactory;
 use std::io::Write;
@@ -83,7 +83,7 @@ pub fn plan(top: TopCommand) -> Result<Plan, CliError> {
         TopCommand::Namespace(c) => namespace(c),
         TopCommand::Endpoint(c) => endpoint(c),
         TopCommand::Acl(c) => acl(c),
-        TopCommand::Trace(a) => Command::Trace(TraceRequest {
+        TopCommand::Trace(a) => Command::Trace(TraceSpec {
             from: a.from,
             to: a.to,
             protocol: a.protocol,

@@ -16,7 +16,7 @@ use bulkhead_dataplane::conntrack::Conntrack;
 use bulkhead_dataplane::host::HostKernel;
 use bulkhead_dataplane::netns::NetnsGuard;
 use bulkhead_dataplane::probe::{arrives, ProbeKind};
-use bulkhead_engine::{step_label, Config, Engine, TraceQuery, TraceReport};
+use bulkhead_engine::{step_label, Config, Engine, TraceReport, TraceSpec};
 use bulkhead_model::{AclRuleSpec, EndpointSpec, NamespaceSpec, NetworkSpec};
 use bulkhead_policy::Verdict;
 use bulkhead_store::RedbStore;
@@ -77,7 +77,7 @@ fn cell(
     let port = kind.port().map(|p| p.to_string());
     let t: TraceReport = step(
         "trace",
-        engine.trace(&TraceQuery::new(
+        engine.trace(&TraceSpec::new(
             from.name,
             to.name,
             &kind.protocol().to_string(),

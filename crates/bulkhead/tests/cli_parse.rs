@@ -269,7 +269,7 @@ fn trace_import_demo_exec_and_completions() {
             "--port",
             "53"
         ]),
-        Command::Trace(TraceRequest {
+        Command::Trace(TraceSpec {
             from: "a0".into(),
             to: "10.0.0.9".into(),
             protocol: "udp".into(),
@@ -292,7 +292,7 @@ fn trace_import_demo_exec_and_completions() {
             "tcp",
             "--established",
         ]),
-        Command::Trace(TraceRequest {
+        Command::Trace(TraceSpec {
             from: "a0".into(),
             to: "192.0.2.1:8080".into(),
             protocol: "tcp".into(),

@@ -157,18 +157,7 @@ pub fn dispatch(engine: &Engine, cmd: Command) -> Result<Response, EngineError> 
             engine.remove_acl(&endpoint, &id)?;
             Response::Removed
         }
-        Command::Trace(r) => {
-            let t = engine.trace(&bulkhead_engine::TraceQuery {
-                from: r.from,
-                to: r.to,
-                protocol: r.protocol,
-                port: r.port,
-                source_ip: r.source_ip,
-                source_port: r.source_port,
-                established: r.established,
-            })?;
-            Response::Trace(convert::trace(&t))
-        }
+        Command::Trace(spec) => Response::Trace(convert::trace(&engine.trace(&spec)?)),
         Command::Import(r) => Response::Import(crate::import::import(engine, r.document)?),
         Command::Events(r) => crate::events::events(engine, r)?,
     })

@@ -63,7 +63,7 @@ pub use peers::{PeerEntry, PeerSource, StaticPeers};
 pub use reconcile::ReconcileReport;
 pub use records::{EndpointRecord, NamespaceRecord, NetworkRecord};
 pub use stats::RuleCounters;
-pub use trace::{step_label, TraceQuery, TraceReport, TraceStep};
+pub use trace::{step_label, TraceReport, TraceSpec, TraceStep};
 pub use watch::{WatchOptions, Watcher};
 
 use state::State;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bulkhead_dataplane::netns;
 use bulkhead_dataplane::nft::NftSocket;
-use bulkhead_engine::TraceQuery;
+use bulkhead_engine::TraceSpec;
 use bulkhead_policy::Verdict;
 use common::*;
 
@@ -852,7 +852,7 @@ fn trace_agrees_with_kernel() {
         let port_s = port.map(|p| p.to_string());
         let report = h
             .engine
-            .trace(&TraceQuery::new(
+            .trace(&TraceSpec::new(
                 &from.name,
                 &to.name,
                 proto,

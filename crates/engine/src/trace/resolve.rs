@@ -1,4 +1,4 @@
-//! From the engine's state and a [`TraceQuery`] of strings to the pure
+//! From the engine's state and a [`TraceSpec`] of strings to the pure
 //! model's [`Topology`] and [`Probe`]; every bad value is an error naming
 //! its field.
 
@@ -10,7 +10,7 @@ use bulkhead_model::InvalidValue;
 use bulkhead_policy::packet::is_ported;
 
 use super::path::{EpView, NetView, Origin, Probe, Topology};
-use super::{TraceQuery, DEFAULT_SOURCE_PORT};
+use super::{TraceSpec, DEFAULT_SOURCE_PORT};
 use crate::error::{EngineError, Result};
 use crate::state::State;
 
@@ -85,7 +85,7 @@ fn destination(state: &State, to: &str) -> Result<(IpAddr, Option<u16>)> {
 }
 
 /// The packet the query describes, in `topo`.
-pub(super) fn probe(state: &State, topo: &Topology, q: &TraceQuery, protocol: u8) -> Result<Probe> {
+pub(super) fn probe(state: &State, topo: &Topology, q: &TraceSpec, protocol: u8) -> Result<Probe> {
     let (dst, to_port) = destination(state, &q.to)?;
     let port = q
         .port
