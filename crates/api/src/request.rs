@@ -1,10 +1,13 @@
 //! Request bodies: what the user typed, not yet validated.
 //!
-//! Every field is raw text (numbers are accepted from JSON clients and kept as
-//! text); the daemon turns these into domain types with errors that name the
-//! field. Unknown fields are refused (`deny_unknown_fields`) so a typo never
-//! silently becomes a default. Path parameters (the endpoint of an ACL) are
-//! not part of these bodies; the [`crate::Command`] carries them.
+//! The bodies that create objects (and the trace query) are the model's raw
+//! specs, re-exported here, so a request reaches the engine without a copy;
+//! events and import are the API's own. Every field is raw text (numbers
+//! are accepted from JSON clients and kept as text); the daemon turns these
+//! into domain types with errors that name the field. Unknown fields are
+//! refused (`deny_unknown_fields`) so a typo never silently becomes a
+//! default. Path parameters (the endpoint of an ACL) are not part of these
+//! bodies; the [`crate::Command`] carries them.
 
 use serde::{Deserialize, Serialize};
 
