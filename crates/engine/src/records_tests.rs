@@ -105,3 +105,27 @@ fn records_encode_the_keys_they_always_had() {
     want.retain(|k| k != "netns_path");
     assert_eq!(keys(&serde_json::to_value(&vm).unwrap()), want);
 }
+
+#[test]
+fn an_engine_opens_a_store_with_an_old_vm_namespace() {
+    use std::sync::Arc;
+    let store = Arc::new(MemoryStore::new());
+    store
+        .transaction(|t| {
+            t.put(&Old::<0, 1>(network()))?;
+            t.put(&Old::<1, 2>(namespace(VM, "vm", "")))
+        })
+        .unwrap();
+    let kernel = Arc::new(bulkhead_dataplane::fake::FakeKernel::new());
+    let (e, report) =
+        crate::Engine::open(kernel, store.clone(), crate::Config::default()).expect("open");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(e.namespace("ns-vm").expect("vm").netns_path, None);
+    // Written again, it is schema 3 without the path.
+    let ns = e.namespace("ns-vm").expect("vm");
+    store
+        .transaction(|t| t.put(&NamespaceRecord::of(&ns, None)))
+        .unwrap();
+    let again: Vec<NamespaceRecord> = store.read(|t| t.list()).unwrap();
+    assert_eq!(again[0].namespace, ns);
+}

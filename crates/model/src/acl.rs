@@ -320,6 +320,26 @@ mod tests {
         assert_eq!(back, r);
     }
 
+    /// The API body of `POST /v1/endpoints/{e}/acls`: the same keys as
+    /// ever, absent fields left out, numbers and arrays read as text.
+    #[test]
+    fn the_wire_form() {
+        let s: AclRuleSpec = serde_json::from_str(
+            r#"{"direction":"in","action":"block","protocol":6,"local_ports":[80,"1000-2000"],"priority":100}"#,
+        )
+        .unwrap();
+        assert_eq!(s.protocol.as_deref(), Some("6"));
+        assert_eq!(s.local_ports.as_deref(), Some("80,1000-2000"));
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"direction":"in","action":"block","protocol":"6","local_ports":"80,1000-2000","priority":"100"}"#
+        );
+        let unknown = serde_json::from_str::<AclRuleSpec>(
+            r#"{"direction":"in","action":"allow","Protocol":"tcp"}"#,
+        );
+        assert!(unknown.unwrap_err().to_string().contains("Protocol"));
+    }
+
     #[test]
     fn bad_fields_are_named() {
         let mut s = spec();
