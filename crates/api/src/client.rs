@@ -9,8 +9,7 @@
 use crate::command::{Command, Response};
 use crate::error::{one_line, ApiError, ErrorBody, ErrorCode};
 use crate::request::{
-    AclRuleRequest, EndpointCreate, EventsRequest, ImportRequest, NamespaceCreate, NetworkCreate,
-    TraceRequest,
+    AclRuleSpec, EndpointSpec, EventsRequest, ImportRequest, NamespaceSpec, NetworkSpec, TraceSpec,
 };
 use crate::response::{
     AclInfo, AclStatsInfo, EndpointInfo, EventsPage, HealthInfo, ImportResult, NamespaceInfo,
@@ -150,7 +149,7 @@ impl Client {
     }
 
     /// `POST /v1/networks`.
-    pub async fn network_create(&self, req: NetworkCreate) -> Result<NetworkInfo, ClientError> {
+    pub async fn network_create(&self, req: NetworkSpec) -> Result<NetworkInfo, ClientError> {
         expect!(self.execute(&Command::NetworkCreate(req)).await?, Network)
     }
 
@@ -177,10 +176,7 @@ impl Client {
     }
 
     /// `POST /v1/namespaces`.
-    pub async fn namespace_create(
-        &self,
-        req: NamespaceCreate,
-    ) -> Result<NamespaceInfo, ClientError> {
+    pub async fn namespace_create(&self, req: NamespaceSpec) -> Result<NamespaceInfo, ClientError> {
         expect!(
             self.execute(&Command::NamespaceCreate(req)).await?,
             Namespace
@@ -210,7 +206,7 @@ impl Client {
     }
 
     /// `POST /v1/endpoints`.
-    pub async fn endpoint_create(&self, req: EndpointCreate) -> Result<EndpointInfo, ClientError> {
+    pub async fn endpoint_create(&self, req: EndpointSpec) -> Result<EndpointInfo, ClientError> {
         expect!(self.execute(&Command::EndpointCreate(req)).await?, Endpoint)
     }
 
@@ -237,11 +233,7 @@ impl Client {
     }
 
     /// `POST /v1/endpoints/{endpoint}/acls`.
-    pub async fn acl_add(
-        &self,
-        endpoint: &str,
-        rule: AclRuleRequest,
-    ) -> Result<AclInfo, ClientError> {
+    pub async fn acl_add(&self, endpoint: &str, rule: AclRuleSpec) -> Result<AclInfo, ClientError> {
         let endpoint = endpoint.to_owned();
         expect!(
             self.execute(&Command::AclAdd { endpoint, rule }).await?,
@@ -274,7 +266,7 @@ impl Client {
     }
 
     /// `POST /v1/trace`.
-    pub async fn trace(&self, req: TraceRequest) -> Result<TraceResult, ClientError> {
+    pub async fn trace(&self, req: TraceSpec) -> Result<TraceResult, ClientError> {
         expect!(self.execute(&Command::Trace(req)).await?, Trace)
     }
 

@@ -7,8 +7,7 @@
 //! the client decode a body without guessing.
 
 use crate::request::{
-    AclRuleRequest, EndpointCreate, EventsRequest, ImportRequest, NamespaceCreate, NetworkCreate,
-    TraceRequest,
+    AclRuleSpec, EndpointSpec, EventsRequest, ImportRequest, NamespaceSpec, NetworkSpec, TraceSpec,
 };
 use crate::response::{
     AclInfo, AclStatsInfo, EndpointInfo, EventsPage, HealthInfo, ImportResult, NamespaceInfo,
@@ -22,7 +21,7 @@ pub enum Command {
     /// Is the daemon up?
     Health,
     /// Create a network.
-    NetworkCreate(NetworkCreate),
+    NetworkCreate(NetworkSpec),
     /// List networks.
     NetworkList,
     /// Show one network.
@@ -36,7 +35,7 @@ pub enum Command {
         name: String,
     },
     /// Create a namespace (compartment).
-    NamespaceCreate(NamespaceCreate),
+    NamespaceCreate(NamespaceSpec),
     /// List namespaces.
     NamespaceList,
     /// Show one namespace.
@@ -50,7 +49,7 @@ pub enum Command {
         name: String,
     },
     /// Create an endpoint.
-    EndpointCreate(EndpointCreate),
+    EndpointCreate(EndpointSpec),
     /// List endpoints.
     EndpointList,
     /// Show one endpoint.
@@ -68,7 +67,7 @@ pub enum Command {
         /// Endpoint name.
         endpoint: String,
         /// The rule, raw.
-        rule: AclRuleRequest,
+        rule: AclRuleSpec,
     },
     /// List an endpoint's custom ACL rules.
     AclList {
@@ -89,7 +88,7 @@ pub enum Command {
         id: String,
     },
     /// Explain the verdict for a packet.
-    Trace(TraceRequest),
+    Trace(TraceSpec),
     /// Import an HCN v2 JSON document.
     Import(ImportRequest),
     /// Recent events (long poll).

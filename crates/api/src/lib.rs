@@ -1,6 +1,8 @@
 //! bulkhead's API: the contract between bulkheadd and its callers.
 //!
-//! Callers (the CLI, the CNI plugin) build raw requests ([`request`]), the
+//! Callers (the CLI, the CNI plugin) build raw requests ([`request`]: the
+//! model's raw specs, `bulkhead_model::{NetworkSpec, NamespaceSpec,
+//! EndpointSpec, AclRuleSpec, TraceSpec}`, plus events and import), the
 //! transport carries them as JSON over HTTP/1.1 on a Unix socket
 //! ([`client`], [`server`]), and the daemon receives exactly one typed
 //! [`Command`] per request and answers with one [`Response`] or an
@@ -13,7 +15,6 @@ pub mod client;
 pub mod command;
 pub mod error;
 pub mod gate;
-mod raw;
 pub mod request;
 pub mod response;
 pub mod route;
@@ -26,8 +27,8 @@ pub use command::{Command, Response, ResponseKind};
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use gate::{Access, Peer};
 pub use request::{
-    AclRuleRequest, EndpointCreate, EventsRequest, ImportRequest, NamespaceCreate, NetworkCreate,
-    TraceRequest, MAX_EVENTS_WAIT_MS,
+    AclRuleSpec, EndpointSpec, EventsRequest, ImportRequest, NamespaceSpec, NetworkSpec, TraceSpec,
+    MAX_EVENTS_WAIT_MS,
 };
 pub use response::{
     AclCounterInfo, AclInfo, AclStatsInfo, EndpointInfo, EventInfo, EventsPage, HealthInfo,

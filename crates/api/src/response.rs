@@ -65,7 +65,7 @@ pub struct NamespaceInfo {
     #[serde(default)]
     pub containers: Vec<String>,
     /// The network namespace was made by someone else (a container runtime,
-    /// `NamespaceCreate.netns_path`) and is never deleted by the daemon.
+    /// `NamespaceSpec.netns_path`) and is never deleted by the daemon.
     #[serde(default)]
     pub adopted: bool,
 }

@@ -21,10 +21,10 @@ fn err(method: &str, path: &str, body: &str) -> ApiError {
 fn sample_commands() -> Vec<Command> {
     vec![
         Command::Health,
-        Command::NetworkCreate(NetworkCreate {
+        Command::NetworkCreate(NetworkSpec {
             name: "n1".into(),
             driver: "nat".into(),
-            subnet: Some("10.1.0.0/24".into()),
+            subnets: vec!["10.1.0.0/24".into()],
             gateway: Some("10.1.0.1".into()),
             uplink: Some("eth9".into()),
             vni: Some("4096".into()),
@@ -33,15 +33,15 @@ fn sample_commands() -> Vec<Command> {
         Command::NetworkList,
         Command::NetworkInspect { name: "n1".into() },
         Command::NetworkRemove { name: "n1".into() },
-        Command::NamespaceCreate(NamespaceCreate {
+        Command::NamespaceCreate(NamespaceSpec {
             name: "pod".into(),
             isolation: Some("vm".into()),
-            ..NamespaceCreate::default()
+            ..NamespaceSpec::default()
         }),
         Command::NamespaceList,
         Command::NamespaceInspect { name: "pod".into() },
         Command::NamespaceRemove { name: "pod".into() },
-        Command::EndpointCreate(EndpointCreate {
+        Command::EndpointCreate(EndpointSpec {
             name: "ep".into(),
             network: "n1".into(),
             namespace: "pod".into(),
@@ -57,7 +57,7 @@ fn sample_commands() -> Vec<Command> {
         Command::EndpointRemove { name: "ep".into() },
         Command::AclAdd {
             endpoint: "ep".into(),
-            rule: AclRuleRequest {
+            rule: AclRuleSpec {
                 direction: "in".into(),
                 action: "block".into(),
                 protocol: Some("tcp".into()),
@@ -80,14 +80,14 @@ fn sample_commands() -> Vec<Command> {
             endpoint: "ep".into(),
             id: "r1".into(),
         },
-        Command::Trace(TraceRequest {
+        Command::Trace(TraceSpec {
             from: "ep".into(),
             to: "10.1.0.9".into(),
             protocol: "udp".into(),
             port: Some("53".into()),
             ..Default::default()
         }),
-        Command::Trace(TraceRequest {
+        Command::Trace(TraceSpec {
             from: "ep".into(),
             to: "192.0.2.1:8080".into(),
             protocol: "tcp".into(),
@@ -161,10 +161,7 @@ fn routes_decode_to_their_commands() {
         "/v1/trace",
         r#"{"from":"a","to":"b","protocol":"icmp"}"#,
     );
-    assert!(matches!(
-        cmd,
-        Command::Trace(TraceRequest { port: None, .. })
-    ));
+    assert!(matches!(cmd, Command::Trace(TraceSpec { port: None, .. })));
 }
 
 #[test]

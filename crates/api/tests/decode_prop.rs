@@ -5,7 +5,7 @@
 //! dev-dependency): 12,000 cases of random bytes, random paths, and valid
 //! requests with mutated bodies, fields and path segments.
 
-use bulkhead_api::{decode_request, encode_request, Command, EndpointCreate, NetworkCreate};
+use bulkhead_api::{decode_request, encode_request, Command, EndpointSpec, NetworkSpec};
 
 struct Rng(u64);
 
@@ -162,11 +162,11 @@ fn encoded_requests_round_trip_with_hostile_names() {
                 endpoint: name.clone(),
                 id: name.clone(),
             },
-            Command::NetworkCreate(NetworkCreate {
+            Command::NetworkCreate(NetworkSpec {
                 name: name.clone(),
                 ..Default::default()
             }),
-            Command::EndpointCreate(EndpointCreate {
+            Command::EndpointCreate(EndpointSpec {
                 name: name.clone(),
                 ..Default::default()
             }),

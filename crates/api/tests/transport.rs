@@ -216,11 +216,11 @@ async fn every_route_round_trips() {
     assert_eq!(c.health().await.unwrap().status, "ok");
     assert_eq!(h.last(), Command::Health);
 
-    let req = NetworkCreate {
+    let req = NetworkSpec {
         name: "n1".into(),
         driver: "nat".into(),
         vni: Some("7".into()),
-        ..NetworkCreate::default()
+        ..NetworkSpec::default()
     };
     assert_eq!(c.network_create(req.clone()).await.unwrap(), network());
     assert_eq!(h.last(), Command::NetworkCreate(req));
@@ -231,10 +231,10 @@ async fn every_route_round_trips() {
     c.network_remove("n/1").await.unwrap();
     assert_eq!(h.last(), Command::NetworkRemove { name: "n/1".into() });
 
-    let req = NamespaceCreate {
+    let req = NamespaceSpec {
         name: "pod".into(),
         isolation: Some("hyperv".into()),
-        ..NamespaceCreate::default()
+        ..NamespaceSpec::default()
     };
     assert_eq!(c.namespace_create(req.clone()).await.unwrap(), namespace());
     assert_eq!(h.last(), Command::NamespaceCreate(req));
@@ -245,12 +245,12 @@ async fn every_route_round_trips() {
     c.namespace_remove("pod").await.unwrap();
     assert_eq!(h.last(), Command::NamespaceRemove { name: "pod".into() });
 
-    let req = EndpointCreate {
+    let req = EndpointSpec {
         name: "ep".into(),
         network: "n1".into(),
         namespace: "pod".into(),
         publish: vec!["8080:80/tcp".into()],
-        ..EndpointCreate::default()
+        ..EndpointSpec::default()
     };
     assert_eq!(c.endpoint_create(req.clone()).await.unwrap(), endpoint());
     assert_eq!(h.last(), Command::EndpointCreate(req));
@@ -261,11 +261,11 @@ async fn every_route_round_trips() {
     c.endpoint_remove("ep").await.unwrap();
     assert_eq!(h.last(), Command::EndpointRemove { name: "ep".into() });
 
-    let rule = AclRuleRequest {
+    let rule = AclRuleSpec {
         direction: "in".into(),
         action: "block".into(),
         local_ports: Some("80".into()),
-        ..AclRuleRequest::default()
+        ..AclRuleSpec::default()
     };
     assert_eq!(c.acl_add("ep", rule.clone()).await.unwrap(), acl());
     let endpoint = "ep".to_owned();
@@ -288,7 +288,7 @@ async fn every_route_round_trips() {
     let (endpoint, id) = ("ep".to_owned(), "r1".to_owned());
     assert_eq!(h.last(), Command::AclRemove { endpoint, id });
 
-    let req = TraceRequest {
+    let req = TraceSpec {
         from: "ep".into(),
         to: "10.1.0.9".into(),
         protocol: "tcp".into(),

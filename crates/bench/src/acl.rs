@@ -37,7 +37,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bulkhead_dataplane::netns;
-use bulkhead_engine::EndpointOptions;
 use bulkhead_model::{AclRuleSpec, EndpointSpec, NamespaceSpec, NetworkSpec};
 
 use crate::rng::Rng;
@@ -131,25 +130,25 @@ pub(crate) fn endpoint(w: &World, name: &str) -> Result<Ns, String> {
         .create_namespace(NamespaceSpec {
             name: name.into(),
             isolation: None,
+            ..NamespaceSpec::default()
         })
         .map_err(|e| format!("namespace {name}: {e}"))?;
     let ep = w
         .engine
-        .create_endpoint(
-            EndpointSpec {
-                name: name.into(),
-                network: "bench".into(),
-                namespace: name.into(),
-                ..Default::default()
-            },
-            EndpointOptions::default(),
-        )
+        .create_endpoint(EndpointSpec {
+            name: name.into(),
+            network: "bench".into(),
+            namespace: name.into(),
+            ..Default::default()
+        })
         .map_err(|e| format!("endpoint {name}: {e}"))?;
     let std::net::IpAddr::V4(ip) = ep.ip_address.addr else {
         return Err("not IPv4".into());
     };
     Ok(Ns {
-        path: ns.netns_path,
+        path: ns
+            .netns_path
+            .ok_or(format!("namespace {name}: no netns path"))?,
         name: format!("{}{name}", w.prefix),
         ip,
     })

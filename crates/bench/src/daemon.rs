@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bulkhead_api::{Client, EndpointCreate, NamespaceCreate, NetworkCreate};
+use bulkhead_api::{Client, EndpointSpec, NamespaceSpec, NetworkSpec};
 use bulkhead_dataplane::netns::{self, NetnsGuard};
 
 use crate::world::{quantile, status_kib, track_child, untrack_child};
@@ -225,10 +225,10 @@ fn drive(d: &Daemon, n: usize) -> Result<Figures, String> {
     let rest = d.memory()?;
     call(
         "create nat network".into(),
-        rt.block_on(client.network_create(NetworkCreate {
+        rt.block_on(client.network_create(NetworkSpec {
             name: "bench".into(),
             driver: "nat".into(),
-            subnet: Some("10.200.0.0/16".into()),
+            subnets: vec!["10.200.0.0/16".into()],
             ..Default::default()
         }))
         .map(drop),
@@ -236,14 +236,14 @@ fn drive(d: &Daemon, n: usize) -> Result<Figures, String> {
     let (mut ns_create, mut ep_create) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
         let t = Instant::now();
-        let r = rt.block_on(client.namespace_create(NamespaceCreate {
+        let r = rt.block_on(client.namespace_create(NamespaceSpec {
             name: format!("c{i}"),
             ..Default::default()
         }));
         ns_create.push(ms(t.elapsed()));
         call(format!("create namespace c{i}"), r.map(drop))?;
         let t = Instant::now();
-        let r = rt.block_on(client.endpoint_create(EndpointCreate {
+        let r = rt.block_on(client.endpoint_create(EndpointSpec {
             name: format!("e{i}"),
             network: "bench".into(),
             namespace: format!("c{i}"),

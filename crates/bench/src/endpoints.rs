@@ -14,7 +14,6 @@
 
 use std::time::Instant;
 
-use bulkhead_engine::EndpointOptions;
 use bulkhead_model::{EndpointSpec, NamespaceSpec, NetworkSpec};
 
 use crate::world::{median, quantile, rss_kib, StoreKind, World};
@@ -86,6 +85,7 @@ fn one(n: usize, driver: &str, store: StoreKind) -> Result<Row, String> {
         e.create_namespace(NamespaceSpec {
             name: name.clone(),
             isolation: None,
+            ..NamespaceSpec::default()
         })
         .map_err(|e| format!("create namespace {name}: {e}"))?;
         let spec = EndpointSpec {
@@ -95,7 +95,7 @@ fn one(n: usize, driver: &str, store: StoreKind) -> Result<Row, String> {
             ..Default::default()
         };
         let t = Instant::now();
-        e.create_endpoint(spec, EndpointOptions::default())
+        e.create_endpoint(spec)
             .map_err(|e| format!("create endpoint {name}: {e}"))?;
         create.push(ms(t.elapsed()));
     }

@@ -30,7 +30,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bulkhead_dataplane::netns::NetnsGuard;
-use bulkhead_engine::EndpointOptions;
 use bulkhead_model::{EndpointSpec, NamespaceSpec, NetworkSpec};
 
 use crate::world::{quantile, StoreKind, World};
@@ -155,6 +154,7 @@ pub fn bulkhead(cycles: usize, port: bool, mode: Mode) -> Result<Row, String> {
         e.create_namespace(NamespaceSpec {
             name: format!("c{i}"),
             isolation: None,
+            ..NamespaceSpec::default()
         })
         .map_err(|e| format!("create namespace c{i}: {e}"))?;
     }
@@ -172,7 +172,7 @@ pub fn bulkhead(cycles: usize, port: bool, mode: Mode) -> Result<Row, String> {
             ..Default::default()
         };
         let t = Instant::now();
-        e.create_endpoint(spec, EndpointOptions::default())
+        e.create_endpoint(spec)
             .map_err(|e| format!("create endpoint e{i}: {e}"))?;
         setup.push(ms(t.elapsed()));
         if mode == Mode::Fill {

@@ -9,7 +9,7 @@
 //! [`crate::fake::FakeBackend`] for tests. Failures are [`BackendError`]s,
 //! which the plugin maps to CNI codes per command.
 
-use bulkhead_api::{AclRuleRequest, NetworkCreate};
+use bulkhead_api::{AclRuleSpec, NetworkSpec};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -66,7 +66,7 @@ pub struct AddRequest {
     /// Where the attachment belongs.
     pub scope: Scope,
     /// Create the network with these settings when it does not exist.
-    pub create_network: Option<NetworkCreate>,
+    pub create_network: Option<NetworkSpec>,
     /// The attachment's identity.
     pub key: AttachmentKey,
     /// `CNI_NETNS`: the runtime's network namespace to adopt.
@@ -76,7 +76,7 @@ pub struct AddRequest {
     /// `layered` or `replace`; none is the daemon's default.
     pub acl_mode: Option<String>,
     /// Custom ACL rules to add to the endpoint.
-    pub acls: Vec<AclRuleRequest>,
+    pub acls: Vec<AclRuleSpec>,
 }
 
 /// What the backend reports about an attachment.

@@ -15,7 +15,7 @@ use crate::error::{CniError, Code};
 use crate::fields::{port_mappings, scalar, AclConf};
 use crate::result::Dns;
 use crate::version::{Version, VersionError};
-use bulkhead_api::{AclRuleRequest, NetworkCreate, DEFAULT_SOCKET};
+use bulkhead_api::{AclRuleSpec, NetworkSpec, DEFAULT_SOCKET};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -67,9 +67,9 @@ pub struct BulkheadConf {
     /// `layered` or `replace`.
     pub acl_mode: Option<String>,
     /// Custom ACL rules for every endpoint.
-    pub acls: Vec<AclRuleRequest>,
+    pub acls: Vec<AclRuleSpec>,
     /// Create the network with this when missing (when `driver` is set).
-    pub create_network: Option<NetworkCreate>,
+    pub create_network: Option<NetworkSpec>,
 }
 
 /// Why the configuration is unusable.
@@ -300,7 +300,7 @@ fn bulkhead_conf(value: Option<&Value>) -> Result<BulkheadConf, ConfigError> {
             a.rule_type.as_deref(),
             &["host", "switch"],
         )?;
-        acls.push(AclRuleRequest {
+        acls.push(AclRuleSpec {
             direction: a.direction,
             action: a.action,
             protocol: a.protocol,
@@ -314,10 +314,10 @@ fn bulkhead_conf(value: Option<&Value>) -> Result<BulkheadConf, ConfigError> {
         });
     }
     let create_network = match raw.driver {
-        Some(driver) => Some(NetworkCreate {
+        Some(driver) => Some(NetworkSpec {
             name: raw.network.clone(),
             driver,
-            subnet: raw.subnet,
+            subnets: raw.subnet.into_iter().collect(),
             gateway: raw.gateway,
             uplink: raw.uplink,
             vni: raw.vni,

@@ -10,7 +10,7 @@
 //! again if any step after it fails. DEL removes the endpoint (missing is
 //! success) and the namespace once it has no endpoints left.
 //!
-//! The namespace adopts the runtime's netns (`NamespaceCreate.netns_path`,
+//! The namespace adopts the runtime's netns (`NamespaceSpec.netns_path`,
 //! the container id joining it): the daemon never deletes it, and a retried
 //! ADD finds it again. GC reads each endpoint's `container_id`. A daemon
 //! without these fields refuses the unknown request field (400), which is
@@ -20,7 +20,7 @@ use crate::backend::{
     AddRequest, Attachment, AttachmentKey, Backend, BackendError, PortMap, Scope,
 };
 use bulkhead_api::{
-    Client, ClientError, EndpointCreate, EndpointInfo, ErrorCode, NamespaceCreate, NetworkInfo,
+    Client, ClientError, EndpointInfo, EndpointSpec, ErrorCode, NamespaceSpec, NetworkInfo,
 };
 use std::path::Path;
 
@@ -154,7 +154,7 @@ impl DaemonBackend {
         netns: &str,
         container_id: &str,
     ) -> Result<String, BackendError> {
-        let create = NamespaceCreate {
+        let create = NamespaceSpec {
             name: name.to_owned(),
             isolation: Some("process".into()),
             netns_path: Some(netns.to_owned()),
@@ -292,7 +292,7 @@ impl Backend for DaemonBackend {
             &req.key.container_id,
         )?;
         let name = endpoint_name(&req.scope, &req.key);
-        let create = EndpointCreate {
+        let create = EndpointSpec {
             name: name.clone(),
             network: req.scope.network.clone(),
             namespace,
@@ -300,7 +300,7 @@ impl Backend for DaemonBackend {
             acl_mode: req.acl_mode.clone(),
             ifname: Some(req.key.ifname.clone()),
             container_id: Some(req.key.container_id.clone()),
-            ..EndpointCreate::default()
+            ..EndpointSpec::default()
         };
         let info = match self.runtime.block_on(self.client.endpoint_create(create)) {
             Ok(info) => info,

@@ -10,7 +10,7 @@
 //! The binary only uses it in debug builds (`BULKHEAD_CNI_FAKE_STATE`).
 
 use crate::backend::{AddRequest, Attachment, AttachmentKey, Backend, BackendError, Scope};
-use bulkhead_api::AclRuleRequest;
+use bulkhead_api::AclRuleSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,7 +34,7 @@ pub struct Stored {
     /// Requested ACL mode.
     pub acl_mode: Option<String>,
     /// Requested ACLs.
-    pub acls: Vec<AclRuleRequest>,
+    pub acls: Vec<AclRuleSpec>,
 }
 
 /// The whole fake daemon state.
@@ -114,8 +114,8 @@ impl Backend for FakeBackend {
                 return Err(BackendError::NoSuchNetwork(net.clone()));
             };
             let prefix = create
-                .subnet
-                .as_deref()
+                .subnets
+                .first()
                 .and_then(|s| s.strip_suffix(".0/24"))
                 .unwrap_or("10.89.0")
                 .to_owned();

@@ -1,6 +1,6 @@
 //! Typed pieces of the configuration: ACL rules and port mappings.
 //!
-//! [`AclConf`] is `AclRuleRequest` in camelCase with lists given as a string,
+//! [`AclConf`] is `AclRuleSpec` in camelCase with lists given as a string,
 //! a number or an array; [`port_mappings`] reads and checks
 //! `runtimeConfig.portMappings` (ports 1-65535, `tcp`/`udp`, an IP or empty
 //! `hostIP`). Errors are [`ConfigError`]s naming the field; this module adds
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::net::IpAddr;
 
-/// One custom ACL rule (`AclRuleRequest` in camelCase).
+/// One custom ACL rule (`AclRuleSpec` in camelCase).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct AclConf {

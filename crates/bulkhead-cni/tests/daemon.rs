@@ -7,7 +7,7 @@
 
 mod common;
 
-use bulkhead_api::NamespaceCreate;
+use bulkhead_api::NamespaceSpec;
 use bulkhead_dataplane::probe::{arrives, ProbeKind};
 use common::{arrives_soon, result_ip, Daemon, Netns};
 use serde_json::json;
@@ -148,11 +148,11 @@ fn a_pod_is_one_namespace_and_namespace_ls_shows_its_containers() {
     let ns_name = d.api(d.client().namespace_list()).unwrap()[0].name.clone();
     // The pod's second container joins the same namespace (same path).
     let join = |id: &str, path: &std::path::Path| {
-        d.api(d.client().namespace_create(NamespaceCreate {
+        d.api(d.client().namespace_create(NamespaceSpec {
             name: ns_name.clone(),
             netns_path: Some(path.display().to_string()),
             container_id: Some(id.into()),
-            ..NamespaceCreate::default()
+            ..NamespaceSpec::default()
         }))
     };
     let joined = join("pod-app", &pod.path()).unwrap();
@@ -175,7 +175,7 @@ fn a_pod_is_one_namespace_and_namespace_ls_shows_its_containers() {
 fn adoption_is_refused_for_bad_paths() {
     let Some(d) = Daemon::start() else { return };
     let create = |path: &str, isolation: Option<&str>| {
-        d.api(d.client().namespace_create(NamespaceCreate {
+        d.api(d.client().namespace_create(NamespaceSpec {
             name: "x".into(),
             isolation: isolation.map(Into::into),
             netns_path: Some(path.into()),

@@ -14,8 +14,8 @@ use crate::demo::{self, DemoError};
 use crate::exec::{self, ExecError};
 use crate::output;
 use bulkhead_api::{
-    AclRuleRequest, Client, ClientError, Command, EndpointCreate, ImportRequest, NamespaceCreate,
-    NetworkCreate, TraceRequest,
+    AclRuleSpec, Client, ClientError, Command, EndpointSpec, ImportRequest, NamespaceSpec,
+    NetworkSpec, TraceSpec,
 };
 use clap::CommandFactory;
 use std::io::Write;
@@ -83,7 +83,7 @@ pub fn plan(top: TopCommand) -> Result<Plan, CliError> {
         TopCommand::Namespace(c) => namespace(c),
         TopCommand::Endpoint(c) => endpoint(c),
         TopCommand::Acl(c) => acl(c),
-        TopCommand::Trace(a) => Command::Trace(TraceRequest {
+        TopCommand::Trace(a) => Command::Trace(TraceSpec {
             from: a.from,
             to: a.to,
             protocol: a.protocol,
@@ -109,10 +109,10 @@ pub fn plan(top: TopCommand) -> Result<Plan, CliError> {
 
 fn network(c: NetworkCommand) -> Command {
     match c {
-        NetworkCommand::Create(a) => Command::NetworkCreate(NetworkCreate {
+        NetworkCommand::Create(a) => Command::NetworkCreate(NetworkSpec {
             name: a.name,
             driver: a.driver,
-            subnet: a.subnet,
+            subnets: a.subnet.into_iter().collect(),
             gateway: a.gateway,
             uplink: a.uplink,
             vni: a.vni,
@@ -126,10 +126,10 @@ fn network(c: NetworkCommand) -> Command {
 
 fn namespace(c: NamespaceCommand) -> Command {
     match c {
-        NamespaceCommand::Create(a) => Command::NamespaceCreate(NamespaceCreate {
+        NamespaceCommand::Create(a) => Command::NamespaceCreate(NamespaceSpec {
             name: a.name,
             isolation: a.isolation,
-            ..NamespaceCreate::default()
+            ..NamespaceSpec::default()
         }),
         NamespaceCommand::Ls => Command::NamespaceList,
         NamespaceCommand::Inspect { name } => Command::NamespaceInspect { name },
@@ -139,7 +139,7 @@ fn namespace(c: NamespaceCommand) -> Command {
 
 fn endpoint(c: EndpointCommand) -> Command {
     match c {
-        EndpointCommand::Create(a) => Command::EndpointCreate(EndpointCreate {
+        EndpointCommand::Create(a) => Command::EndpointCreate(EndpointSpec {
             name: a.name,
             network: a.network,
             namespace: a.namespace,
@@ -160,7 +160,7 @@ fn acl(c: AclCommand) -> Command {
     match c {
         AclCommand::Add(a) => Command::AclAdd {
             endpoint: a.endpoint,
-            rule: AclRuleRequest {
+            rule: AclRuleSpec {
                 direction: a.direction,
                 action: a.action,
                 protocol: a.protocol,

@@ -16,7 +16,7 @@ use bulkhead_dataplane::conntrack::Conntrack;
 use bulkhead_dataplane::host::HostKernel;
 use bulkhead_dataplane::netns::NetnsGuard;
 use bulkhead_dataplane::probe::{arrives, ProbeKind};
-use bulkhead_engine::{step_label, Config, EndpointOptions, Engine, TraceQuery, TraceReport};
+use bulkhead_engine::{step_label, Config, Engine, TraceReport, TraceSpec};
 use bulkhead_model::{AclRuleSpec, EndpointSpec, NamespaceSpec, NetworkSpec};
 use bulkhead_policy::Verdict;
 use bulkhead_store::RedbStore;
@@ -77,7 +77,7 @@ fn cell(
     let port = kind.port().map(|p| p.to_string());
     let t: TraceReport = step(
         "trace",
-        engine.trace(&TraceQuery::new(
+        engine.trace(&TraceSpec::new(
             from.name,
             to.name,
             &kind.protocol().to_string(),
@@ -134,7 +134,7 @@ fn tour(engine: &Engine) -> Result<bool, DemoError> {
             "create namespace",
             engine.create_namespace(NamespaceSpec {
                 name: ns.into(),
-                isolation: None,
+                ..NamespaceSpec::default()
             }),
         )?;
         let publish = if ep == "web" {
@@ -149,15 +149,18 @@ fn tour(engine: &Engine) -> Result<bool, DemoError> {
             publish,
             ..Default::default()
         };
-        let e = step(
-            "create endpoint",
-            engine.create_endpoint(spec, EndpointOptions::default()),
-        )?;
+        let e = step("create endpoint", engine.create_endpoint(spec))?;
         println!(
             "endpoint {ep}: {} in namespace {ns} (compartment {}), switch port {}",
             e.ip_address, namespace.compartment_id, e.switch_port
         );
-        sides.push((ep, v4(e.ip_address.addr)?, namespace.netns_path));
+        let netns = step(
+            "namespace path",
+            namespace
+                .netns_path
+                .ok_or("a process namespace without a path"),
+        )?;
+        sides.push((ep, v4(e.ip_address.addr)?, netns));
     }
     let side = |i: usize| Side {
         name: sides[i].0,

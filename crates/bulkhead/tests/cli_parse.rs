@@ -68,10 +68,10 @@ fn network_commands() {
     ]);
     assert_eq!(
         cmd,
-        Command::NetworkCreate(NetworkCreate {
+        Command::NetworkCreate(NetworkSpec {
             name: "web".into(),
             driver: "overlay".into(),
-            subnet: Some("10.2.0.0/16".into()),
+            subnets: vec!["10.2.0.0/16".into()],
             gateway: Some("10.2.0.1".into()),
             uplink: Some("eth1".into()),
             vni: Some("4096".into()),
@@ -83,7 +83,7 @@ fn network_commands() {
             panic!("wrong command")
         };
         assert_eq!(r.driver, driver);
-        assert_eq!(r.subnet, None);
+        assert!(r.subnets.is_empty());
     }
     assert_eq!(api(&["network", "ls"]), Command::NetworkList);
     assert_eq!(
@@ -101,10 +101,10 @@ fn namespace_commands_and_the_compartment_alias() {
     for word in ["namespace", "compartment"] {
         assert_eq!(
             api(&[word, "create", "pod", "--isolation", "vm"]),
-            Command::NamespaceCreate(NamespaceCreate {
+            Command::NamespaceCreate(NamespaceSpec {
                 name: "pod".into(),
                 isolation: Some("vm".into()),
-                ..NamespaceCreate::default()
+                ..NamespaceSpec::default()
             })
         );
         assert_eq!(api(&[word, "ls"]), Command::NamespaceList);
@@ -154,7 +154,7 @@ fn endpoint_commands_with_repeated_publish() {
     ]);
     assert_eq!(
         cmd,
-        Command::EndpointCreate(EndpointCreate {
+        Command::EndpointCreate(EndpointSpec {
             name: "a0".into(),
             network: "web".into(),
             namespace: "pod".into(),
@@ -208,7 +208,7 @@ fn acl_commands() {
         cmd,
         Command::AclAdd {
             endpoint: "a0".into(),
-            rule: AclRuleRequest {
+            rule: AclRuleSpec {
                 direction: "in".into(),
                 action: "block".into(),
                 protocol: Some("tcp".into()),
@@ -269,7 +269,7 @@ fn trace_import_demo_exec_and_completions() {
             "--port",
             "53"
         ]),
-        Command::Trace(TraceRequest {
+        Command::Trace(TraceSpec {
             from: "a0".into(),
             to: "10.0.0.9".into(),
             protocol: "udp".into(),
@@ -292,7 +292,7 @@ fn trace_import_demo_exec_and_completions() {
             "tcp",
             "--established",
         ]),
-        Command::Trace(TraceRequest {
+        Command::Trace(TraceSpec {
             from: "a0".into(),
             to: "192.0.2.1:8080".into(),
             protocol: "tcp".into(),

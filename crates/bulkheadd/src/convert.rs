@@ -1,64 +1,66 @@
-//! From engine values to the API's presentation types, and from API
-//! requests to the model's raw specs. No validation happens here: the model
-//! does it, with errors that name the field.
+//! From engine values to the API's presentation types (`*Info`). Requests
+//! need no conversion: the API's bodies are the model's raw specs. Values
+//! become text through the model's one text form of each object
+//! (`AclRuleSpec::from`, `NetworkSpec::from`), not field by field here.
 
 use bulkhead_api::{
-    AclCounterInfo, AclInfo, AclRuleRequest, AclStatsInfo, EndpointInfo, NamespaceInfo,
-    NetworkInfo, PortMappingInfo, TraceHop, TraceResult,
+    AclCounterInfo, AclInfo, AclStatsInfo, EndpointInfo, NamespaceInfo, NetworkInfo,
+    PortMappingInfo, TraceHop, TraceResult,
 };
 use bulkhead_engine::trace::Target;
 use bulkhead_engine::{EndpointRecord, RuleCounters, TraceReport};
-use bulkhead_model::{AclRule, AclRuleSpec, Namespace, Network};
+use bulkhead_model::{AclRule, AclRuleSpec, Namespace, Network, NetworkSpec};
 use bulkhead_policy::EnforcementPoint;
 
+/// A network as the API shows it: the model's text form of the network
+/// ([`NetworkSpec::from`]) with its id, VNI number and endpoint count.
 pub fn network(n: &Network, endpoints: usize) -> NetworkInfo {
+    let text = NetworkSpec::from(n);
     NetworkInfo {
         id: n.id.to_string(),
-        name: n.name.to_string(),
-        driver: n.driver.to_string(),
-        subnets: n.subnets.iter().map(ToString::to_string).collect(),
-        gateway: n.gateway.map(|g| g.to_string()),
-        uplink: n.uplink.as_ref().map(ToString::to_string),
+        name: text.name,
+        driver: text.driver,
+        subnets: text.subnets,
+        gateway: text.gateway,
+        uplink: text.uplink,
         vni: n.vni,
-        acl_profile: n.acl_profile.to_string(),
+        acl_profile: text.acl_profile.unwrap_or_default(),
         endpoints: u32::try_from(endpoints).unwrap_or(u32::MAX),
     }
 }
 
 pub fn namespace(n: &Namespace, endpoints: Vec<String>, adopted: bool) -> NamespaceInfo {
-    let path = n.netns_path.display().to_string();
     NamespaceInfo {
         id: n.id.to_string(),
         name: n.name.to_string(),
         compartment_id: n.compartment_id,
         isolation: n.isolation.to_string(),
-        netns_path: (!path.is_empty()).then_some(path),
+        netns_path: n.netns_path.as_ref().map(|p| p.display().to_string()),
         endpoints,
         containers: n.containers.clone(),
         adopted,
     }
 }
 
-fn split(s: String) -> Vec<String> {
-    if s.is_empty() {
-        Vec::new()
-    } else {
-        s.split(',').map(str::to_owned).collect()
-    }
-}
-
+/// A rule as the API shows it: the model's text form of the rule
+/// ([`AclRuleSpec::from`]) with its lists split.
 pub fn acl(r: &AclRule) -> AclInfo {
+    let text = AclRuleSpec::from(r);
+    let list = |v: Option<String>| -> Vec<String> {
+        v.map(|t| t.split(',').map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
     AclInfo {
-        id: r.id.to_string(),
-        direction: r.direction.to_string(),
-        action: r.action.to_string(),
-        protocol: r.protocol.to_string(),
-        local_ports: split(r.local_ports.to_string()),
-        remote_ports: split(r.remote_ports.to_string()),
-        local_addresses: split(r.local_addresses.to_string()),
-        remote_addresses: split(r.remote_addresses.to_string()),
+        id: text.id.unwrap_or_default(),
+        direction: text.direction,
+        action: text.action,
+        protocol: text.protocol.unwrap_or_default(),
+        local_ports: list(text.local_ports),
+        remote_ports: list(text.remote_ports),
+        local_addresses: list(text.local_addresses),
+        remote_addresses: list(text.remote_addresses),
         priority: r.priority,
-        rule_type: r.rule_type.to_string(),
+        rule_type: text.rule_type.unwrap_or_default(),
     }
 }
 
@@ -107,21 +109,6 @@ pub fn endpoint(e: &EndpointRecord, network: &str, namespace: &str) -> EndpointI
         acl_mode: e.acl_mode.to_string(),
         acls: e.acls.iter().map(acl).collect(),
         container_id: e.container_id.clone(),
-    }
-}
-
-pub fn acl_spec(r: AclRuleRequest) -> AclRuleSpec {
-    AclRuleSpec {
-        id: r.id,
-        action: r.action,
-        direction: r.direction,
-        protocol: r.protocol,
-        local_addresses: r.local_addresses,
-        remote_addresses: r.remote_addresses,
-        local_ports: r.local_ports,
-        remote_ports: r.remote_ports,
-        rule_type: r.rule_type,
-        priority: r.priority,
     }
 }
 

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use bulkhead_api::{ApiError, Command, HealthInfo, Response, Service};
 use bulkhead_engine::{EndpointRecord, Engine, EngineError};
-use bulkhead_model::{EndpointSpec, NamespaceSpec, NetworkSpec};
 
 use crate::convert;
 
@@ -71,16 +70,7 @@ pub fn dispatch(engine: &Engine, cmd: Command) -> Result<Response, EngineError> 
             status: "ok".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         }),
-        Command::NetworkCreate(r) => {
-            let spec = NetworkSpec {
-                name: r.name,
-                driver: r.driver,
-                subnets: r.subnet.into_iter().collect(),
-                gateway: r.gateway,
-                uplink: r.uplink,
-                vni: r.vni,
-                acl_profile: r.acl_profile,
-            };
+        Command::NetworkCreate(spec) => {
             let n = engine.create_network(spec)?;
             Response::Network(convert::network(&n, 0))
         }
@@ -99,30 +89,25 @@ pub fn dispatch(engine: &Engine, cmd: Command) -> Result<Response, EngineError> 
             engine.delete_network(&name)?;
             Response::Removed
         }
-        Command::NamespaceCreate(r) => {
-            let spec = NamespaceSpec {
-                name: r.name,
-                isolation: r.isolation,
-            };
-            match (r.netns_path, r.container_id) {
-                (Some(path), container) => {
-                    let (n, _) = engine.adopt_namespace(spec, &path, container.as_deref())?;
-                    namespace_info(engine, &n)
-                }
-                (None, Some(c)) => {
-                    return Err(EngineError::Invalid(bulkhead_model::InvalidValue::new(
-                        "container_id",
-                        c,
-                        "only together with netns_path (an adopted namespace)",
-                    )))
-                }
-                (None, None) => Response::Namespace(convert::namespace(
-                    &engine.create_namespace(spec)?,
-                    vec![],
-                    false,
-                )),
+        Command::NamespaceCreate(spec) => match (spec.netns_path.clone(), &spec.container_id) {
+            (Some(path), _) => {
+                let container = spec.container_id.clone();
+                let (n, _) = engine.adopt_namespace(spec, &path, container.as_deref())?;
+                namespace_info(engine, &n)
             }
-        }
+            (None, Some(c)) => {
+                return Err(EngineError::Invalid(bulkhead_model::InvalidValue::new(
+                    "container_id",
+                    c,
+                    "only together with netns_path (an adopted namespace)",
+                )))
+            }
+            (None, None) => Response::Namespace(convert::namespace(
+                &engine.create_namespace(spec)?,
+                vec![],
+                false,
+            )),
+        },
         Command::NamespaceList => Response::Namespaces(
             engine
                 .namespaces()
@@ -138,21 +123,8 @@ pub fn dispatch(engine: &Engine, cmd: Command) -> Result<Response, EngineError> 
             engine.delete_namespace(&name)?;
             Response::Removed
         }
-        Command::EndpointCreate(r) => {
-            let spec = EndpointSpec {
-                name: r.name,
-                network: r.network,
-                namespace: r.namespace,
-                ip: r.ip,
-                mac: r.mac,
-                publish: r.publish,
-                acl_mode: r.acl_mode,
-                ifname: r.ifname,
-            };
-            let options = bulkhead_engine::EndpointOptions {
-                container_id: r.container_id,
-            };
-            let e = engine.create_endpoint(spec, options)?;
+        Command::EndpointCreate(spec) => {
+            let e = engine.create_endpoint(spec)?;
             let record = engine.endpoint(e.name.as_str())?;
             Response::Endpoint(endpoint_info(engine, &record))
         }
@@ -171,7 +143,7 @@ pub fn dispatch(engine: &Engine, cmd: Command) -> Result<Response, EngineError> 
             Response::Removed
         }
         Command::AclAdd { endpoint, rule } => {
-            let rule = engine.add_acl(&endpoint, convert::acl_spec(rule))?;
+            let rule = engine.add_acl(&endpoint, rule)?;
             Response::Acl(convert::acl(&rule))
         }
         Command::AclList { endpoint } => {
@@ -185,18 +157,7 @@ pub fn dispatch(engine: &Engine, cmd: Command) -> Result<Response, EngineError> 
             engine.remove_acl(&endpoint, &id)?;
             Response::Removed
         }
-        Command::Trace(r) => {
-            let t = engine.trace(&bulkhead_engine::TraceQuery {
-                from: r.from,
-                to: r.to,
-                protocol: r.protocol,
-                port: r.port,
-                source_ip: r.source_ip,
-                source_port: r.source_port,
-                established: r.established,
-            })?;
-            Response::Trace(convert::trace(&t))
-        }
+        Command::Trace(spec) => Response::Trace(convert::trace(&engine.trace(&spec)?)),
         Command::Import(r) => Response::Import(crate::import::import(engine, r.document)?),
         Command::Events(r) => crate::events::events(engine, r)?,
     })

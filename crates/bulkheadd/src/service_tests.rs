@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use bulkhead_api::{Command, ErrorCode, NamespaceCreate, Response, Service};
+use bulkhead_api::{Command, ErrorCode, NamespaceSpec, Response, Service};
 use bulkhead_dataplane::fake::FakeKernel;
 use bulkhead_engine::{Config, Engine};
 use bulkhead_store::MemoryStore;
@@ -12,7 +12,7 @@ use bulkhead_store::MemoryStore;
 use super::Daemon;
 
 fn namespace(name: &str) -> Command {
-    Command::NamespaceCreate(NamespaceCreate {
+    Command::NamespaceCreate(NamespaceSpec {
         name: name.into(),
         isolation: None,
         netns_path: None,

@@ -162,7 +162,7 @@ impl Engine {
             .cloned()
             .ok_or_else(|| EngineError::not_found("namespace", endpoint))?;
         let policy =
-            EndpointPolicy::from_endpoint(&network, namespace.isolation, &record.to_endpoint())?;
+            EndpointPolicy::from_endpoint(&network, namespace.isolation, &record.endpoint)?;
         let key = record.id.to_string();
         let intent = self.transaction_clearing(&mut inner, |t| {
             t.put(&record)?;
@@ -263,6 +263,6 @@ impl Engine {
     }
 
     pub fn acls(&self, endpoint: &str) -> Result<Vec<AclRule>> {
-        Ok(self.endpoint(endpoint)?.acls)
+        Ok(self.endpoint(endpoint)?.endpoint.acls)
     }
 }

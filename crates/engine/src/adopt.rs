@@ -69,7 +69,11 @@ impl Engine {
         if let Some(other) = inner
             .state
             .namespace_by_netns(id, existing.as_ref().map(|n| n.id))
-            .filter(|o| self.kernel.netns_id(&o.netns_path).ok() == Some(id))
+            .filter(|o| {
+                o.netns_path
+                    .as_deref()
+                    .is_some_and(|p| self.kernel.netns_id(p).ok() == Some(id))
+            })
         {
             return Err(invalid(
                 netns_path,
@@ -82,13 +86,16 @@ impl Engine {
         }
         if let Some(existing) = existing {
             let same = inner.state.adopted.contains(&existing.id)
-                && existing.netns_path == path
+                && existing.netns_path.as_ref() == Some(&path)
                 && inner.state.netns_ids.get(&existing.id) == Some(&id);
             if !same {
+                let held = match &existing.netns_path {
+                    Some(p) => format!("with netns path {}", p.display()),
+                    None => "without a netns path (isolation vm)".to_owned(),
+                };
                 return Err(EngineError::Conflict(format!(
-                    "namespace {:?} already exists with netns path {}",
+                    "namespace {:?} already exists {held}",
                     name.as_str(),
-                    existing.netns_path.display()
                 )));
             }
             let Some(c) = container.filter(|c| !existing.containers.iter().any(|e| e == c)) else {
@@ -115,7 +122,7 @@ impl Engine {
             compartment_id: next_compartment(&inner.state),
             name,
             isolation,
-            netns_path: path,
+            netns_path: Some(path),
             containers: container.map(str::to_owned).into_iter().collect(),
         };
         self.transaction_clearing(&mut inner, |t| {
@@ -172,15 +179,21 @@ impl Engine {
     /// recorded identity (see the module doc); the operation uses
     /// `handle.path()` for every open.
     pub(crate) fn netns_handle(&self, state: &State, ns: &Namespace) -> Result<NetnsHandle> {
+        let path = ns.netns_path.as_deref().ok_or_else(|| {
+            EngineError::Kernel(format!(
+                "namespace {:?} has no network namespace (isolation vm)",
+                ns.name.as_str()
+            ))
+        })?;
         let id = state.netns_ids.get(&ns.id).ok_or_else(|| {
             EngineError::Kernel(format!(
                 "namespace {:?}: the identity of {} is unknown; refusing to program it",
                 ns.name.as_str(),
-                ns.netns_path.display()
+                path.display()
             ))
         })?;
         self.kernel
-            .open_netns(&ns.netns_path, *id)
+            .open_netns(path, *id)
             .map_err(|e| EngineError::Kernel(format!("namespace {:?}: {e}", ns.name.as_str())))
     }
 
@@ -202,10 +215,17 @@ impl Engine {
             .cloned()
             .collect();
         for ns in missing {
-            let path = ns.netns_path.display().to_string();
+            let Some(netns) = ns.netns_path.as_deref() else {
+                errors.push(format!(
+                    "namespace {:?}: isolation process without a netns path",
+                    ns.name.as_str()
+                ));
+                continue;
+            };
+            let path = netns.display().to_string();
             let found = self
                 .kernel
-                .netns_id(&ns.netns_path)
+                .netns_id(netns)
                 .map_err(EngineError::kernel)
                 .and_then(|id| {
                     if state.adopted.contains(&ns.id) {

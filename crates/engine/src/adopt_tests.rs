@@ -9,7 +9,7 @@ use bulkhead_dataplane::kernel::{NetnsId, Protected};
 use bulkhead_model::{EndpointSpec, NamespaceSpec};
 use bulkhead_store::MemoryStore;
 
-use crate::{Config, EndpointOptions, Engine, EngineError};
+use crate::{Config, Engine, EngineError};
 
 const POD: NetnsId = NetnsId { dev: 4, ino: 1001 };
 const HOST: NetnsId = NetnsId { dev: 4, ino: 1 };
@@ -29,6 +29,7 @@ fn adopt(e: &Engine, name: &str, path: &str, container: &str) -> crate::Result<b
         NamespaceSpec {
             name: name.into(),
             isolation: None,
+            ..NamespaceSpec::default()
         },
         path,
         Some(container),
@@ -37,15 +38,12 @@ fn adopt(e: &Engine, name: &str, path: &str, container: &str) -> crate::Result<b
 }
 
 fn endpoint(e: &Engine, name: &str, ns: &str) -> crate::Result<bulkhead_model::Endpoint> {
-    e.create_endpoint(
-        EndpointSpec {
-            name: name.into(),
-            network: "n".into(),
-            namespace: ns.into(),
-            ..Default::default()
-        },
-        EndpointOptions::default(),
-    )
+    e.create_endpoint(EndpointSpec {
+        name: name.into(),
+        network: "n".into(),
+        namespace: ns.into(),
+        ..Default::default()
+    })
 }
 
 fn applied_in(k: &FakeKernel, path: &Path) -> usize {
@@ -107,6 +105,7 @@ fn a_port_comes_up_only_after_its_tables_and_a_failure_undoes_them() {
     e.create_namespace(NamespaceSpec {
         name: "x".into(),
         isolation: None,
+        ..NamespaceSpec::default()
     })
     .unwrap();
     let n = k.calls().len();
@@ -167,12 +166,14 @@ fn a_schema_1_adopted_record_gets_its_identity_unless_protected() {
     kernel.set_netns_id(Path::new("/var/run/netns/host-alias"), HOST);
     let store = Arc::new(MemoryStore::new());
     let record = |name: &str, path: &str| crate::NamespaceRecord {
-        id: bulkhead_model::Id::random(),
-        compartment_id: 2,
-        name: bulkhead_model::Name::parse("name", name).unwrap(),
-        isolation: bulkhead_model::Isolation::Process,
-        netns_path: PathBuf::from(path),
-        containers: vec![],
+        namespace: bulkhead_model::Namespace {
+            id: bulkhead_model::Id::random(),
+            compartment_id: 2,
+            name: bulkhead_model::Name::parse("name", name).unwrap(),
+            isolation: bulkhead_model::Isolation::Process,
+            netns_path: Some(PathBuf::from(path)),
+            containers: vec![],
+        },
         adopted: true,
         netns_id: None,
     };
@@ -199,7 +200,7 @@ fn a_schema_1_adopted_record_gets_its_identity_unless_protected() {
     let id_of = |name: &str| {
         stored
             .iter()
-            .find(|r| r.name.as_str() == name)
+            .find(|r| r.namespace.name.as_str() == name)
             .and_then(|r| r.netns_id)
     };
     assert_eq!(id_of("p").map(NetnsId::from), Some(POD));

@@ -24,12 +24,6 @@ use crate::state::State;
 use crate::undo::Undo;
 use crate::Engine;
 
-/// Options the API does not take from users directly (the CNI plugin's key).
-#[derive(Debug, Clone, Default)]
-pub struct EndpointOptions {
-    pub container_id: Option<String>,
-}
-
 fn next_ifname(state: &State, namespace: Id) -> IfName {
     let taken: Vec<String> = state
         .endpoints_in_namespace(namespace)
@@ -48,12 +42,14 @@ fn port_spec(
     network: &bulkhead_model::Network,
     namespace: &bulkhead_model::Namespace,
 ) -> PortSpec {
-    let kind = match namespace.isolation {
-        Isolation::Process => PortKind::Veth {
-            netns: namespace.netns_path.clone(),
+    // A process namespace has a network namespace (the veth's other end
+    // goes there); a vm namespace has none (its port is a TAP).
+    let kind = match &namespace.netns_path {
+        Some(netns) => PortKind::Veth {
+            netns: netns.clone(),
             ifname: endpoint.ifname.to_string(),
         },
-        Isolation::Vm => PortKind::Tap,
+        None => PortKind::Tap,
     };
     PortSpec {
         switch_port: endpoint.switch_port.to_string(),
@@ -67,12 +63,9 @@ fn port_spec(
 }
 
 impl Engine {
-    pub fn create_endpoint(
-        &self,
-        spec: EndpointSpec,
-        options: EndpointOptions,
-    ) -> Result<Endpoint> {
+    pub fn create_endpoint(&self, spec: EndpointSpec) -> Result<Endpoint> {
         let req = spec.validate()?;
+        let container_id = spec.container_id;
         let mut inner = self.lock();
         if inner.state.has_endpoint(req.name.as_str()) {
             return Err(EngineError::Conflict(format!(
@@ -98,19 +91,11 @@ impl Engine {
             Some(n) => n,
             None => next_ifname(&inner.state, namespace.id),
         };
-        if let Some(container_id) = &options.container_id {
+        if let Some(container_id) = &container_id {
             inner.state.check_attachment(container_id, &ifname)?;
         }
         if let Some(ip) = req.ip {
-            if !network.subnets.iter().any(|s| s.contains(ip)) {
-                let subnets: Vec<String> =
-                    network.subnets.iter().map(ToString::to_string).collect();
-                return Err(EngineError::Invalid(bulkhead_model::InvalidValue::new(
-                    "ip",
-                    ip.to_string(),
-                    format!("an address inside subnet {}", subnets.join(", ")),
-                )));
-            }
+            crate::address::check_requested(&network, ip)?;
         }
         let mut endpoint = Endpoint {
             id,
@@ -138,8 +123,10 @@ impl Engine {
         bulkhead_policy::EndpointPolicy::from_endpoint(&network, namespace.isolation, &endpoint)?;
         // A deleted endpoint's veth may still be in this namespace, holding
         // its interface name, address and routes: let its removal finish.
-        if namespace.isolation == Isolation::Process
-            && inner.retiring.contains(&namespace.netns_path)
+        if namespace
+            .netns_path
+            .as_ref()
+            .is_some_and(|p| inner.retiring.contains(p))
         {
             self.settle_locked(&mut inner);
         }
@@ -147,21 +134,23 @@ impl Engine {
         let net_key = network.id.to_string();
         // One durable transaction: the record, its address and the intent
         // (plus the clearing of earlier operations' intents).
-        let (ip, intent) = self.transaction_clearing(&mut inner, |t| {
-            let ip = t.allocate(&net_key, req.ip, &key)?;
-            endpoint.ip_address.addr = ip;
-            t.put(&EndpointRecord::from_endpoint(
-                &endpoint,
-                options.container_id.clone(),
-            ))?;
-            let intent = t.put_intent(
-                "endpoint.create",
-                Kind::Endpoints,
-                &key,
-                serde_json::Value::Null,
-            )?;
-            Ok((ip, intent))
-        })?;
+        let (ip, intent) = self
+            .transaction_clearing(&mut inner, |t| {
+                let ip = t.allocate(&net_key, req.ip, &key)?;
+                endpoint.ip_address.addr = ip;
+                t.put(&EndpointRecord::from_endpoint(
+                    &endpoint,
+                    container_id.clone(),
+                ))?;
+                let intent = t.put_intent(
+                    "endpoint.create",
+                    Kind::Endpoints,
+                    &key,
+                    serde_json::Value::Null,
+                )?;
+                Ok((ip, intent))
+            })
+            .map_err(|e| crate::address::refusal(e, &inner.state, &network, req.ip))?;
         endpoint.ip_address.addr = ip;
         // A deleted endpoint's host conntrack clean-up for this address may
         // still be queued: let it run before this endpoint can connect.
@@ -190,7 +179,7 @@ impl Engine {
         let spec = self.create_port(&inner.state, &endpoint, &network, &namespace)?;
         // The state takes the endpoint now (tables are compiled from it) and
         // gives it back if programming fails: no copy of the whole state.
-        let record = EndpointRecord::from_endpoint(&endpoint, options.container_id);
+        let record = EndpointRecord::from_endpoint(&endpoint, container_id);
         let inner = &mut *inner;
         inner.state.insert_endpoint(record.clone());
         let mut host_done = false;
@@ -274,7 +263,7 @@ impl Engine {
             inner.state.networks.get(&record.network),
             inner.state.namespaces.get(&record.namespace),
         ) {
-            (Some(n), Some(ns)) => Some(port_spec(&record.to_endpoint(), n, ns)),
+            (Some(n), Some(ns)) => Some(port_spec(&record.endpoint, n, ns)),
             _ => None,
         };
         // One durable transaction before the kernel is touched: the record
@@ -343,7 +332,7 @@ mod tests {
     use bulkhead_dataplane::fake::FakeKernel;
     use bulkhead_model::{EndpointSpec, NamespaceSpec};
 
-    use crate::{test_kit, EndpointOptions, Engine};
+    use crate::{test_kit, Engine};
 
     fn engine() -> (Engine, Arc<FakeKernel>) {
         test_kit::engine("10.77.0.0/24", &["x", "y"])
@@ -375,9 +364,7 @@ mod tests {
     #[test]
     fn delete_retires_the_port_and_queues_its_removal() {
         let (e, k) = engine();
-        let a = e
-            .create_endpoint(spec("a", "x"), EndpointOptions::default())
-            .expect("a");
+        let a = e.create_endpoint(spec("a", "x")).expect("a");
         let port = a.switch_port.to_string();
         let n = k.calls().len();
         e.delete_endpoint("a").expect("delete");
@@ -399,20 +386,15 @@ mod tests {
     #[test]
     fn a_create_into_a_namespace_with_a_queued_removal_settles_first() {
         let (e, k) = engine();
-        let a = e
-            .create_endpoint(spec("a", "x"), EndpointOptions::default())
-            .expect("a");
+        let a = e.create_endpoint(spec("a", "x")).expect("a");
         e.delete_endpoint("a").expect("delete a");
         // Another namespace and another address: no wait.
         let n = k.calls().len();
         let b = e
-            .create_endpoint(
-                EndpointSpec {
-                    ip: Some("10.77.0.10".into()),
-                    ..spec("b", "y")
-                },
-                EndpointOptions::default(),
-            )
+            .create_endpoint(EndpointSpec {
+                ip: Some("10.77.0.10".into()),
+                ..spec("b", "y")
+            })
             .expect("b");
         assert_eq!(
             calls_since(&k, n),
@@ -426,9 +408,7 @@ mod tests {
         // the queue runs, so the create settles first (the fake, like the
         // kernel, would refuse the name).
         let n = k.calls().len();
-        let a2 = e
-            .create_endpoint(spec("a2", "x"), EndpointOptions::default())
-            .expect("a2");
+        let a2 = e.create_endpoint(spec("a2", "x")).expect("a2");
         assert_eq!(a2.ifname, a.ifname);
         assert_eq!(
             calls_since(&k, n),
@@ -443,8 +423,7 @@ mod tests {
         e.delete_endpoint("a2").expect("delete a2");
         e.settle();
         let n = k.calls().len();
-        e.create_endpoint(spec("a3", "x"), EndpointOptions::default())
-            .expect("a3");
+        e.create_endpoint(spec("a3", "x")).expect("a3");
         assert!(!calls_since(&k, n).contains(&"settle".to_owned()));
     }
 
@@ -452,23 +431,20 @@ mod tests {
     fn a_deleted_namespace_made_again_does_not_wait_and_drop_settles() {
         let k = {
             let (e, k) = engine();
-            e.create_endpoint(spec("a", "x"), EndpointOptions::default())
-                .expect("a");
+            e.create_endpoint(spec("a", "x")).expect("a");
             e.delete_endpoint("a").expect("delete a");
             e.delete_namespace("x").expect("delete x");
             e.create_namespace(NamespaceSpec {
                 name: "x".into(),
                 isolation: None,
+                ..NamespaceSpec::default()
             })
             .expect("x again");
             let n = k.calls().len();
-            e.create_endpoint(
-                EndpointSpec {
-                    ip: Some("10.77.0.10".into()),
-                    ..spec("b", "x")
-                },
-                EndpointOptions::default(),
-            )
+            e.create_endpoint(EndpointSpec {
+                ip: Some("10.77.0.10".into()),
+                ..spec("b", "x")
+            })
             .expect("b");
             assert!(!calls_since(&k, n).contains(&"settle".to_owned()));
             assert_eq!(k.queued().len(), 1);
@@ -480,15 +456,12 @@ mod tests {
     #[test]
     fn reusing_a_deleted_endpoints_address_waits_for_its_conntrack_clean_up() {
         let (e, k) = engine();
-        e.create_endpoint(spec("a", "x"), EndpointOptions::default())
-            .expect("a");
+        e.create_endpoint(spec("a", "x")).expect("a");
         e.delete_endpoint("a").expect("delete a");
         // Same address, another namespace: the queued clean-up of the
         // address's host conntrack entries runs before the new port exists.
         let n = k.calls().len();
-        let b = e
-            .create_endpoint(spec("b", "y"), EndpointOptions::default())
-            .expect("b");
+        let b = e.create_endpoint(spec("b", "y")).expect("b");
         assert_eq!(
             calls_since(&k, n),
             [

@@ -11,11 +11,11 @@
 //! never touched (an endpoint may name them by id).
 
 use bulkhead_model::hcn::{parse_document, ImportDocument};
-use bulkhead_model::{AclRuleSpec, Id, InvalidValue, Name, Network, NetworkSpec};
+use bulkhead_model::{AclRuleSpec, Id, InvalidValue, Name, NetworkSpec};
 
 use crate::error::{EngineError, Result};
 use crate::undo::Undo;
-use crate::{EndpointOptions, Engine};
+use crate::Engine;
 
 /// What an import created, by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,18 +25,6 @@ pub struct Imported {
     pub endpoints: Vec<String>,
     /// ACL rules added, over all endpoints.
     pub acls: usize,
-}
-
-fn network_spec(n: &Network) -> NetworkSpec {
-    NetworkSpec {
-        name: n.name.to_string(),
-        driver: n.driver.to_string(),
-        subnets: n.subnets.iter().map(ToString::to_string).collect(),
-        gateway: n.gateway.map(|g| g.to_string()),
-        uplink: n.uplink.as_ref().map(ToString::to_string),
-        vni: n.vni.map(|v| v.to_string()),
-        acl_profile: Some(n.acl_profile.to_string()),
-    }
 }
 
 /// The name of the object with HCN id `id`: imported in this document, or
@@ -82,7 +70,7 @@ impl Engine {
         let mut out = Imported::default();
         let mut networks = Vec::new();
         for n in &doc.networks {
-            let made = self.create_network(network_spec(n))?;
+            let made = self.create_network(NetworkSpec::from(n))?;
             let name = made.name.to_string();
             undo.push("import network", {
                 let name = name.clone();
@@ -125,7 +113,7 @@ impl Engine {
                 self.namespaces().into_iter().map(|n| (n.id, n.name)),
                 "namespace",
             )?;
-            let made = self.create_endpoint(e.to_spec(&net, &ns), EndpointOptions::default())?;
+            let made = self.create_endpoint(e.to_spec(&net, &ns))?;
             let name = made.name.to_string();
             undo.push("import endpoint", {
                 let name = name.clone();

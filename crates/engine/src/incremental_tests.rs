@@ -10,7 +10,7 @@ use bulkhead_model::{AclRuleSpec, EndpointSpec, NamespaceSpec, NetworkSpec};
 use bulkhead_store::MemoryStore;
 
 use crate::tables::switch_tables;
-use crate::{Config, EndpointOptions, Engine};
+use crate::{Config, Engine};
 
 struct Rng(u64);
 
@@ -78,6 +78,7 @@ fn incremental_switch_tables_equal_full_recompile() {
                         .create_namespace(NamespaceSpec {
                             name: name.clone(),
                             isolation: (rng.below(5) == 0).then(|| "vm".into()),
+                            ..NamespaceSpec::default()
                         })
                         .expect("namespace");
                     let publish = if rng.below(3) == 0 {
@@ -86,16 +87,13 @@ fn incremental_switch_tables_equal_full_recompile() {
                         vec![]
                     };
                     engine
-                        .create_endpoint(
-                            EndpointSpec {
-                                name: name.clone(),
-                                network: format!("n{}", rng.below(2)),
-                                namespace: name.clone(),
-                                publish,
-                                ..Default::default()
-                            },
-                            EndpointOptions::default(),
-                        )
+                        .create_endpoint(EndpointSpec {
+                            name: name.clone(),
+                            network: format!("n{}", rng.below(2)),
+                            namespace: name.clone(),
+                            publish,
+                            ..Default::default()
+                        })
                         .expect("endpoint");
                     live.push(name);
                 }
@@ -151,18 +149,16 @@ fn replace_acls_is_validated_whole_and_names_rules() {
         .create_namespace(NamespaceSpec {
             name: "a".into(),
             isolation: None,
+            ..NamespaceSpec::default()
         })
         .expect("namespace");
     engine
-        .create_endpoint(
-            EndpointSpec {
-                name: "a".into(),
-                network: "n".into(),
-                namespace: "a".into(),
-                ..Default::default()
-            },
-            EndpointOptions::default(),
-        )
+        .create_endpoint(EndpointSpec {
+            name: "a".into(),
+            network: "n".into(),
+            namespace: "a".into(),
+            ..Default::default()
+        })
         .expect("endpoint");
     let mut rng = Rng(3);
     let host_only = |mut s: AclRuleSpec| {

@@ -20,6 +20,7 @@
 //!   done on drop). See `docs/design.md`, "Deleting an endpoint".
 
 mod acl;
+mod address;
 mod adopt;
 pub mod drivers;
 mod endpoint;
@@ -54,14 +55,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bulkhead_dataplane::kernel::Kernel;
 use bulkhead_store::{Store, StoreExt};
 
-pub use endpoint::EndpointOptions;
 pub use error::{EngineError, Result};
 pub use import::Imported;
 pub use peers::{PeerEntry, PeerSource, StaticPeers};
 pub use reconcile::ReconcileReport;
 pub use records::{EndpointRecord, NamespaceRecord, NetworkRecord};
 pub use stats::RuleCounters;
-pub use trace::{step_label, TraceQuery, TraceReport, TraceStep};
+pub use trace::{step_label, TraceReport, TraceSpec, TraceStep};
 pub use watch::{WatchOptions, Watcher};
 
 use state::State;

@@ -6,8 +6,6 @@
 //! An *adopted* namespace (CNI) is a process namespace whose network
 //! namespace a container runtime made and owns (see [`crate::adopt`]).
 
-use std::path::PathBuf;
-
 use bulkhead_model::namespace::HOST_COMPARTMENT;
 use bulkhead_model::{Id, Isolation, Namespace, NamespaceSpec};
 use bulkhead_store::{Kind, StoreExt};
@@ -30,8 +28,8 @@ impl Engine {
         let compartment_id = next_compartment(&inner.state);
         let netns = self.netns_name(&name);
         let netns_path = match isolation {
-            Isolation::Process => self.kernel.netns_path(&netns),
-            Isolation::Vm => PathBuf::new(),
+            Isolation::Process => Some(self.kernel.netns_path(&netns)),
+            Isolation::Vm => None,
         };
         let namespace = Namespace {
             id: Id::random(),
@@ -43,7 +41,7 @@ impl Engine {
         };
         let key = namespace.id.to_string();
         let intent = self.transaction_clearing(&mut inner, |t| {
-            t.put(&NamespaceRecord::from(&namespace))?;
+            t.put(&NamespaceRecord::of(&namespace, None))?;
             t.put_intent(
                 "namespace.create",
                 Kind::Namespaces,
@@ -109,7 +107,10 @@ impl Engine {
         let mut errors = Vec::new();
         inner.programmed.firewalls.remove(&namespace.id);
         let adopted = inner.state.adopted.contains(&namespace.id);
-        let retiring = inner.retiring.contains(&namespace.netns_path);
+        let retiring = namespace
+            .netns_path
+            .as_ref()
+            .is_some_and(|p| inner.retiring.contains(p));
         if namespace.isolation == Isolation::Process && adopted {
             // An adopted namespace belongs to the runtime: only the record
             // goes, and the runtime gets it back clean: the veth sides of
@@ -124,7 +125,9 @@ impl Engine {
             // a new one, where their names are free.
             match self.kernel.delete_netns(&self.netns_name(&namespace.name)) {
                 Ok(()) => {
-                    inner.retiring.remove(&namespace.netns_path);
+                    if let Some(p) = &namespace.netns_path {
+                        inner.retiring.remove(p);
+                    }
                 }
                 Err(e) => errors.push(e.to_string()),
             }

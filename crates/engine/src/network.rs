@@ -65,7 +65,7 @@ impl Engine {
         let key = network.id.to_string();
         let subnet = ipam_subnet(&network)?;
         let intent = self.store.transaction(|t| {
-            t.put(&NetworkRecord::from(&network))?;
+            t.put(&NetworkRecord(network.clone()))?;
             t.create_pool(&key, subnet, network.gateway)?;
             t.put_intent(
                 "network.create",

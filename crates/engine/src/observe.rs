@@ -97,7 +97,7 @@ impl Engine {
             .keys()
             .filter_map(|id| {
                 let ns = inner.state.namespaces.get(id)?;
-                Some((*id, (ns.name.to_string(), ns.netns_path.clone())))
+                Some((*id, (ns.name.to_string(), ns.netns_path.clone()?)))
             })
             .collect()
     }
@@ -193,6 +193,11 @@ impl Engine {
         let Some(ns) = inner.state.namespaces.get(&id) else {
             return;
         };
+        // Only a process namespace has a firewall (and a path); `None`
+        // would mean the host's own namespace to `apply`.
+        let Some(netns) = ns.netns_path.as_deref() else {
+            return;
+        };
         let endpoints: Vec<String> = inner
             .state
             .endpoints_in_namespace(id)
@@ -210,7 +215,7 @@ impl Engine {
         self.events.push(event(EventKind::Tamper, what.to_owned()));
         let start = Instant::now();
         let change = crate::tables::replacements(std::slice::from_ref(table));
-        match self.kernel.apply(Some(&ns.netns_path), &change) {
+        match self.kernel.apply(Some(netns), &change) {
             Ok(()) => {
                 let ms = start.elapsed().as_secs_f64() * 1e3;
                 tracing::info!(namespace = %ns.name, ms, "host firewall restored");
@@ -235,14 +240,18 @@ impl Engine {
     pub(crate) fn verify_firewall(&self, id: Id) {
         let (path, want) = {
             let inner = self.lock();
-            let (Some(t), Some(ns)) = (
+            let (Some(t), Some(path)) = (
                 inner.programmed.firewalls.get(&id),
-                inner.state.namespaces.get(&id),
+                inner
+                    .state
+                    .namespaces
+                    .get(&id)
+                    .and_then(|n| n.netns_path.clone()),
             ) else {
                 return;
             };
             let chains: Vec<String> = t.chains.keys().cloned().collect();
-            (ns.netns_path.clone(), chains)
+            (path, chains)
         };
         let table = NftTable::new(Family::Inet, FIREWALL_TABLE);
         let live = NftSocket::open(Some(&path)).and_then(|mut s| s.list_chains(&table));

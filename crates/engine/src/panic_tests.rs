@@ -13,7 +13,7 @@ use bulkhead_dataplane::kernel::Kernel;
 use bulkhead_model::{EndpointSpec, NamespaceSpec};
 use bulkhead_store::MemoryStore;
 
-use crate::{test_kit, Config, EndpointOptions, Engine};
+use crate::{test_kit, Config, Engine};
 
 fn engine() -> (Engine, Arc<FakeKernel>) {
     test_kit::engine("10.80.0.0/24", &["a", "b"])
@@ -55,6 +55,7 @@ fn the_operation_after_a_panic_sees_a_reconciled_state() {
         .create_namespace(NamespaceSpec {
             name: "a".into(),
             isolation: None,
+            ..NamespaceSpec::default()
         })
         .expect("the name is free again");
 }
@@ -70,14 +71,12 @@ fn a_panic_in_a_create_is_undone_and_leaks_nothing() {
         ip: Some("10.80.0.9".into()),
         ..endpoint("a")
     };
-    let cut = catch_unwind(AssertUnwindSafe(|| {
-        engine.create_endpoint(pinned(), EndpointOptions::default())
-    }));
+    let cut = catch_unwind(AssertUnwindSafe(|| engine.create_endpoint(pinned())));
     assert!(cut.is_err(), "the injected panic did not happen");
     assert!(engine.endpoints().is_empty());
     // The same name and the same address: neither is still taken.
     let again = engine
-        .create_endpoint(pinned(), EndpointOptions::default())
+        .create_endpoint(pinned())
         .expect("a retry after the panic");
     assert!(kernel.links().contains(&again.switch_port.to_string()));
 }
@@ -108,6 +107,7 @@ fn a_namespace_whose_create_was_in_flight_is_made_again_at_start() {
         .create_namespace(NamespaceSpec {
             name: "a".into(),
             isolation: None,
+            ..NamespaceSpec::default()
         })
         .expect("namespace");
     // A crash right after: no drop, so the create's intent stays stored

@@ -96,7 +96,7 @@ mod tests {
     use bulkhead_model::EndpointSpec;
     use bulkhead_store::MemoryStore;
 
-    use crate::{test_kit, EndpointOptions, Engine, EngineError};
+    use crate::{test_kit, Engine, EngineError};
 
     fn engine() -> (Engine, Arc<FakeKernel>) {
         let kernel = Arc::new(FakeKernel::new());
@@ -107,16 +107,13 @@ mod tests {
     }
 
     fn create(e: &Engine, name: &str, ns: &str, publish: &[&str]) -> crate::Result<Vec<String>> {
-        e.create_endpoint(
-            EndpointSpec {
-                name: name.into(),
-                network: "n".into(),
-                namespace: ns.into(),
-                publish: publish.iter().map(|p| (*p).to_owned()).collect(),
-                ..Default::default()
-            },
-            EndpointOptions::default(),
-        )
+        e.create_endpoint(EndpointSpec {
+            name: name.into(),
+            network: "n".into(),
+            namespace: ns.into(),
+            publish: publish.iter().map(|p| (*p).to_owned()).collect(),
+            ..Default::default()
+        })
         .map(|ep| ep.port_mappings.iter().map(ToString::to_string).collect())
     }
 

@@ -32,7 +32,7 @@
 use std::collections::BTreeSet;
 
 use bulkhead_dataplane::kernel::{NetnsId, PortSpec, TableChange};
-use bulkhead_model::{Isolation, Namespace, Network};
+use bulkhead_model::Isolation;
 use bulkhead_store::{Kind, Reader, StoreExt};
 use serde::Serialize;
 
@@ -122,20 +122,20 @@ impl Engine {
         let mut state = State::default();
         for n in networks
             .into_iter()
-            .filter(|n| !deleted.contains(&n.id.to_string()))
+            .filter(|n| !deleted.contains(&n.0.id.to_string()))
         {
-            state.insert_network(Network::from(n));
+            state.insert_network(n.0);
         }
         let mut recorded: Vec<(bulkhead_model::Id, NetnsId)> = Vec::new();
         for n in namespaces
             .into_iter()
-            .filter(|n| !deleted.contains(&n.id.to_string()))
+            .filter(|n| !deleted.contains(&n.namespace.id.to_string()))
         {
-            let (id, adopted) = (n.id, n.adopted);
+            let (id, adopted) = (n.namespace.id, n.adopted);
             if let Some(r) = n.netns_id.filter(|_| adopted) {
                 recorded.push((id, r.into()));
             }
-            state.insert_namespace(Namespace::from(n));
+            state.insert_namespace(n.namespace);
             if adopted {
                 state.adopted.insert(id);
             }
@@ -354,7 +354,7 @@ impl Engine {
             ) else {
                 continue;
             };
-            match self.create_port(state, &e.to_endpoint(), network, namespace) {
+            match self.create_port(state, &e.endpoint, network, namespace) {
                 Ok(spec) => {
                     report.ports_created += 1;
                     made.push((namespace.id, spec));

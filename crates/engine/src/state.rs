@@ -116,7 +116,7 @@ impl State {
             && self
                 .namespaces
                 .get(&id)
-                .is_some_and(|n| !is_netns(&n.netns_path))
+                .is_some_and(|n| !n.netns_path.as_deref().is_some_and(&is_netns))
     }
 
     /// The namespace (other than `except`) whose network namespace is `id`.
@@ -178,7 +178,7 @@ impl State {
     pub fn endpoint_models(&self) -> Vec<Endpoint> {
         self.endpoints
             .values()
-            .map(EndpointRecord::to_endpoint)
+            .map(|e| e.endpoint.clone())
             .collect()
     }
 }

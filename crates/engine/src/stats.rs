@@ -136,19 +136,18 @@ impl Engine {
             let e = inner.state.endpoint(endpoint)?.clone();
             let mut reaches = Vec::new();
             let dirs = [Direction::In, Direction::Out];
-            let ns = inner.state.namespaces.get(&e.namespace);
-            if let (Some(t), Some(ns)) = (inner.programmed.firewalls.get(&e.namespace), ns) {
+            let netns = inner
+                .state
+                .namespaces
+                .get(&e.namespace)
+                .and_then(|n| n.netns_path.clone());
+            if let (Some(t), Some(netns)) = (inner.programmed.firewalls.get(&e.namespace), netns) {
                 let roots: Vec<_> = dirs
                     .iter()
                     .map(|d| (format!("ep_{}_{d}", e.ifname), *d))
                     .collect();
                 if t.chains.contains_key(&roots[0].0) {
-                    let mut r = reach(
-                        EnforcementPoint::HostFirewall,
-                        Some(ns.netns_path.clone()),
-                        t,
-                        &roots,
-                    );
+                    let mut r = reach(EnforcementPoint::HostFirewall, Some(netns), t, &roots);
                     for (base, d) in [("input", Direction::In), ("output", Direction::Out)] {
                         r.chains.insert(base.into(), d);
                         let counted = t.chains.get(base).into_iter().flat_map(|c| &c.rules);

@@ -84,7 +84,7 @@ pub(crate) fn policy_of(state: &State, e: &EndpointRecord) -> Result<EndpointPol
     Ok(EndpointPolicy::from_endpoint(
         network,
         namespace.isolation,
-        &e.to_endpoint(),
+        &e.endpoint,
     )?)
 }
 
@@ -122,7 +122,7 @@ fn fragment(state: &State, e: Option<&EndpointRecord>) -> Result<SwitchTables> {
     };
     let policy = policy_of(state, e)?;
     let network = network_of(state, e)?;
-    let endpoint = [(&e.to_endpoint(), network)];
+    let endpoint = [(&e.endpoint, network)];
     Ok(SwitchTables {
         switch: compile_switch(&[switch_port(e, policy)])?,
         nat: nat::build(&[], &endpoint),

@@ -31,6 +31,7 @@ pub(crate) fn engine_on(
         e.create_namespace(NamespaceSpec {
             name: (*ns).into(),
             isolation: None,
+            ..NamespaceSpec::default()
         })
         .expect("namespace");
     }

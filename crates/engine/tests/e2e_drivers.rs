@@ -321,7 +321,7 @@ fn overlay_mtu_accounts_for_vxlan_and_large_transfers_work() {
         return;
     };
     assert_eq!(mtu_of(&o.a1.ns_name, "eth0"), 1450);
-    let port = o.a.engine.endpoint("a1").expect("a1").switch_port;
+    let port = o.a.engine.endpoint("a1").expect("a1").switch_port.clone();
     assert_eq!(mtu_of(o.a.host_name(), port.as_str()), 1450);
     assert!(
         tcp_bulk(

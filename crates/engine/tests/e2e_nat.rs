@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bulkhead_dataplane::netns;
 use bulkhead_dataplane::nft::NftSocket;
-use bulkhead_engine::TraceQuery;
+use bulkhead_engine::TraceSpec;
 use bulkhead_policy::Verdict;
 use common::*;
 
@@ -716,15 +716,20 @@ fn deleted_endpoint_is_out_of_service_and_its_address_reusable_at_once() {
             .create_namespace(bulkhead_model::NamespaceSpec {
                 name: ns.into(),
                 isolation: None,
+                ..Default::default()
             })
             .expect("namespace");
     }
     let ip = Ipv4Addr::new(10, 63, 18, 50);
-    let opts = bulkhead_engine::EndpointOptions::default;
-    let a = h.engine.create_endpoint(spec("a", "x"), opts()).expect("a");
+    let a = h.engine.create_endpoint(spec("a", "x")).expect("a");
     wait_up(&format!("{}x", h.prefix), a.ifname.as_str());
     wait_up(h.host_name(), a.switch_port.as_str());
-    let x = h.engine.namespace("x").expect("x").netns_path;
+    let x = h
+        .engine
+        .namespace("x")
+        .expect("x")
+        .netns_path
+        .expect("x path");
     assert!(
         tcp_echo(&c.ns, &x, 7001, SocketAddr::from((ip, 7001))),
         "a works"
@@ -740,10 +745,15 @@ fn deleted_endpoint_is_out_of_service_and_its_address_reusable_at_once() {
     assert!(!ping(&c.ns, ip), "a no longer answers");
 
     // Same address, another namespace: at once.
-    let b = h.engine.create_endpoint(spec("b", "y"), opts()).expect("b");
+    let b = h.engine.create_endpoint(spec("b", "y")).expect("b");
     wait_up(&format!("{}y", h.prefix), b.ifname.as_str());
     wait_up(h.host_name(), b.switch_port.as_str());
-    let y = h.engine.namespace("y").expect("y").netns_path;
+    let y = h
+        .engine
+        .namespace("y")
+        .expect("y")
+        .netns_path
+        .expect("y path");
     assert!(
         tcp_echo(&c.ns, &y, 7002, SocketAddr::from((ip, 7002))),
         "b works"
@@ -752,10 +762,7 @@ fn deleted_endpoint_is_out_of_service_and_its_address_reusable_at_once() {
 
     // Same address, same namespace and interface name as a: the create
     // waits for a's veth side to go, then works.
-    let a2 = h
-        .engine
-        .create_endpoint(spec("a2", "x"), opts())
-        .expect("a2");
+    let a2 = h.engine.create_endpoint(spec("a2", "x")).expect("a2");
     assert_eq!(a2.ifname, a.ifname);
     assert_eq!(
         host_link(&h, a.switch_port.as_str()),
@@ -845,7 +852,7 @@ fn trace_agrees_with_kernel() {
         let port_s = port.map(|p| p.to_string());
         let report = h
             .engine
-            .trace(&TraceQuery::new(
+            .trace(&TraceSpec::new(
                 &from.name,
                 &to.name,
                 proto,

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
-use bulkhead_engine::{step_label, TraceQuery, TraceReport};
+use bulkhead_engine::{step_label, TraceReport, TraceSpec};
 use bulkhead_policy::Verdict;
 use common::*;
 use trace_support::gen::{Kind, Rng, Spec, World};
@@ -58,9 +58,9 @@ impl Keys {
     }
 }
 
-fn query(w: &World, s: &Spec) -> TraceQuery {
+fn query(w: &World, s: &Spec) -> TraceSpec {
     let port = matches!(s.kind, Kind::Tcp | Kind::Udp);
-    TraceQuery {
+    TraceSpec {
         from: w.nodes[s.from].label.clone(),
         to: if s.dnat {
             format!("{}:{}", s.to_ip, s.dst_port)
@@ -76,8 +76,8 @@ fn query(w: &World, s: &Spec) -> TraceQuery {
 }
 
 /// The reply on the probe's connection, from the listener back.
-fn reply_query(w: &World, s: &Spec) -> TraceQuery {
-    TraceQuery {
+fn reply_query(w: &World, s: &Spec) -> TraceSpec {
+    TraceSpec {
         from: w.nodes[s.to_node].label.clone(),
         to: s.src_ip.to_string(),
         protocol: s.kind.protocol(),
@@ -133,8 +133,8 @@ fn run_probe(
     w: &World,
     keys: &Keys,
     s: &Spec,
-) -> Vec<(TraceQuery, TraceReport, Verdict)> {
-    let trace = |q: &TraceQuery| {
+) -> Vec<(TraceSpec, TraceReport, Verdict)> {
+    let trace = |q: &TraceSpec| {
         h.engine
             .trace(q)
             .unwrap_or_else(|e| panic!("trace {q:?}: {e}"))
@@ -164,7 +164,7 @@ fn run_probe(
     checks
 }
 
-fn describe(q: &TraceQuery, t: &TraceReport) -> String {
+fn describe(q: &TraceSpec, t: &TraceReport) -> String {
     let steps: Vec<String> = t
         .steps
         .iter()
@@ -311,7 +311,7 @@ fn the_comparison_catches_a_kernel_that_drifts_from_trace() {
     let a2 = h.endpoint("a2", "n1", &[], None);
     let b = h.endpoint("b", "n2", &[], None);
     let cross = |n: u16| {
-        let q = TraceQuery::new("a", "b", "tcp", Some(&(20000 + n).to_string()));
+        let q = TraceSpec::new("a", "b", "tcp", Some(&(20000 + n).to_string()));
         let t = h.engine.trace(&q).expect("trace").verdict;
         let got = probes::tcp(
             &a.ns,
@@ -324,7 +324,7 @@ fn the_comparison_catches_a_kernel_that_drifts_from_trace() {
         (t, got.forward)
     };
     let forged = |n: u16| {
-        let mut q = TraceQuery::new(
+        let mut q = TraceSpec::new(
             "a",
             &a2.ip.to_string(),
             "udp",

@@ -14,6 +14,7 @@ use crate::addr::AddressList;
 use crate::error::{InvalidValue, Result};
 use crate::port::PortList;
 use crate::protocol::Protocol;
+use crate::raw;
 
 /// The priority of a rule given without one: the middle of HCN's ladder
 /// (Calico's policy rules start at 1000; allow-alls sit near 65500).
@@ -145,21 +146,66 @@ impl AclRule {
     }
 }
 
-/// A rule as the user gives it: every field raw. `TryFrom` is the only way
-/// to an [`AclRule`].
+/// A rule as the user gives it, every field raw: what the CLI builds, the
+/// body of `POST /v1/endpoints/{endpoint}/acls` and what the CNI and HCN
+/// readers produce. `validate` is the only way to an [`AclRule`]. Numbers
+/// and lists are accepted as JSON numbers and arrays too ([`crate::raw`]);
+/// unknown fields are refused so a typo never silently becomes a default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AclRuleSpec {
-    pub id: Option<String>,
-    pub action: String,
+    /// `in` or `out`.
     pub direction: String,
+    /// `allow` or `block`.
+    pub action: String,
+    /// Protocol name or number, or `any`.
+    #[serde(
+        default,
+        deserialize_with = "raw::opt_scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub protocol: Option<String>,
-    pub local_addresses: Option<String>,
-    pub remote_addresses: Option<String>,
+    /// Ports and ranges, comma separated.
+    #[serde(
+        default,
+        deserialize_with = "raw::opt_list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub local_ports: Option<String>,
+    /// Ports and ranges, comma separated.
+    #[serde(
+        default,
+        deserialize_with = "raw::opt_list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub remote_ports: Option<String>,
-    pub rule_type: Option<String>,
+    /// Addresses and CIDRs, comma separated.
+    #[serde(
+        default,
+        deserialize_with = "raw::opt_list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub local_addresses: Option<String>,
+    /// Addresses and CIDRs, comma separated.
+    #[serde(
+        default,
+        deserialize_with = "raw::opt_list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub remote_addresses: Option<String>,
+    /// Priority 0-65535 (lower wins), as given.
+    #[serde(
+        default,
+        deserialize_with = "raw::opt_scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub priority: Option<String>,
+    /// `host` or `switch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_type: Option<String>,
+    /// Caller-chosen rule id (else generated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// Parses a priority 0–65535.
@@ -224,6 +270,9 @@ impl AclRuleSpec {
     }
 }
 
+/// The one text form of a validated rule (each value by its `Display`; an
+/// `any` list is absent). Every other rendering starts from it: the API's
+/// `AclInfo`, the HCN `ACL` policy, an import that re-adds the rule.
 impl From<&AclRule> for AclRuleSpec {
     fn from(r: &AclRule) -> Self {
         let some = |s: String| if s.is_empty() { None } else { Some(s) };
@@ -269,6 +318,26 @@ mod tests {
         assert!(r.has_ports());
         let back = AclRuleSpec::from(&r).validate("x").unwrap();
         assert_eq!(back, r);
+    }
+
+    /// The API body of `POST /v1/endpoints/{e}/acls`: the same keys as
+    /// ever, absent fields left out, numbers and arrays read as text.
+    #[test]
+    fn the_wire_form() {
+        let s: AclRuleSpec = serde_json::from_str(
+            r#"{"direction":"in","action":"block","protocol":6,"local_ports":[80,"1000-2000"],"priority":100}"#,
+        )
+        .unwrap();
+        assert_eq!(s.protocol.as_deref(), Some("6"));
+        assert_eq!(s.local_ports.as_deref(), Some("80,1000-2000"));
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            r#"{"direction":"in","action":"block","protocol":"6","local_ports":"80,1000-2000","priority":"100"}"#
+        );
+        let unknown = serde_json::from_str::<AclRuleSpec>(
+            r#"{"direction":"in","action":"allow","Protocol":"tcp"}"#,
+        );
+        assert!(unknown.unwrap_err().to_string().contains("Protocol"));
     }
 
     #[test]

@@ -107,19 +107,35 @@ impl Endpoint {
     }
 }
 
-/// An endpoint as the user gives it.
+/// An endpoint as the user gives it: also the body of `POST /v1/endpoints`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointSpec {
+    /// Endpoint name.
     pub name: String,
+    /// Name of the network to attach to.
     pub network: String,
+    /// Name of the namespace the endpoint lives in.
     pub namespace: String,
+    /// Requested address (else allocated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
+    /// Requested MAC address (else derived).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
-    #[serde(default)]
+    /// Port mappings, each `[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub publish: Vec<String>,
+    /// `layered` or `replace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl_mode: Option<String>,
+    /// Interface name inside the namespace (default `eth0`, `eth1`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ifname: Option<String>,
+    /// Container that owns the endpoint (the CNI key, with `ifname`);
+    /// stored as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
 }
 
 /// The parts of an endpoint spec that need no store look-up.

@@ -19,6 +19,8 @@ pub mod namespace;
 pub mod network;
 pub mod port;
 pub mod protocol;
+pub mod raw;
+pub mod trace;
 
 pub use acl::{AclMode, AclRule, AclRuleSpec, Action, Direction, RuleId, RuleType};
 pub use addr::{AddressList, Cidr, IfAddr, MacAddress};
@@ -29,3 +31,4 @@ pub use namespace::{Isolation, Namespace, NamespaceSpec};
 pub use network::{AclProfile, Driver, IfName, Network, NetworkSpec};
 pub use port::{PortList, PortRange};
 pub use protocol::Protocol;
+pub use trace::TraceSpec;

@@ -34,24 +34,39 @@ pub struct Namespace {
     pub compartment_id: u32,
     pub name: Name,
     pub isolation: Isolation,
-    /// Where the network namespace is pinned (process) or the VM slot's
-    /// namespace holding its TAP devices (vm).
-    pub netns_path: PathBuf,
+    /// Where the network namespace is pinned or adopted from (process);
+    /// none for a vm namespace (its TAP switch ports live in the host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_path: Option<PathBuf>,
     /// Containers sharing the namespace (pods), in the order they joined.
     #[serde(default)]
     pub containers: Vec<String>,
 }
 
-/// A namespace as the user gives it.
+/// A namespace as the user gives it: also the body of `POST /v1/namespaces`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamespaceSpec {
+    /// Namespace name.
     pub name: String,
+    /// `process` or `vm` (alias `hyperv`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<String>,
+    /// Adopt this existing network namespace (an absolute path to an nsfs
+    /// mount made by a container runtime) instead of creating one. Process
+    /// isolation only. The daemon never deletes an adopted namespace; the
+    /// same name and path again is idempotent (a retried CNI ADD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_path: Option<String>,
+    /// A container that joins the (adopted) namespace, e.g. the pod sandbox
+    /// of a CNI ADD or a later container of the same pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
 }
 
 impl NamespaceSpec {
-    /// The validated name and isolation; ids and paths are the engine's.
+    /// The validated name and isolation; ids and paths are the engine's
+    /// (`netns_path` is checked where it is adopted).
     pub fn validate(&self) -> Result<(Name, Isolation)> {
         let name = Name::parse("name", &self.name)?;
         let isolation = match &self.isolation {
@@ -71,11 +86,13 @@ mod tests {
         let s = NamespaceSpec {
             name: "pod1".into(),
             isolation: Some("HyperV".into()),
+            ..Default::default()
         };
         assert_eq!(s.validate().unwrap().1, Isolation::Vm);
         let s = NamespaceSpec {
             name: "pod1".into(),
             isolation: Some("kvm".into()),
+            ..Default::default()
         };
         assert_eq!(
             s.validate().unwrap_err().to_string(),

@@ -9,6 +9,7 @@ use crate::acl::keyword_enum;
 use crate::addr::{parse_ip, Cidr};
 use crate::error::{InvalidValue, Result};
 use crate::name::{Id, Name};
+use crate::raw;
 
 keyword_enum!(
     /// The network driver: how the switch reaches the outside world.
@@ -108,18 +109,55 @@ pub struct Network {
     pub acl_profile: AclProfile,
 }
 
-/// A network as the user gives it.
+/// A network as the user gives it: also the body of `POST /v1/networks`,
+/// whose `subnet` is one CIDR (a dual-stack network, two subnets, comes
+/// only from an HCN import).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSpec {
+    /// Network name.
     pub name: String,
+    /// `nat`, `transparent`, `l2bridge`, `l2tunnel` or `overlay`.
     pub driver: String,
-    #[serde(default)]
+    /// CIDRs of the network's subnets (on the wire: `subnet`, at most one).
+    #[serde(
+        rename = "subnet",
+        default,
+        with = "raw::one_of",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub subnets: Vec<String>,
+    /// Gateway address inside the subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
+    /// Host interface the network is attached to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uplink: Option<String>,
+    /// VXLAN network identifier (overlay), as given.
+    #[serde(
+        default,
+        deserialize_with = "raw::opt_scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub vni: Option<String>,
+    /// Default ACL profile: `current` or `legacy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl_profile: Option<String>,
+}
+
+impl From<&Network> for NetworkSpec {
+    /// The network as text again (re-creating it gives the same network).
+    fn from(n: &Network) -> Self {
+        Self {
+            name: n.name.to_string(),
+            driver: n.driver.to_string(),
+            subnets: n.subnets.iter().map(ToString::to_string).collect(),
+            gateway: n.gateway.map(|g| g.to_string()),
+            uplink: n.uplink.as_ref().map(ToString::to_string),
+            vni: n.vni.map(|v| v.to_string()),
+            acl_profile: Some(n.acl_profile.to_string()),
+        }
+    }
 }
 
 /// The usable gateway of `subnet` when none is given: its first host address.
@@ -240,6 +278,33 @@ fn parse_vni(v: &str) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wire_carries_one_subnet() {
+        let spec: NetworkSpec =
+            serde_json::from_str(r#"{"name":"n","driver":"nat","subnet":"10.0.0.0/24","vni":7}"#)
+                .unwrap();
+        assert_eq!(spec.subnets, ["10.0.0.0/24"]);
+        assert_eq!(spec.vni.as_deref(), Some("7"));
+        assert_eq!(
+            serde_json::to_string(&spec).unwrap(),
+            r#"{"name":"n","driver":"nat","subnet":"10.0.0.0/24","vni":"7"}"#
+        );
+        let none: NetworkSpec = serde_json::from_str(r#"{"name":"n","driver":"nat"}"#).unwrap();
+        assert!(none.subnets.is_empty());
+        assert!(
+            serde_json::from_str::<NetworkSpec>(r#"{"name":"n","driver":"nat","subnets":[]}"#)
+                .is_err()
+        );
+        let dual = NetworkSpec {
+            subnets: vec!["10.0.0.0/24".into(), "fd00::/64".into()],
+            ..spec
+        };
+        assert!(
+            serde_json::to_string(&dual).is_err(),
+            "two subnets are refused, not cut"
+        );
+    }
 
     fn spec(driver: &str) -> NetworkSpec {
         NetworkSpec {

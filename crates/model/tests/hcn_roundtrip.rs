@@ -249,7 +249,7 @@ fn stored_objects_export_and_import_unchanged() {
         compartment_id: 5,
         name: Name::parse("name", "pod1").unwrap(),
         isolation: Isolation::Process,
-        netns_path: "/run/netns/bh-pod1".into(),
+        netns_path: Some("/run/netns/bh-pod1".into()),
         containers: vec!["c1".into(), "c2".into()],
     };
     let rule = bulkhead_model::AclRuleSpec {

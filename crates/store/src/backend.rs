@@ -8,8 +8,8 @@
 //! built once on top of this, so both backends share one set of semantics.
 //! The module is private: `Store` can only be implemented in this crate.
 
+use crate::envelope::Kind;
 use crate::error::Result;
-use crate::record::Kind;
 
 /// A consistent read view.
 pub trait RawRead {

@@ -9,8 +9,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use crate::envelope::Kind;
 use crate::ipam::Subnet;
-use crate::record::Kind;
 
 /// `Result` with [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{Kind, Record};
+use crate::envelope::{Kind, Record};
 
 /// One in-flight operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -30,19 +30,19 @@
 //! ```
 
 mod backend;
+mod envelope;
 mod error;
 mod intent;
 mod ipam;
 mod memory;
-mod record;
 mod redb_store;
 mod txn;
 
+pub use envelope::{Kind, Record, Versioned};
 pub use error::{Result, StoreError};
 pub use intent::Intent;
 pub use ipam::{Allocation, Subnet};
 pub use memory::MemoryStore;
-pub use record::{Kind, Record, Versioned};
 pub use redb_store::{RedbStore, DB_FILE};
 pub use txn::{ReadTxn, Reader, WriteTxn};
 

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::backend::{RawRead, RawWrite};
+use crate::envelope::Kind;
 use crate::error::Result;
-use crate::record::Kind;
 use crate::txn::{ReadTxn, WriteTxn};
 use crate::Store;
 

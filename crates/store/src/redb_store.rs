@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use redb::{Database, Durability, ReadableTable, TableDefinition};
 
 use crate::backend::{RawRead, RawWrite};
+use crate::envelope::Kind;
 use crate::error::{Result, StoreError};
-use crate::record::Kind;
 use crate::txn::{ReadTxn, WriteTxn};
 use crate::Store;
 

@@ -10,10 +10,10 @@
 use std::fmt;
 
 use crate::backend::{HasRaw, RawRead, RawWrite};
+use crate::envelope::{self, Kind, Record, Versioned};
 use crate::error::{Result, StoreError};
 use crate::intent::{self, Intent};
 use crate::ipam::{self, Allocation};
-use crate::record::{self, Kind, Record, Versioned};
 
 /// The store's own keys in [`Kind::Meta`].
 pub(crate) const RESERVED_META_PREFIX: &str = "store/";
@@ -30,7 +30,7 @@ pub trait Reader: HasRaw {
     fn get_versioned<T: Record>(&self, key: &str) -> Result<Option<Versioned<T>>> {
         self.raw()
             .get(T::KIND, key)?
-            .map(|bytes| record::decode::<T>(key, &bytes))
+            .map(|bytes| envelope::decode::<T>(key, &bytes))
             .transpose()
     }
 
@@ -58,7 +58,7 @@ pub trait Reader: HasRaw {
 pub(crate) fn list_prefix<T: Record>(raw: &dyn RawRead, prefix: &str) -> Result<Vec<T>> {
     raw.scan(T::KIND, prefix)?
         .into_iter()
-        .map(|(key, bytes)| record::decode::<T>(&key, &bytes).map(|v| v.record))
+        .map(|(key, bytes)| envelope::decode::<T>(&key, &bytes).map(|v| v.record))
         .collect()
 }
 
@@ -120,7 +120,7 @@ impl<'s> WriteTxn<'s> {
         let key = record.key();
         check_key::<T>(&key)?;
         let revision = self.bump()?;
-        let bytes = record::encode(record, &key, revision)?;
+        let bytes = envelope::encode(record, &key, revision)?;
         self.raw.put(T::KIND, &key, &bytes)?;
         Ok(revision)
     }
@@ -130,7 +130,7 @@ impl<'s> WriteTxn<'s> {
     pub fn put_if_revision<T: Record>(&mut self, record: &T, expected: Option<u64>) -> Result<u64> {
         let key = record.key();
         let found = match self.raw.get(T::KIND, &key)? {
-            Some(bytes) => Some(record::revision_of(T::KIND, &key, &bytes)?),
+            Some(bytes) => Some(envelope::revision_of(T::KIND, &key, &bytes)?),
             None => None,
         };
         if found != expected {

@@ -24,6 +24,8 @@ pub mod topology;
 
 use std::net::IpAddr;
 
+/// What to trace, as given (validated here): the model's raw spec.
+pub use bulkhead_model::TraceSpec;
 use bulkhead_model::{Direction, Protocol};
 use bulkhead_policy::Verdict;
 use serde::Serialize;
@@ -35,34 +37,6 @@ use crate::Engine;
 
 /// The source port a trace assumes when none is given (an ephemeral one).
 pub const DEFAULT_SOURCE_PORT: u16 = 49152;
-
-/// What to trace, as given (strings are validated here).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TraceQuery {
-    pub from: String,
-    pub to: String,
-    pub protocol: String,
-    /// Destination port (or the port of `to` = `IP:PORT`).
-    pub port: Option<String>,
-    /// The source address an endpoint `from` writes (spoofing when it is
-    /// not its own).
-    pub source_ip: Option<String>,
-    pub source_port: Option<String>,
-    pub established: bool,
-}
-
-impl TraceQuery {
-    /// A new connection's first packet `from -> to`.
-    pub fn new(from: &str, to: &str, protocol: &str, port: Option<&str>) -> Self {
-        Self {
-            from: from.into(),
-            to: to.into(),
-            protocol: protocol.into(),
-            port: port.map(Into::into),
-            ..Self::default()
-        }
-    }
-}
 
 /// One step on the path (see [`path::Step`]).
 pub type TraceStep = Step;
@@ -121,7 +95,7 @@ fn dir(d: Direction) -> &'static str {
 
 impl Engine {
     /// Traces one packet (see the module doc).
-    pub fn trace(&self, q: &TraceQuery) -> Result<TraceReport> {
+    pub fn trace(&self, q: &TraceSpec) -> Result<TraceReport> {
         let protocol = Protocol::parse("protocol", &q.protocol)?;
         let Some(number) = protocol.number() else {
             return Err(EngineError::Invalid(bulkhead_model::InvalidValue::new(

@@ -9,8 +9,8 @@ use bulkhead_model::{EndpointSpec, NamespaceSpec, NetworkSpec};
 use bulkhead_policy::Verdict;
 use bulkhead_store::MemoryStore;
 
-use super::{Target, TraceQuery};
-use crate::{Config, EndpointOptions, Engine};
+use super::{Target, TraceSpec};
+use crate::{Config, Engine};
 
 fn engine() -> Engine {
     let (e, _) = Engine::open(
@@ -32,18 +32,16 @@ fn engine() -> Engine {
         e.create_namespace(NamespaceSpec {
             name: name.into(),
             isolation: None,
+            ..NamespaceSpec::default()
         })
         .expect("namespace");
-        e.create_endpoint(
-            EndpointSpec {
-                name: name.into(),
-                network: net.into(),
-                namespace: name.into(),
-                publish: vec![publish.into()],
-                ..Default::default()
-            },
-            EndpointOptions::default(),
-        )
+        e.create_endpoint(EndpointSpec {
+            name: name.into(),
+            network: net.into(),
+            namespace: name.into(),
+            publish: vec![publish.into()],
+            ..Default::default()
+        })
         .expect("endpoint");
     }
     e
@@ -54,22 +52,22 @@ fn engine() -> Engine {
 fn endpoints_of_two_networks_trace_as_isolated() {
     let e = engine();
     let t = e
-        .trace(&TraceQuery::new("ea", "eb", "tcp", Some("80")))
+        .trace(&TraceSpec::new("ea", "eb", "tcp", Some("80")))
         .unwrap();
     assert_eq!(t.verdict, Verdict::Block);
     assert_eq!(t.decider().unwrap().rule, "networks are isolated");
     // From an address: an endpoint's address is that endpoint.
-    let q = TraceQuery::new(&t.from.to_string(), "eb", "tcp", Some("80"));
+    let q = TraceSpec::new(&t.from.to_string(), "eb", "tcp", Some("80"));
     assert_eq!(e.trace(&q).unwrap().steps, t.steps);
     // A spoofed source is dropped at the port.
-    let mut q = TraceQuery::new("ea", "eb", "udp", Some("53"));
+    let mut q = TraceSpec::new("ea", "eb", "udp", Some("53"));
     q.source_ip = Some("10.1.0.200".into());
     let t = e.trace(&q).unwrap();
     assert_eq!(t.decider().unwrap().rule, "switch:anti-spoofing");
     // The fake kernel reports no host addresses: a nat network's gateway is
     // still the host's own, so its published port captures the packet.
     let t = e
-        .trace(&TraceQuery::new("192.0.2.9", "10.1.0.1:8080", "tcp", None))
+        .trace(&TraceSpec::new("192.0.2.9", "10.1.0.1:8080", "tcp", None))
         .unwrap();
     assert_eq!(
         (t.target, t.delivered_port),
@@ -77,7 +75,7 @@ fn endpoints_of_two_networks_trace_as_isolated() {
     );
     // Any other address is not the host's: nothing is captured.
     let t = e
-        .trace(&TraceQuery::new("ea", "198.51.100.7:8081", "tcp", None))
+        .trace(&TraceSpec::new("ea", "198.51.100.7:8081", "tcp", None))
         .unwrap();
     assert_eq!(t.target, Target::Outside);
 }
@@ -85,22 +83,22 @@ fn endpoints_of_two_networks_trace_as_isolated() {
 #[test]
 fn bad_queries_name_the_field() {
     let e = engine();
-    let err = |q: TraceQuery| e.trace(&q).unwrap_err().to_string();
-    let mut q = TraceQuery::new("ea", "eb", "tcp", Some("80"));
+    let err = |q: TraceSpec| e.trace(&q).unwrap_err().to_string();
+    let mut q = TraceSpec::new("ea", "eb", "tcp", Some("80"));
     q.to = "nowhere".into();
     assert!(err(q).contains("to"), "to");
-    let q = TraceQuery::new("ea", "10.2.0.2:80", "tcp", Some("81"));
+    let q = TraceSpec::new("ea", "10.2.0.2:80", "tcp", Some("81"));
     assert!(err(q).contains("port"), "port conflict");
-    let mut q = TraceQuery::new("192.0.2.9", "eb", "tcp", Some("80"));
+    let mut q = TraceSpec::new("192.0.2.9", "eb", "tcp", Some("80"));
     q.source_ip = Some("10.9.9.9".into());
     assert!(
         err(q).contains("source-ip"),
         "source-ip without an endpoint"
     );
-    let q = TraceQuery::new("ea", "eb", "icmp", Some("80"));
+    let q = TraceSpec::new("ea", "eb", "icmp", Some("80"));
     assert!(err(q).contains("port"), "port with icmp");
-    let q = TraceQuery::new("ea", "eb", "any", None);
+    let q = TraceSpec::new("ea", "eb", "any", None);
     assert!(err(q).contains("protocol"), "any");
-    let q = TraceQuery::new("ea", "::1", "tcp", Some("80"));
+    let q = TraceSpec::new("ea", "::1", "tcp", Some("80"));
     assert!(err(q).contains("to"), "family");
 }

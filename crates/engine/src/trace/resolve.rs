@@ -1,4 +1,4 @@
-//! From the engine's state and a [`TraceQuery`] of strings to the pure
+//! From the engine's state and a [`TraceSpec`] of strings to the pure
 //! model's [`Topology`] and [`Probe`]; every bad value is an error naming
 //! its field.
 
@@ -8,10 +8,9 @@ use bulkhead_model::addr::parse_ip;
 use bulkhead_model::port::parse_port_number;
 use bulkhead_model::InvalidValue;
 use bulkhead_policy::packet::is_ported;
-use bulkhead_policy::EndpointPolicy;
 
 use super::path::{EpView, NetView, Origin, Probe, Topology};
-use super::{TraceQuery, DEFAULT_SOURCE_PORT};
+use super::{TraceSpec, DEFAULT_SOURCE_PORT};
 use crate::error::{EngineError, Result};
 use crate::state::State;
 
@@ -31,15 +30,7 @@ pub(super) fn topology(state: &State, host: &[(IpAddr, u8)]) -> Result<Topology>
         .collect();
     let mut endpoints = Vec::with_capacity(state.endpoints.len());
     for e in state.endpoints.values() {
-        let net = state
-            .networks
-            .get(&e.network)
-            .ok_or_else(|| EngineError::not_found("network", e.network.to_string()))?;
-        let ns = state
-            .namespaces
-            .get(&e.namespace)
-            .ok_or_else(|| EngineError::not_found("namespace", e.namespace.to_string()))?;
-        let policy = EndpointPolicy::from_endpoint(net, ns.isolation, &e.to_endpoint())?;
+        let policy = crate::tables::policy_of(state, e)?;
         endpoints.push(EpView {
             name: e.name.to_string(),
             network: ids.iter().position(|i| *i == e.network).unwrap_or(0),
@@ -94,7 +85,7 @@ fn destination(state: &State, to: &str) -> Result<(IpAddr, Option<u16>)> {
 }
 
 /// The packet the query describes, in `topo`.
-pub(super) fn probe(state: &State, topo: &Topology, q: &TraceQuery, protocol: u8) -> Result<Probe> {
+pub(super) fn probe(state: &State, topo: &Topology, q: &TraceSpec, protocol: u8) -> Result<Probe> {
     let (dst, to_port) = destination(state, &q.to)?;
     let port = q
         .port

@@ -16,7 +16,7 @@ use bulkhead_dataplane::kernel::{Kernel, TableChange};
 use bulkhead_dataplane::netns::{self, NetnsGuard};
 use bulkhead_dataplane::nft::NftSocket;
 use bulkhead_dataplane::testing;
-use bulkhead_engine::{EndpointOptions, Engine};
+use bulkhead_engine::Engine;
 use bulkhead_model::{EndpointSpec, NamespaceSpec};
 use bulkhead_policy::compile::{FIREWALL_TABLE, LEGACY_FIREWALL_TABLE, TABLE};
 use bulkhead_policy::diff::Op;
@@ -69,6 +69,7 @@ fn adopt_in(engine: &Engine, name: &str, path: &Path, container: &str) -> Result
             NamespaceSpec {
                 name: name.into(),
                 isolation: None,
+                ..NamespaceSpec::default()
             },
             path.to_str().expect("utf-8 path"),
             Some(container),
@@ -79,15 +80,12 @@ fn adopt_in(engine: &Engine, name: &str, path: &Path, container: &str) -> Result
 
 fn endpoint(engine: &Engine, name: &str, network: &str, ns: &str) -> Result<(), String> {
     engine
-        .create_endpoint(
-            EndpointSpec {
-                name: name.into(),
-                network: network.into(),
-                namespace: ns.into(),
-                ..Default::default()
-            },
-            EndpointOptions::default(),
-        )
+        .create_endpoint(EndpointSpec {
+            name: name.into(),
+            network: network.into(),
+            namespace: ns.into(),
+            ..Default::default()
+        })
         .map(|_| ())
         .map_err(|e| e.to_string())
 }

@@ -19,7 +19,7 @@ use bulkhead_dataplane::kernel::{
     TableChange,
 };
 use bulkhead_dataplane::netns;
-use bulkhead_engine::{Config, EndpointOptions, Engine};
+use bulkhead_engine::{Config, Engine};
 use bulkhead_model::{EndpointSpec, NetworkSpec};
 use bulkhead_store::MemoryStore;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -256,16 +256,13 @@ fn spoofed_arrivals(
             }
         });
         std::thread::sleep(Duration::from_millis(50));
-        let made = engine.create_endpoint(
-            EndpointSpec {
-                name: tag.into(),
-                network: "n1".into(),
-                namespace: tag.into(),
-                ip: Some(ip.into()),
-                ..Default::default()
-            },
-            EndpointOptions::default(),
-        );
+        let made = engine.create_endpoint(EndpointSpec {
+            name: tag.into(),
+            network: "n1".into(),
+            namespace: tag.into(),
+            ip: Some(ip.into()),
+            ..Default::default()
+        });
         std::thread::sleep(SLOW);
         stop.store(true, Ordering::Relaxed);
         made.expect("endpoint");

@@ -30,16 +30,13 @@ use probe::lands;
 fn refused(h: &Harness, ns: &str, mapping: &str, value: &str) {
     let err = h
         .engine
-        .create_endpoint(
-            bulkhead_model::EndpointSpec {
-                name: "evil".into(),
-                network: "n1".into(),
-                namespace: ns.into(),
-                publish: vec![mapping.into()],
-                ..Default::default()
-            },
-            Default::default(),
-        )
+        .create_endpoint(bulkhead_model::EndpointSpec {
+            name: "evil".into(),
+            network: "n1".into(),
+            namespace: ns.into(),
+            publish: vec![mapping.into()],
+            ..Default::default()
+        })
         .expect_err("a mapping to an address that is not the host's must be refused");
     let line = err.to_string();
     assert!(

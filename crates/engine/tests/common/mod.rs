@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use bulkhead_dataplane::host::HostKernel;
 use bulkhead_dataplane::netns::{self, NetnsGuard};
 use bulkhead_dataplane::testing;
-use bulkhead_engine::{Config, EndpointOptions, Engine};
+use bulkhead_engine::{Config, Engine};
 use bulkhead_model::{AclRuleSpec, EndpointSpec, NamespaceSpec, NetworkSpec};
 use bulkhead_store::MemoryStore;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -247,11 +247,12 @@ impl Harness {
             .create_namespace(NamespaceSpec {
                 name: namespace.clone(),
                 isolation: None,
+                ..NamespaceSpec::default()
             })
             .unwrap_or_else(|e| panic!("create namespace {namespace}: {e}"));
         let ep = self
             .engine
-            .create_endpoint(spec, EndpointOptions::default())
+            .create_endpoint(spec)
             .unwrap_or_else(|e| panic!("create endpoint {name}: {e}"));
         // A fresh veth drops packets until the kernel's link watch has
         // activated both ends (up to a second): wait for both to be UP so
@@ -259,7 +260,11 @@ impl Harness {
         let ns_name = format!("{}{namespace}", self.prefix);
         wait_up(&ns_name, ep.ifname.as_str());
         wait_up(self.host.name(), ep.switch_port.as_str());
-        (ep, ns.netns_path.clone(), ns_name)
+        (
+            ep,
+            ns.netns_path.clone().expect("a process namespace"),
+            ns_name,
+        )
     }
 
     /// Adds a rule, returning its id.
@@ -999,18 +1004,16 @@ pub fn vm_endpoint(h: &Harness, name: &str, network: &str) -> bulkhead_model::En
         .create_namespace(NamespaceSpec {
             name: name.into(),
             isolation: Some("vm".into()),
+            ..NamespaceSpec::default()
         })
         .unwrap_or_else(|e| panic!("create vm namespace {name}: {e}"));
     h.engine
-        .create_endpoint(
-            EndpointSpec {
-                name: name.into(),
-                network: network.into(),
-                namespace: name.into(),
-                ..Default::default()
-            },
-            EndpointOptions::default(),
-        )
+        .create_endpoint(EndpointSpec {
+            name: name.into(),
+            network: network.into(),
+            namespace: name.into(),
+            ..Default::default()
+        })
         .unwrap_or_else(|e| panic!("create vm endpoint {name}: {e}"))
 }
 

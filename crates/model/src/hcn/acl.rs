@@ -96,22 +96,21 @@ fn title(word: &str) -> String {
     })
 }
 
-fn non_empty(s: String) -> Option<String> {
-    (!s.is_empty()).then_some(s)
-}
-
-/// The `ACL` policy of a rule, every field spelled out.
+/// The `ACL` policy of a rule, every field spelled out: the rule's text
+/// form ([`AclRuleSpec::from`]) in HCN's spelling (title-case keywords,
+/// protocol numbers).
 pub fn acl_to_hcn(r: &AclRule) -> Policy {
+    let text = AclRuleSpec::from(r);
     let s = AclPolicySetting {
-        id: Some(r.id.to_string()),
+        id: text.id,
         protocols: Some(r.protocol.to_hcn()),
-        action: Some(title(r.action.as_str())),
-        direction: Some(title(r.direction.as_str())),
-        local_addresses: non_empty(r.local_addresses.to_string()),
-        remote_addresses: non_empty(r.remote_addresses.to_string()),
-        local_ports: non_empty(r.local_ports.to_string()),
-        remote_ports: non_empty(r.remote_ports.to_string()),
-        rule_type: Some(title(r.rule_type.as_str())),
+        action: Some(title(&text.action)),
+        direction: Some(title(&text.direction)),
+        local_addresses: text.local_addresses,
+        remote_addresses: text.remote_addresses,
+        local_ports: text.local_ports,
+        remote_ports: text.remote_ports,
+        rule_type: text.rule_type.as_deref().map(title),
         priority: Some(Number::from(r.priority)),
         ..Default::default()
     };

@@ -80,6 +80,7 @@ impl ImportedEndpoint {
             publish: self.port_mappings.iter().map(ToString::to_string).collect(),
             acl_mode: Some(self.acl_mode.to_string()),
             ifname: self.ifname.as_ref().map(ToString::to_string),
+            container_id: None,
         }
     }
 }

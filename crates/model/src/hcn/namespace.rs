@@ -50,6 +50,7 @@ impl ImportedNamespace {
         NamespaceSpec {
             name: self.name.to_string(),
             isolation: Some(self.isolation.to_string()),
+            ..NamespaceSpec::default()
         }
     }
 }
@@ -101,6 +102,7 @@ pub fn namespace_from_hcn(
     let spec = NamespaceSpec {
         name,
         isolation: Some(isolation.to_owned()),
+        ..NamespaceSpec::default()
     };
     let (name, isolation) = spec.validate().map_err(|e| match e.field.as_str() {
         "name" => e.in_field(at(prefix, "Name")),

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use self::pool::{chunk_key, chunk_of, pool_key, Chunk, Pool};
 pub use self::subnet::Subnet;
 use crate::backend::{HasRaw, RawRead};
+use crate::envelope::{Kind, Record};
 use crate::error::{Result, StoreError};
-use crate::record::{Kind, Record};
 use crate::txn::{list_prefix, Reader, WriteTxn};
 
 /// One allocated address.

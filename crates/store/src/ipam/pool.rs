@@ -16,8 +16,8 @@ use std::net::IpAddr;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Subnet;
+use crate::envelope::{Kind, Record};
 use crate::error::StoreError;
-use crate::record::{Kind, Record};
 
 /// Pools up to this many addresses keep a bitmap.
 const BITMAP_MAX: u128 = 1 << 16;

@@ -1,4 +1,6 @@
-//! Typed records and the envelope they are stored in.
+//! The envelope every stored value is wrapped in, and the [`Record`] trait
+//! a stored type implements (its table, schema version and key). The
+//! engine's record types themselves live in `bulkhead_engine::records`.
 //!
 //! A record type names its table ([`Kind`]), its schema version and its key.
 //! On disk every value is the JSON envelope
@@ -64,8 +66,9 @@ impl fmt::Display for Kind {
     }
 }
 
-/// A stored type. The engine defines its own (separate from the model types,
-/// so the wire and disk formats evolve independently).
+/// A stored type. The engine's embed the model types plus what only the
+/// store needs; the API has its own presentation types, so the wire and
+/// disk formats evolve independently.
 pub trait Record: Serialize + DeserializeOwned {
     /// The table it lives in.
     const KIND: Kind;

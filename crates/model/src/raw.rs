@@ -1,11 +1,11 @@
-//! Lenient readers for raw scalar and list fields of requests.
+//! Lenient serde readers for the raw fields of the specs (the API bodies).
 //!
-//! Requests carry what the user typed; the daemon validates it. People write
+//! Specs carry what the user typed; `validate` turns them into typed values. People write
 //! `"vni": 4096` and `"vni": "4096"`, `"local_ports": "80,443"` and
 //! `"local_ports": [80, "1000-2000"]`, so these readers accept a string, a
 //! number, or (for lists) an array of either, and always yield the text form
 //! (lists joined with `,`). Anything else (objects, booleans, nested arrays)
-//! is an error, which the route decoder reports with the field's name.
+//! is an error, which the API's route decoder reports with the field's name.
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use std::fmt;
@@ -72,6 +72,25 @@ impl<'de> Visitor<'de> for ScalarVisitor {
             items.push(item.0);
         }
         Ok(Some(items.join(",")))
+    }
+}
+
+/// A field that is one optional string on the wire and a list in the
+/// spec (a network's `subnet`): none or one element. A list of several
+/// cannot be written (it is refused, not truncated).
+pub mod one_of {
+    use serde::{ser, Deserialize, Deserializer, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.into_iter().collect())
+    }
+
+    pub fn serialize<S: Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            [] => s.serialize_none(),
+            [one] => s.serialize_str(one),
+            _ => Err(ser::Error::custom("one value at most")),
+        }
     }
 }
 
