@@ -157,26 +157,14 @@ impl Tour {
         let (client, web) = (&sides[0], &sides[1]);
         println!("\nverdict matrix, default profile `current` (real packets; the deciding point and rule from trace):");
         let mut agree = self.matrix(client, web)?;
-        let remote = client.ip.to_string();
-        let rule = [
-            "acl",
-            "add",
-            "web",
-            "--direction",
-            "in",
-            "--action",
-            "block",
-            "--protocol",
-            "tcp",
-            "--local-ports",
-            "80",
-            "--remote-addresses",
-            &remote,
-            "--id",
-            "deny-client-web",
-        ];
-        self.call(&[&rule[..], &["--priority", "100"]].concat())?;
-        println!("\nafter `{}`:", rule.join(" "));
+        let rule = format!(
+            "acl add web --direction in --action block --protocol tcp --local-ports 80 \
+             --remote-addresses {} --id deny-client-web",
+            client.ip
+        );
+        let args: Vec<&str> = rule.split(' ').collect();
+        self.call(&[&args[..], &["--priority", "100"]].concat())?;
+        println!("\nafter `{rule}`:");
         agree &= self.matrix(client, web)?;
         Ok(agree)
     }

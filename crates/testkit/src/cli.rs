@@ -7,33 +7,32 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::cmd::sibling_bin;
+use crate::cmd::{checked, sibling_bin};
 use crate::daemon::Daemon;
 
 impl Daemon {
-    /// Runs the CLI with `--socket`; the raw output.
-    pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(sibling_bin("bulkhead"))
-            .arg("--socket")
+    /// The CLI with `--socket` and `args`.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(sibling_bin("bulkhead"));
+        cmd.arg("--socket")
             .arg(self.socket())
             .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run bulkhead")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs the CLI with `--socket`; the raw output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run bulkhead")
     }
 
     /// Runs the CLI and asserts success; stdout.
     #[track_caller]
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "bulkhead {}: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8 stdout")
+        checked(
+            &mut self.command(args),
+            &format!("bulkhead {}", args.join(" ")),
+        )
     }
 
     /// Runs the CLI with `--output json` and asserts success.

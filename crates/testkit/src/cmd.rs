@@ -5,17 +5,25 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Runs `ip ARGS`, panicking with its output when it fails; stdout.
-pub fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip").args(args).output().expect("run ip");
+/// Runs `cmd` (described as `what` in the panic), panicking with its
+/// output when it fails; stdout.
+pub fn checked(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {what}: {e}"));
     assert!(
         out.status.success(),
-        "ip {}: {}{}",
-        args.join(" "),
+        "{what}: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `ip ARGS`, panicking with its output when it fails; stdout.
+pub fn ip(args: &[&str]) -> String {
+    checked(
+        Command::new("ip").args(args),
+        &format!("ip {}", args.join(" ")),
+    )
 }
 
 /// `ip ARGS` when the caller only wants the output, failure or not.
@@ -26,18 +34,12 @@ pub(crate) fn ip_lossy(args: &[&str]) -> String {
 
 /// Runs `nft ARGS` in the pinned namespace `ns_name`; its stdout.
 pub fn nft(ns_name: &str, args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns_name, "nft"])
-        .args(args)
-        .output()
-        .expect("run nft");
-    assert!(
-        out.status.success(),
-        "nft {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    checked(
+        Command::new("ip")
+            .args(["netns", "exec", ns_name, "nft"])
+            .args(args),
+        &format!("nft {}", args.join(" ")),
+    )
 }
 
 /// Deletes the one rule of chain `chain` of `inet table` in the host
