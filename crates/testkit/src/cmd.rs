@@ -77,3 +77,12 @@ pub fn sibling_bin(name: &str) -> PathBuf {
     );
     bin
 }
+
+/// Runs `sysctl -qw KEY=VALUE` in the pinned namespace `ns_name` (one the
+/// test made; never the machine's own).
+pub fn sysctl(ns_name: &str, key_value: &str) {
+    checked(
+        Command::new("ip").args(["netns", "exec", ns_name, "sysctl", "-qw", key_value]),
+        &format!("sysctl {key_value} in {ns_name}"),
+    );
+}

@@ -91,3 +91,14 @@ pub fn underlay(a: &Host, b: &Host) {
     wait_up(an, "bhtu0");
     wait_up(bn, "bhtu0");
 }
+
+/// Makes the router namespace `ns_name` (a LAN's) forward, and route
+/// `prefixes` via `via` (the host), as a fabric that knows the host's
+/// subnets would: a LAN peer's packets then reach the host's rules rather
+/// than a missing route.
+pub fn route_via(ns_name: &str, via: &str, prefixes: &[&str]) {
+    for p in prefixes {
+        ip(&["-n", ns_name, "route", "add", p, "via", via]);
+    }
+    crate::cmd::sysctl(ns_name, "net.ipv4.ip_forward=1");
+}

@@ -15,7 +15,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bulkhead_dataplane::netns;
-pub use bulkhead_dataplane::probe::{arrives, crc32c, marker, ProbeKind, PROBE_TIMEOUT as PROBE};
+pub use bulkhead_dataplane::probe::{
+    arrives, checksum, crc32c, marker, ProbeKind, PROBE_TIMEOUT as PROBE,
+};
 
 mod raw;
 pub use raw::*;
