@@ -1,7 +1,7 @@
 //! Throwaway namespaces and link queries.
 //!
 //! Names are unique to the test: a pin prefix is `bht<pid><kind><n>-` (the
-//! kind letter tells the harnesses apart: `x` engine, `d` daemon, `c` CNI),
+//! kind letter tells the harnesses apart: `x` engine, `d` a daemon),
 //! so parallel tests never see each other's objects. [`Host`] is the
 //! throwaway "host" namespace a test runs bulkhead in, optionally with an
 //! "outside" peer (the uplink side):
