@@ -25,7 +25,7 @@ use std::path::PathBuf;
 pub const PLUGIN_TYPE: &str = "bulkhead-cni";
 
 /// Keys allowed in the `bulkhead` object.
-const BULKHEAD_KEYS: [&str; 10] = [
+pub const BULKHEAD_KEYS: [&str; 10] = [
     "network",
     "socket",
     "aclMode",

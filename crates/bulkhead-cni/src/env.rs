@@ -28,6 +28,16 @@ pub enum Command {
 }
 
 impl Command {
+    /// Every command, in the order of the spec.
+    pub const ALL: [Command; 6] = [
+        Command::Add,
+        Command::Del,
+        Command::Check,
+        Command::Status,
+        Command::Gc,
+        Command::Version,
+    ];
+
     /// Parses `CNI_COMMAND`.
     pub fn parse(text: &str) -> Option<Command> {
         Some(match text {

@@ -8,7 +8,7 @@
 mod common;
 
 use bulkhead_api::NamespaceSpec;
-use bulkhead_dataplane::probe::{arrives, ProbeKind};
+use bulkhead_testkit::probe::{arrives, ProbeKind};
 use common::{arrives_soon, result_ip, Daemon, Netns};
 use serde_json::json;
 

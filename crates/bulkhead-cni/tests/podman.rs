@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use bulkhead_dataplane::probe::ProbeKind;
+use bulkhead_testkit::probe::ProbeKind;
 use common::{arrives_soon, Daemon};
 use serde_json::json;
 

@@ -1,25 +1,24 @@
 //! `bulkhead demo`: the whole tour on one machine, as root, with no set-up
-//! (spec §8). It is the one command that embeds the service instead of
-//! talking to bulkheadd: it opens the engine in-process on a temporary state
-//! directory, inside a throwaway host namespace, so the machine's own
-//! network is never touched. It creates a nat network and two endpoints,
-//! sends real probes for each protocol class both ways, prints the verdict
-//! matrix with the enforcement point and rule `trace` names for each cell
-//! (and whether the kernel agreed), shows a custom ACL taking effect, and
-//! removes everything — also when a step fails.
+//! (spec §8). It starts bulkheadd's service in-process
+//! ([`bulkheadd::embedded`]) inside a throwaway host namespace on a
+//! temporary store and socket, so the machine's own network and any running
+//! bulkheadd are never touched, and then drives it like any client: every
+//! step is a `bulkhead` command line, parsed and sent over the API as the
+//! CLI would. It creates a nat network and two endpoints, sends real probes
+//! for each protocol class both ways, prints the verdict matrix with the
+//! enforcement point and rule `trace` names for each cell (and whether the
+//! kernel agreed), shows a custom ACL taking effect, and removes everything
+//! — also when a step fails.
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
-use bulkhead_dataplane::conntrack::Conntrack;
-use bulkhead_dataplane::host::HostKernel;
-use bulkhead_dataplane::netns::NetnsGuard;
-use bulkhead_dataplane::probe::{arrives, ProbeKind};
-use bulkhead_engine::{step_label, Config, Engine, TraceReport, TraceSpec};
-use bulkhead_model::{AclRuleSpec, EndpointSpec, NamespaceSpec, NetworkSpec};
-use bulkhead_policy::Verdict;
-use bulkhead_store::RedbStore;
+use bulkhead_api::{Client, Response, TraceResult};
+use bulkheadd::embedded::{Embedded, ProbeKind};
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::commands::{plan, Plan};
 
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
@@ -45,162 +44,161 @@ const PROBES: [(&str, ProbeKind); 7] = [
     ("proto 253", ProbeKind::Raw(253)),
 ];
 
-struct Side<'a> {
-    name: &'a str,
+struct Side {
+    name: String,
     ip: Ipv4Addr,
     netns: PathBuf,
 }
 
-fn v4(ip: IpAddr) -> Result<Ipv4Addr, DemoError> {
-    match ip {
-        IpAddr::V4(a) => Ok(a),
-        IpAddr::V6(_) => Err(DemoError::Step("expected an IPv4 endpoint".into())),
-    }
+/// The service and a client of it.
+struct Tour {
+    service: Embedded,
+    client: Client,
+    runtime: tokio::runtime::Runtime,
 }
 
-/// One cell: what the kernel did, what trace says, and who decided.
-fn cell(
-    engine: &Engine,
-    from: &Side<'_>,
-    to: &Side<'_>,
-    kind: ProbeKind,
-) -> Result<(String, bool), DemoError> {
-    // Each cell is an unsolicited packet: forget what earlier probes left in
-    // connection tracking, or a reply-direction probe would ride on it.
-    for ns in [&from.netns, &to.netns] {
-        step(
-            "forget connections",
-            Conntrack::open(Some(ns)).and_then(|mut c| c.delete_by_addr(IpAddr::V4(from.ip))),
-        )?;
-    }
-    let arrived = step("probe", arrives(&from.netns, &to.netns, to.ip, kind))?;
-    let port = kind.port().map(|p| p.to_string());
-    let t: TraceReport = step(
-        "trace",
-        engine.trace(&TraceSpec::new(
-            from.name,
-            to.name,
-            &kind.protocol().to_string(),
-            port.as_deref(),
-        )),
-    )?;
-    let allowed = t.verdict == Verdict::Allow;
-    let decider = t
-        .decider()
-        .map(step_label)
-        .unwrap_or_else(|| "no enforcement point".into());
-    let observed = if arrived { "allow" } else { "block" };
-    let agree = arrived == allowed;
-    Ok((
-        format!(
-            "{observed:<5} {decider}{}",
-            if agree { "" } else { "  (trace disagrees!)" }
-        ),
-        agree,
-    ))
-}
-
-fn matrix(engine: &Engine, a: &Side<'_>, b: &Side<'_>) -> Result<bool, DemoError> {
-    let head_ab = format!("{} -> {}", a.name, b.name);
-    println!("  {:<10} {:<58} {} -> {}", "PROBE", head_ab, b.name, a.name);
-    let mut all_agree = true;
-    for (label, kind) in PROBES {
-        let (ab, ok1) = cell(engine, a, b, kind)?;
-        let (ba, ok2) = cell(engine, b, a, kind)?;
-        all_agree &= ok1 && ok2;
-        println!("  {label:<10} {ab:<58} {ba}");
-    }
-    Ok(all_agree)
-}
-
-fn tour(engine: &Engine) -> Result<bool, DemoError> {
-    let network = step(
-        "create network",
-        engine.create_network(NetworkSpec {
-            name: "demo".into(),
-            driver: "nat".into(),
-            subnets: vec!["10.201.0.0/24".into()],
-            ..Default::default()
-        }),
-    )?;
-    println!(
-        "network demo: nat, subnet {}, gateway {}",
-        network.subnets[0],
-        network.gateway.map_or("-".into(), |g| g.to_string())
-    );
-    let mut sides = Vec::new();
-    for (ep, ns) in [("client", "alpha"), ("web", "beta")] {
-        let namespace = step(
-            "create namespace",
-            engine.create_namespace(NamespaceSpec {
-                name: ns.into(),
-                ..NamespaceSpec::default()
-            }),
-        )?;
-        let publish = if ep == "web" {
-            vec!["8080:80".into()]
-        } else {
-            vec![]
+impl Tour {
+    /// Runs `bulkhead ARGS` against the service: parsed and planned as the
+    /// CLI does, sent over the API; the response.
+    fn call(&self, args: &[&str]) -> Result<Response, DemoError> {
+        let what = args[..2].join(" ");
+        let cli = step(&what, Cli::try_parse_from(["bulkhead"].iter().chain(args)))?;
+        let Plan::Api(cmd) = step(&what, plan(cli.command))? else {
+            return Err(DemoError::Step(format!("{what}: not an API command")));
         };
-        let spec = EndpointSpec {
-            name: ep.into(),
-            network: "demo".into(),
-            namespace: ns.into(),
-            publish,
-            ..Default::default()
+        step(&what, self.runtime.block_on(self.client.execute(&cmd)))
+    }
+
+    /// One cell: what the kernel did, what trace says, and who decided.
+    fn cell(&self, from: &Side, to: &Side, kind: ProbeKind) -> Result<(String, bool), DemoError> {
+        let arrived = step(
+            "probe",
+            self.service
+                .probe(&from.netns, from.ip, &to.netns, to.ip, kind),
+        )?;
+        let protocol = kind.protocol().to_string();
+        let port = kind.port().map(|p| p.to_string());
+        let mut args = vec!["trace", "--from", &from.name, "--to", &to.name];
+        args.extend(["--protocol", &protocol]);
+        if let Some(p) = &port {
+            args.extend(["--port", p]);
+        }
+        let Response::Trace(t) = self.call(&args)? else {
+            return Err(DemoError::Step("trace: unexpected response".into()));
         };
-        let e = step("create endpoint", engine.create_endpoint(spec))?;
+        let observed = if arrived { "allow" } else { "block" };
+        let agree = arrived == (t.verdict == "allow");
+        Ok((
+            format!(
+                "{observed:<5} {}{}",
+                decider(&t),
+                if agree { "" } else { "  (trace disagrees!)" }
+            ),
+            agree,
+        ))
+    }
+
+    fn matrix(&self, a: &Side, b: &Side) -> Result<bool, DemoError> {
+        let head_ab = format!("{} -> {}", a.name, b.name);
+        println!("  {:<10} {:<58} {} -> {}", "PROBE", head_ab, b.name, a.name);
+        let mut all_agree = true;
+        for (label, kind) in PROBES {
+            let (ab, ok1) = self.cell(a, b, kind)?;
+            let (ba, ok2) = self.cell(b, a, kind)?;
+            all_agree &= ok1 && ok2;
+            println!("  {label:<10} {ab:<58} {ba}");
+        }
+        Ok(all_agree)
+    }
+
+    fn run(&self) -> Result<bool, DemoError> {
+        let args = ["network", "create", "demo", "--driver", "nat"];
+        let Response::Network(network) = self.call(&[&args[..], &["--subnet", SUBNET]].concat())?
+        else {
+            return Err(DemoError::Step(
+                "create network: unexpected response".into(),
+            ));
+        };
         println!(
-            "endpoint {ep}: {} in namespace {ns} (compartment {}), switch port {}",
-            e.ip_address, namespace.compartment_id, e.switch_port
+            "network demo: nat, subnet {}, gateway {}",
+            network.subnets.join(", "),
+            network.gateway.as_deref().unwrap_or("-")
         );
-        let netns = step(
-            "namespace path",
-            namespace
-                .netns_path
-                .ok_or("a process namespace without a path"),
-        )?;
-        sides.push((ep, v4(e.ip_address.addr)?, netns));
+        let mut sides = Vec::new();
+        for (ep, ns) in [("client", "alpha"), ("web", "beta")] {
+            let Response::Namespace(namespace) = self.call(&["namespace", "create", ns])? else {
+                return Err(DemoError::Step(
+                    "create namespace: unexpected response".into(),
+                ));
+            };
+            let mut args = vec!["endpoint", "create", ep, "--network", "demo"];
+            args.extend(["--namespace", ns]);
+            if ep == "web" {
+                args.extend(["--publish", "8080:80"]);
+            }
+            let Response::Endpoint(e) = self.call(&args)? else {
+                return Err(DemoError::Step(
+                    "create endpoint: unexpected response".into(),
+                ));
+            };
+            println!(
+                "endpoint {ep}: {} in namespace {ns} (compartment {}), switch port {}",
+                e.ip_address, namespace.compartment_id, e.switch_port
+            );
+            let ip = e.ip_address.split('/').next().unwrap_or_default();
+            sides.push(Side {
+                name: ep.to_owned(),
+                ip: step("endpoint address", ip.parse::<Ipv4Addr>())?,
+                netns: namespace.netns_path.map(PathBuf::from).ok_or_else(|| {
+                    DemoError::Step(format!("namespace {ns}: no network namespace"))
+                })?,
+            });
+        }
+        let (client, web) = (&sides[0], &sides[1]);
+        println!("\nverdict matrix, default profile `current` (real packets; the deciding point and rule from trace):");
+        let mut agree = self.matrix(client, web)?;
+        let rule = format!(
+            "acl add web --direction in --action block --protocol tcp --local-ports 80 \
+             --remote-addresses {} --id deny-client-web",
+            client.ip
+        );
+        let args: Vec<&str> = rule.split(' ').collect();
+        self.call(&[&args[..], &["--priority", "100"]].concat())?;
+        println!("\nafter `{rule}`:");
+        agree &= self.matrix(client, web)?;
+        Ok(agree)
     }
-    let side = |i: usize| Side {
-        name: sides[i].0,
-        ip: sides[i].1,
-        netns: sides[i].2.clone(),
-    };
-    let (client, web) = (side(0), side(1));
-    println!("\nverdict matrix, default profile `current` (real packets; the deciding point and rule from trace):");
-    let mut agree = matrix(engine, &client, &web)?;
-    let rule = AclRuleSpec {
-        id: Some("deny-client-web".into()),
-        action: "block".into(),
-        direction: "in".into(),
-        protocol: Some("tcp".into()),
-        local_ports: Some("80".into()),
-        remote_addresses: Some(client.ip.to_string()),
-        priority: Some("100".into()),
-        ..Default::default()
-    };
-    step("add acl", engine.add_acl("web", rule))?;
-    println!("\nafter `acl add web --direction in --action block --protocol tcp --local-ports 80 --remote-addresses {} --id deny-client-web`:", client.ip);
-    agree &= matrix(engine, &client, &web)?;
-    Ok(agree)
+
+    /// Deletes what the tour made, best effort (the service removes the
+    /// rest when it stops).
+    fn teardown(&self) {
+        for e in ["client", "web"] {
+            let _ = self.call(&["endpoint", "rm", e]);
+        }
+        for n in ["alpha", "beta"] {
+            let _ = self.call(&["namespace", "rm", n]);
+        }
+        let _ = self.call(&["network", "rm", "demo"]);
+    }
 }
 
-fn teardown(engine: &Engine) {
-    for e in ["client", "web"] {
-        let _ = engine.delete_endpoint(e);
-    }
-    for n in ["alpha", "beta"] {
-        let _ = engine.delete_namespace(n);
-    }
-    let _ = engine.delete_network("demo");
-}
+const SUBNET: &str = "10.201.0.0/24";
 
-/// Deletes the namespace pins this demo made, whatever state it stopped in.
-fn remove_pins(prefix: &str) {
-    for name in bulkhead_dataplane::netns::list(prefix).unwrap_or_default() {
-        let _ = bulkhead_dataplane::netns::delete(&name);
-    }
+/// The step that decided, as `trace` names it: the first that blocked, else
+/// the last enforcement point, else the last step.
+fn decider(t: &TraceResult) -> String {
+    let point = |h: &&bulkhead_api::TraceHop| {
+        matches!(h.stage.as_str(), "source_point" | "destination_point")
+    };
+    t.hops
+        .iter()
+        .find(|h| h.verdict == "block")
+        .or_else(|| t.hops.iter().rev().find(point))
+        .or(t.hops.last())
+        .map_or_else(
+            || "no enforcement point".to_owned(),
+            |h| format!("{} {}: {}", h.point, h.location, h.rule),
+        )
 }
 
 /// Runs the tour.
@@ -209,16 +207,29 @@ pub fn run() -> Result<(), DemoError> {
         return Err(DemoError::NotRoot);
     }
     let pid = std::process::id();
-    let prefix = format!("bhdemo{pid}-");
-    let host = step(
-        "create host namespace",
-        NetnsGuard::create(&format!("bhdemo{pid}")),
-    )?;
     let state = std::env::temp_dir().join(format!("bulkhead-demo-{pid}"));
-    let result = with_engine(host.path(), &state, &prefix);
-    remove_pins(&prefix);
-    let _ = std::fs::remove_dir_all(&state);
-    drop(host);
+    let service = step(
+        "start the service",
+        Embedded::start(&format!("bhdemo{pid}"), &state, &format!("bhdemo{pid}-")),
+    )?;
+    println!(
+        "bulkhead demo: an in-process service in the throwaway host namespace {}",
+        service.host().display()
+    );
+    let runtime = step(
+        "start runtime",
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    )?;
+    let tour = Tour {
+        client: Client::new(service.socket()),
+        service,
+        runtime,
+    };
+    let result = tour.run();
+    tour.teardown();
+    drop(tour);
     match result? {
         true => println!(
             "\nkernel and trace agreed on every cell; everything the demo made is removed."
@@ -230,23 +241,4 @@ pub fn run() -> Result<(), DemoError> {
         }
     }
     Ok(())
-}
-
-fn with_engine(host: &Path, state: &Path, prefix: &str) -> Result<bool, DemoError> {
-    println!(
-        "bulkhead demo: an in-process service in the throwaway host namespace {}",
-        host.display()
-    );
-    let kernel = step("open kernel", HostKernel::open(Some(host)))?;
-    let store = step("open store", RedbStore::open(state))?;
-    let config = Config {
-        netns_prefix: prefix.to_owned(),
-    };
-    let (engine, _) = step(
-        "start engine",
-        Engine::open(Arc::new(kernel), Arc::new(store), config),
-    )?;
-    let result = tour(&engine);
-    teardown(&engine);
-    result
 }

@@ -2,9 +2,11 @@
 //!
 //! The binary parses arguments ([`cli`]), plans and runs them against
 //! bulkheadd's socket ([`commands`]), and prints tables or JSON ([`output`]).
-//! It holds no privileges and links only the API crate; `exec` is the one
-//! command that touches the kernel, by entering a network namespace for the
-//! user's command ([`exec`]). Errors are printed as one line,
+//! It holds no privileges and talks only API; `exec` is the one command
+//! that touches the kernel, by entering a network namespace for the user's
+//! command ([`exec`]). `demo` ([`demo`]) starts bulkheadd's service
+//! in-process through the daemon crate's library and then drives it over
+//! the API like any client (docs/design.md). Errors are printed as one line,
 //! `bulkhead: <message>`; [`usage_error_line`] folds clap's usage errors
 //! into that form.
 

@@ -1,7 +1,9 @@
 //! bulkheadd as a library: the service behind the API, so the daemon binary,
-//! the CLI's `demo` (an in-process service) and tests share one wiring.
+//! the CLI's `demo` (an in-process service, [`embedded`]) and tests share
+//! one wiring.
 
 pub mod convert;
+pub mod embedded;
 pub mod events;
 pub mod import;
 pub mod run;

@@ -7,6 +7,10 @@
 //! waits at most [`PROBE_TIMEOUT`]; every packet carries a unique marker, so
 //! a stray packet never counts. Probes only send to the address given, which
 //! callers keep inside namespaces they made.
+//!
+//! The packet builders ([`marker`], [`checksum`], [`crc32c`],
+//! [`sctp_init`]) and [`raw_socket`] are public so the test kit
+//! (`bulkhead-testkit`) builds its richer probes on these, not on a copy.
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
@@ -56,7 +60,8 @@ impl ProbeKind {
 
 static MARK: AtomicU32 = AtomicU32::new(0);
 
-fn marker() -> Vec<u8> {
+/// A payload no other probe (of any process) sends.
+pub fn marker() -> Vec<u8> {
     format!(
         "bulkhead-probe-{}-{}",
         std::process::id(),
@@ -69,7 +74,8 @@ fn in_ns<R: Send>(ns: &Path, f: impl FnOnce() -> std::io::Result<R> + Send) -> s
     netns::run_in(Some(ns), f)?
 }
 
-fn raw_socket(ns: &Path, proto: u8) -> std::io::Result<Socket> {
+/// A raw IPv4 socket for `proto` inside `ns`, with a short read timeout.
+pub fn raw_socket(ns: &Path, proto: u8) -> std::io::Result<Socket> {
     let s = in_ns(ns, || {
         Socket::new(
             Domain::IPV4,
@@ -100,7 +106,7 @@ fn raw_seen(s: &Socket, want: impl Fn(&[u8]) -> bool) -> bool {
 const SCTP: u8 = 132;
 
 /// CRC32c (Castagnoli), as SCTP's checksum uses it.
-fn crc32c(data: &[u8]) -> u32 {
+pub fn crc32c(data: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &b in data {
         crc ^= u32::from(b);
@@ -115,12 +121,14 @@ fn crc32c(data: &[u8]) -> u32 {
     !crc
 }
 
-/// A well-formed SCTP INIT (common header + INIT chunk), so connection
-/// tracking sees a new association rather than an invalid packet.
-fn sctp_init(tag: u32) -> Vec<u8> {
+/// A well-formed SCTP INIT (common header + INIT chunk, RFC 4960) with a
+/// correct CRC32c (stored little-endian, as Linux compares it), so
+/// connection tracking sees a new association rather than an invalid
+/// packet. `tag` is the initiate tag (non-zero) and initial TSN.
+pub fn sctp_init(sport: u16, dport: u16, tag: u32) -> Vec<u8> {
     let mut p = Vec::with_capacity(32);
-    p.extend_from_slice(&40000u16.to_be_bytes()); // source port
-    p.extend_from_slice(&9u16.to_be_bytes()); // destination port (discard)
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
     p.extend_from_slice(&0u32.to_be_bytes()); // verification tag: 0 for INIT
     p.extend_from_slice(&0u32.to_be_bytes()); // checksum, filled in below
     p.extend_from_slice(&[1, 0, 0, 20]); // INIT, flags, length 20
@@ -134,7 +142,8 @@ fn sctp_init(tag: u32) -> Vec<u8> {
     p
 }
 
-fn checksum(data: &[u8]) -> u16 {
+/// The Internet checksum (RFC 1071) of `data`.
+pub fn checksum(data: &[u8]) -> u16 {
     let mut sum: u32 = data
         .chunks(2)
         .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
@@ -201,7 +210,8 @@ pub fn arrives(from: &Path, at: &Path, to: Ipv4Addr, kind: ProbeKind) -> std::io
             let rx = raw_socket(at, SCTP)?;
             let tx = raw_socket(from, SCTP)?;
             let tag = MARK.fetch_add(1, Ordering::Relaxed) ^ std::process::id().rotate_left(16);
-            let pkt = sctp_init(tag);
+            // Source 40000, destination 9 (discard).
+            let pkt = sctp_init(40000, 9, tag);
             tx.send_to(&pkt, &SockAddr::from(SocketAddrV4::new(to, 0)))?;
             Ok(raw_seen(&rx, |p| {
                 p.len() >= 20 && p[16..20] == tag.to_be_bytes()

@@ -141,18 +141,7 @@ fn port_mapping_from_outside() {
 
 /// UDP to a published port: the receiver listens on B's container port.
 fn udp_via(from: &std::path::Path, b: &Ep, host_port: u16, container_port: u16) -> bool {
-    let rx = netns::run_in(Some(&b.ns), || {
-        std::net::UdpSocket::bind(("0.0.0.0", container_port))
-    })
-    .unwrap()
-    .unwrap();
-    rx.set_read_timeout(Some(PROBE)).unwrap();
-    let tx = netns::run_in(Some(from), || std::net::UdpSocket::bind(("0.0.0.0", 0)))
-        .unwrap()
-        .unwrap();
-    tx.send_to(b"bht-udp-mapping", uplink(host_port)).unwrap();
-    let mut buf = [0u8; 64];
-    matches!(rx.recv_from(&mut buf), Ok((n, _)) if &buf[..n] == b"bht-udp-mapping")
+    udp_arrives_at(from, &b.ns, container_port, uplink(host_port))
 }
 
 /// Spec §6: a mapping works from the host itself. A thread in the host

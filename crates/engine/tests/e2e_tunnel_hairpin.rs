@@ -23,24 +23,6 @@ fn sock(ip: Ipv4Addr, port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(ip, port))
 }
 
-/// Makes the LAN namespace's router forward and route `prefix` to the host
-/// (198.51.100.1), as a fabric that knows the host's subnets would.
-fn route_back(lan_ns: &str, prefix: &str) {
-    ip(&["-n", lan_ns, "route", "add", prefix, "via", "198.51.100.1"]);
-    let ok = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            lan_ns,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ])
-        .status()
-        .expect("sysctl in the LAN namespace");
-    assert!(ok.success());
-}
-
 /// An l2tunnel endpoint `name` at `ip` publishing `publish`.
 fn tunnel_endpoint(h: &Harness, name: &str, ip: &str, publish: &[&str]) -> Ep {
     endpoint_publishing(h, name, "u1", ip, publish)
@@ -89,7 +71,7 @@ fn l2tunnel_endpoint_reaches_published_ports_by_hairpin() {
         return;
     };
     let lan = Lan::attach(&h, "tlhp", UPLINK_L2, true);
-    route_back(lan.lan.name(), "10.62.0.0/16");
+    route_via(lan.lan.name(), "198.51.100.1", &["10.62.0.0/16"]);
     l2_network(
         &h,
         "u1",

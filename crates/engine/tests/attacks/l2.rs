@@ -19,7 +19,6 @@ mod tenant;
 
 use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -52,19 +51,6 @@ struct World {
     victim: Victim,
     subnet_spare: Ipv4Addr,
     driver: &'static str,
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn port_of(h: &Harness, name: &str) -> String {
@@ -119,7 +105,7 @@ fn world(driver: &'static str) -> Option<World> {
         // without a firewall of its own, so that only the switch port
         // stands between A and it (B's own table would drop a redirect,
         // which conntrack finds invalid).
-        run(&["ip", "netns", "exec", &b.ns_name, "nft", "flush", "ruleset"]);
+        nft(&b.ns_name, &["flush", "ruleset"]);
         Victim {
             ns: b.ns.clone(),
             mac: mac_of(&b.ns_name, "eth0"),
@@ -142,15 +128,7 @@ fn world(driver: &'static str) -> Option<World> {
         }
     };
     // `nft list ruleset` (the operator's view) reads what was programmed
-    let listing = run(&[
-        "ip",
-        "netns",
-        "exec",
-        h.host_name(),
-        "nft",
-        "list",
-        "ruleset",
-    ]);
+    let listing = nft(h.host_name(), &["list", "ruleset"]);
     let mut want = vec!["switch:nd-target", "switch:router-advert-redirect"];
     if bridged {
         want.extend([
@@ -255,9 +233,9 @@ impl World {
     fn victim_shows(&self, args: &[&str], needle: &str) -> bool {
         let until = Instant::now() + EFFECT;
         loop {
-            let mut full = vec!["ip", "-n", &self.victim.ns_name];
+            let mut full = vec!["-n", self.victim.ns_name.as_str()];
             full.extend_from_slice(args);
-            if run(&full).contains(needle) {
+            if ip(&full).contains(needle) {
                 return true;
             }
             if Instant::now() >= until {
@@ -282,18 +260,10 @@ impl World {
     /// otherwise stop the same frames one hook later.
     fn flush_guard(&self) {
         if self.driver == "nat" {
-            run(&[
-                "ip",
-                "netns",
-                "exec",
+            nft(
                 self.h.host_name(),
-                "nft",
-                "flush",
-                "chain",
-                "inet",
-                "bulkhead_net",
-                "input",
-            ]);
+                &["flush", "chain", "inet", "bulkhead_net", "input"],
+            );
         }
         let (family, table) = if self.is_host() {
             ("inet", "bulkhead")
@@ -301,18 +271,7 @@ impl World {
             ("bridge", "bulkhead_l2")
         };
         let host = self.h.host_name();
-        run(&[
-            "ip",
-            "netns",
-            "exec",
-            host,
-            "nft",
-            "flush",
-            "chain",
-            family,
-            table,
-            "prerouting",
-        ]);
+        nft(host, &["flush", "chain", family, table, "prerouting"]);
     }
 
     /// Undoes bulkhead's `accept_ra=0`/`accept_redirects=0` on A's port.

@@ -101,34 +101,13 @@ impl TunnelLan {
     }
 }
 
-/// Makes a LAN namespace's router route `prefixes` to the host at `via`,
-/// so a LAN peer's packets reach the host's rules (isolation, published
-/// ports) rather than a missing route.
-fn route_to_host(lan_ns: &str, via: &str, prefixes: &[&str]) {
-    for p in prefixes {
-        ip(&["-n", lan_ns, "route", "add", p, "via", via]);
-    }
-    let fwd = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            lan_ns,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ])
-        .status()
-        .expect("sysctl in a LAN namespace");
-    assert!(fwd.success());
-}
-
 pub fn build(h: &Harness, lan: &Lan, lan2: &TunnelLan) -> World {
-    route_to_host(
+    route_via(
         lan.lan.name(),
         "198.51.100.1",
         &["10.0.0.0/8", "192.0.2.0/24", "203.0.113.0/24"],
     );
-    route_to_host(
+    route_via(
         lan2.lan.name(),
         "203.0.113.1",
         &["10.0.0.0/8", "192.0.2.0/24", LAN_SUBNET],

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use bulkhead_dataplane::netns;
+use bulkhead_testkit::probe::{checksum, in_ns};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// How long a TCP connect may take (one SYN retransmission fits).
@@ -30,10 +30,6 @@ static MARK: AtomicU32 = AtomicU32::new(1);
 pub fn token() -> Vec<u8> {
     let n = MARK.fetch_add(1, Ordering::Relaxed);
     format!("bhtrace-{}-{n}", std::process::id()).into_bytes()
-}
-
-fn in_ns<R: Send>(ns: &Path, f: impl FnOnce() -> R + Send) -> R {
-    netns::run_in(Some(ns), f).unwrap_or_else(|e| panic!("enter {}: {e}", ns.display()))
 }
 
 fn socket(ns: &Path, ty: Type, proto: i32) -> Socket {
@@ -283,17 +279,6 @@ pub fn udp(
         forward: true,
         reply: Some(got),
     }
-}
-
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for c in data.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 /// ICMP echo from `src` in `src_ns` to `to`: whether the reply came back.

@@ -6,7 +6,6 @@ use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
 use super::frames::{arp, icmp6, mcast_mac, neighbour_advert, send, ALL_NODES};
-use super::run;
 use super::tenant::mac_text;
 use crate::common::*;
 
@@ -14,7 +13,7 @@ use crate::common::*;
 fn shows(ns: &str, args: &[&str], needle: &str) -> bool {
     let until = Instant::now() + Duration::from_millis(800);
     loop {
-        let out = run(&[&["ip", "-n", ns][..], args].concat());
+        let out = ip(&[&["-n", ns][..], args].concat());
         if out.contains(needle) {
             return true;
         }
@@ -90,17 +89,9 @@ fn l2_transparent_lan_peer_keeps_its_router() {
     };
     assert_eq!(attack(), (false, false), "(arp, na) poisoned the LAN peer");
     let host = h.host_name();
-    run(&[
-        "ip",
-        "netns",
-        "exec",
+    nft(
         host,
-        "nft",
-        "flush",
-        "chain",
-        "bridge",
-        "bulkhead_l2",
-        "prerouting",
-    ]);
+        &["flush", "chain", "bridge", "bulkhead_l2", "prerouting"],
+    );
     assert_eq!(attack(), (true, true), "(arp, na) without the port guard");
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::frames::{arp, Sniffer};
 use super::tenant::{mac_text, redirect_attack, router_advert_attack};
-use super::{run, world};
-use crate::common::{unique_u32, PROBE};
+use super::world;
+use crate::common::{ip, unique_u32, PROBE};
 use bulkhead_dataplane::{netns, sysctl};
 
 /// Second layer: with the port guard's rules deleted, bulkhead's
@@ -21,8 +21,7 @@ fn l2_nat_port_ignores_router_messages_without_the_guard() {
     let Some(w) = world("nat") else {
         return;
     };
-    let switch = run(&[
-        "ip",
+    let switch = ip(&[
         "-n",
         w.h.host_name(),
         "-o",
@@ -102,6 +101,6 @@ fn l2_nat_arp_claims_stay_on_the_attackers_own_port() {
     tx.send_to(&m, (b.ip, 4447)).expect("send to B");
     assert!(at_b.saw(&m, PROBE), "the host's datagram for B reaches B");
     assert!(!at_a.saw(&m, Duration::from_millis(100)), "and never A");
-    let entry = run(&["ip", "-n", host, "neigh", "show", &b_ip, "dev", &b_port]);
+    let entry = ip(&["-n", host, "neigh", "show", &b_ip, "dev", &b_port]);
     assert!(!entry.contains(&mac_text(w.a_mac)), "B's port: {entry}");
 }

@@ -8,14 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bulkhead_dataplane::netns;
 use bulkhead_model::EndpointSpec;
 
-use crate::common::{link_local, Harness, PROBE};
-
-fn in_ns<R: Send>(ns: &Path, f: impl FnOnce() -> R + Send) -> R {
-    netns::run_in(Some(ns), f).unwrap_or_else(|e| panic!("enter {}: {e}", ns.display()))
-}
+pub use crate::common::sysctl;
+use crate::common::{in_ns, link_local, Harness, PROBE};
 
 /// A non-blocking TCP listener on the unspecified address of `family_of`'s
 /// family (`[::]` listens on IPv6 only) at `port`, inside `ns`.
@@ -78,15 +74,6 @@ pub fn all<'a, T: Send>(probes: Vec<Box<dyn FnOnce() -> T + Send + 'a>>) -> Vec<
             .map(|j| j.join().expect("probe thread"))
             .collect()
     })
-}
-
-/// Runs `sysctl -w KEY=VALUE` in the host namespace `host` (the test's own).
-pub fn sysctl(host: &str, key_value: &str) {
-    let out = Command::new("ip")
-        .args(["netns", "exec", host, "sysctl", "-qw", key_value])
-        .output()
-        .expect("run sysctl");
-    assert!(out.status.success(), "sysctl {key_value}: {out:?}");
 }
 
 /// An endpoint of any family, made through the engine in its own namespace.
