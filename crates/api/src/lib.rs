@@ -34,5 +34,5 @@ pub use response::{
     ImportResult, NamespaceInfo, NetworkInfo, PortMappingInfo, TraceHop, TraceResult,
 };
 pub use route::{decode_request, encode_request, EncodedRequest, MAX_BODY, MAX_IMPORT_BODY};
-pub use server::{Server, ServerConfig, Service, MAX_HEAD};
+pub use server::{Server, ServerConfig, Service, MAX_HEAD, METRICS_CONTENT_TYPE};
 pub use socket::{BindError, DEFAULT_SOCKET};

@@ -73,7 +73,18 @@ impl Default for ServerConfig {
 pub trait Service: Send + Sync + 'static {
     /// Executes one command. Implementations may write `async fn handle`.
     fn handle(&self, cmd: Command) -> impl Future<Output = Result<Response, ApiError>> + Send;
+
+    /// The Prometheus text exposition answered to `GET /metrics` (outside
+    /// `/v1`: the path scrapers expect); `None` (the default): no metrics,
+    /// 404. Runs on the blocking pool, so it may read the kernel.
+    fn metrics(&self) -> Option<String> {
+        None
+    }
 }
+
+/// The content type of the exposition (OpenMetrics text, which
+/// Prometheus scrapes natively).
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// A bound, not yet serving, API socket.
 #[derive(Debug)]
@@ -283,6 +294,9 @@ async fn respond<S: Service>(
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_owned();
+    if path.split('?').next() == Some("/metrics") {
+        return Ok(metrics(service, &method).await);
+    }
     let result = run(&*service, req, &method, &path, body_timeout).await;
     let response = match result {
         Ok((status, body)) => json_response(status, body),
@@ -294,6 +308,34 @@ async fn respond<S: Service>(
     };
     tracing::debug!(%method, %path, status = response.status().as_u16(), "api request");
     Ok(response)
+}
+
+/// `/metrics`: read-only, GET only; the body of any request is ignored.
+async fn metrics<S: Service>(service: Arc<S>, method: &str) -> HttpResponse {
+    if method != "GET" {
+        let e = ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{method} /metrics: method not allowed (allowed: GET)"),
+        );
+        return json_response(StatusCode::METHOD_NOT_ALLOWED, Some(e.to_body()));
+    }
+    match tokio::task::spawn_blocking(move || service.metrics()).await {
+        Ok(Some(text)) => {
+            let mut response = hyper::Response::new(Full::new(Bytes::from(text)));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
+            response
+        }
+        Ok(None) => {
+            let e = ApiError::not_found("GET /metrics: this service has no metrics");
+            json_response(StatusCode::NOT_FOUND, Some(e.to_body()))
+        }
+        Err(_) => {
+            let e = ApiError::internal("GET /metrics: gathering the metrics failed");
+            json_response(StatusCode::INTERNAL_SERVER_ERROR, Some(e.to_body()))
+        }
+    }
 }
 
 async fn run<S: Service>(
