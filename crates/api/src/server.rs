@@ -82,9 +82,8 @@ pub trait Service: Send + Sync + 'static {
     }
 }
 
-/// The content type of the exposition (OpenMetrics text, which
-/// Prometheus scrapes natively).
-pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The content type of the Prometheus text exposition format.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// A bound, not yet serving, API socket.
 #[derive(Debug)]

@@ -1,5 +1,4 @@
-//! bulkheadd's metrics in the OpenMetrics text format (which Prometheus
-//! scrapes natively), served at `GET /metrics` on the API socket and, with
+//! bulkheadd's metrics in the Prometheus text format, served at `GET /metrics` on the API socket and, with
 //! `--metrics-address`, on a loopback TCP listener ([`crate::listen`]).
 //!
 //! Contract: two kinds of metrics. Those observed as they happen live in
@@ -14,6 +13,7 @@
 
 mod routes;
 mod snapshot;
+mod text;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,9 +123,15 @@ impl Metrics {
         bulkhead_store::CommitObserver(Box::new(move |elapsed, ok| me.observe_commit(elapsed, ok)))
     }
 
-    /// The whole exposition: what was observed, then what the host holds
-    /// now (read from `engine` and the kernel), then `# EOF`.
+    /// The whole exposition in the Prometheus text format (0.0.4, see
+    /// [`text`]): what was observed, then what the host holds now (read
+    /// from `engine` and the kernel).
     pub fn render(&self, engine: &Engine) -> String {
+        text::classic(&self.render_openmetrics(engine))
+    }
+
+    /// [`Metrics::render`] as the library writes it: OpenMetrics.
+    pub fn render_openmetrics(&self, engine: &Engine) -> String {
         let mut out = String::new();
         let host = snapshot::registry(engine);
         // Writing into a String cannot fail, nor can the library's
