@@ -13,6 +13,7 @@ pub mod client;
 pub mod command;
 pub mod error;
 pub mod gate;
+pub mod metrics_route;
 mod raw;
 pub mod request;
 pub mod response;
@@ -25,6 +26,7 @@ pub use client::{Client, ClientError};
 pub use command::{Command, Response, ResponseKind};
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use gate::{Access, Peer};
+pub use metrics_route::METRICS_CONTENT_TYPE;
 pub use request::{
     AclRuleRequest, EndpointCreate, EventsRequest, ImportRequest, NamespaceCreate, NetworkCreate,
     TraceRequest, MAX_EVENTS_WAIT_MS,
@@ -34,5 +36,5 @@ pub use response::{
     ImportResult, NamespaceInfo, NetworkInfo, PortMappingInfo, TraceHop, TraceResult,
 };
 pub use route::{decode_request, encode_request, EncodedRequest, MAX_BODY, MAX_IMPORT_BODY};
-pub use server::{Server, ServerConfig, Service, MAX_HEAD, METRICS_CONTENT_TYPE};
+pub use server::{Server, ServerConfig, Service, MAX_HEAD};
 pub use socket::{BindError, DEFAULT_SOCKET};

@@ -82,9 +82,6 @@ pub trait Service: Send + Sync + 'static {
     }
 }
 
-/// The content type of the Prometheus text exposition format.
-pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
 /// A bound, not yet serving, API socket.
 #[derive(Debug)]
 pub struct Server {
@@ -294,7 +291,13 @@ async fn respond<S: Service>(
         .map_or("/", |pq| pq.as_str())
         .to_owned();
     if path.split('?').next() == Some("/metrics") {
-        return Ok(metrics(service, &method).await);
+        let (status, content_type, body) = crate::metrics_route::answer(service, &method).await;
+        let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        return Ok(response);
     }
     let result = run(&*service, req, &method, &path, body_timeout).await;
     let response = match result {
@@ -307,34 +310,6 @@ async fn respond<S: Service>(
     };
     tracing::debug!(%method, %path, status = response.status().as_u16(), "api request");
     Ok(response)
-}
-
-/// `/metrics`: read-only, GET only; the body of any request is ignored.
-async fn metrics<S: Service>(service: Arc<S>, method: &str) -> HttpResponse {
-    if method != "GET" {
-        let e = ApiError::new(
-            ErrorCode::MethodNotAllowed,
-            format!("{method} /metrics: method not allowed (allowed: GET)"),
-        );
-        return json_response(StatusCode::METHOD_NOT_ALLOWED, Some(e.to_body()));
-    }
-    match tokio::task::spawn_blocking(move || service.metrics()).await {
-        Ok(Some(text)) => {
-            let mut response = hyper::Response::new(Full::new(Bytes::from(text)));
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
-            response
-        }
-        Ok(None) => {
-            let e = ApiError::not_found("GET /metrics: this service has no metrics");
-            json_response(StatusCode::NOT_FOUND, Some(e.to_body()))
-        }
-        Err(_) => {
-            let e = ApiError::internal("GET /metrics: gathering the metrics failed");
-            json_response(StatusCode::INTERNAL_SERVER_ERROR, Some(e.to_body()))
-        }
-    }
 }
 
 async fn run<S: Service>(

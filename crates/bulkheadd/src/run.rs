@@ -127,6 +127,9 @@ pub async fn run(opts: Options) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())??
     };
+    // SIGTERM is caught from before the socket exists: a caller that sees
+    // the socket may stop the daemon cleanly at once.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let server = Server::bind_with(&opts.socket, opts.api.clone()).map_err(|e| e.to_string())?;
     tracing::info!(
         socket = %opts.socket.display(),
@@ -157,8 +160,6 @@ pub async fn run(opts: Options) -> Result<(), String> {
         tokio::spawn(listen::serve(l, handler, wait_stop(stopped.clone())));
     }
     let shutdown = async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}

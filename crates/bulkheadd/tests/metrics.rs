@@ -384,6 +384,38 @@ fn listeners_refuse_writes_are_off_by_default_and_bind_only_named_addresses() {
         networks,
         "a refused write changed something"
     );
+    // The same request is a real write where writes are allowed (the API
+    // socket): what the listeners refuse would have created a network.
+    let create = r#"{"name":"w","driver":"nat","subnet":"10.241.0.0/24"}"#;
+    let json = ["Content-Type: application/json"];
+    for listener in [web, addr(METRICS)] {
+        let a = web_kit::http_with_body(&d, "POST", listener, "/v1/networks", &json, create);
+        assert_eq!(a.status, 405, "{}", a.body);
+    }
+    assert_eq!(d.names("network"), networks);
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--unix-socket",
+        ])
+        .arg(d.socket())
+        .args([
+            "-X",
+            "POST",
+            "-H",
+            json[0],
+            "-d",
+            create,
+            "http://bulkhead/v1/networks",
+        ])
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "201");
+    assert!(d.names("network").contains(&"w".to_owned()));
     // DNS rebinding: a page of another site reaching the listener by name.
     let a = http(
         &d,

@@ -24,6 +24,18 @@ pub struct Answer {
 /// `METHOD path` to `addr` from inside `d`'s host namespace, with extra
 /// header lines; the connection is closed after the answer.
 pub fn http(d: &Daemon, method: &str, addr: SocketAddr, path: &str, headers: &[&str]) -> Answer {
+    http_with_body(d, method, addr, path, headers, "")
+}
+
+/// [`http`] with a request body.
+pub fn http_with_body(
+    d: &Daemon,
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[&str],
+    body: &str,
+) -> Answer {
     let ns = PathBuf::from("/run/netns").join(&d.host);
     let mut head: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
     if !headers
@@ -33,8 +45,9 @@ pub fn http(d: &Daemon, method: &str, addr: SocketAddr, path: &str, headers: &[&
         head.push(format!("Host: {addr}"));
     }
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nConnection: close\r\n{}Content-Length: 0\r\n\r\n",
-        head.iter().map(|h| format!("{h}\r\n")).collect::<String>()
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\n{}Content-Length: {}\r\n\r\n{body}",
+        head.iter().map(|h| format!("{h}\r\n")).collect::<String>(),
+        body.len()
     );
     let raw = bulkhead_dataplane::netns::run_in(Some(&ns), move || {
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;

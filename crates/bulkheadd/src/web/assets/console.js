@@ -152,6 +152,11 @@ function drawEndpoints(t) {
       el("td", {}, c.rule + (c.default ? " (default)" : "")), el("td", { class: "verdict" }, c.verdict),
       el("td", { class: "num packets" }, c.packets), el("td", { class: "num bytes" }, c.bytes)));
     }
+    for (const [point, name] of [["host", "host firewall"], ["switch", "switch port"]]) {
+      if (!e.counters.some(c => c.point === point)) {
+        sec.append(el("p", { class: "note" }, `${name}: no rules programmed at this point`));
+      }
+    }
     sec.append(el("table", {}, el("thead", {}, el("tr", {}, ...["point", "dir", "rule", "verdict", "packets", "bytes"].map(h => el("th", {}, h)))), body));
     out.push(sec);
   }

@@ -1,0 +1,256 @@
+//! The web console in a real browser (spec §12): bulkheadd with
+//! `--web-address` in a throwaway host namespace, a small topology (two
+//! networks, three namespaces, three endpoints, a block rule), and headless
+//! Chromium run inside that namespace. Its DOM, dumped after the page ran,
+//! must hold every network, switch port, namespace and endpoint with its
+//! address; the counters and the drop list must move after real probes
+//! (while the page polls, without a reload); and a trace run from the page's
+//! form (filled from the URL) must match `bulkhead trace`. A screenshot is
+//! saved (set BULKHEAD_UPDATE_SCREENSHOT=1 to refresh docs/console.png).
+
+mod common;
+mod web_kit;
+
+use std::collections::BTreeSet;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::Daemon;
+use serde_json::Value;
+use web_kit::{attr, chromium, elements};
+
+const WEB: &str = "127.0.0.1:8469";
+
+fn set_of(dom: &str, marker: &str, name: &str) -> BTreeSet<String> {
+    elements(dom, marker)
+        .iter()
+        .map(|a| attr(a, name).to_owned())
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The packets counted by rule `rule` at `point`/`direction` of `ep`.
+fn rule_packets(dom: &str, ep: &str, point: &str, direction: &str, rule: &str) -> u64 {
+    // Rows follow their endpoint's section: cut the DOM at the section.
+    let start = dom
+        .find(&format!("class=\"ep\" data-endpoint=\"{ep}\""))
+        .unwrap_or_else(|| panic!("no ACL section for {ep}"));
+    let section = &dom[start..];
+    let section = &section[..section[1..]
+        .find("class=\"ep\"")
+        .map_or(section.len(), |i| i + 1)];
+    elements(section, "data-packets")
+        .iter()
+        .find(|a| {
+            attr(a, "data-point") == point
+                && attr(a, "data-direction") == direction
+                && attr(a, "data-rule") == rule
+        })
+        .map(|a| attr(a, "data-packets").parse().expect("packets"))
+        .unwrap_or_else(|| panic!("no row {point} {direction} {rule} for {ep}"))
+}
+
+fn endpoint_packets(dom: &str, ep: &str) -> u64 {
+    elements(dom, "class=\"ep\"")
+        .iter()
+        .find(|a| attr(a, "data-endpoint") == ep)
+        .map(|a| attr(a, "data-packets").parse().expect("packets"))
+        .unwrap_or_else(|| panic!("no section for {ep}"))
+}
+
+fn connects(d: &Daemon, ns: &str, to: SocketAddr) -> bool {
+    let path = PathBuf::from("/run/netns").join(format!("{}{ns}", d.prefix));
+    bulkhead_dataplane::netns::run_in(Some(&path), || {
+        TcpStream::connect_timeout(&to, Duration::from_millis(300)).is_ok()
+    })
+    .expect("enter namespace")
+}
+
+#[test]
+fn the_console_in_chromium_shows_topology_live_counters_drops_and_trace() {
+    if !web_kit::have_chromium() {
+        return;
+    }
+    let Some(d) = Daemon::start_with(&["--web-address", WEB]) else {
+        return;
+    };
+    for (net, subnet) in [("n", "10.239.0.0/24"), ("m", "10.240.0.0/24")] {
+        d.ok(&[
+            "network", "create", net, "--driver", "nat", "--subnet", subnet,
+        ]);
+    }
+    let mut eps = Vec::new();
+    for (net, ns, ep) in [("n", "nsa", "a"), ("n", "nsb", "b"), ("m", "nsc", "c")] {
+        eps.push(common::endpoint(&d, net, ns, ep));
+    }
+    let ip_of = |e: &Value| {
+        let s = e["ip_address"].as_str().expect("ip_address");
+        s.split('/').next().unwrap_or_default().to_owned()
+    };
+    let b_ip = ip_of(&eps[1]);
+    let block = ["acl", "add", "b", "--direction", "in", "--action", "block"];
+    let rule = [
+        "--protocol",
+        "tcp",
+        "--local-ports",
+        "23",
+        "--priority",
+        "100",
+    ];
+    let id = d.ok(&[&block[..], &rule[..]].concat()).trim().to_owned();
+    assert!(d.pings("nsa", &b_ip), "a cannot reach b");
+
+    let profiles = tempfile::tempdir().expect("tempdir");
+    let profile = |name: &str| {
+        let p = profiles.path().join(name);
+        std::fs::create_dir_all(&p).expect("profile dir");
+        p
+    };
+    let url = format!("http://{WEB}/");
+    let before = chromium(&d, &url, 3000, "--dump-dom", &profile("one"));
+
+    // The picture: every network as a switch, every port, namespace and
+    // endpoint (with its address) — exactly those the CLI lists.
+    assert_eq!(
+        set_of(&before, "class=\"switch network\"", "data-network"),
+        set(&["m", "n"])
+    );
+    assert_eq!(
+        set_of(&before, "class=\"namespace\"", "data-namespace"),
+        set(&["nsa", "nsb", "nsc"])
+    );
+    assert_eq!(
+        set_of(&before, "class=\"endpoint\"", "data-endpoint"),
+        set(&["a", "b", "c"])
+    );
+    let addresses: BTreeSet<String> = eps
+        .iter()
+        .map(|e| e["ip_address"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        set_of(&before, "class=\"endpoint\"", "data-address"),
+        addresses
+    );
+    let ports: BTreeSet<String> = eps
+        .iter()
+        .map(|e| e["switch_port"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(set_of(&before, "class=\"port\"", "data-port"), ports);
+    assert!(
+        before.contains(&format!("data-rule=\"{id}\"")),
+        "b's ACL is not listed"
+    );
+    let b_packets = endpoint_packets(&before, "b");
+    let blocked = rule_packets(&before, "b", "host", "in", &id);
+
+    // Real traffic: three pings a -> b, two connections b's rule blocks.
+    for _ in 0..3 {
+        assert!(d.pings("nsa", &b_ip));
+    }
+    let to: SocketAddr = format!("{b_ip}:23").parse().expect("address");
+    for _ in 0..2 {
+        assert!(!connects(&d, "nsa", to), "the block rule does not block");
+    }
+    let until = Instant::now() + Duration::from_secs(3);
+    while !d
+        .ok(&["--output", "json", "events", "--endpoint", "b"])
+        .contains("\"drop\"")
+    {
+        assert!(Instant::now() < until, "no drop event recorded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The page again, with a trace in its URL (the form is filled from it
+    // and submitted), and a screenshot, at once; `bulkhead trace` meanwhile.
+    let traced = format!("{url}#trace?from=a&to=b&protocol=tcp&port=23");
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console.png");
+    let (after, cli) = std::thread::scope(|s| {
+        let dom = s.spawn(|| chromium(&d, &traced, 5000, "--dump-dom", &profile("two")));
+        let png = s.spawn(|| {
+            chromium(
+                &d,
+                &traced,
+                5000,
+                &format!("--screenshot={}", shot.display()),
+                &profile("three"),
+            )
+        });
+        let cli = d.json(&[
+            "trace",
+            "--from",
+            "a",
+            "--to",
+            "b",
+            "--protocol",
+            "tcp",
+            "--port",
+            "23",
+        ]);
+        png.join().expect("screenshot");
+        (dom.join().expect("dom"), cli)
+    });
+
+    // Counters moved as the packets did; the page polled without reload.
+    assert!(
+        endpoint_packets(&after, "b") >= b_packets + 3,
+        "b's counters did not move"
+    );
+    assert_eq!(rule_packets(&after, "b", "host", "in", &id), blocked + 2);
+    let polls: u32 = set_of(&after, "id=\"status\"", "data-polls")
+        .into_iter()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    assert!(polls >= 2, "the page did not poll again: {polls}");
+    let drops = elements(&after, "class=\"event drop\"");
+    assert!(
+        drops.iter().any(|e| attr(e, "data-endpoint") == "b"),
+        "no drop of b listed"
+    );
+
+    // The trace from the form is `bulkhead trace`, step by step.
+    let verdict = set_of(&after, "id=\"trace-verdict\"", "data-verdict");
+    assert_eq!(verdict, set(&[cli["verdict"].as_str().expect("verdict")]));
+    let hops: Vec<[String; 5]> = elements(&after, "class=\"hop\"")
+        .iter()
+        .map(|a| {
+            [
+                "data-stage",
+                "data-point",
+                "data-location",
+                "data-rule",
+                "data-verdict",
+            ]
+            .map(|k| attr(a, k).to_owned())
+        })
+        .collect();
+    let want: Vec<[String; 5]> = cli["hops"]
+        .as_array()
+        .expect("hops")
+        .iter()
+        .map(|h| {
+            ["stage", "point", "location", "rule", "verdict"]
+                .map(|k| h[k].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    assert_eq!(hops, want);
+    assert_eq!(
+        want.last().map(|h| h[3].as_str()),
+        Some(id.as_str()),
+        "the trace names the block rule"
+    );
+
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "not a picture"
+    );
+    if std::env::var_os("BULKHEAD_UPDATE_SCREENSHOT").is_some() {
+        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/console.png");
+        std::fs::write(docs, &png).expect("write docs/console.png");
+    }
+}
