@@ -1,6 +1,7 @@
 //! The web console in a real browser (spec §12): bulkheadd with
-//! `--web-address` in a throwaway host namespace, a small topology (two
-//! networks, three namespaces, three endpoints, a block rule), and headless
+//! `--web-address` in a throwaway host namespace, a small topology (a nat
+//! and an l2bridge network, four namespaces and endpoints, a host-firewall
+//! and a switch-port block rule), and headless
 //! Chromium run inside that namespace. Its DOM, dumped after the page ran,
 //! must hold every network, switch port, namespace and endpoint with its
 //! address; the counters and the drop list must move after real probes
@@ -78,13 +79,43 @@ fn the_console_in_chromium_shows_topology_live_counters_drops_and_trace() {
     let Some(d) = Daemon::start_with(&["--web-address", WEB]) else {
         return;
     };
-    for (net, subnet) in [("n", "10.239.0.0/24"), ("m", "10.240.0.0/24")] {
-        d.ok(&[
-            "network", "create", net, "--driver", "nat", "--subnet", subnet,
-        ]);
+    // n: nat (host firewall only); m: l2bridge on an uplink of the
+    // throwaway host (both points: host firewall and switch port).
+    common::ip(&[
+        "-n", &d.host, "link", "add", "bhtul0", "type", "veth", "peer", "name", "bhtul1",
+    ]);
+    for link in ["bhtul0", "bhtul1"] {
+        common::ip(&["-n", &d.host, "link", "set", link, "up"]);
     }
+    d.ok(&[
+        "network",
+        "create",
+        "n",
+        "--driver",
+        "nat",
+        "--subnet",
+        "10.239.0.0/24",
+    ]);
+    let l2 = [
+        "--subnet",
+        "10.240.0.0/24",
+        "--gateway",
+        "10.240.0.1",
+        "--uplink",
+        "bhtul0",
+    ];
+    d.ok(&[
+        &["network", "create", "m", "--driver", "l2bridge"][..],
+        &l2[..],
+    ]
+    .concat());
     let mut eps = Vec::new();
-    for (net, ns, ep) in [("n", "nsa", "a"), ("n", "nsb", "b"), ("m", "nsc", "c")] {
+    for (net, ns, ep) in [
+        ("n", "nsa", "a"),
+        ("n", "nsb", "b"),
+        ("m", "nsc", "c"),
+        ("m", "nse", "e"),
+    ] {
         eps.push(common::endpoint(&d, net, ns, ep));
     }
     let ip_of = |e: &Value| {
@@ -102,7 +133,31 @@ fn the_console_in_chromium_shows_topology_live_counters_drops_and_trace() {
         "100",
     ];
     let id = d.ok(&[&block[..], &rule[..]].concat()).trim().to_owned();
+    let switch = [
+        "acl",
+        "add",
+        "c",
+        "--direction",
+        "out",
+        "--action",
+        "block",
+        "--rule-type",
+        "switch",
+    ];
+    let discard = [
+        "--protocol",
+        "udp",
+        "--remote-ports",
+        "9",
+        "--priority",
+        "100",
+        "--id",
+        "no-discard",
+    ];
+    d.ok(&[&switch[..], &discard[..]].concat());
+    let e_ip = ip_of(&eps[3]);
     assert!(d.pings("nsa", &b_ip), "a cannot reach b");
+    assert!(d.pings("nsc", &e_ip), "c cannot reach e");
 
     let profiles = tempfile::tempdir().expect("tempdir");
     let profile = |name: &str| {
@@ -121,11 +176,11 @@ fn the_console_in_chromium_shows_topology_live_counters_drops_and_trace() {
     );
     assert_eq!(
         set_of(&before, "class=\"namespace\"", "data-namespace"),
-        set(&["nsa", "nsb", "nsc"])
+        set(&["nsa", "nsb", "nsc", "nse"])
     );
     assert_eq!(
         set_of(&before, "class=\"endpoint\"", "data-endpoint"),
-        set(&["a", "b", "c"])
+        set(&["a", "b", "c", "e"])
     );
     let addresses: BTreeSet<String> = eps
         .iter()
@@ -146,6 +201,7 @@ fn the_console_in_chromium_shows_topology_live_counters_drops_and_trace() {
     );
     let b_packets = endpoint_packets(&before, "b");
     let blocked = rule_packets(&before, "b", "host", "in", &id);
+    let discarded = rule_packets(&before, "c", "switch", "out", "no-discard");
 
     // Real traffic: three pings a -> b, two connections b's rule blocks.
     for _ in 0..3 {
@@ -155,6 +211,16 @@ fn the_console_in_chromium_shows_topology_live_counters_drops_and_trace() {
     for _ in 0..2 {
         assert!(!connects(&d, "nsa", to), "the block rule does not block");
     }
+    // Two datagrams c -> e:9, blocked at c's switch port.
+    let nsc = PathBuf::from("/run/netns").join(format!("{}nsc", d.prefix));
+    let discard_to: SocketAddr = format!("{e_ip}:9").parse().expect("address");
+    bulkhead_dataplane::netns::run_in(Some(&nsc), || {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0")?;
+        s.send_to(b"one", discard_to)?;
+        s.send_to(b"two", discard_to).map(|_| ())
+    })
+    .expect("enter nsc")
+    .expect("send udp");
     let until = Instant::now() + Duration::from_secs(3);
     while !d
         .ok(&["--output", "json", "events", "--endpoint", "b"])
@@ -200,6 +266,10 @@ fn the_console_in_chromium_shows_topology_live_counters_drops_and_trace() {
         "b's counters did not move"
     );
     assert_eq!(rule_packets(&after, "b", "host", "in", &id), blocked + 2);
+    assert_eq!(
+        rule_packets(&after, "c", "switch", "out", "no-discard"),
+        discarded + 2
+    );
     let polls: u32 = set_of(&after, "id=\"status\"", "data-polls")
         .into_iter()
         .next()

@@ -131,7 +131,8 @@ function aclText(a) {
 function drawEndpoints(t) {
   const seen = new Map();
   const out = [];
-  for (const e of t.endpoints) {
+  const byName = [...t.endpoints].sort((x, y) => x.name.localeCompare(y.name));
+  for (const e of byName) {
     const total = e.counters.reduce((s, c) => s + c.packets, 0);
     const dropped = e.counters.filter(c => c.verdict === "dropped").reduce((s, c) => s + c.packets, 0);
     const sec = el("div", { class: "ep", "data-endpoint": e.name, "data-packets": total, "data-dropped": dropped });
