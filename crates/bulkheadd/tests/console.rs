@@ -13,63 +13,15 @@ mod common;
 mod web_kit;
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::Daemon;
 use serde_json::Value;
-use web_kit::{attr, chromium, elements};
+use web_kit::{attr, chromium, connects, elements, endpoint_packets, rule_packets, set, set_of};
 
 const WEB: &str = "127.0.0.1:8469";
-
-fn set_of(dom: &str, marker: &str, name: &str) -> BTreeSet<String> {
-    elements(dom, marker)
-        .iter()
-        .map(|a| attr(a, name).to_owned())
-        .collect()
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// The packets counted by rule `rule` at `point`/`direction` of `ep`.
-fn rule_packets(dom: &str, ep: &str, point: &str, direction: &str, rule: &str) -> u64 {
-    // Rows follow their endpoint's section: cut the DOM at the section.
-    let start = dom
-        .find(&format!("class=\"ep\" data-endpoint=\"{ep}\""))
-        .unwrap_or_else(|| panic!("no ACL section for {ep}"));
-    let section = &dom[start..];
-    let section = &section[..section[1..]
-        .find("class=\"ep\"")
-        .map_or(section.len(), |i| i + 1)];
-    elements(section, "data-packets")
-        .iter()
-        .find(|a| {
-            attr(a, "data-point") == point
-                && attr(a, "data-direction") == direction
-                && attr(a, "data-rule") == rule
-        })
-        .map(|a| attr(a, "data-packets").parse().expect("packets"))
-        .unwrap_or_else(|| panic!("no row {point} {direction} {rule} for {ep}"))
-}
-
-fn endpoint_packets(dom: &str, ep: &str) -> u64 {
-    elements(dom, "class=\"ep\"")
-        .iter()
-        .find(|a| attr(a, "data-endpoint") == ep)
-        .map(|a| attr(a, "data-packets").parse().expect("packets"))
-        .unwrap_or_else(|| panic!("no section for {ep}"))
-}
-
-fn connects(d: &Daemon, ns: &str, to: SocketAddr) -> bool {
-    let path = PathBuf::from("/run/netns").join(format!("{}{ns}", d.prefix));
-    bulkhead_dataplane::netns::run_in(Some(&path), || {
-        TcpStream::connect_timeout(&to, Duration::from_millis(300)).is_ok()
-    })
-    .expect("enter namespace")
-}
 
 #[test]
 fn the_console_in_chromium_shows_topology_live_counters_drops_and_trace() {
@@ -323,4 +275,124 @@ fn the_console_in_chromium_shows_topology_live_counters_drops_and_trace() {
         let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/console.png");
         std::fs::write(docs, &png).expect("write docs/console.png");
     }
+}
+
+/// One page kept open in Chromium (DevTools protocol over a pipe): its
+/// counters move after real probes without a reload (a value the test
+/// left in the page survives), and the trace form, filled and clicked as a
+/// person would, shows what `bulkhead trace` says.
+#[test]
+fn an_open_console_updates_without_reload_and_its_trace_form_works() {
+    if !web_kit::have_chromium() {
+        return;
+    }
+    let Some(d) = Daemon::start_with(&["--web-address", WEB]) else {
+        return;
+    };
+    d.ok(&[
+        "network",
+        "create",
+        "n",
+        "--driver",
+        "nat",
+        "--subnet",
+        "10.243.0.0/24",
+    ]);
+    common::endpoint(&d, "n", "nsa", "a");
+    let b = common::endpoint(&d, "n", "nsb", "b");
+    let b_ip = b["ip_address"]
+        .as_str()
+        .expect("ip")
+        .split('/')
+        .next()
+        .expect("ip")
+        .to_owned();
+    let block = [
+        "acl",
+        "add",
+        "b",
+        "--direction",
+        "in",
+        "--action",
+        "block",
+        "--id",
+        "no-telnet",
+    ];
+    d.ok(&[
+        &block[..],
+        &[
+            "--protocol",
+            "tcp",
+            "--local-ports",
+            "23",
+            "--priority",
+            "100",
+        ][..],
+    ]
+    .concat());
+    assert!(d.pings("nsa", &b_ip), "a cannot reach b");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut page = web_kit::cdp::Browser::open(&d, &format!("http://{WEB}/"), dir.path());
+    let row = r#"document.querySelector('.ep[data-endpoint="b"] tr[data-rule="no-telnet"][data-point="host"]')"#;
+    page.wait_for(&format!("{row} !== null"), Duration::from_secs(20));
+    let before = page.eval(&format!("Number({row}.dataset.packets)"));
+    let before = before.as_u64().expect("packets");
+    let polls = "Number(document.getElementById('status').dataset.polls)";
+    let polls_before = page.eval(polls).as_u64().expect("polls");
+    page.eval("window.bhtMarker = 'no reload'");
+
+    let to: SocketAddr = format!("{b_ip}:23").parse().expect("address");
+    for _ in 0..2 {
+        assert!(!connects(&d, "nsa", to), "the block rule does not block");
+    }
+    let moved = format!("Number({row}.dataset.packets) === {}", before + 2);
+    page.wait_for(&moved, Duration::from_secs(10));
+    assert_eq!(page.eval("window.bhtMarker"), Value::from("no reload"));
+    assert!(page.eval(polls).as_u64() > Some(polls_before));
+
+    // The form, filled and submitted with its button.
+    page.eval(
+        "(() => { const f = document.getElementById('trace-form');
+            f.elements.from.value = 'a'; f.elements.to.value = 'b';
+            f.elements.protocol.value = 'tcp'; f.elements.port.value = '23';
+            f.querySelector('button').click(); })()",
+    );
+    page.wait_for(
+        "document.getElementById('trace-verdict') !== null",
+        Duration::from_secs(10),
+    );
+    let shown = page.eval(
+        "JSON.stringify([...document.querySelectorAll('#trace-hops .hop')].map(h =>
+            [h.dataset.stage, h.dataset.point, h.dataset.location, h.dataset.rule, h.dataset.verdict]))",
+    );
+    let shown: Vec<[String; 5]> =
+        serde_json::from_str(shown.as_str().expect("json")).expect("hops");
+    let cli = d.json(&[
+        "trace",
+        "--from",
+        "a",
+        "--to",
+        "b",
+        "--protocol",
+        "tcp",
+        "--port",
+        "23",
+    ]);
+    let want: Vec<[String; 5]> = cli["hops"]
+        .as_array()
+        .expect("hops")
+        .iter()
+        .map(|h| {
+            ["stage", "point", "location", "rule", "verdict"]
+                .map(|k| h[k].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    assert_eq!(shown, want);
+    assert_eq!(want.last().map(|h| h[3].as_str()), Some("no-telnet"));
+    let verdict = page.eval("document.getElementById('trace-verdict').dataset.verdict");
+    assert_eq!(verdict, cli["verdict"]);
+    // The trace is now also the page's URL, to share.
+    let hash = page.eval("location.hash");
+    assert_eq!(hash, Value::from("#trace?from=a&to=b&protocol=tcp&port=23"));
 }

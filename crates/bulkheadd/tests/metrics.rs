@@ -8,13 +8,12 @@
 mod common;
 mod web_kit;
 
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Daemon;
-use web_kit::{http, sample};
+use web_kit::{connects, http, sample};
 
 const METRICS: &str = "127.0.0.1:9469";
 
@@ -61,15 +60,6 @@ fn ping(d: &Daemon, ns: &str, to: &str) -> bool {
         .status()
         .expect("ping")
         .success()
-}
-
-/// A TCP connection attempt (one SYN: no retransmit within 300 ms).
-fn connects(d: &Daemon, ns: &str, to: SocketAddr) -> bool {
-    let path = PathBuf::from("/run/netns").join(format!("{}{ns}", d.prefix));
-    bulkhead_dataplane::netns::run_in(Some(&path), || {
-        TcpStream::connect_timeout(&to, Duration::from_millis(300)).is_ok()
-    })
-    .expect("enter namespace")
 }
 
 /// The labels of rule `rule` at b's host firewall, inbound.

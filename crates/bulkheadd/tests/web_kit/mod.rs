@@ -5,6 +5,9 @@
 //! dumped DOM. No extra crates: a request is a few lines over a TcpStream.
 #![allow(dead_code)]
 
+pub mod cdp;
+
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -183,4 +186,57 @@ pub fn attr<'a>(attrs: &'a [(String, String)], name: &str) -> &'a str {
         .iter()
         .find(|(k, _)| k == name)
         .map_or("", |(_, v)| v.as_str())
+}
+
+/// The values of `name` on every element whose tag contains `marker`.
+pub fn set_of(dom: &str, marker: &str, name: &str) -> BTreeSet<String> {
+    elements(dom, marker)
+        .iter()
+        .map(|a| attr(a, name).to_owned())
+        .collect()
+}
+
+/// A set of names.
+pub fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The packets counted by rule `rule` at `point`/`direction` of `ep`.
+pub fn rule_packets(dom: &str, ep: &str, point: &str, direction: &str, rule: &str) -> u64 {
+    // Rows follow their endpoint's section: cut the DOM at the section.
+    let start = dom
+        .find(&format!("class=\"ep\" data-endpoint=\"{ep}\""))
+        .unwrap_or_else(|| panic!("no ACL section for {ep}"));
+    let section = &dom[start..];
+    let section = &section[..section[1..]
+        .find("class=\"ep\"")
+        .map_or(section.len(), |i| i + 1)];
+    elements(section, "data-packets")
+        .iter()
+        .find(|a| {
+            attr(a, "data-point") == point
+                && attr(a, "data-direction") == direction
+                && attr(a, "data-rule") == rule
+        })
+        .map(|a| attr(a, "data-packets").parse().expect("packets"))
+        .unwrap_or_else(|| panic!("no row {point} {direction} {rule} for {ep}"))
+}
+
+/// All packets counted at `ep`'s points, as its ACL section says.
+pub fn endpoint_packets(dom: &str, ep: &str) -> u64 {
+    elements(dom, "class=\"ep\"")
+        .iter()
+        .find(|a| attr(a, "data-endpoint") == ep)
+        .map(|a| attr(a, "data-packets").parse().expect("packets"))
+        .unwrap_or_else(|| panic!("no section for {ep}"))
+}
+
+/// A TCP connection attempt from namespace `ns` of `d` (one SYN: no
+/// retransmit within 300 ms).
+pub fn connects(d: &Daemon, ns: &str, to: SocketAddr) -> bool {
+    let path = PathBuf::from("/run/netns").join(format!("{}{ns}", d.prefix));
+    bulkhead_dataplane::netns::run_in(Some(&path), || {
+        TcpStream::connect_timeout(&to, Duration::from_millis(300)).is_ok()
+    })
+    .expect("enter namespace")
 }
