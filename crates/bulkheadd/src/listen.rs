@@ -125,9 +125,10 @@ fn host_allowed(req: &hyper::Request<Incoming>) -> bool {
 
 type HttpResponse = hyper::Response<Full<Bytes>>;
 
-fn response(reply: Reply, head_only: bool) -> HttpResponse {
-    let body = if head_only { Vec::new() } else { reply.body };
-    let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
+/// The HTTP response for `reply` (for HEAD, hyper sends the head only,
+/// with the length the body would have).
+fn response(reply: Reply) -> HttpResponse {
+    let mut r = hyper::Response::new(Full::new(Bytes::from(reply.body)));
     *r.status_mut() =
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = r.headers_mut();
@@ -147,29 +148,23 @@ fn response(reply: Reply, head_only: bool) -> HttpResponse {
 async fn answer(handler: Handler, req: hyper::Request<Incoming>) -> HttpResponse {
     let method = req.method().clone();
     if method != hyper::Method::GET && method != hyper::Method::HEAD {
-        let mut r = response(
-            Reply::error(
-                405,
-                format!("{method}: this listener is read-only (allowed: GET, HEAD)"),
-            ),
-            false,
-        );
+        let mut r = response(Reply::error(
+            405,
+            format!("{method}: this listener is read-only (allowed: GET, HEAD)"),
+        ));
         r.headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return r;
     }
     if !host_allowed(&req) {
-        return response(
-            Reply::error(403, "Host must be an IP address or localhost"),
-            false,
-        );
+        return response(Reply::error(403, "Host must be an IP address or localhost"));
     }
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
     let reply = tokio::task::spawn_blocking(move || handler(&path, &query))
         .await
         .unwrap_or_else(|_| Reply::error(500, "internal error"));
-    response(reply, method == hyper::Method::HEAD)
+    response(reply)
 }
 
 /// Serves `listener` with `handler` until `shutdown` resolves.
