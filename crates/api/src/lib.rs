@@ -15,6 +15,7 @@ pub mod client;
 pub mod command;
 pub mod error;
 pub mod gate;
+pub mod metrics_route;
 pub mod request;
 pub mod response;
 pub mod route;
@@ -26,6 +27,7 @@ pub use client::{Client, ClientError};
 pub use command::{Command, Response, ResponseKind};
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use gate::{Access, Peer};
+pub use metrics_route::METRICS_CONTENT_TYPE;
 pub use request::{
     AclRuleSpec, EndpointSpec, EventsRequest, ImportRequest, NamespaceSpec, NetworkSpec, TraceSpec,
     MAX_EVENTS_WAIT_MS,

@@ -73,6 +73,13 @@ impl Default for ServerConfig {
 pub trait Service: Send + Sync + 'static {
     /// Executes one command. Implementations may write `async fn handle`.
     fn handle(&self, cmd: Command) -> impl Future<Output = Result<Response, ApiError>> + Send;
+
+    /// The Prometheus text exposition answered to `GET /metrics` (outside
+    /// `/v1`: the path scrapers expect); `None` (the default): no metrics,
+    /// 404. Runs on the blocking pool, so it may read the kernel.
+    fn metrics(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A bound, not yet serving, API socket.
@@ -283,6 +290,15 @@ async fn respond<S: Service>(
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_owned();
+    if path.split('?').next() == Some("/metrics") {
+        let (status, content_type, body) = crate::metrics_route::answer(service, &method).await;
+        let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        return Ok(response);
+    }
     let result = run(&*service, req, &method, &path, body_timeout).await;
     let response = match result {
         Ok((status, body)) => json_response(status, body),

@@ -6,8 +6,11 @@ pub mod convert;
 pub mod embedded;
 pub mod events;
 pub mod import;
+pub mod listen;
+pub mod metrics;
 pub mod run;
 pub mod service;
+pub mod web;
 
 pub use run::{run, Options};
 pub use service::{dispatch, Daemon};

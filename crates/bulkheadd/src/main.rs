@@ -1,6 +1,7 @@
 //! `bulkheadd [--state-dir DIR] [--socket PATH] [--api-group GROUP]
 //! [--api-header-timeout DUR] [--api-max-connections N]
-//! [--api-max-connections-per-uid N]`: bulkhead's service.
+//! [--api-max-connections-per-uid N] [--metrics-address ADDR:PORT]
+//! [--web-address ADDR:PORT]`: bulkhead's service.
 
 use std::path::PathBuf;
 
@@ -41,6 +42,15 @@ struct Args {
     /// API connections open at once per uid other than root.
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     api_max_connections_per_uid: u32,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (read-only). PORT
+    /// alone or localhost:PORT binds loopback; another address is bound only
+    /// when named here as an IP literal; 0.0.0.0 and :: are refused.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = |s: &str| bulkheadd::listen::parse_address("--metrics-address", s))]
+    metrics_address: Option<std::net::SocketAddr>,
+    /// Serve the read-only web console at http://ADDR:PORT/ (same address
+    /// rules as --metrics-address).
+    #[arg(long, value_name = "ADDR:PORT", value_parser = |s: &str| bulkheadd::listen::parse_address("--web-address", s))]
+    web_address: Option<std::net::SocketAddr>,
 }
 
 fn main() {
@@ -71,6 +81,8 @@ fn main() {
             max_connections: args.api_max_connections as usize,
             max_connections_per_uid: args.api_max_connections_per_uid as usize,
         },
+        metrics_address: args.metrics_address,
+        web_address: args.web_address,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

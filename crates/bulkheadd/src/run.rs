@@ -3,6 +3,7 @@
 //! SIGINT or SIGTERM. The API serves root and the `--api-group`, within the
 //! limits of [`ServerConfig`] (see `docs/api-security.md`).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -11,6 +12,8 @@ use bulkhead_dataplane::host::HostKernel;
 use bulkhead_engine::{Config, Engine, StaticPeers};
 use bulkhead_store::RedbStore;
 
+use crate::listen;
+use crate::metrics::Metrics;
 use crate::service::Daemon;
 
 /// What the daemon needs to start.
@@ -24,6 +27,11 @@ pub struct Options {
     pub peers: Option<PathBuf>,
     /// Who may use the API, and its timeouts and connection caps.
     pub api: ServerConfig,
+    /// Where to serve `GET /metrics` over TCP (`None`: only on the API
+    /// socket); see [`crate::listen`] for what may be bound.
+    pub metrics_address: Option<SocketAddr>,
+    /// Where to serve the read-only web console (`None`: no console).
+    pub web_address: Option<SocketAddr>,
 }
 
 /// The gid of `group`: a group name from the group database, or a number.
@@ -68,7 +76,15 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 /// Opens the store and the kernel and reconciles: the engine, ready.
 pub fn open_engine(opts: &Options) -> Result<Engine, String> {
+    open_engine_with(opts, None)
+}
+
+/// [`open_engine`], the store's commits timed for `metrics`.
+pub fn open_engine_with(opts: &Options, metrics: Option<&Arc<Metrics>>) -> Result<Engine, String> {
     let store = RedbStore::open(&opts.state_dir).map_err(|e| e.to_string())?;
+    if let Some(m) = metrics {
+        store.observe_commits(m.commit_observer());
+    }
     let kernel = HostKernel::open(None).map_err(|e| e.to_string())?;
     let config = Config {
         netns_prefix: opts.netns_prefix.clone(),
@@ -93,12 +109,27 @@ pub fn open_engine(opts: &Options) -> Result<Engine, String> {
 
 /// Runs the daemon until a termination signal.
 pub async fn run(opts: Options) -> Result<(), String> {
+    // The read-only listeners bind first: a bad address stops the daemon
+    // before it changes anything.
+    let metrics_listener = opts
+        .metrics_address
+        .map(|a| listen::bind("--metrics-address", a))
+        .transpose()?;
+    let web_listener = opts
+        .web_address
+        .map(|a| listen::bind("--web-address", a))
+        .transpose()?;
+    let metrics = Arc::new(Metrics::new());
     let engine = {
         let opts = opts.clone();
-        tokio::task::spawn_blocking(move || open_engine(&opts))
+        let metrics = metrics.clone();
+        tokio::task::spawn_blocking(move || open_engine_with(&opts, Some(&metrics)))
             .await
             .map_err(|e| e.to_string())??
     };
+    // SIGTERM is caught from before the socket exists: a caller that sees
+    // the socket may stop the daemon cleanly at once.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let server = Server::bind_with(&opts.socket, opts.api.clone()).map_err(|e| e.to_string())?;
     tracing::info!(
         socket = %opts.socket.display(),
@@ -107,15 +138,34 @@ pub async fn run(opts: Options) -> Result<(), String> {
         max_connections = opts.api.max_connections,
         "serving"
     );
-    let shutdown = async {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let engine = Arc::new(engine);
+    let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    if let Some(l) = metrics_listener {
+        tracing::info!(address = ?l.local_addr().ok(), "serving metrics");
+        let (engine, metrics) = (engine.clone(), metrics.clone());
+        let handler: listen::Handler = Arc::new(move |path, _| match path {
+            "/metrics" => {
+                listen::Reply::ok(bulkhead_api::METRICS_CONTENT_TYPE, metrics.render(&engine))
+            }
+            _ => listen::Reply::error(404, format!("{path}: only /metrics is served here")),
+        });
+        tokio::spawn(listen::serve(l, handler, wait_stop(stopped.clone())));
+    }
+    if let Some(l) = web_listener {
+        tracing::info!(address = ?l.local_addr().ok(), "serving the web console");
+        let handler = crate::web::handler(engine.clone(), metrics.clone());
+        tokio::spawn(listen::serve(l, handler, wait_stop(stopped.clone())));
+    }
+    let shutdown = async move {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
+        let _ = stop.send(true);
     };
-    let engine = Arc::new(engine);
     // Drop events and firewall tamper repair (stops when dropped, after
     // serving ends). A daemon that could not restore a tampered firewall
     // does not serve (spec §9).
@@ -123,7 +173,10 @@ pub async fn run(opts: Options) -> Result<(), String> {
         .watch(bulkhead_engine::WatchOptions::default())
         .map_err(|e| format!("start the event and tamper watcher: {e}"))?;
     server
-        .serve(Arc::new(Daemon::new(engine.clone())), shutdown)
+        .serve(
+            Arc::new(Daemon::with_metrics(engine.clone(), metrics)),
+            shutdown,
+        )
         .await
         .map_err(|e| e.to_string())
 }

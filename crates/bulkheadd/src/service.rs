@@ -15,16 +15,24 @@ use bulkhead_api::{ApiError, Command, HealthInfo, Response, Service};
 use bulkhead_engine::{EndpointRecord, Engine, EngineError};
 
 use crate::convert;
+use crate::metrics::{self, Metrics};
 
 /// The daemon's service: the engine behind the API.
 #[derive(Debug, Clone)]
 pub struct Daemon {
     engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
 }
 
 impl Daemon {
     pub fn new(engine: Arc<Engine>) -> Self {
-        Self { engine }
+        Self::with_metrics(engine, Arc::new(Metrics::new()))
+    }
+
+    /// A daemon that counts its requests in `metrics` (shared with the
+    /// store's commit observer and the metrics listener).
+    pub fn with_metrics(engine: Arc<Engine>, metrics: Arc<Metrics>) -> Self {
+        Self { engine, metrics }
     }
 }
 
@@ -165,6 +173,22 @@ pub fn dispatch(engine: &Engine, cmd: Command) -> Result<Response, EngineError> 
 
 impl Service for Daemon {
     async fn handle(&self, cmd: Command) -> Result<Response, ApiError> {
+        let route = metrics::route(&cmd);
+        let started = std::time::Instant::now();
+        let result = self.execute(cmd).await;
+        let outcome = metrics::outcome(&result);
+        self.metrics.observe_api(route, &outcome, started.elapsed());
+        result
+    }
+
+    fn metrics(&self) -> Option<String> {
+        Some(self.metrics.render(&self.engine))
+    }
+}
+
+impl Daemon {
+    /// Runs `cmd` on the blocking pool, a panic caught and repaired.
+    async fn execute(&self, cmd: Command) -> Result<Response, ApiError> {
         let engine = Arc::clone(&self.engine);
         let outcome = tokio::task::spawn_blocking(move || {
             let result = catch_unwind(AssertUnwindSafe(|| dispatch(&engine, cmd)));

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 /// across a busy host, a few hundred KiB of memory.
 pub const DEFAULT_CAPACITY: usize = 4096;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// A packet an ACL (custom or default) blocked.
@@ -97,6 +97,8 @@ pub struct EventRing {
     ring: Mutex<Ring>,
     grew: Condvar,
     capacity: usize,
+    /// Totals since start, of events and reconcile runs (for metrics).
+    tally: crate::tally::Tally,
 }
 
 impl Default for EventRing {
@@ -114,11 +116,17 @@ impl EventRing {
             }),
             grew: Condvar::new(),
             capacity: capacity.max(1),
+            tally: crate::tally::Tally::default(),
         }
     }
 
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// Every event and reconcile run since start, counted.
+    pub fn tally(&self) -> &crate::tally::Tally {
+        &self.tally
     }
 
     fn lock(&self) -> MutexGuard<'_, Ring> {
@@ -128,6 +136,7 @@ impl EventRing {
     /// Appends `event` (its `seq` is assigned here), overwriting the oldest
     /// when full; returns the sequence number.
     pub fn push(&self, mut event: Event) -> u64 {
+        self.tally.event(&event);
         let mut ring = self.lock();
         ring.last += 1;
         event.seq = ring.last;

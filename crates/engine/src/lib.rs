@@ -41,6 +41,7 @@ pub mod records;
 pub mod state;
 mod stats;
 mod tables;
+pub mod tally;
 #[cfg(test)]
 mod test_kit;
 pub mod trace;
@@ -160,7 +161,7 @@ impl Engine {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         let mut inner = self.lock_raw();
         if self.needs_reconcile.load(Ordering::Acquire) {
-            match self.reconcile_locked(&mut inner) {
+            match self.reconcile_counted(&mut inner) {
                 Ok(report) => tracing::warn!(?report, "reconciled after a failed operation"),
                 Err(e) => {
                     tracing::error!(error = %e, "reconcile failed; retrying at the next operation")

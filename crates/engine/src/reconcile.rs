@@ -60,7 +60,16 @@ impl Engine {
     /// Loads the store and repairs the kernel from it (see the module doc).
     pub fn reconcile(&self) -> Result<ReconcileReport> {
         let mut inner = self.lock_raw();
-        self.reconcile_locked(&mut inner)
+        self.reconcile_counted(&mut inner)
+    }
+
+    /// [`Engine::reconcile_locked`], counted in the events ring's tally.
+    pub(crate) fn reconcile_counted(&self, inner: &mut Inner) -> Result<ReconcileReport> {
+        let result = self.reconcile_locked(inner);
+        self.events
+            .tally()
+            .reconcile(result.as_ref().map_err(|_| ()));
+        result
     }
 
     /// [`Engine::reconcile`] under the engine lock. Replaces the whole

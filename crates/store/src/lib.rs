@@ -46,6 +46,17 @@ pub use memory::MemoryStore;
 pub use redb_store::{RedbStore, DB_FILE};
 pub use txn::{ReadTxn, Reader, WriteTxn};
 
+/// Told, after every commit of a [`RedbStore`] write transaction, how long
+/// it took (fsync included) and whether it succeeded; for metrics. It runs
+/// on the committing thread, so it must be quick.
+pub struct CommitObserver(pub Box<dyn Fn(std::time::Duration, bool) + Send + Sync>);
+
+impl std::fmt::Debug for CommitObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitObserver")
+    }
+}
+
 /// A transactional store. Implemented only in this crate (redb, memory;
 /// etcd later); use it as `&dyn Store`, `Arc<dyn Store>` or generically.
 pub trait Store: Send + Sync + std::fmt::Debug {

@@ -42,6 +42,8 @@ const fn table(kind: Kind) -> Def {
 pub struct RedbStore {
     db: Database,
     path: PathBuf,
+    /// Set once by [`RedbStore::observe_commits`].
+    observer: std::sync::OnceLock<crate::CommitObserver>,
 }
 
 impl RedbStore {
@@ -75,7 +77,11 @@ impl RedbStore {
             .set_cache_size(CACHE_BYTES)
             .create(&path)
             .map_err(|e| open_err(e.into()))?;
-        let store = Self { db, path };
+        let store = Self {
+            db,
+            path,
+            observer: std::sync::OnceLock::new(),
+        };
         store.create_tables()?;
         Ok(store)
     }
@@ -83,6 +89,12 @@ impl RedbStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Times every later commit for `observer`; only the first observer
+    /// set is kept (`false` when one already was).
+    pub fn observe_commits(&self, observer: crate::CommitObserver) -> bool {
+        self.observer.set(observer).is_ok()
     }
 
     /// Creates every table (so read transactions never meet a missing one)
@@ -132,7 +144,8 @@ impl Store for RedbStore {
     }
 
     fn begin_write(&self) -> Result<WriteTxn<'_>> {
-        Ok(WriteTxn::new(Box::new(RedbWrite(self.begin_redb_write()?))))
+        Ok(WriteTxn::new(Box::new(RedbWrite(self.begin_redb_write()?)))
+            .observed(self.observer.get()))
     }
 }
 

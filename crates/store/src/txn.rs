@@ -104,6 +104,8 @@ pub struct WriteTxn<'s> {
     raw: Box<dyn RawWrite + 's>,
     /// The revision last handed out in this transaction, once loaded.
     revision: Option<u64>,
+    /// Told how long the commit took (see [`crate::CommitObserver`]).
+    observer: Option<&'s crate::CommitObserver>,
 }
 
 impl<'s> WriteTxn<'s> {
@@ -111,7 +113,14 @@ impl<'s> WriteTxn<'s> {
         Self {
             raw,
             revision: None,
+            observer: None,
         }
+    }
+
+    /// The same transaction, its commit timed for `observer`.
+    pub(crate) fn observed(mut self, observer: Option<&'s crate::CommitObserver>) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// Stores `record` under its key (insert or replace); returns the new
@@ -151,7 +160,12 @@ impl<'s> WriteTxn<'s> {
 
     /// Makes every change of the transaction durable, or none of them.
     pub fn commit(self) -> Result<()> {
-        self.raw.commit()
+        let started = std::time::Instant::now();
+        let result = self.raw.commit();
+        if let Some(observe) = self.observer {
+            observe.0(started.elapsed(), result.is_ok());
+        }
+        result
     }
 
     /// Records that `op` on `object_kind/object_key` is in flight, in the
