@@ -231,7 +231,13 @@ impl World {
 
     /// Probe number `i`. `raw_pairs` keeps raw-protocol probes to one per
     /// address pair: conntrack tracks such flows by addresses alone, so a
-    /// second probe of the pair would ride on the first one's entry.
+    /// second probe of the pair would ride on the first one's entry. A
+    /// masqueraded probe takes both its pairs, the sender's address and the
+    /// one it is rewritten to: the host's entry holds the first as its
+    /// original tuple, so a later probe from the far side straight to the
+    /// endpoint's address would clash with it (conntrack drops a new flow
+    /// whose reply tuple another entry already holds) and be lost to the
+    /// earlier probe, not to a rule.
     pub fn probe(
         &self,
         rng: &mut Rng,
@@ -242,7 +248,9 @@ impl World {
             if let Some(s) = self.try_probe(rng, i, raw_pairs) {
                 if s.kind == Kind::Raw {
                     let src = self.raw_source(s.from, s.src_ip, s.forged, s.to_node);
-                    raw_pairs.insert((src.min(s.to_ip), src.max(s.to_ip)));
+                    for a in [src, s.src_ip] {
+                        raw_pairs.insert((a.min(s.to_ip), a.max(s.to_ip)));
+                    }
                 }
                 return s;
             }
@@ -320,7 +328,11 @@ impl World {
             return None;
         }
         let raw_src = self.raw_source(from, src_ip, forged, to_node);
-        if kind == Kind::Raw && raw_pairs.contains(&(raw_src.min(to_ip), raw_src.max(to_ip))) {
+        if kind == Kind::Raw
+            && [raw_src, src_ip]
+                .iter()
+                .any(|a| raw_pairs.contains(&(*a.min(&to_ip), *a.max(&to_ip))))
+        {
             return None;
         }
         if dnat && !forged && self.net_of(from).is_some_and(|n| n.driver == "l2tunnel") {
