@@ -281,8 +281,11 @@ fn a_flood_of_blocked_packets_is_rate_limited_in_the_kernel() {
         bound(secs),
         ticks as f64 / hz / secs * 100.0
     );
+    // A thousand times the kernel's limit (20 samples a second per drop
+    // chain) is a flood; a loaded CI machine manages ~45k pps, a quiet one
+    // over 100k.
     assert!(
-        sent as f64 / secs > 50_000.0,
+        sent as f64 / secs > 20_000.0,
         "the flood was too slow to mean anything"
     );
     assert!(!drops.is_empty(), "no drop events at all");
