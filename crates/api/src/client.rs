@@ -286,7 +286,16 @@ impl Client {
 /// The daemon's error from a failure body, or one made from the status.
 fn error_from(status: u16, body: &[u8]) -> ApiError {
     if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
-        return ApiError::new(parsed.error.code, parsed.error.message);
+        // Through `new`: the message is folded to one line whatever sent it.
+        let ApiError {
+            code,
+            message,
+            field,
+        } = parsed.error;
+        return ApiError {
+            field,
+            ..ApiError::new(code, message)
+        };
     }
     let text = one_line(&String::from_utf8_lossy(body));
     let text: String = text.chars().take(200).collect();

@@ -71,6 +71,11 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// One line, naming the field, the value and what is allowed where it can.
     pub message: String,
+    /// The request field the error is about (`ip`, `netns_path`,
+    /// `local_ports`) when one value was refused: clients test this, not
+    /// the message's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -79,7 +84,14 @@ impl ApiError {
         ApiError {
             code,
             message: one_line(&message.into()),
+            field: None,
         }
+    }
+
+    /// The same error, about request field `field`.
+    pub fn about(mut self, field: impl Into<String>) -> ApiError {
+        self.field = Some(field.into());
+        self
     }
 
     /// A 400 error.

@@ -74,9 +74,12 @@ fn endpoint_container_id(info: &EndpointInfo) -> Result<String, BackendError> {
     })
 }
 
-/// An old daemon refusing `netns_path` as an unknown field.
+/// A daemon from before namespace adoption refusing `netns_path` as an
+/// unknown field. Such a daemon names no field, so this one test reads the
+/// message (serde's wording); a current daemon's refusals carry `field`.
 fn is_unknown_field(e: &ClientError) -> bool {
     matches!(e, ClientError::Api(api) if api.code == ErrorCode::BadRequest
+        && api.field.is_none()
         && api.message.contains("unknown field"))
 }
 
@@ -100,7 +103,7 @@ fn from_client(e: ClientError) -> BackendError {
 /// bulkheadd refusing the namespace itself (`invalid netns_path …`).
 fn is_netns_refusal(e: &ClientError) -> bool {
     matches!(e, ClientError::Api(api) if api.code == ErrorCode::BadRequest
-        && api.message.contains("netns_path"))
+        && api.field.as_deref() == Some("netns_path"))
 }
 
 fn api_message(e: &ClientError) -> String {

@@ -39,7 +39,8 @@ impl Daemon {
 pub fn api_error(e: EngineError) -> ApiError {
     let msg = e.to_string();
     match e {
-        EngineError::Invalid(_) | EngineError::Policy(_) => ApiError::bad_request(msg),
+        EngineError::Invalid(v) => ApiError::bad_request(msg).about(v.field),
+        EngineError::Policy(_) => ApiError::bad_request(msg),
         EngineError::NotFound { .. } => ApiError::not_found(msg),
         EngineError::Conflict(_) => ApiError::conflict(msg),
         EngineError::Kernel(_) | EngineError::Store(_) => ApiError::internal(msg),

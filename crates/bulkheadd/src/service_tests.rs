@@ -53,3 +53,24 @@ async fn a_panicking_operation_answers_500_and_the_next_sees_a_reconciled_state(
         .await
         .expect("the name is free");
 }
+
+/// A refused value reaches the client with its field, so clients (the CNI
+/// plugin's netns refusal) test the field instead of the message's text.
+#[test]
+fn an_invalid_value_names_its_field_on_the_wire() {
+    let e = bulkhead_engine::EngineError::Invalid(bulkhead_model::InvalidValue::new(
+        "netns_path",
+        "/proc/1/ns/net",
+        "a container's network namespace",
+    ));
+    let api = crate::service::api_error(e);
+    assert_eq!(api.code, ErrorCode::BadRequest);
+    assert_eq!(api.field.as_deref(), Some("netns_path"));
+    let body: serde_json::Value = serde_json::from_slice(&api.to_body()).unwrap();
+    assert_eq!(body["error"]["field"], "netns_path");
+    let conflict = crate::service::api_error(bulkhead_engine::EngineError::Conflict("x".into()));
+    assert_eq!(conflict.field, None);
+    assert!(!String::from_utf8(conflict.to_body())
+        .unwrap()
+        .contains("field"));
+}

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use bulkhead_dataplane::kernel::Flow;
 use bulkhead_model::{AclRule, AclRuleSpec, Direction, Isolation, RuleType};
 use bulkhead_policy::{evaluate, CtState, EndpointPolicy, EnforcementPoint, Packet, Verdict};
-use bulkhead_store::{Kind, StoreExt};
+use bulkhead_store::{Kind, Op, StoreExt};
 
 use crate::error::{EngineError, Result};
 use crate::records::EndpointRecord;
@@ -166,7 +166,7 @@ impl Engine {
         let key = record.id.to_string();
         let intent = self.transaction_clearing(&mut inner, |t| {
             t.put(&record)?;
-            t.put_intent("acl.change", Kind::Endpoints, &key, serde_json::Value::Null)
+            t.put_intent(Op::Change, Kind::Endpoints, &key, serde_json::Value::Null)
         })?;
         let inner = &mut *inner;
         inner.state.insert_endpoint(record.clone());

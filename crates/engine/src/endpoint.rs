@@ -16,7 +16,7 @@
 
 use bulkhead_dataplane::kernel::{PortKind, PortSpec};
 use bulkhead_model::{Endpoint, EndpointSpec, Id, IfAddr, IfName, Isolation, MacAddress};
-use bulkhead_store::{Kind, StoreExt};
+use bulkhead_store::{Kind, Op, StoreExt};
 
 use crate::error::{EngineError, Result};
 use crate::records::EndpointRecord;
@@ -142,12 +142,8 @@ impl Engine {
                     &endpoint,
                     container_id.clone(),
                 ))?;
-                let intent = t.put_intent(
-                    "endpoint.create",
-                    Kind::Endpoints,
-                    &key,
-                    serde_json::Value::Null,
-                )?;
+                let intent =
+                    t.put_intent(Op::Create, Kind::Endpoints, &key, serde_json::Value::Null)?;
                 Ok((ip, intent))
             })
             .map_err(|e| crate::address::refusal(e, &inner.state, &network, req.ip))?;
@@ -272,12 +268,7 @@ impl Engine {
         let intent = self.transaction_clearing(&mut inner, |t| {
             t.delete::<EndpointRecord>(&key)?;
             t.release(&record.network.to_string(), record.ip_address.addr)?;
-            t.put_intent(
-                "endpoint.delete",
-                Kind::Endpoints,
-                &key,
-                serde_json::Value::Null,
-            )
+            t.put_intent(Op::Delete, Kind::Endpoints, &key, serde_json::Value::Null)
         })?;
         let inner = &mut *inner;
         inner.state.remove_endpoint(record.id);

@@ -8,7 +8,7 @@
 
 use bulkhead_model::namespace::HOST_COMPARTMENT;
 use bulkhead_model::{Id, Isolation, Namespace, NamespaceSpec};
-use bulkhead_store::{Kind, StoreExt};
+use bulkhead_store::{Kind, Op, StoreExt};
 
 use crate::error::{EngineError, Result};
 use crate::records::NamespaceRecord;
@@ -42,12 +42,7 @@ impl Engine {
         let key = namespace.id.to_string();
         let intent = self.transaction_clearing(&mut inner, |t| {
             t.put(&NamespaceRecord::of(&namespace, None))?;
-            t.put_intent(
-                "namespace.create",
-                Kind::Namespaces,
-                &key,
-                serde_json::Value::Null,
-            )
+            t.put_intent(Op::Create, Kind::Namespaces, &key, serde_json::Value::Null)
         })?;
         let mut undo = Undo::new();
         undo.push("store namespace", || {
@@ -97,12 +92,7 @@ impl Engine {
         // unpin is in flight (reconcile removes unowned pins after a crash).
         let intent = self.transaction_clearing(&mut inner, |t| {
             t.delete::<NamespaceRecord>(&key)?;
-            t.put_intent(
-                "namespace.delete",
-                Kind::Namespaces,
-                &key,
-                serde_json::Value::Null,
-            )
+            t.put_intent(Op::Delete, Kind::Namespaces, &key, serde_json::Value::Null)
         })?;
         let mut errors = Vec::new();
         inner.programmed.firewalls.remove(&namespace.id);

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use bulkhead_model::{Id, Network, NetworkSpec};
-use bulkhead_store::{Kind, StoreExt, Subnet};
+use bulkhead_store::{Kind, Op, StoreExt, Subnet};
 
 use crate::drivers;
 use crate::error::{EngineError, Result};
@@ -67,12 +67,7 @@ impl Engine {
         let intent = self.store.transaction(|t| {
             t.put(&NetworkRecord(network.clone()))?;
             t.create_pool(&key, subnet, network.gateway)?;
-            t.put_intent(
-                "network.create",
-                Kind::Networks,
-                &key,
-                serde_json::Value::Null,
-            )
+            t.put_intent(Op::Create, Kind::Networks, &key, serde_json::Value::Null)
         })?;
         let mut undo = Undo::new();
         undo.push("store network", || {
@@ -144,12 +139,7 @@ impl Engine {
         }
         let key = network.id.to_string();
         let intent = self.store.transaction(|t| {
-            t.put_intent(
-                "network.delete",
-                Kind::Networks,
-                &key,
-                serde_json::Value::Null,
-            )
+            t.put_intent(Op::Delete, Kind::Networks, &key, serde_json::Value::Null)
         })?;
         let mut next = inner.state.clone();
         next.remove_network(network.id);

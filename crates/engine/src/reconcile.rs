@@ -33,7 +33,7 @@ use std::collections::BTreeSet;
 
 use bulkhead_dataplane::kernel::{NetnsId, PortSpec, TableChange};
 use bulkhead_model::Isolation;
-use bulkhead_store::{Kind, Reader, StoreExt};
+use bulkhead_store::{Kind, Op, Reader, StoreExt};
 use serde::Serialize;
 
 use crate::error::{EngineError, Result};
@@ -91,7 +91,7 @@ impl Engine {
         let mut rebuild: BTreeSet<String> = BTreeSet::new();
         let mut deleted: BTreeSet<String> = BTreeSet::new();
         for intent in &intents {
-            let is_delete = intent.op.ends_with(".delete");
+            let is_delete = intent.op == Op::Delete;
             match (intent.object_kind, is_delete) {
                 (Kind::Endpoints, true) => {
                     if let Some(e) = endpoints

@@ -40,7 +40,7 @@ mod txn;
 
 pub use envelope::{Kind, Record, Versioned};
 pub use error::{Result, StoreError};
-pub use intent::Intent;
+pub use intent::{Intent, Op};
 pub use ipam::{Allocation, Subnet};
 pub use memory::MemoryStore;
 pub use redb_store::{RedbStore, DB_FILE};

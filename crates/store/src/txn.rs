@@ -173,7 +173,7 @@ impl<'s> WriteTxn<'s> {
     /// returned intent's id is unique and sorts in start order.
     pub fn put_intent(
         &mut self,
-        op: &str,
+        op: intent::Op,
         object_kind: Kind,
         object_key: &str,
         detail: serde_json::Value,

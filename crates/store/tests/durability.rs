@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bulkhead_store::{Kind, Reader, Record, RedbStore, Store, StoreExt, DB_FILE};
+use bulkhead_store::{Kind, Op, Reader, Record, RedbStore, Store, StoreExt, DB_FILE};
 use common::{net, Net};
 use serde::{Deserialize, Serialize};
 
@@ -20,12 +20,7 @@ fn committed_writes_survive_reopen() {
         store
             .transaction(|t| {
                 t.put(&net("n1", "front"))?;
-                t.put_intent(
-                    "network.create",
-                    Kind::Networks,
-                    "n1",
-                    serde_json::Value::Null,
-                )?;
+                t.put_intent(Op::Create, Kind::Networks, "n1", serde_json::Value::Null)?;
                 t.put(&net("n2", "back"))
             })
             .unwrap();

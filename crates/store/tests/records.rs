@@ -3,7 +3,7 @@
 
 mod common;
 
-use bulkhead_store::{Kind, Reader, Record, StoreError, StoreExt};
+use bulkhead_store::{Kind, Op, Reader, Record, StoreError, StoreExt};
 use common::{each_store, net, Ep, Net};
 use serde::{Deserialize, Serialize};
 
@@ -57,12 +57,7 @@ fn error_rolls_back_everything() {
             .transaction(|t| {
                 t.put(&net("lost", "b"))?;
                 t.delete::<Net>("keep")?;
-                t.put_intent(
-                    "network.create",
-                    Kind::Networks,
-                    "lost",
-                    serde_json::json!({}),
-                )?;
+                t.put_intent(Op::Create, Kind::Networks, "lost", serde_json::json!({}))?;
                 Err::<(), _>(StoreError::NoPool {
                     network: "x".into(),
                 })
@@ -246,24 +241,19 @@ fn intents_are_listed_in_start_order_until_cleared() {
                     network: "n1".into(),
                 })?;
                 let a = t.put_intent(
-                    "endpoint.create",
+                    Op::Create,
                     Kind::Endpoints,
                     "e1",
                     serde_json::json!({"step": 1}),
                 )?;
-                let b = t.put_intent(
-                    "network.delete",
-                    Kind::Networks,
-                    "n9",
-                    serde_json::Value::Null,
-                )?;
+                let b = t.put_intent(Op::Delete, Kind::Networks, "n9", serde_json::Value::Null)?;
                 Ok((a, b))
             })
             .unwrap();
         assert!(a.id < b.id);
         let listed = store.read(|t| t.list_intents()).unwrap();
         assert_eq!(listed, vec![a.clone(), b.clone()]);
-        assert_eq!(listed[0].op, "endpoint.create");
+        assert_eq!(listed[0].op, Op::Create);
         assert_eq!(listed[0].object_kind, Kind::Endpoints);
         assert_eq!(listed[0].detail["step"], 1);
         assert!(listed[0].started_at > 0);
