@@ -169,7 +169,7 @@ impl Engine {
             t.put_intent("acl.change", Kind::Endpoints, &key, serde_json::Value::Null)
         })?;
         let inner = &mut *inner;
-        inner.state.insert_endpoint(record.clone());
+        crate::reclaim::later(inner.state.insert_endpoint(record.clone()));
         let mut programmed = Ok(());
         if points.firewall {
             programmed =
@@ -219,6 +219,8 @@ impl Engine {
             self.cut_refused_flows(&policy, EnforcementPoint::SwitchPort, None, &record);
         }
         inner.pending_intents.push(intent.id);
+        // The old record holds the whole old ACL: free it off this path.
+        crate::reclaim::later(previous);
         Ok(())
     }
 
