@@ -36,6 +36,7 @@ mod observe;
 mod panic_tests;
 pub mod peers;
 mod published;
+mod reclaim;
 mod reconcile;
 pub mod records;
 pub mod state;
