@@ -2,15 +2,17 @@
 //! nf_tables transaction per call), reading counters, and listing and
 //! deleting tracked connections.
 //!
-//! Contract: host-namespace calls reuse the host's sockets; a call for an
-//! endpoint namespace opens a socket there for that call only and hands it
-//! to the reaper, so closing it (an RCU wait) is off the operation's path.
+//! Contract: host-namespace calls reuse the host's sockets, and calls for a
+//! namespace this kernel made reuse its kept nf_tables socket
+//! (`owned.rs`); a call for any other namespace opens a socket there for
+//! that call only and hands it to the reaper, so closing it (an RCU wait)
+//! is off the operation's path.
 
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::{err, HostKernel};
+use super::{err, owned, HostKernel};
 use crate::conntrack::{Conntrack, Tuple};
 use crate::kernel::{Flow, Result, TableChange};
 use crate::lower;
@@ -60,6 +62,9 @@ impl HostKernel {
         changes: &[TableChange<'_>],
     ) -> Result<()> {
         let batch = lower_changes(changes).map_err(err)?;
+        if let Some(kept) = netns.and_then(|p| self.owned.get(p)) {
+            return owned::lock(&kept).nft.commit(batch).map_err(err);
+        }
         let open = |p: &Path| NftSocket::open(Some(p));
         self.with_socket(netns, &self.nft, open, |s| s.commit(batch))
     }
@@ -70,6 +75,9 @@ impl HostKernel {
         table: &bulkhead_policy::ir::Table,
         sets: &[String],
     ) -> Result<crate::counters::TableCounters> {
+        if let Some(kept) = netns.and_then(|p| self.owned.get(p)) {
+            return crate::counters::read(&mut owned::lock(&kept).nft, table, sets).map_err(err);
+        }
         let open = |p: &Path| NftSocket::open(Some(p));
         self.with_socket(netns, &self.nft, open, |s| {
             crate::counters::read(s, table, sets)
