@@ -126,6 +126,9 @@ pub fn run(args: &Args) -> Result<(), String> {
             "scale" => scale::run(&scale::Args { count: args.scale }),
             "daemon" => daemon::run(&daemon::Args {
                 endpoints: args.scale,
+                clients: 50,
+                per_client: 4,
+                state_in: None,
             }),
             "acl" => acl::run(&acl::Args {
                 rules: args.rules.clone(),

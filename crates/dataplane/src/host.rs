@@ -57,7 +57,13 @@ pub struct HostKernel {
     /// netfilter socket waits for an RCU grace period.
     cleanup: Arc<Mutex<Rtnl>>,
     cleanup_ct: Arc<Mutex<Conntrack>>,
+    /// Addresses whose host connections a queued reaper job will delete.
+    forgetting: Arc<Mutex<Vec<IpAddr>>>,
     reaper: Reaper,
+    /// The host's conntrack clean-up, on a thread of its own: each job
+    /// walks the kernel's whole connection table, and a runtime waiting
+    /// for its ports to go ([`Kernel::settle_ports`]) must not wait for it.
+    flows_reaper: Reaper,
     /// The sockets of the namespaces made by [`Kernel::create_netns`].
     owned: owned::Owned,
     /// Namespaces never to be adopted, captured at open.
@@ -84,7 +90,9 @@ impl HostKernel {
             conntrack: Mutex::new(conntrack),
             cleanup: Arc::new(Mutex::new(cleanup)),
             cleanup_ct: Arc::new(Mutex::new(cleanup_ct)),
+            forgetting: Arc::default(),
             reaper: Reaper::new(),
+            flows_reaper: Reaper::new(),
             owned: owned::Owned::default(),
             protected: ns::protected_now(host),
         })
@@ -259,6 +267,11 @@ impl Kernel for HostKernel {
     }
 
     fn settle(&self) {
+        self.reaper.flush();
+        self.flows_reaper.flush();
+    }
+
+    fn settle_ports(&self) {
         self.reaper.flush();
     }
 

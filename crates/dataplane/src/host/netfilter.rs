@@ -114,15 +114,28 @@ impl HostKernel {
             .collect())
     }
 
+    /// Queues the deletion of the host's connections of `addr` on the
+    /// reaper. Addresses queued while a deletion waits join it: a burst of
+    /// endpoint deletes costs one walk of the kernel's connection table,
+    /// not four per endpoint.
     pub(super) fn forget_host_flows_later(&self, addr: IpAddr) {
-        let ct = self.cleanup_ct.clone();
-        self.reaper.later(move || {
+        let first = {
+            let mut pending = self.forgetting.lock().unwrap_or_else(|p| p.into_inner());
+            pending.push(addr);
+            pending.len() == 1
+        };
+        if !first {
+            return;
+        }
+        let (ct, pending) = (self.cleanup_ct.clone(), self.forgetting.clone());
+        self.flows_reaper.later(move || {
+            let addrs = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
             let gone = ct
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .delete_by_addr(addr);
+                .delete_involving_any(&addrs);
             if let Err(e) = gone {
-                tracing::warn!(%addr, error = %e, "could not delete tracked connections");
+                tracing::warn!(?addrs, error = %e, "could not delete tracked connections");
             }
         });
     }
