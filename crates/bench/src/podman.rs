@@ -14,8 +14,8 @@
 //! (one bridge network, DNS off as on Podman's default network). Containers
 //! run from a busybox-static root filesystem (`--rootfs`), so no image is
 //! pulled. The machine directories podman creates outside the private ones
-//! (libcni's result cache, runc's state root, netavark's lock) are removed
-//! afterwards when they did not exist before.
+//! (libcni's result cache, runc's state root, netavark's IPAM database)
+//! are removed afterwards when they did not exist before.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,6 +40,7 @@ const NAV_NET: &str = "bhnav";
 const MACHINE_DIRS: &[(&str, &[&str])] = &[
     ("/var/lib/cni", &["results", "networks"]),
     ("/run/runc", &[]),
+    ("/run/containers/networks", &["ipam.db"]),
 ];
 
 /// One podman configuration with private state.
