@@ -2,16 +2,17 @@
 //! after a header naming the machine, the kernel, the peers' versions and
 //! the date. Tables, in order: side-by-side setup/teardown (`peers`), N
 //! endpoints on one host (`scale`), the real daemon's memory (`daemon`),
-//! ACL updates and data path (`acl`), the policy engine (`policy`). A table
+//! ACL updates and data path (`acl`), the policy engine (`policy`),
+//! `podman run --rm` on bulkhead-cni, netavark and the CNI bridge (`podman`). A table
 //! that fails is reported and the run goes on; the exit status says
 //! whether all succeeded.
 
 use std::process::Command;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::{acl, daemon, peers, policy, scale};
+use crate::{acl, daemon, peers, podman, policy, scale};
 
-const TABLES: [&str; 5] = ["peers", "scale", "daemon", "acl", "policy"];
+const TABLES: [&str; 6] = ["peers", "scale", "daemon", "acl", "policy", "podman"];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,7 +36,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     packets: usize,
     /// Tables to leave out, comma separated (peers, scale, daemon, acl,
-    /// policy).
+    /// policy, podman).
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
 }
@@ -124,8 +125,12 @@ pub fn run(args: &Args) -> Result<(), String> {
                 cycles: args.cycles,
             }),
             "scale" => scale::run(&scale::Args { count: args.scale }),
+            "podman" => podman::run(&podman::Args { runs: 20 }),
             "daemon" => daemon::run(&daemon::Args {
                 endpoints: args.scale,
+                clients: 50,
+                per_client: 4,
+                state_in: None,
             }),
             "acl" => acl::run(&acl::Args {
                 rules: args.rules.clone(),

@@ -31,6 +31,17 @@ pub struct Args {
     /// Endpoints (each in its own namespace) created through the API.
     #[arg(long, default_value_t = 1000)]
     pub endpoints: usize,
+    /// Concurrent API clients in the concurrency phase (0: skip it).
+    #[arg(long, default_value_t = 50)]
+    pub clients: usize,
+    /// Namespace + endpoint creates per concurrent client.
+    #[arg(long, default_value_t = 4)]
+    pub per_client: usize,
+    /// Directory for the daemon's state (default: a temporary directory
+    /// under $TMPDIR). On a tmpfs (`/dev/shm`) the store's fsync costs
+    /// nothing: the figures are then the engine and the API without it.
+    #[arg(long)]
+    pub state_in: Option<PathBuf>,
 }
 
 /// The `bulkheadd` built next to this executable.
@@ -52,7 +63,7 @@ fn daemon_bin() -> Result<PathBuf, String> {
 
 /// A running daemon in its throwaway host namespace; on drop: killed,
 /// its namespace pins removed, then the host namespace (field order).
-struct Daemon {
+pub(crate) struct Daemon {
     child: Option<Child>,
     prefix: String,
     dir: tempfile::TempDir,
@@ -60,11 +71,17 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start() -> Result<Self, String> {
+    /// Starts the daemon with its state in a temporary directory under
+    /// `state_in` (`None`: $TMPDIR).
+    pub(crate) fn start(state_in: Option<&Path>) -> Result<Self, String> {
         let bin = daemon_bin()?;
         let pid = std::process::id();
         let host = crate::peers::host("dmn")?;
-        let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let dir = match state_in {
+            Some(d) => tempfile::tempdir_in(d),
+            None => tempfile::tempdir(),
+        }
+        .map_err(|e| format!("temp dir: {e}"))?;
         let log = std::fs::File::create(dir.path().join("daemon.log"))
             .map_err(|e| format!("daemon log: {e}"))?;
         let prefix = format!("bhb{pid}dmn-");
@@ -108,8 +125,13 @@ impl Daemon {
         Ok(d)
     }
 
-    fn socket(&self) -> PathBuf {
+    pub(crate) fn socket(&self) -> PathBuf {
         self.dir.path().join("run").join("bulkhead.sock")
+    }
+
+    /// The throwaway namespace the daemon treats as the host.
+    pub(crate) fn host_path(&self) -> &Path {
+        self._host.path()
     }
 
     fn log(&self) -> String {
@@ -205,12 +227,14 @@ struct Figures {
     rest: (u64, u64),
     full: (u64, u64),
     emptied: (u64, u64),
+    health: Vec<f64>,
     ns_create: Vec<f64>,
     ep_create: Vec<f64>,
     ep_delete: Vec<f64>,
+    concurrent: Option<crate::daemon_load::Concurrent>,
 }
 
-fn drive(d: &Daemon, n: usize) -> Result<Figures, String> {
+fn drive(d: &Daemon, n: usize, args: &Args) -> Result<Figures, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -234,7 +258,12 @@ fn drive(d: &Daemon, n: usize) -> Result<Figures, String> {
         .map(drop),
     )?;
     let (mut ns_create, mut ep_create) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut health = Vec::with_capacity(n);
     for i in 0..n {
+        let t = Instant::now();
+        let r = rt.block_on(client.health());
+        health.push(ms(t.elapsed()));
+        call("health".into(), r.map(drop))?;
         let t = Instant::now();
         let r = rt.block_on(client.namespace_create(NamespaceSpec {
             name: format!("c{i}"),
@@ -267,6 +296,7 @@ fn drive(d: &Daemon, n: usize) -> Result<Figures, String> {
             rt.block_on(client.namespace_remove(&format!("c{i}"))),
         )?;
     }
+    let concurrent = crate::daemon_load::concurrent(&d.socket(), args.clients, args.per_client)?;
     call(
         "delete network".into(),
         rt.block_on(client.network_remove("bench")),
@@ -277,9 +307,11 @@ fn drive(d: &Daemon, n: usize) -> Result<Figures, String> {
         rest,
         full,
         emptied,
+        health,
         ns_create,
         ep_create,
         ep_delete,
+        concurrent,
     })
 }
 
@@ -288,8 +320,8 @@ pub fn run(args: &Args) -> Result<(), String> {
     if n == 0 {
         return Err("--endpoints must be at least 1".into());
     }
-    let mut d = Daemon::start()?;
-    let f = drive(&d, n)?;
+    let mut d = Daemon::start(args.state_in.as_deref())?;
+    let f = drive(&d, n, args)?;
     let exit_secs = d.stop()?;
     let left = netns::list(&d.prefix).map_err(|e| e.to_string())?;
     drop(d);
@@ -299,7 +331,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         Path::new(&bin).display()
     );
     println!(
-        "one nat network; per endpoint: create namespace, create endpoint (redb store, fsync)"
+        "one nat network; per endpoint: create namespace, create endpoint (redb store, fsync; state in {})",
+        args.state_in.as_deref().map_or_else(|| "$TMPDIR".into(), |p| p.display().to_string())
     );
     println!();
     println!("| bulkheadd | VmRSS | VmHWM (peak) | target |");
@@ -335,7 +368,13 @@ pub fn run(args: &Args) -> Result<(), String> {
     println!("| create namespace | {a:.2} ms | {b:.2} ms | |");
     let (a, b) = p50_p99(&f.ep_delete);
     println!("| delete endpoint | {a:.2} ms | {b:.2} ms | p50 ≤ 2 ms |");
+    let (a, b) = p50_p99(&f.health);
+    println!("| GET /health (the API alone) | {a:.2} ms | {b:.2} ms | |");
     println!();
+    if let Some(c) = &f.concurrent {
+        c.print();
+        println!();
+    }
     println!(
         "client: connect + one HTTP/1.1 request per call over the Unix socket, timed to the decoded answer."
     );

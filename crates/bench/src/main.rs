@@ -7,9 +7,11 @@ mod acl;
 mod all;
 mod counters;
 mod daemon;
+mod daemon_load;
 mod endpoints;
 mod fastpath;
 mod peers;
+mod podman;
 mod policy;
 mod rng;
 mod scale;
@@ -54,8 +56,11 @@ enum Command {
     /// to netavark and the CNI bridge plugin.
     Scale(scale::Args),
     /// The real bulkheadd's memory at rest and with N endpoints, and the
-    /// create latency its API callers see.
+    /// create latency its API callers see (also with N concurrent clients).
     Daemon(daemon::Args),
+    /// `podman run --rm` on a bulkhead-cni network next to netavark and the
+    /// CNI bridge plugin, alternating, medians and ratios.
+    Podman(podman::Args),
 }
 
 fn main() {
@@ -89,6 +94,10 @@ fn main() {
         Command::Daemon(args) => {
             world::install_ctrl_c();
             daemon::run(&args)
+        }
+        Command::Podman(args) => {
+            world::install_ctrl_c();
+            podman::run(&args)
         }
         Command::All(args) => {
             world::install_ctrl_c();

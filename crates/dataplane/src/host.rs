@@ -2,8 +2,10 @@
 //! the process runs in, or a pinned one for in-process services such as
 //! `demo` and tests) and in endpoint namespaces reached through
 //! [`crate::netns::run_in`]. Sockets for the host are opened once and
-//! reused; a socket for an endpoint namespace lives for one call and is
-//! closed by the [`Reaper`], off the operation's path. Every
+//! reused, and so are those of the namespaces this kernel made
+//! (`host/owned.rs`, from creation to `delete_netns`); a socket for any
+//! other (adopted) namespace lives for one call and is closed by the
+//! [`Reaper`], off the operation's path. Every
 //! host-side call names the host namespace explicitly, so no thread's own
 //! namespace is ever touched by accident.
 //!
@@ -31,6 +33,7 @@ use crate::{netns, sysctl};
 mod l2;
 mod netfilter;
 mod ns;
+mod owned;
 mod port;
 mod tunnel;
 
@@ -54,7 +57,15 @@ pub struct HostKernel {
     /// netfilter socket waits for an RCU grace period.
     cleanup: Arc<Mutex<Rtnl>>,
     cleanup_ct: Arc<Mutex<Conntrack>>,
+    /// Addresses whose host connections a queued reaper job will delete.
+    forgetting: Arc<Mutex<Vec<IpAddr>>>,
     reaper: Reaper,
+    /// The host's conntrack clean-up, on a thread of its own: each job
+    /// walks the kernel's whole connection table, and a runtime waiting
+    /// for its ports to go ([`Kernel::settle_ports`]) must not wait for it.
+    flows_reaper: Reaper,
+    /// The sockets of the namespaces made by [`Kernel::create_netns`].
+    owned: owned::Owned,
     /// Namespaces never to be adopted, captured at open.
     protected: Vec<(NetnsId, Protected)>,
 }
@@ -79,13 +90,33 @@ impl HostKernel {
             conntrack: Mutex::new(conntrack),
             cleanup: Arc::new(Mutex::new(cleanup)),
             cleanup_ct: Arc::new(Mutex::new(cleanup_ct)),
+            forgetting: Arc::default(),
             reaper: Reaper::new(),
+            flows_reaper: Reaper::new(),
+            owned: owned::Owned::default(),
             protected: ns::protected_now(host),
         })
     }
 
     fn rtnl(&self) -> std::sync::MutexGuard<'_, Rtnl> {
         self.rtnl.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A namespace just made: loopback up, strict TCP tracking, and the
+    /// sockets later calls for it reuse.
+    fn ready_netns(path: &Path) -> Result<owned::NsSockets> {
+        let mut rtnl = Rtnl::in_netns(path).map_err(err)?;
+        let mut b = Batch::new();
+        b.set_up("lo");
+        rtnl.execute(&b).map_err(err)?;
+        ns::strict_tcp(path)?;
+        let nft = NftSocket::open(Some(path)).map_err(err)?;
+        Ok(owned::NsSockets { rtnl, nft })
+    }
+
+    /// How many namespaces made by this kernel have sockets kept open.
+    pub fn kept_namespaces(&self) -> usize {
+        self.owned.len()
     }
 }
 
@@ -97,23 +128,20 @@ impl Kernel for HostKernel {
     fn create_netns(&self, name: &str) -> Result<PathBuf> {
         let path =
             netns::create(name).map_err(|e| KernelError::io(format!("create netns {name}"), &e))?;
-        let lo_up = Rtnl::in_netns(&path).and_then(|mut r| {
-            let mut b = Batch::new();
-            b.set_up("lo");
-            r.execute(&b)
-        });
-        if let Err(e) = lo_up {
-            let _ = netns::delete(name);
-            return Err(err(e));
+        match Self::ready_netns(&path) {
+            Ok(sockets) => {
+                self.owned.keep(&path, sockets);
+                Ok(path)
+            }
+            Err(e) => {
+                let _ = netns::delete(name);
+                Err(e)
+            }
         }
-        if let Err(e) = ns::strict_tcp(&path) {
-            let _ = netns::delete(name);
-            return Err(e);
-        }
-        Ok(path)
     }
 
     fn delete_netns(&self, name: &str) -> Result<()> {
+        self.owned.forget(&netns::path_of(name), &self.reaper);
         netns::delete(name).map_err(|e| KernelError::io(format!("delete netns {name}"), &e))
     }
 
@@ -239,6 +267,11 @@ impl Kernel for HostKernel {
     }
 
     fn settle(&self) {
+        self.reaper.flush();
+        self.flows_reaper.flush();
+    }
+
+    fn settle_ports(&self) {
         self.reaper.flush();
     }
 

@@ -303,6 +303,13 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     /// [`Kernel::forget_host_flows`], sockets closed in the background) has
     /// run.
     fn settle(&self);
+    /// Blocks until every switch port removal queued so far
+    /// ([`Kernel::remove_port_later`]) has run; the host's conntrack
+    /// clean-up ([`Kernel::forget_host_flows`]) may still be queued. What
+    /// a runtime's namespace waits for before it is handed back.
+    fn settle_ports(&self) {
+        self.settle()
+    }
     /// The host namespace's own addresses `(address, scope)` in interface
     /// order (scope 0 = global): what `fib daddr type local` matches, and
     /// the order the kernel picks a masquerade source from when the

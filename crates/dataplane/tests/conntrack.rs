@@ -202,16 +202,11 @@ fn deleting_conntrack_entries_cuts_established_flows() {
     assert!(ct.list().unwrap().iter().all(|e| e.orig.src != client));
 }
 
-/// A published port's flow is DNATed: its original tuple names the host
-/// address, only the reply tuple names the endpoint. Deleting the
-/// endpoint's flows must find it by the reply tuple (the old, original-only
-/// match misses it: shown first), and the kernel does the filtering (an
-/// unrelated flow is not returned).
-#[test]
-fn deleting_an_endpoints_flows_finds_dnat_flows_by_reply() {
-    if !require_root() {
-        return;
-    }
+/// Two namespaces joined by a veth: in `b` a "host" address .2 with an
+/// echo server on 8081, and an "endpoint" address .3 published on the
+/// host's port 9090 (DNAT to .3:8080); from `a`, one connection to each.
+/// Returns the namespaces, the published flow and the unrelated one.
+fn published_world() -> (NetnsGuard, NetnsGuard, TcpStream, TcpStream) {
     let a = NetnsGuard::create(&unique_name("ct-da")).unwrap();
     let b = NetnsGuard::create(&unique_name("ct-db")).unwrap();
     ip(&[
@@ -245,7 +240,6 @@ fn deleting_an_endpoints_flows_finds_dnat_flows_by_reply() {
             .expect("run nft");
         assert!(out.status.success(), "nft {cmd}: {out:?}");
     }
-    let endpoint = IpAddr::from([10, 98, 0, 3]);
     let l = netns::run_in(Some(b.path()), || {
         TcpListener::bind(SocketAddr::from(([10, 98, 0, 3], 8080))).unwrap()
     })
@@ -274,6 +268,21 @@ fn deleting_an_endpoints_flows_finds_dnat_flows_by_reply() {
         .unwrap();
     let mut other = connect(&a, 8081);
     assert!(echoes(&mut published) && echoes(&mut other));
+    (a, b, published, other)
+}
+
+/// A published port's flow is DNATed: its original tuple names the host
+/// address, only the reply tuple names the endpoint. Deleting the
+/// endpoint's flows must find it by the reply tuple (the old, original-only
+/// match misses it: shown first), and the kernel does the filtering (an
+/// unrelated flow is not returned).
+#[test]
+fn deleting_an_endpoints_flows_finds_dnat_flows_by_reply() {
+    if !require_root() {
+        return;
+    }
+    let (_a, b, _published, mut other) = published_world();
+    let endpoint = IpAddr::from([10, 98, 0, 3]);
     let mut ct = Conntrack::open(Some(b.path())).unwrap();
     // Weakened: the original-direction match sees no flow of the endpoint.
     let by_orig: Vec<_> = ct
@@ -293,4 +302,24 @@ fn deleting_an_endpoints_flows_finds_dnat_flows_by_reply() {
     // The published flow's entry is gone; the unrelated flow keeps its own.
     assert!(ct.involving(endpoint).unwrap().is_empty());
     assert!(echoes(&mut other), "the unrelated flow is untouched");
+}
+
+/// Several addresses at once (a burst of endpoint deletes): one dump of the
+/// namespace, matched in either direction, removes the published flow of
+/// the endpoint (found by its reply source only) and leaves the unrelated
+/// flow; an address without flows is no error.
+#[test]
+fn deleting_the_flows_of_several_addresses_at_once() {
+    if !require_root() {
+        return;
+    }
+    let (_a, b, _published, mut other) = published_world();
+    let endpoint = IpAddr::from([10, 98, 0, 3]);
+    let idle = IpAddr::from([10, 98, 0, 99]);
+    let mut ct = Conntrack::open(Some(b.path())).unwrap();
+    assert_eq!(ct.involving(endpoint).unwrap().len(), 1);
+    assert_eq!(ct.delete_involving_any(&[idle, endpoint]).unwrap(), 1);
+    assert!(ct.involving(endpoint).unwrap().is_empty());
+    assert!(echoes(&mut other), "the unrelated flow is untouched");
+    assert!(!ct.involving(IpAddr::from(CLIENT)).unwrap().is_empty());
 }

@@ -106,7 +106,10 @@ impl Engine {
             // goes, and the runtime gets it back clean: the veth sides of
             // its deleted endpoints are destroyed before this returns.
             if retiring {
-                self.settle_locked(&mut inner);
+                // The ports only: the host's conntrack clean-up may run on
+                // (a create given one of those addresses waits for it).
+                self.kernel.settle_ports();
+                inner.retiring.clear();
             }
         } else if namespace.isolation == Isolation::Process {
             // Our own: unpinned. The veth sides still in it go with their

@@ -228,7 +228,7 @@ impl HostKernel {
         drop(rtnl);
         self.no_router_role(port)?;
         if let PortKind::Veth { netns, ifname } = &spec.kind {
-            Self::configure_peer(netns, ifname, spec)?;
+            self.configure_peer(netns, ifname, spec)?;
         }
         Ok(())
     }

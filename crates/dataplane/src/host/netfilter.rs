@@ -2,15 +2,17 @@
 //! nf_tables transaction per call), reading counters, and listing and
 //! deleting tracked connections.
 //!
-//! Contract: host-namespace calls reuse the host's sockets; a call for an
-//! endpoint namespace opens a socket there for that call only and hands it
-//! to the reaper, so closing it (an RCU wait) is off the operation's path.
+//! Contract: host-namespace calls reuse the host's sockets, and calls for a
+//! namespace this kernel made reuse its kept nf_tables socket
+//! (`owned.rs`); a call for any other namespace opens a socket there for
+//! that call only and hands it to the reaper, so closing it (an RCU wait)
+//! is off the operation's path.
 
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::{err, HostKernel};
+use super::{err, owned, HostKernel};
 use crate::conntrack::{Conntrack, Tuple};
 use crate::kernel::{Flow, Result, TableChange};
 use crate::lower;
@@ -60,6 +62,9 @@ impl HostKernel {
         changes: &[TableChange<'_>],
     ) -> Result<()> {
         let batch = lower_changes(changes).map_err(err)?;
+        if let Some(kept) = netns.and_then(|p| self.owned.get(p)) {
+            return owned::lock(&kept).nft.commit(batch).map_err(err);
+        }
         let open = |p: &Path| NftSocket::open(Some(p));
         self.with_socket(netns, &self.nft, open, |s| s.commit(batch))
     }
@@ -70,6 +75,9 @@ impl HostKernel {
         table: &bulkhead_policy::ir::Table,
         sets: &[String],
     ) -> Result<crate::counters::TableCounters> {
+        if let Some(kept) = netns.and_then(|p| self.owned.get(p)) {
+            return crate::counters::read(&mut owned::lock(&kept).nft, table, sets).map_err(err);
+        }
         let open = |p: &Path| NftSocket::open(Some(p));
         self.with_socket(netns, &self.nft, open, |s| {
             crate::counters::read(s, table, sets)
@@ -106,15 +114,28 @@ impl HostKernel {
             .collect())
     }
 
+    /// Queues the deletion of the host's connections of `addr` on the
+    /// reaper. Addresses queued while a deletion waits join it: a burst of
+    /// endpoint deletes costs one walk of the kernel's connection table,
+    /// not four per endpoint.
     pub(super) fn forget_host_flows_later(&self, addr: IpAddr) {
-        let ct = self.cleanup_ct.clone();
-        self.reaper.later(move || {
+        let first = {
+            let mut pending = self.forgetting.lock().unwrap_or_else(|p| p.into_inner());
+            pending.push(addr);
+            pending.len() == 1
+        };
+        if !first {
+            return;
+        }
+        let (ct, pending) = (self.cleanup_ct.clone(), self.forgetting.clone());
+        self.flows_reaper.later(move || {
+            let addrs = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
             let gone = ct
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .delete_by_addr(addr);
+                .delete_involving_any(&addrs);
             if let Err(e) = gone {
-                tracing::warn!(%addr, error = %e, "could not delete tracked connections");
+                tracing::warn!(?addrs, error = %e, "could not delete tracked connections");
             }
         });
     }

@@ -57,8 +57,16 @@ pub(super) fn port_device(
 
 impl HostKernel {
     /// The peer side of a veth: up, addressed, default route via the gateway.
-    pub(super) fn configure_peer(netns: &Path, ifname: &str, spec: &PortSpec) -> Result<()> {
-        let mut ns = Rtnl::in_netns(netns).map_err(err)?;
+    pub(super) fn configure_peer(&self, netns: &Path, ifname: &str, spec: &PortSpec) -> Result<()> {
+        // The namespace's kept socket when this kernel made it, else one
+        // for this call (rtnetlink closes without an RCU wait).
+        let kept = self.owned.get(netns);
+        let mut guard = kept.as_ref().map(super::owned::lock);
+        let mut opened = None;
+        let ns = match guard.as_mut() {
+            Some(g) => &mut g.rtnl,
+            None => opened.insert(Rtnl::in_netns(netns).map_err(err)?),
+        };
         let mut up = Batch::new();
         up.set_up(ifname);
         let found = ns.execute_and_find(&up, &[ifname]).map_err(err)?;
@@ -106,7 +114,7 @@ impl HostKernel {
         drop(rtnl);
         self.no_router_role(port)?;
         if let PortKind::Veth { netns, ifname } = &spec.kind {
-            Self::configure_peer(netns, ifname, spec)?;
+            self.configure_peer(netns, ifname, spec)?;
         }
         Ok(())
     }

@@ -1,0 +1,160 @@
+//! Namespace switching on the caller's thread, and the sockets the host
+//! kernel keeps in the namespaces it made (root only).
+//!
+//! - `run_in` enters the namespace on the calling thread and always brings
+//!   the thread back, also when the closure panics, and `netns::create`
+//!   leaves the creating thread where it was.
+//! - A namespace the kernel made keeps its sockets until `delete_netns`;
+//!   then they are closed and the namespace really goes (a socket held in
+//!   a namespace keeps it alive, devices and all). The weakened step holds
+//!   such a socket itself and shows the namespace surviving its unpinning,
+//!   so the final check can fail.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bulkhead_dataplane::host::HostKernel;
+use bulkhead_dataplane::kernel::Kernel;
+use bulkhead_dataplane::netns::{self, NetnsGuard};
+use bulkhead_dataplane::rtnl::Rtnl;
+use bulkhead_dataplane::testing::{require_root, unique_name};
+
+fn own_ns() -> u64 {
+    std::fs::metadata("/proc/thread-self/ns/net")
+        .expect("own ns")
+        .ino()
+}
+
+fn ino(path: &Path) -> u64 {
+    std::fs::metadata(path).expect("ns pin").ino()
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Whether link `name` exists in `ns`.
+fn has_link(ns: &NetnsGuard, name: &str) -> bool {
+    Rtnl::in_netns(ns.path())
+        .expect("rtnl")
+        .link_index(name)
+        .expect("link index")
+        .is_some()
+}
+
+/// Waits (up to 10 s: the kernel frees a namespace on a work queue) for
+/// `name` to vanish from `ns`; whether it did.
+fn vanishes(ns: &NetnsGuard, name: &str) -> bool {
+    let until = Instant::now() + Duration::from_secs(10);
+    while has_link(ns, name) {
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+#[test]
+fn run_in_brings_the_thread_home_even_when_the_closure_panics() {
+    if !require_root() {
+        return;
+    }
+    let home = own_ns();
+    let target = NetnsGuard::create(&unique_name("runin")).expect("netns");
+    let inside = netns::run_in(Some(target.path()), own_ns).expect("run_in");
+    assert_eq!(inside, ino(target.path()), "the closure ran in the target");
+    assert_eq!(own_ns(), home, "back home after the call");
+    let panicked = std::panic::catch_unwind(|| {
+        netns::run_in(Some(target.path()), || panic!("deliberate")).ok()
+    });
+    assert!(panicked.is_err());
+    assert_eq!(own_ns(), home, "back home after a panic inside");
+    // Nested: the inner call returns to the outer namespace, not home.
+    let other = NetnsGuard::create(&unique_name("runin2")).expect("netns");
+    let (inner, after_inner) = netns::run_in(Some(target.path()), || {
+        let inner = netns::run_in(Some(other.path()), own_ns).expect("inner");
+        (inner, own_ns())
+    })
+    .expect("outer");
+    assert_eq!(inner, ino(other.path()));
+    assert_eq!(after_inner, ino(target.path()));
+    assert_eq!(own_ns(), home);
+    // Making a namespace leaves the thread where it was, too.
+    let made = NetnsGuard::create(&unique_name("runin3")).expect("netns");
+    assert_ne!(ino(made.path()), home);
+    assert_eq!(own_ns(), home);
+}
+
+#[test]
+fn a_deleted_namespace_goes_with_the_sockets_kept_in_it() {
+    if !require_root() {
+        return;
+    }
+    let host = NetnsGuard::create(&unique_name("kh")).expect("host ns");
+    let watch = NetnsGuard::create(&unique_name("kw")).expect("watch ns");
+    let kernel = HostKernel::open(Some(host.path())).expect("kernel");
+    // A veth from the watch namespace into `ns`: its watch end goes when
+    // `ns` is freed.
+    let tie = |ns: &Path, end: &str| {
+        ip(&[
+            "-n",
+            watch.name(),
+            "link",
+            "add",
+            end,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "in0",
+            "netns",
+            &ns.display().to_string(),
+        ]);
+    };
+
+    // Weakened: a socket held in a namespace keeps it alive after unpinning.
+    let name = unique_name("kx");
+    let path = netns::create(&name).expect("netns");
+    tie(&path, "wk0");
+    let held = Rtnl::in_netns(&path).expect("socket in the namespace");
+    netns::delete(&name).expect("unpin");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        has_link(&watch, "wk0"),
+        "a held socket must keep the namespace (else this test proves nothing)"
+    );
+    drop(held);
+    assert!(vanishes(&watch, "wk0"), "freed once the socket is closed");
+
+    // bulkhead: the kernel keeps sockets while the namespace is its own…
+    let name = unique_name("ko");
+    let path = kernel.create_netns(&name).expect("create_netns");
+    assert_eq!(kernel.kept_namespaces(), 1);
+    tie(&path, "ko0");
+    // …(loopback was brought up through the kept rtnetlink socket)…
+    let listed = Command::new("ip")
+        .args(["-n", &name, "link", "show", "lo"])
+        .output()
+        .expect("ip");
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("UP"),
+        "lo is up"
+    );
+    // …and lets the namespace go with delete_netns.
+    kernel.delete_netns(&name).expect("delete_netns");
+    assert_eq!(kernel.kept_namespaces(), 0);
+    kernel.settle();
+    assert!(
+        vanishes(&watch, "ko0"),
+        "the namespace outlived delete_netns: a kept socket still holds it"
+    );
+}
