@@ -1,0 +1,437 @@
+//! The commit log: group commit on top of redb.
+//!
+//! Contract: a transaction committed through [`Wal::commit`] is visible at
+//! once and in commit order, and durable once [`Wal::sync`] returns for a
+//! call made after it. Concurrent `sync` callers share one `fdatasync`.
+//!
+//! Why a log: a redb commit with `Durability::Immediate` holds redb's write
+//! lock through its `fdatasync`, so no other transaction can even begin
+//! while one is being made durable, and every operation pays its own sync.
+//! Instead each transaction commits in redb with `Durability::None`
+//! (memory and page cache only) and appends its changes, as one checksummed
+//! record, to `bulkhead.wal`. A flusher thread syncs the log as soon as
+//! something was appended, outside every lock, so appends go on while it
+//! syncs and one sync covers every record appended before it started.
+//! Waiters that arrive while a sync runs share the next one.
+//!
+//! Recovery ([`replay`]): redb reopens at its last durable commit; the
+//! log's records are applied on top in order, in one durable redb commit,
+//! and the log is emptied. A record is a full put or delete per key, so
+//! applying a record twice, or over a state that already contains it,
+//! gives the same state: the log may safely hold records that the redb
+//! file already has. Replay stops at the first record that is short or
+//! fails its checksum: a torn tail was never acknowledged (its sync had not
+//! returned), and no acknowledged record can follow it.
+//!
+//! Checkpoints bound the log: when it passes [`CHECKPOINT_BYTES`] the
+//! committing transaction is made durable by redb itself (covering every
+//! earlier non-durable commit), then the log is truncated and synced.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use redb::{Database, Durability};
+
+use crate::envelope::Kind;
+use crate::error::{Result, StoreError};
+
+/// The log file's name inside the state dir.
+pub const WAL_FILE: &str = "bulkhead.wal";
+
+/// Past this size the next commit checkpoints (one redb fsync, rare).
+const CHECKPOINT_BYTES: u64 = 8 << 20;
+
+const PUT: u8 = 1;
+const DELETE: u8 = 2;
+
+/// The changes of one write transaction, encoded as a log record body.
+#[derive(Debug, Default)]
+pub(crate) struct Changes(Vec<u8>);
+
+impl Changes {
+    pub(crate) fn put(&mut self, kind: Kind, key: &str, value: &[u8]) {
+        self.head(PUT, kind, key);
+        self.bytes(value);
+    }
+    pub(crate) fn delete(&mut self, kind: Kind, key: &str) {
+        self.head(DELETE, kind, key);
+    }
+    fn head(&mut self, op: u8, kind: Kind, key: &str) {
+        // Kind indexes are < 256 (six tables).
+        self.0.extend_from_slice(&[op, kind.index() as u8]);
+        self.bytes(key.as_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(b);
+    }
+}
+
+/// How far the log has been written and synced, in records.
+#[derive(Debug, Default)]
+struct Progress {
+    appended: u64,
+    synced: u64,
+    /// Why the log can no longer be trusted (a failed write or sync).
+    failed: Option<String>,
+    stop: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    path: PathBuf,
+    progress: Mutex<Progress>,
+    /// Wakes the flusher (something appended, or stop) and the waiters
+    /// (something synced, or failed).
+    changed: Condvar,
+    /// A handle for the flusher's `fdatasync`; the same open file as the
+    /// writer's, so it syncs what the writer appended.
+    file: File,
+}
+
+impl Shared {
+    fn progress(&self) -> MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    fn err(&self, op: &'static str, source: std::io::Error) -> StoreError {
+        StoreError::Log {
+            path: self.path.clone(),
+            op,
+            source,
+        }
+    }
+    fn failed(&self, why: &str) -> StoreError {
+        self.err("failed earlier", std::io::Error::other(why.to_owned()))
+    }
+    /// Marks the log untrustworthy and wakes every waiter.
+    fn fail(&self, op: &'static str, e: &std::io::Error) {
+        let mut p = self.progress();
+        p.failed.get_or_insert_with(|| format!("{op}: {e}"));
+        self.changed.notify_all();
+    }
+}
+
+#[derive(Debug)]
+struct Writer {
+    file: File,
+    bytes: u64,
+}
+
+/// The open commit log of a [`crate::RedbStore`].
+#[derive(Debug)]
+pub(crate) struct Wal {
+    shared: Arc<Shared>,
+    /// Held from the log append through the redb commit, so log order is
+    /// commit order.
+    writer: Mutex<Writer>,
+    flusher: Option<JoinHandle<()>>,
+}
+
+impl Wal {
+    /// Opens the (already replayed and emptied) log and starts its flusher.
+    pub(crate) fn open(path: PathBuf) -> Result<Self> {
+        let io = |op| {
+            let path = path.clone();
+            move |source| StoreError::Log { path, op, source }
+        };
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io("open"))?;
+        let bytes = file.metadata().map_err(io("stat"))?.len();
+        let flush_file = file.try_clone().map_err(io("open"))?;
+        let shared = Arc::new(Shared {
+            file: flush_file,
+            path: path.clone(),
+            progress: Mutex::default(),
+            changed: Condvar::new(),
+        });
+        let flusher = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("bulkhead-wal".into())
+                .spawn(move || flush_loop(&shared))
+                .map_err(io("start flusher"))?
+        };
+        Ok(Self {
+            shared,
+            writer: Mutex::new(Writer { file, bytes }),
+            flusher: Some(flusher),
+        })
+    }
+
+    /// Commits `txn` (whose changes are `changes`): logged and committed
+    /// non-durably, or, past the checkpoint size, durably by redb with the
+    /// log emptied after. Durable for certain only after [`Wal::sync`].
+    pub(crate) fn commit(&self, mut txn: redb::WriteTransaction, changes: Changes) -> Result<()> {
+        let mut w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(why) = &self.shared.progress().failed {
+            return Err(self.shared.failed(why));
+        }
+        let commit = |txn: redb::WriteTransaction| {
+            txn.commit().map_err(|e| StoreError::backend("commit", e))
+        };
+        if changes.0.is_empty() {
+            return commit(txn);
+        }
+        let record = frame(&changes.0);
+        if w.bytes + record.len() as u64 > CHECKPOINT_BYTES {
+            txn.set_durability(Durability::Immediate)
+                .map_err(|e| StoreError::backend("set durability", e))?;
+            commit(txn)?;
+            // Everything committed so far is durable in redb now.
+            let mut p = self.shared.progress();
+            p.synced = p.appended;
+            self.shared.changed.notify_all();
+            drop(p);
+            return self.truncate(&mut w);
+        }
+        if let Err(e) = w.file.write_all(&record) {
+            // Part of the record may be in the file: nothing after it
+            // could be replayed, so nothing more may be committed.
+            self.shared.fail("append", &e);
+            return Err(self.shared.err("append", e));
+        }
+        w.bytes += record.len() as u64;
+        // The record is logged first: if this commit fails, replay after a
+        // restart would apply it, so stop here instead of diverging.
+        commit(txn).inspect_err(|e| {
+            self.shared
+                .fail("commit", &std::io::Error::other(e.to_string()));
+        })?;
+        let mut p = self.shared.progress();
+        p.appended += 1;
+        self.shared.changed.notify_all();
+        Ok(())
+    }
+
+    /// Returns once every record appended before the call is synced; a
+    /// sync already running when the caller arrives does not count (it may
+    /// have started before the caller's record was appended).
+    pub(crate) fn sync(&self) -> Result<()> {
+        let mut p = self.shared.progress();
+        let target = p.appended;
+        while p.synced < target && p.failed.is_none() {
+            p = self
+                .shared
+                .changed
+                .wait(p)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        match &p.failed {
+            Some(why) if p.synced < target => Err(self.shared.failed(why)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes everything committed durable in redb and empties the log (a
+    /// clean close; also bounds the log's size).
+    pub(crate) fn checkpoint(&self, db: &Database) -> Result<()> {
+        let mut w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut txn = db
+            .begin_write()
+            .map_err(|e| StoreError::backend("begin write transaction", e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| StoreError::backend("set durability", e))?;
+        txn.commit().map_err(|e| StoreError::backend("commit", e))?;
+        self.truncate(&mut w)
+    }
+
+    fn truncate(&self, w: &mut Writer) -> Result<()> {
+        let done = w.file.set_len(0).and_then(|()| w.file.sync_data());
+        done.map_err(|e| {
+            self.shared.fail("truncate", &e);
+            self.shared.err("truncate", e)
+        })?;
+        w.bytes = 0;
+        Ok(())
+    }
+
+    /// Stops the flusher (the store is closing).
+    pub(crate) fn stop(&mut self) {
+        self.shared.progress().stop = true;
+        self.shared.changed.notify_all();
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The flusher: syncs whenever records were appended since the last sync.
+fn flush_loop(shared: &Shared) {
+    let mut p = shared.progress();
+    loop {
+        while !p.stop && p.failed.is_none() && p.synced >= p.appended {
+            p = shared
+                .changed
+                .wait(p)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        if p.stop || p.failed.is_some() {
+            return;
+        }
+        let target = p.appended;
+        drop(p);
+        let done = shared.file.sync_data();
+        p = shared.progress();
+        match done {
+            Ok(()) => p.synced = p.synced.max(target),
+            // After a failed fdatasync the kernel may have dropped the dirty
+            // pages: retrying could report success for lost data.
+            Err(e) => {
+                p.failed.get_or_insert_with(|| format!("sync: {e}"));
+            }
+        }
+        shared.changed.notify_all();
+    }
+}
+
+/// `len | crc32(body) | body`.
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 8);
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32(body).to_le_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// Applies the log at `path` to `db` in one durable commit and empties the
+/// log; returns how many records were applied.
+pub(crate) fn replay(path: &Path, db: &Database) -> Result<usize> {
+    let io = |op| {
+        move |source| StoreError::Log {
+            path: path.to_owned(),
+            op,
+            source,
+        }
+    };
+    let mut bytes = Vec::new();
+    match File::open(path) {
+        Ok(mut f) => f.read_to_end(&mut bytes).map_err(io("read"))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io("open")(e)),
+    };
+    let records = records(&bytes);
+    if !records.is_empty() {
+        let mut txn = db
+            .begin_write()
+            .map_err(|e| StoreError::backend("begin write transaction", e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| StoreError::backend("set durability", e))?;
+        for body in &records {
+            apply(&txn, body)?;
+        }
+        txn.commit().map_err(|e| StoreError::backend("commit", e))?;
+    }
+    if !bytes.is_empty() {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io("open"))?;
+        f.set_len(0)
+            .and_then(|()| f.sync_data())
+            .map_err(io("truncate"))?;
+    }
+    Ok(records.len())
+}
+
+/// The bodies of the whole records at the start of `bytes`.
+fn records(mut bytes: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while bytes.len() >= 8 {
+        let len = u32::from_le_bytes(bytes[..4].try_into().unwrap_or_default()) as usize;
+        let crc = u32::from_le_bytes(bytes[4..8].try_into().unwrap_or_default());
+        let Some(body) = bytes.get(8..8 + len) else {
+            break;
+        };
+        if len == 0 || crc32(body) != crc {
+            break;
+        }
+        out.push(body);
+        bytes = &bytes[8 + len..];
+    }
+    out
+}
+
+fn apply(txn: &redb::WriteTransaction, mut body: &[u8]) -> Result<()> {
+    let corrupt = || StoreError::Log {
+        path: PathBuf::from(WAL_FILE),
+        op: "decode",
+        source: std::io::Error::other("a record with a valid checksum does not decode"),
+    };
+    let take = |b: &mut &[u8]| -> Option<Vec<u8>> {
+        let len = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
+        let v = b.get(4..4 + len)?.to_vec();
+        *b = &b[4 + len..];
+        Some(v)
+    };
+    while let [op, kind, rest @ ..] = body {
+        let (op, kind) = (*op, *Kind::ALL.get(*kind as usize).ok_or_else(corrupt)?);
+        body = rest;
+        let key = String::from_utf8(take(&mut body).ok_or_else(corrupt)?).map_err(|_| corrupt())?;
+        let mut table = txn
+            .open_table(crate::redb_store::table(kind))
+            .map_err(|e| StoreError::backend(format!("open table {kind}"), e))?;
+        let done = match op {
+            PUT => {
+                let value = take(&mut body).ok_or_else(corrupt)?;
+                table.insert(key.as_str(), value.as_slice()).map(|_| ())
+            }
+            DELETE => table.remove(key.as_str()).map(|_| ()),
+            _ => return Err(corrupt()),
+        };
+        done.map_err(|e| StoreError::backend(format!("replay {kind}/{key}"), e))?;
+    }
+    Ok(())
+}
+
+/// CRC-32 (IEEE), bitwise: records are small and this runs once per commit.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn a_torn_or_corrupt_tail_ends_the_log() {
+        let mut log = frame(b"\x01\x00one");
+        log.extend(frame(b"\x01\x00two"));
+        let whole = log.len();
+        log.extend(frame(b"\x01\x00three"));
+        assert_eq!(records(&log).len(), 3);
+        assert_eq!(records(&log[..log.len() - 1]).len(), 2);
+        let mut flipped = log.clone();
+        flipped[whole + 9] ^= 1;
+        assert_eq!(records(&flipped).len(), 2);
+        // Zeros past the end (an extended file whose data never landed).
+        log.truncate(whole);
+        log.extend([0u8; 64]);
+        assert_eq!(records(&log).len(), 2);
+    }
+}
