@@ -52,9 +52,9 @@ pub mod undo;
 pub mod watch;
 
 use std::collections::BTreeSet;
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bulkhead_dataplane::kernel::Kernel;
@@ -273,7 +273,9 @@ struct Locked<'e> {
 impl Deref for Locked<'_> {
     type Target = Inner;
     fn deref(&self) -> &Inner {
-        self.guard.as_deref().unwrap_or_else(|| unreachable!("taken only in drop"))
+        self.guard
+            .as_deref()
+            .unwrap_or_else(|| unreachable!("taken only in drop"))
     }
 }
 
