@@ -23,8 +23,9 @@
 //! fails its checksum: a torn tail was never acknowledged (its sync had not
 //! returned), and no acknowledged record can follow it.
 //!
-//! Checkpoints bound the log: when it passes [`CHECKPOINT_BYTES`] the
-//! committing transaction is made durable by redb itself (covering every
+//! Checkpoints bound the log (and redb's file, which reuses the pages its
+//! non-durable commits freed only after a durable one): when the log passes
+//! [`CHECKPOINT_BYTES`] or [`CHECKPOINT_RECORDS`] the committing transaction is made durable by redb itself (covering every
 //! earlier non-durable commit), then the log is truncated and synced.
 
 use std::fs::{File, OpenOptions};
@@ -44,6 +45,10 @@ pub const WAL_FILE: &str = "bulkhead.wal";
 
 /// Past this size the next commit checkpoints (one redb fsync, rare).
 const CHECKPOINT_BYTES: u64 = 8 << 20;
+/// Or after this many records: redb frees the pages that its non-durable
+/// commits replaced only at a durable commit, so the file would grow by a
+/// few pages per commit until one.
+const CHECKPOINT_RECORDS: u64 = 512;
 
 const PUT: u8 = 1;
 const DELETE: u8 = 2;
@@ -119,6 +124,8 @@ impl Shared {
 struct Writer {
     file: File,
     bytes: u64,
+    /// Records appended since the log was last emptied.
+    records: u64,
 }
 
 /// The open commit log of a [`crate::RedbStore`].
@@ -161,7 +168,11 @@ impl Wal {
         };
         Ok(Self {
             shared,
-            writer: Mutex::new(Writer { file, bytes }),
+            writer: Mutex::new(Writer {
+                file,
+                bytes,
+                records: 0,
+            }),
             flusher: Some(flusher),
         })
     }
@@ -181,7 +192,7 @@ impl Wal {
             return commit(txn);
         }
         let record = frame(&changes.0);
-        if w.bytes + record.len() as u64 > CHECKPOINT_BYTES {
+        if w.bytes + record.len() as u64 > CHECKPOINT_BYTES || w.records >= CHECKPOINT_RECORDS {
             txn.set_durability(Durability::Immediate)
                 .map_err(|e| StoreError::backend("set durability", e))?;
             commit(txn)?;
@@ -199,6 +210,7 @@ impl Wal {
             return Err(self.shared.err("append", e));
         }
         w.bytes += record.len() as u64;
+        w.records += 1;
         // The record is logged first: if this commit fails, replay after a
         // restart would apply it, so stop here instead of diverging.
         commit(txn).inspect_err(|e| {
@@ -250,6 +262,7 @@ impl Wal {
             self.shared.err("truncate", e)
         })?;
         w.bytes = 0;
+        w.records = 0;
         Ok(())
     }
 
