@@ -94,8 +94,9 @@ fn kill_9_under_concurrent_creates_keeps_every_acknowledged_endpoint() {
         "--subnet",
         "10.105.0.0/20",
     ]);
-    // A clean stop checkpoints: the network is in the redb file itself and
-    // the log is empty, so the weakened round below loses only its own.
+    // After a restart (a clean stop checkpoints, an open replays) the
+    // network is in the redb file itself and the log is empty, so the
+    // weakened round below loses only its own creates.
     d.restart();
     let log = d.state_dir().join(bulkhead_store::WAL_FILE);
     assert_eq!(std::fs::metadata(&log).expect("commit log").len(), 0);
