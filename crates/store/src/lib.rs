@@ -41,6 +41,7 @@ mod memory;
 mod redb_store;
 mod txn;
 mod wal;
+mod wal_record;
 
 pub use envelope::{Kind, Record, Versioned};
 pub use error::{Result, StoreError};

@@ -66,9 +66,9 @@ fn group_commit_writer_child() {
     }
 }
 
-/// Runs the child for `ms` after it is ready, kills it; the highest
-/// acknowledged seq and every acknowledged seq.
-fn run_and_kill(dir: &std::path::Path, ms: u64) -> Vec<u64> {
+/// Runs the child until it has acknowledged `acks` transactions, kills it
+/// mid-loop; every seq it acknowledged.
+fn run_and_kill(dir: &std::path::Path, acks: usize) -> Vec<u64> {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -81,28 +81,40 @@ fn run_and_kill(dir: &std::path::Path, ms: u64) -> Vec<u64> {
         .spawn()
         .unwrap();
     let out = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
-        out.lines()
+        for seq in out
+            .lines()
             .map_while(Result::ok)
             .filter_map(|l| l.trim().parse::<u64>().ok())
-            .collect::<Vec<_>>()
+        {
+            let _ = tx.send(seq);
+        }
     });
-    let until = Instant::now() + Duration::from_millis(ms);
-    while Instant::now() < until {
+    let mut acked = Vec::new();
+    let until = Instant::now() + Duration::from_secs(120);
+    while acked.len() < acks {
+        assert!(Instant::now() < until, "only {} acknowledged", acked.len());
+        if let Ok(seq) = rx.recv_timeout(Duration::from_millis(100)) {
+            acked.push(seq);
+        }
         assert!(child.try_wait().unwrap().is_none(), "writer exited early");
-        std::thread::sleep(Duration::from_millis(10));
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    reader.join().unwrap()
+    reader.join().unwrap();
+    // Acknowledged (printed) before the kill, read after it.
+    acked.extend(rx.try_iter());
+    acked
 }
 
 #[test]
 fn kill_9_keeps_every_acknowledged_transaction_across_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let mut total = 0;
-    for (round, ms) in [900u64, 1500, 900].into_iter().enumerate() {
-        let acked = run_and_kill(dir.path(), ms);
+    // Past a checkpoint (512 records) in the first two rounds.
+    for (round, acks) in [600usize, 700, 100].into_iter().enumerate() {
+        let acked = run_and_kill(dir.path(), acks);
         assert!(!acked.is_empty(), "round {round}: nothing acknowledged");
         let store = RedbStore::open(dir.path()).unwrap();
         let rows = store.read(|t| t.list::<Row>()).unwrap();
@@ -127,7 +139,7 @@ fn kill_9_keeps_every_acknowledged_transaction_across_checkpoints() {
             rows.len()
         );
         eprintln!(
-            "round {round}: {} acknowledged in {ms} ms, {} kept",
+            "round {round}: {} acknowledged, {} kept",
             acked.len(),
             rows.len() as u64 - total
         );
@@ -143,7 +155,7 @@ fn kill_9_keeps_every_acknowledged_transaction_across_checkpoints() {
 fn without_the_log_acknowledged_transactions_are_lost() {
     let dir = tempfile::tempdir().unwrap();
     // Short enough not to reach a checkpoint (512 records).
-    let acked = run_and_kill(dir.path(), 150);
+    let acked = run_and_kill(dir.path(), 100);
     assert!(!acked.is_empty(), "nothing acknowledged");
     std::fs::remove_file(dir.path().join(WAL_FILE)).unwrap();
     let store = RedbStore::open(dir.path()).unwrap();
