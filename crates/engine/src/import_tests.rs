@@ -24,6 +24,9 @@ impl Store for Counting {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.begin_write()
     }
+    fn sync(&self) -> bulkhead_store::Result<()> {
+        self.inner.sync()
+    }
 }
 
 fn engine() -> (Engine, Arc<Counting>) {

@@ -4,8 +4,12 @@
 //!
 //! Contract:
 //! - Input is validated (model, policy matrix) before anything changes.
-//! - The store accepts a change (durably, with an intent record) before the
+//! - The store accepts a change (committed, with an intent record) before the
 //!   kernel is touched; the in-memory state follows only when both are done.
+//!   An operation returns only once its commits are durable: the store
+//!   syncs after the engine lock is released, so concurrent operations
+//!   share one fsync (group commit) and a crash before the sync loses only
+//!   unacknowledged operations, whose kernel objects reconcile removes.
 //! - Kernel tables are changed by diffs of compiled rulesets: one nf_tables
 //!   transaction per namespace touched, never a dump-and-rewrite.
 //! - Operations are serialised by one lock; they are short (milliseconds).
@@ -50,6 +54,7 @@ pub mod undo;
 pub mod watch;
 
 use std::collections::BTreeSet;
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -100,6 +105,9 @@ struct Inner {
     /// intent that outlives its operation after a crash only makes the next
     /// start redo that operation.
     pending_intents: Vec<String>,
+    /// This holder of the lock committed without syncing
+    /// ([`Engine::transaction_clearing`]); [`Locked`] syncs on release.
+    unsynced: bool,
     /// Network namespaces (by path) in which a deleted endpoint's veth side
     /// may still exist because its removal is queued in the background. A
     /// create into one of them settles the queue first; cleared by
@@ -143,6 +151,7 @@ impl Engine {
                 state: State::default(),
                 programmed: Programmed::default(),
                 pending_intents: Vec::new(),
+                unsynced: false,
                 retiring: BTreeSet::new(),
                 forgetting: BTreeSet::new(),
             }),
@@ -159,8 +168,11 @@ impl Engine {
     /// or [`Engine::mark_for_reconcile`] asked for it: the state and the
     /// kernel are reconciled from the store (which an operation changes
     /// only in whole transactions) before the caller sees them.
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        let mut inner = self.lock_raw();
+    fn lock(&self) -> Locked<'_> {
+        let mut inner = Locked {
+            guard: Some(self.lock_raw()),
+            store: &*self.store,
+        };
         if self.needs_reconcile.load(Ordering::Acquire) {
             match self.reconcile_counted(&mut inner) {
                 Ok(report) => tracing::warn!(?report, "reconciled after a failed operation"),
@@ -212,14 +224,18 @@ impl Engine {
 
     /// Runs `f` in one write transaction that also clears the intents of
     /// operations finished earlier ([`Inner::pending_intents`]); they stay
-    /// pending if the transaction fails.
+    /// pending if the transaction fails. The commit is durable when the
+    /// engine lock is released ([`Locked`]), before the operation returns.
     fn transaction_clearing<R>(
         &self,
         inner: &mut Inner,
         f: impl FnOnce(&mut bulkhead_store::WriteTxn<'_>) -> bulkhead_store::Result<R>,
     ) -> Result<R> {
         let pending = &inner.pending_intents;
-        let out = self.store.transaction(|t| {
+        // Marked before the commit: a commit that fails after its log append
+        // may still be replayed, so its caller waits like any other.
+        inner.unsynced = true;
+        let out = self.store.transaction_deferred(|t| {
             for id in pending {
                 t.clear_intent(id)?;
             }
@@ -242,6 +258,56 @@ impl Engine {
             Ok(())
         }) {
             tracing::warn!(error = %e, "could not clear intents");
+        }
+    }
+}
+
+/// The engine lock as operations hold it. Released, it syncs the store if
+/// its holder committed ([`Inner::unsynced`]): after the lock is free, so
+/// the next operation runs while this one waits for its fsync, and every
+/// operation waiting meanwhile shares the next one. The operation has not
+/// returned yet, so nothing is acknowledged before it is durable.
+struct Locked<'e> {
+    guard: Option<MutexGuard<'e, Inner>>,
+    store: &'e dyn Store,
+}
+
+impl Deref for Locked<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        self.guard
+            .as_deref()
+            .unwrap_or_else(|| unreachable!("taken only in drop"))
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        self.guard
+            .as_deref_mut()
+            .unwrap_or_else(|| unreachable!("taken only in drop"))
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        let unsynced = std::mem::take(&mut guard.unsynced);
+        drop(guard);
+        if !unsynced {
+            return;
+        }
+        if let Err(e) = self.store.sync() {
+            // The operation would be acknowledged without being durable, and
+            // after a failed fsync the page cache may have dropped its
+            // writes: stop (as databases do on fsync failure); the restart
+            // replays the log and reconciles.
+            tracing::error!(error = %e, "store sync failed; stopping");
+            if !std::thread::panicking() {
+                std::process::abort();
+            }
         }
     }
 }

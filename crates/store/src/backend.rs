@@ -3,7 +3,7 @@
 //! A backend stores opaque values under string keys in the six [`Kind`]
 //! tables. A read view is a consistent snapshot; a write view sees its own
 //! changes, is the only writer while it lives, and either commits all of
-//! its changes durably or, when dropped without [`RawWrite::commit`],
+//! its changes (durable at the next `Store::sync`) or, when dropped without [`RawWrite::commit`],
 //! none of them. Everything typed (envelopes, revisions, intents, IPAM) is
 //! built once on top of this, so both backends share one set of semantics.
 //! The module is private: `Store` can only be implemented in this crate.
@@ -23,7 +23,8 @@ pub trait RawWrite: RawRead {
     fn put(&mut self, kind: Kind, key: &str, value: &[u8]) -> Result<()>;
     /// Whether the key existed.
     fn delete(&mut self, kind: Kind, key: &str) -> Result<bool>;
-    /// Makes every change durable (fsync'd) before returning.
+    /// Commits every change or none, after every earlier commit; durable
+    /// once [`crate::Store::sync`] returns for a call made after this.
     fn commit(self: Box<Self>) -> Result<()>;
 }
 

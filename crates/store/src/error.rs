@@ -41,6 +41,16 @@ pub enum StoreError {
         #[source]
         source: redb::Error,
     },
+    /// The commit log (`bulkhead.wal`) could not be read, written or
+    /// synced. After a failed write or sync the store refuses every later
+    /// commit: what the kernel's page cache kept is then unknown.
+    #[error("commit log {}: {op}", path.display())]
+    Log {
+        path: PathBuf,
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     /// A stored value is not a valid envelope or body for its record type.
     #[error("decode {kind}/{key}")]
     Decode {

@@ -5,7 +5,10 @@
 //! of its last write. All access goes through transactions: a [`ReadTxn`] is
 //! a consistent snapshot, a [`WriteTxn`] is the only writer while it lives
 //! and changes nothing unless committed. A committed write transaction is
-//! durable (fsync'd) before `commit` returns. The same write transaction
+//! durable (fsync'd) before [`WriteTxn::commit`] returns;
+//! [`WriteTxn::commit_deferred`] only commits (visible, ordered) and
+//! [`Store::sync`] then makes every commit so far durable, one fsync shared
+//! by concurrent callers (group commit). The same write transaction
 //! also carries intents ([`Intent`]: operations in flight, for repair after
 //! a crash) and IP address allocation ([`WriteTxn::allocate`]), so desired
 //! state, intents and addresses always change together.
@@ -37,6 +40,8 @@ mod ipam;
 mod memory;
 mod redb_store;
 mod txn;
+mod wal;
+mod wal_record;
 
 pub use envelope::{Kind, Record, Versioned};
 pub use error::{Result, StoreError};
@@ -45,6 +50,7 @@ pub use ipam::{Allocation, Subnet};
 pub use memory::MemoryStore;
 pub use redb_store::{RedbStore, DB_FILE};
 pub use txn::{ReadTxn, Reader, WriteTxn};
+pub use wal::WAL_FILE;
 
 /// Told, after every commit of a [`RedbStore`] write transaction, how long
 /// it took (fsync included) and whether it succeeded; for metrics. It runs
@@ -65,6 +71,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The single write transaction; waits while another one is open.
     /// Dropping it without [`WriteTxn::commit`] rolls it back.
     fn begin_write(&self) -> Result<WriteTxn<'_>>;
+    /// Returns once every transaction committed before the call is
+    /// durable. Callers that arrive while a sync runs share the next one.
+    /// An error means durability is lost: the store refuses later commits.
+    fn sync(&self) -> Result<()>;
 }
 
 /// Closure-style transactions for every [`Store`] (including `dyn Store`).
@@ -75,6 +85,16 @@ pub trait StoreExt: Store {
         let mut txn = self.begin_write()?;
         let out = f(&mut txn)?;
         txn.commit()?;
+        Ok(out)
+    }
+
+    /// Like [`StoreExt::transaction`], but the commit is durable only after
+    /// the next [`Store::sync`] (which the caller must await before it
+    /// acknowledges anything that depends on it).
+    fn transaction_deferred<R>(&self, f: impl FnOnce(&mut WriteTxn<'_>) -> Result<R>) -> Result<R> {
+        let mut txn = self.begin_write()?;
+        let out = f(&mut txn)?;
+        txn.commit_deferred()?;
         Ok(out)
     }
 

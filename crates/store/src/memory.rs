@@ -50,11 +50,19 @@ impl Store for MemoryStore {
         // A writer that panicked published nothing; its lock is safe to take over.
         let guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let tables = (*self.snapshot()).clone();
-        Ok(WriteTxn::new(Box::new(MemWrite {
-            store: self,
-            tables,
-            _guard: guard,
-        })))
+        Ok(WriteTxn::new(
+            Box::new(MemWrite {
+                store: self,
+                tables,
+                _guard: guard,
+            }),
+            self,
+        ))
+    }
+
+    /// Nothing is durable: every commit is as durable as it will get.
+    fn sync(&self) -> Result<()> {
+        Ok(())
     }
 }
 

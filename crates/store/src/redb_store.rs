@@ -1,12 +1,15 @@
-//! The on-disk [`Store`]: one redb file, `bulkhead.redb`, in the state dir.
+//! The on-disk [`Store`]: one redb file, `bulkhead.redb`, and its commit
+//! log, `bulkhead.wal`, in the state dir.
 //!
 //! redb gives MVCC snapshots to readers, one writer at a time (a second
 //! `begin_write` waits), and copy-on-write commits: a crash leaves the file
-//! at the last committed transaction. Every commit uses
-//! `Durability::Immediate`, so it is fsync'd before `commit` returns. The
+//! at the last durable commit. Operations commit through the commit log
+//! ([`crate::wal`]: redb `Durability::None` plus one appended, checksummed
+//! record) and are durable once [`Store::sync`] returns; concurrent syncs
+//! share one `fdatasync`. Opening replays the log. The
 //! file is locked for the life of the store: a second daemon on the same
 //! state dir fails to open instead of corrupting it. The state dir is
-//! created with mode 0700 and the file with mode 0600; an existing dir's
+//! created with mode 0700 and the files with mode 0600; an existing dir's
 //! mode is left as the operator set it.
 
 use std::fs::{DirBuilder, OpenOptions};
@@ -19,6 +22,7 @@ use crate::backend::{RawRead, RawWrite};
 use crate::envelope::Kind;
 use crate::error::{Result, StoreError};
 use crate::txn::{ReadTxn, WriteTxn};
+use crate::wal::{self, Changes, Wal, WAL_FILE};
 use crate::Store;
 
 /// The database file's name inside the state dir.
@@ -33,7 +37,7 @@ const FORMAT_KEY: &str = "store/format";
 
 type Def = TableDefinition<'static, &'static str, &'static [u8]>;
 
-const fn table(kind: Kind) -> Def {
+pub(crate) const fn table(kind: Kind) -> Def {
     TableDefinition::new(kind.as_str())
 }
 
@@ -44,6 +48,7 @@ pub struct RedbStore {
     path: PathBuf,
     /// Set once by [`RedbStore::observe_commits`].
     observer: std::sync::OnceLock<crate::CommitObserver>,
+    wal: Wal,
 }
 
 impl RedbStore {
@@ -77,9 +82,14 @@ impl RedbStore {
             .set_cache_size(CACHE_BYTES)
             .create(&path)
             .map_err(|e| open_err(e.into()))?;
+        // Operations acknowledged before a crash may be only in the log.
+        let wal_path = dir.join(WAL_FILE);
+        wal::replay(&wal_path, &db)?;
+        let wal = Wal::open(wal_path)?;
         let store = Self {
             db,
             path,
+            wal,
             observer: std::sync::OnceLock::new(),
         };
         store.create_tables()?;
@@ -100,12 +110,12 @@ impl RedbStore {
     /// Creates every table (so read transactions never meet a missing one)
     /// and stamps, or checks, the file's format.
     fn create_tables(&self) -> Result<()> {
-        let txn = self.begin_redb_write()?;
+        let txn = self.begin_redb_write(Durability::Immediate)?;
         for kind in Kind::ALL {
             txn.open_table(table(kind))
                 .map_err(|e| StoreError::backend(format!("create table {kind}"), e))?;
         }
-        let mut raw = RedbWrite(txn);
+        let mut raw = RedbWrite { txn, log: None };
         match raw.get(Kind::Meta, FORMAT_KEY)? {
             None => raw.put(Kind::Meta, FORMAT_KEY, FORMAT.to_string().as_bytes())?,
             Some(bytes) => {
@@ -125,14 +135,28 @@ impl RedbStore {
         Box::new(raw).commit()
     }
 
-    fn begin_redb_write(&self) -> Result<redb::WriteTransaction> {
+    /// A redb write transaction: durable by itself (`Immediate`, for the
+    /// store's own bookkeeping at open) or committed through the log
+    /// (`None`, made durable by [`Store::sync`]).
+    fn begin_redb_write(&self, durability: Durability) -> Result<redb::WriteTransaction> {
         let mut txn = self
             .db
             .begin_write()
             .map_err(|e| StoreError::backend("begin write transaction", e))?;
-        txn.set_durability(Durability::Immediate)
+        txn.set_durability(durability)
             .map_err(|e| StoreError::backend("set durability", e))?;
         Ok(txn)
+    }
+}
+
+impl Drop for RedbStore {
+    /// A clean close leaves everything in the redb file and an empty log.
+    fn drop(&mut self) {
+        self.wal.stop();
+        if let Err(e) = self.wal.checkpoint(&self.db) {
+            // The log still holds the changes; the next open replays them.
+            eprintln!("bulkhead store: checkpoint at close failed: {e}");
+        }
     }
 }
 
@@ -144,8 +168,15 @@ impl Store for RedbStore {
     }
 
     fn begin_write(&self) -> Result<WriteTxn<'_>> {
-        Ok(WriteTxn::new(Box::new(RedbWrite(self.begin_redb_write()?)))
-            .observed(self.observer.get()))
+        let raw = RedbWrite {
+            txn: self.begin_redb_write(Durability::None)?,
+            log: Some((&self.wal, Changes::default())),
+        };
+        Ok(WriteTxn::new(Box::new(raw), self).observed(self.observer.get()))
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.wal.sync()
     }
 }
 
@@ -198,17 +229,22 @@ impl RawRead for RedbRead {
 }
 
 /// Dropped without commit, the redb transaction aborts.
-struct RedbWrite(redb::WriteTransaction);
+struct RedbWrite<'s> {
+    txn: redb::WriteTransaction,
+    /// The commit log and this transaction's changes for it; `None` for a
+    /// transaction durable by itself.
+    log: Option<(&'s Wal, Changes)>,
+}
 
-impl RedbWrite {
+impl RedbWrite<'_> {
     fn open(&self, kind: Kind) -> Result<redb::Table<'_, &'static str, &'static [u8]>> {
-        self.0
+        self.txn
             .open_table(table(kind))
             .map_err(|e| StoreError::backend(format!("open table {kind}"), e))
     }
 }
 
-impl RawRead for RedbWrite {
+impl RawRead for RedbWrite<'_> {
     fn get(&self, kind: Kind, key: &str) -> Result<Option<Vec<u8>>> {
         get_from(&self.open(kind)?, kind, key)
     }
@@ -217,23 +253,33 @@ impl RawRead for RedbWrite {
     }
 }
 
-impl RawWrite for RedbWrite {
+impl RawWrite for RedbWrite<'_> {
     fn put(&mut self, kind: Kind, key: &str, value: &[u8]) -> Result<()> {
         self.open(kind)?
             .insert(key, value)
             .map_err(|e| StoreError::backend(format!("write {kind}/{key}"), e))?;
+        if let Some((_, changes)) = &mut self.log {
+            changes.put(kind, key, value);
+        }
         Ok(())
     }
     fn delete(&mut self, kind: Kind, key: &str) -> Result<bool> {
         let mut table = self.open(kind)?;
-        let old = table
+        let existed = table
             .remove(key)
-            .map_err(|e| StoreError::backend(format!("delete {kind}/{key}"), e))?;
-        Ok(old.is_some())
+            .map_err(|e| StoreError::backend(format!("delete {kind}/{key}"), e))?
+            .is_some();
+        drop(table);
+        if let (Some((_, changes)), true) = (&mut self.log, existed) {
+            changes.delete(kind, key);
+        }
+        Ok(existed)
     }
     fn commit(self: Box<Self>) -> Result<()> {
-        self.0
-            .commit()
-            .map_err(|e| StoreError::backend("commit", e))
+        let RedbWrite { txn, log } = *self;
+        match log {
+            Some((wal, changes)) => wal.commit(txn, changes),
+            None => txn.commit().map_err(|e| StoreError::backend("commit", e)),
+        }
     }
 }

@@ -14,6 +14,7 @@ use crate::envelope::{self, Kind, Record, Versioned};
 use crate::error::{Result, StoreError};
 use crate::intent::{self, Intent};
 use crate::ipam::{self, Allocation};
+use crate::Store;
 
 /// The store's own keys in [`Kind::Meta`].
 pub(crate) const RESERVED_META_PREFIX: &str = "store/";
@@ -102,6 +103,8 @@ impl fmt::Debug for ReadTxn<'_> {
 /// drop to roll back.
 pub struct WriteTxn<'s> {
     raw: Box<dyn RawWrite + 's>,
+    /// The store, for [`Store::sync`] after a durable commit.
+    store: &'s dyn Store,
     /// The revision last handed out in this transaction, once loaded.
     revision: Option<u64>,
     /// Told how long the commit took (see [`crate::CommitObserver`]).
@@ -109,9 +112,10 @@ pub struct WriteTxn<'s> {
 }
 
 impl<'s> WriteTxn<'s> {
-    pub(crate) fn new(raw: Box<dyn RawWrite + 's>) -> Self {
+    pub(crate) fn new(raw: Box<dyn RawWrite + 's>, store: &'s dyn Store) -> Self {
         Self {
             raw,
+            store,
             revision: None,
             observer: None,
         }
@@ -160,6 +164,16 @@ impl<'s> WriteTxn<'s> {
 
     /// Makes every change of the transaction durable, or none of them.
     pub fn commit(self) -> Result<()> {
+        let store = self.store;
+        self.commit_deferred()?;
+        store.sync()
+    }
+
+    /// Commits every change or none: visible to later transactions at once,
+    /// after every earlier commit, durable after the next [`Store::sync`]
+    /// (a crash before it may lose this and every later commit, never an
+    /// earlier one without this one).
+    pub fn commit_deferred(self) -> Result<()> {
         let started = std::time::Instant::now();
         let result = self.raw.commit();
         if let Some(observe) = self.observer {
