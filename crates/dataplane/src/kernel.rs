@@ -311,6 +311,25 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     fn local_addresses(&self) -> Result<Vec<(IpAddr, u8)>> {
         Ok(Vec::new())
     }
+    /// Serves DHCP to the guest on the TAP `lease.port` (a vm endpoint's
+    /// switch port; see [`crate::dhcp`]), replacing a server already
+    /// running there. A kernel without DHCP refuses.
+    fn serve_dhcp(&self, lease: &crate::dhcp::DhcpLease) -> Result<()> {
+        Err(KernelError::new(format!(
+            "serve dhcp on {}: this kernel serves no DHCP",
+            lease.port
+        )))
+    }
+    /// Stops the DHCP server of `port`; none running is fine.
+    fn stop_dhcp(&self, _port: &str) {}
+    /// Makes the running DHCP servers exactly `leases` (reconcile); returns
+    /// one error line per port that could not be served.
+    fn serve_dhcp_only(&self, leases: &[crate::dhcp::DhcpLease]) -> Vec<String> {
+        leases
+            .iter()
+            .filter_map(|l| self.serve_dhcp(l).err().map(|e| e.to_string()))
+            .collect()
+    }
     /// Host links whose name starts with `prefix`.
     fn link_names(&self, prefix: &str) -> Result<Vec<String>>;
     /// The addresses of the host namespace's interfaces (both families):

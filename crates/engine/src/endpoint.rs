@@ -196,7 +196,13 @@ impl Engine {
             .and_then(|()| {
                 host_done = true;
                 self.kernel.enable_port(&spec).map_err(EngineError::kernel)
-            });
+            })
+            .and_then(
+                |()| match crate::dhcp::lease_of(&endpoint, &network, &namespace) {
+                    Some(lease) => self.kernel.serve_dhcp(&lease).map_err(EngineError::kernel),
+                    None => Ok(()),
+                },
+            );
         if let Err(e) = done {
             // Undo the tables too: each is diffed back from what it holds.
             inner.state.remove_endpoint(id);
@@ -281,6 +287,10 @@ impl Engine {
         })?;
         let inner = &mut *inner;
         inner.state.remove_endpoint(record.id);
+        // A vm endpoint's guest is answered no more (a no-op for others).
+        if let Some(PortKind::Tap) = spec.as_ref().map(|s| &s.kind) {
+            self.kernel.stop_dhcp(record.switch_port.as_str());
+        }
         let mut errors = Vec::new();
         if let Err(e) =
             self.program_switch_endpoint(&mut inner.programmed, &inner.state, Some(&record), None)
