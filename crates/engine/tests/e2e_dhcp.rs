@@ -4,134 +4,19 @@
 //! frames, as a VMM would. All drivers run concurrently (one thread each).
 
 mod common;
+mod dhcp_support;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bulkhead_dataplane::host::HostKernel;
 use bulkhead_engine::{Config, Engine};
-use bulkhead_model::Endpoint;
 use bulkhead_store::MemoryStore;
-use bulkhead_testkit::dhcp::{client_frame, server_message};
-use bulkhead_testkit::tap::TapGuest;
+use bulkhead_testkit::dhcp::client_frame;
 use common::*;
-use dhcproto::v4::{DhcpOption, Message, MessageType, OptionCode};
-
-const UPLINK: &str = "bhtl0";
-pub const DRIVERS: [&str; 5] = ["nat", "transparent", "l2bridge", "l2tunnel", "overlay"];
-const ANSWER: Duration = Duration::from_secs(3);
-const SILENCE: Duration = Duration::from_millis(800);
-
-/// A network `d` of `driver` in `h` (with its LAN when it has an uplink);
-/// returns the LAN guard and a free address for a process endpoint.
-pub fn network(h: &Harness, driver: &str, tag: &str) -> (Option<Lan>, &'static str) {
-    match driver {
-        "nat" => {
-            h.nat_network("d", "10.220.0.0/24", None);
-            (None, "10.220.0.50")
-        }
-        "overlay" => {
-            l2_network(
-                h,
-                "d",
-                driver,
-                "10.221.0.0/24",
-                None,
-                UPLINK_DEV,
-                Some(4021),
-            );
-            (None, "10.221.0.50")
-        }
-        _ => {
-            let lan = Lan::attach(h, tag, UPLINK, driver == "l2tunnel");
-            l2_network(
-                h,
-                "d",
-                driver,
-                LAN_SUBNET,
-                Some("198.51.100.254"),
-                UPLINK,
-                None,
-            );
-            (Some(lan), "198.51.100.50")
-        }
-    }
-}
-
-pub fn v4(ip: IpAddr) -> Ipv4Addr {
-    match ip {
-        IpAddr::V4(a) => a,
-        IpAddr::V6(a) => panic!("not IPv4: {a}"),
-    }
-}
-
-/// Sends `frame` as the guest and waits for the server's reply to `xid`.
-pub fn exchange(guest: &TapGuest, frame: &[u8], xid: u32, wait: Duration) -> Option<Message> {
-    // A write fails (EIO) once the TAP is gone: no answer either.
-    guest.send(frame).ok()?;
-    let got = guest.recv_matching(wait, |f| server_message(f).is_some_and(|m| m.xid() == xid))?;
-    server_message(&got)
-}
-
-/// Opens `ep`'s TAP as its guest and waits until the host side is
-/// operationally up: until the kernel's link watch has seen the carrier,
-/// the TAP's queue discipline drops what is sent to the guest.
-pub fn guest(host: &Host, ep: &Endpoint) -> TapGuest {
-    let g = TapGuest::open(host.host(), ep.switch_port.as_str(), false).expect("open tap");
-    wait_up(host.host_name(), ep.switch_port.as_str());
-    g
-}
-
-fn opt(m: &Message, code: OptionCode) -> Option<DhcpOption> {
-    m.opts().get(code).cloned()
-}
-
-/// DISCOVER → OFFER, REQUEST → ACK as `ep`'s guest; returns the server id.
-pub fn lease(guest: &TapGuest, ep: &Endpoint, gateway: Option<Ipv4Addr>, what: &str) -> Ipv4Addr {
-    let mac = ep.mac_address.0;
-    let addr = v4(ep.ip_address.addr);
-    let offer = exchange(
-        guest,
-        &client_frame(mac, MessageType::Discover, 0x1001, None, None),
-        0x1001,
-        ANSWER,
-    )
-    .unwrap_or_else(|| panic!("{what}: no OFFER on {}", ep.switch_port));
-    assert_eq!(offer.opts().msg_type(), Some(MessageType::Offer), "{what}");
-    assert_eq!(offer.yiaddr(), addr, "{what}: offered address");
-    assert_eq!(&offer.chaddr()[..6], &mac, "{what}");
-    let mask = bulkhead_dataplane::dhcp::reply::mask(ep.ip_address.prefix);
-    assert_eq!(
-        opt(&offer, OptionCode::SubnetMask),
-        Some(DhcpOption::SubnetMask(mask)),
-        "{what}"
-    );
-    assert_eq!(
-        opt(&offer, OptionCode::Router),
-        gateway.map(|g| DhcpOption::Router(vec![g])),
-        "{what}: router"
-    );
-    assert_eq!(
-        opt(&offer, OptionCode::AddressLeaseTime),
-        Some(DhcpOption::AddressLeaseTime(3600)),
-        "{what}"
-    );
-    assert_eq!(
-        opt(&offer, OptionCode::DomainNameServer),
-        None,
-        "{what}: no DNS configured"
-    );
-    let Some(DhcpOption::ServerIdentifier(server)) = opt(&offer, OptionCode::ServerIdentifier)
-    else {
-        panic!("{what}: no server identifier")
-    };
-    let req = client_frame(mac, MessageType::Request, 0x1002, Some(addr), Some(server));
-    let ack = exchange(guest, &req, 0x1002, ANSWER).unwrap_or_else(|| panic!("{what}: no ACK"));
-    assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack), "{what}");
-    assert_eq!(ack.yiaddr(), addr, "{what}: acked address");
-    server
-}
+use dhcp_support::*;
+use dhcproto::v4::MessageType;
 
 /// One driver: the guest gets its lease; a REQUEST for another address is
 /// NAKed; DISCOVERs with another MAC (as the frame's source and chaddr, or
@@ -141,7 +26,7 @@ fn answers_own_mac_only(driver: &str) {
     let Some(h) = Harness::new(&tag) else { return };
     let (_lan, _) = network(&h, driver, &tag);
     let gateway = h.engine.network("d").expect("network").gateway.map(v4);
-    let ep = vm_endpoint(&h, "vm1", "d");
+    let ep = vm_at(&h, "vm1", vm_ips(driver)[0]);
     let guest = guest(&h, &ep);
     let server = lease(&guest, &ep, gateway, driver);
     let mac = ep.mac_address.0;
