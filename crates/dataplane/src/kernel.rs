@@ -41,6 +41,15 @@ pub enum PortKind {
     Tap,
 }
 
+/// How a TAP switch port is made: its owner and group (who besides root
+/// may attach, e.g. an unprivileged VMM) and `IFF_MULTI_QUEUE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TapAccess {
+    pub owner: Option<u32>,
+    pub group: Option<u32>,
+    pub multi_queue: bool,
+}
+
 /// How a switch port joins its network's switch (see `docs/drivers.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum PortAttach {
@@ -67,6 +76,9 @@ pub enum PortAttach {
 pub struct PortSpec {
     pub switch_port: String,
     pub kind: PortKind,
+    /// Who may open a [`PortKind::Tap`] port and whether it is multi-queue
+    /// (ignored for veth ports).
+    pub tap: TapAccess,
     pub mac: [u8; 6],
     pub address: IpAddr,
     pub prefix: u8,

@@ -369,7 +369,7 @@ impl Engine {
             ) else {
                 continue;
             };
-            match self.create_port(state, &e.endpoint, network, namespace) {
+            match self.create_port(state, &e.endpoint, network, namespace, e.tap.as_ref()) {
                 Ok(spec) => {
                     report.ports_created += 1;
                     made.push((namespace.id, spec));
