@@ -57,3 +57,50 @@ pub(crate) fn leases(state: &State) -> Vec<DhcpLease> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use bulkhead_model::{EndpointSpec, NamespaceSpec};
+
+    use crate::test_kit::engine;
+
+    /// The orchestration on the fake kernel: a vm endpoint is served from
+    /// create to delete and again after a reconcile; a process endpoint
+    /// never is. (The packets are `tests/e2e_dhcp.rs`.)
+    #[test]
+    fn vm_endpoints_are_served_from_create_to_delete_and_after_reconcile() {
+        let (e, kernel) = engine("10.7.0.0/24", &["p"]);
+        e.create_namespace(NamespaceSpec {
+            name: "v".into(),
+            isolation: Some("vm".into()),
+            ..Default::default()
+        })
+        .expect("vm namespace");
+        let spec = |name: &str, ns: &str| EndpointSpec {
+            name: name.into(),
+            network: "n".into(),
+            namespace: ns.into(),
+            ..Default::default()
+        };
+        let vm = e.create_endpoint(spec("vm", "v")).expect("vm endpoint");
+        e.create_endpoint(spec("pr", "p"))
+            .expect("process endpoint");
+        let leases = kernel.dhcp_leases();
+        assert_eq!(leases.len(), 1, "{leases:?}");
+        let l = &leases[vm.switch_port.as_str()];
+        assert_eq!(
+            (l.mac, l.prefix, l.lease_secs),
+            (vm.mac_address.0, 24, 3600)
+        );
+        assert_eq!(std::net::IpAddr::V4(l.address), vm.ip_address.addr);
+        assert_eq!(
+            l.gateway.map(std::net::IpAddr::V4),
+            e.network("n").unwrap().gateway
+        );
+        assert!(l.dns.is_empty());
+        e.reconcile().expect("reconcile");
+        assert_eq!(kernel.dhcp_leases().len(), 1);
+        e.delete_endpoint("vm").expect("delete");
+        assert!(kernel.dhcp_leases().is_empty());
+    }
+}

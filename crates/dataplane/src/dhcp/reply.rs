@@ -203,3 +203,74 @@ pub fn decode_reply(frame: &[u8]) -> Option<Message> {
     }
     v4::Message::decode(&mut Decoder::new(&udp[8..])).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 7];
+
+    fn lease() -> DhcpLease {
+        DhcpLease {
+            port: "bhp0".into(),
+            mac: MAC,
+            address: Ipv4Addr::new(10, 1, 0, 7),
+            prefix: 24,
+            gateway: Some(Ipv4Addr::new(10, 1, 0, 1)),
+            dns: vec![],
+            lease_secs: 3600,
+        }
+    }
+
+    fn request(src: [u8; 6], chaddr: [u8; 6], kind: MessageType, opts: &[DhcpOption]) -> Vec<u8> {
+        let z = Ipv4Addr::UNSPECIFIED;
+        let mut m = Message::new_with_id(7, z, z, z, z, &chaddr);
+        m.opts_mut().insert(DhcpOption::MessageType(kind));
+        for o in opts {
+            m.opts_mut().insert(o.clone());
+        }
+        let mut body = Vec::new();
+        m.encode(&mut Encoder::new(&mut body)).unwrap();
+        frame_udp(src, BROADCAST_MAC, z, Ipv4Addr::BROADCAST, 68, 67, &body)
+    }
+
+    fn kind(reply: Option<Vec<u8>>) -> Option<MessageType> {
+        decode_reply(&reply?)?.opts().msg_type()
+    }
+
+    #[test]
+    fn answers_its_own_mac_only_and_by_the_rules() {
+        let (l, srv) = (lease(), [2, 0, 0, 0, 0, 1]);
+        let offer = answer(&l, srv, &request(MAC, MAC, MessageType::Discover, &[])).unwrap();
+        let m = decode_reply(&offer).unwrap();
+        assert_eq!(
+            (m.yiaddr(), m.opts().msg_type()),
+            (l.address, Some(MessageType::Offer))
+        );
+        assert_eq!(&offer[6..12], &srv);
+        assert_eq!(checksum(&offer[14..34]), 0, "a valid IPv4 header checksum");
+        let other = [2, 0, 0, 0, 0, 8];
+        assert!(answer(&l, srv, &request(other, other, MessageType::Discover, &[])).is_none());
+        assert!(answer(&l, srv, &request(MAC, other, MessageType::Discover, &[])).is_none());
+        assert!(answer(&l, srv, &request(other, MAC, MessageType::Discover, &[])).is_none());
+        let want = |ip| DhcpOption::RequestedIpAddress(ip);
+        let ours = request(MAC, MAC, MessageType::Request, &[want(l.address)]);
+        assert_eq!(kind(answer(&l, srv, &ours)), Some(MessageType::Ack));
+        let theirs = request(
+            MAC,
+            MAC,
+            MessageType::Request,
+            &[want(Ipv4Addr::new(10, 1, 0, 9))],
+        );
+        assert_eq!(kind(answer(&l, srv, &theirs)), Some(MessageType::Nak));
+        let elsewhere = DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 1, 0, 200));
+        let chose_other = request(
+            MAC,
+            MAC,
+            MessageType::Request,
+            &[want(l.address), elsewhere],
+        );
+        assert!(answer(&l, srv, &chose_other).is_none());
+        assert!(answer(&l, srv, &request(MAC, MAC, MessageType::Release, &[])).is_none());
+    }
+}
