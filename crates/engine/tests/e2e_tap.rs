@@ -100,6 +100,20 @@ fn tap_owner_group_and_queues_decide_who_attaches() {
         "a multi-queue TAP refuses a single-queue open"
     );
 
+    // Reconcile re-creates a lost TAP with its stored options.
+    drop(queues);
+    ip(&["-n", h.host_name(), "link", "del", &owned]);
+    h.engine.reconcile().expect("reconcile");
+    assert!(
+        TapGuest::open_as(host, &owned, OWNER, OWNER, true).is_ok(),
+        "the owner opens the re-created TAP"
+    );
+    assert_eq!(
+        errno(TapGuest::open_as(host, &owned, STRANGER, STRANGER, true)),
+        Some(libc::EPERM),
+        "another uid, after reconcile"
+    );
+
     let grouped = vm(&h, "vgroup", None, Some("4343"), None);
     assert!(
         TapGuest::open_as(host, &grouped, STRANGER, GROUP, false).is_ok(),
