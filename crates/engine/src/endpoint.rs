@@ -14,9 +14,9 @@
 //!
 //! [`Kernel::remove_port_later`]: bulkhead_dataplane::kernel::Kernel::remove_port_later
 
-use bulkhead_dataplane::kernel::{PortKind, PortSpec, TapAccess};
+use bulkhead_dataplane::kernel::{PortKind, PortSpec};
 use bulkhead_model::{
-    Endpoint, EndpointSpec, Id, IfAddr, IfName, InvalidValue, Isolation, MacAddress, TapOptions,
+    Endpoint, EndpointSpec, Id, IfAddr, IfName, Isolation, MacAddress, TapOptions,
 };
 use bulkhead_store::{Kind, StoreExt};
 
@@ -54,17 +54,10 @@ fn port_spec(
         },
         None => PortKind::Tap,
     };
-    let tap = tap.copied().unwrap_or_default();
     PortSpec {
         switch_port: endpoint.switch_port.to_string(),
         kind,
-        tap: TapAccess {
-            // The kernel lets anyone attach to a TAP with neither owner nor
-            // group: unless a group is given, the owner is at least root.
-            owner: tap.owner.or(tap.group.is_none().then_some(0)),
-            group: tap.group,
-            multi_queue: tap.multi_queue(),
-        },
+        tap: crate::tap::access(tap),
         mac: endpoint.mac_address.0,
         address: endpoint.ip_address.addr,
         prefix: endpoint.ip_address.prefix,
@@ -86,25 +79,7 @@ impl Engine {
         }
         let network = inner.state.network(req.network.as_str())?.clone();
         let namespace = inner.state.namespace(req.namespace.as_str())?.clone();
-        // TAP options make sense only for a TAP (a vm namespace's port).
-        if namespace.isolation != Isolation::Vm {
-            if let Some((field, value)) = TapOptions::first_field(
-                spec.tap_owner.as_deref(),
-                spec.tap_group.as_deref(),
-                spec.tap_queues.as_deref(),
-            ) {
-                return Err(InvalidValue::new(
-                    field,
-                    value,
-                    format!(
-                        "only for an endpoint of a vm namespace ({:?} has isolation {})",
-                        namespace.name.as_str(),
-                        namespace.isolation
-                    ),
-                )
-                .into());
-            }
-        }
+        crate::tap::check_vm_only(&spec, &namespace)?;
         let id = Id::random();
         let ifname = match req.ifname {
             Some(n)

@@ -43,6 +43,7 @@ pub mod state;
 mod stats;
 mod tables;
 pub mod tally;
+mod tap;
 #[cfg(test)]
 mod test_kit;
 pub mod trace;
