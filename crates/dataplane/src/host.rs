@@ -68,6 +68,8 @@ pub struct HostKernel {
     owned: owned::Owned,
     /// Namespaces never to be adopted, captured at open.
     protected: Vec<(NetnsId, Protected)>,
+    /// The DHCP servers of vm ports, in the host namespace.
+    dhcp: crate::dhcp::DhcpServers,
 }
 
 impl HostKernel {
@@ -95,6 +97,7 @@ impl HostKernel {
             flows_reaper: Reaper::new(),
             owned: owned::Owned::default(),
             protected: ns::protected_now(host),
+            dhcp: crate::dhcp::DhcpServers::new(host.map(Path::to_path_buf)),
         })
     }
 
@@ -121,6 +124,20 @@ impl HostKernel {
 }
 
 impl Kernel for HostKernel {
+    fn serve_dhcp(&self, lease: &crate::dhcp::DhcpLease) -> Result<()> {
+        self.dhcp
+            .serve(lease)
+            .map_err(|e| KernelError::io(format!("serve dhcp on {}", lease.port), &e))
+    }
+
+    fn stop_dhcp(&self, port: &str) {
+        self.dhcp.stop(port);
+    }
+
+    fn serve_dhcp_only(&self, leases: &[crate::dhcp::DhcpLease]) -> Vec<String> {
+        self.dhcp.serve_only(leases)
+    }
+
     fn prepare_host(&self) -> Result<()> {
         sysctl::write_all(self.host.as_deref(), &[("net.ipv4.ip_forward", "1")]).map_err(err)
     }

@@ -15,7 +15,9 @@
 //! [`Kernel::remove_port_later`]: bulkhead_dataplane::kernel::Kernel::remove_port_later
 
 use bulkhead_dataplane::kernel::{PortKind, PortSpec};
-use bulkhead_model::{Endpoint, EndpointSpec, Id, IfAddr, IfName, Isolation, MacAddress};
+use bulkhead_model::{
+    Endpoint, EndpointSpec, Id, IfAddr, IfName, Isolation, MacAddress, TapOptions,
+};
 use bulkhead_store::{Kind, Op, StoreExt};
 
 use crate::error::{EngineError, Result};
@@ -41,6 +43,7 @@ fn port_spec(
     endpoint: &Endpoint,
     network: &bulkhead_model::Network,
     namespace: &bulkhead_model::Namespace,
+    tap: Option<&TapOptions>,
 ) -> PortSpec {
     // A process namespace has a network namespace (the veth's other end
     // goes there); a vm namespace has none (its port is a TAP).
@@ -54,6 +57,7 @@ fn port_spec(
     PortSpec {
         switch_port: endpoint.switch_port.to_string(),
         kind,
+        tap: crate::tap::access(tap),
         mac: endpoint.mac_address.0,
         address: endpoint.ip_address.addr,
         prefix: endpoint.ip_address.prefix,
@@ -65,7 +69,7 @@ fn port_spec(
 impl Engine {
     pub fn create_endpoint(&self, spec: EndpointSpec) -> Result<Endpoint> {
         let req = spec.validate()?;
-        let container_id = spec.container_id;
+        let container_id = spec.container_id.clone();
         let mut inner = self.lock();
         if inner.state.has_endpoint(req.name.as_str()) {
             return Err(EngineError::Conflict(format!(
@@ -75,6 +79,7 @@ impl Engine {
         }
         let network = inner.state.network(req.network.as_str())?.clone();
         let namespace = inner.state.namespace(req.namespace.as_str())?.clone();
+        crate::tap::check_vm_only(&spec, &namespace)?;
         let id = Id::random();
         let ifname = match req.ifname {
             Some(n)
@@ -138,10 +143,10 @@ impl Engine {
             .transaction_clearing(&mut inner, |t| {
                 let ip = t.allocate(&net_key, req.ip, &key)?;
                 endpoint.ip_address.addr = ip;
-                t.put(&EndpointRecord::from_endpoint(
-                    &endpoint,
-                    container_id.clone(),
-                ))?;
+                t.put(
+                    &EndpointRecord::from_endpoint(&endpoint, container_id.clone())
+                        .with_tap(req.tap),
+                )?;
                 let intent =
                     t.put_intent(Op::Create, Kind::Endpoints, &key, serde_json::Value::Null)?;
                 Ok((ip, intent))
@@ -163,7 +168,7 @@ impl Engine {
                 })
                 .map_err(|e| e.to_string())
         });
-        let spec = port_spec(&endpoint, &network, &namespace);
+        let spec = port_spec(&endpoint, &network, &namespace, req.tap.as_ref());
         undo.push("switch port", move || {
             let detached = self.kernel.detach_port(&spec);
             self.kernel
@@ -172,10 +177,16 @@ impl Engine {
                 .map_err(|e| e.to_string())
         });
         // Made down: it passes nothing until its tables are committed.
-        let spec = self.create_port(&inner.state, &endpoint, &network, &namespace)?;
+        let spec = self.create_port(
+            &inner.state,
+            &endpoint,
+            &network,
+            &namespace,
+            req.tap.as_ref(),
+        )?;
         // The state takes the endpoint now (tables are compiled from it) and
         // gives it back if programming fails: no copy of the whole state.
-        let record = EndpointRecord::from_endpoint(&endpoint, container_id);
+        let record = EndpointRecord::from_endpoint(&endpoint, container_id).with_tap(req.tap);
         let inner = &mut *inner;
         inner.state.insert_endpoint(record.clone());
         let mut host_done = false;
@@ -192,7 +203,13 @@ impl Engine {
             .and_then(|()| {
                 host_done = true;
                 self.kernel.enable_port(&spec).map_err(EngineError::kernel)
-            });
+            })
+            .and_then(
+                |()| match crate::dhcp::lease_of(&endpoint, &network, &namespace) {
+                    Some(lease) => self.kernel.serve_dhcp(&lease).map_err(EngineError::kernel),
+                    None => Ok(()),
+                },
+            );
         if let Err(e) = done {
             // Undo the tables too: each is diffed back from what it holds.
             inner.state.remove_endpoint(id);
@@ -227,8 +244,9 @@ impl Engine {
         endpoint: &Endpoint,
         network: &bulkhead_model::Network,
         namespace: &bulkhead_model::Namespace,
+        tap: Option<&TapOptions>,
     ) -> Result<PortSpec> {
-        let spec = port_spec(endpoint, network, namespace);
+        let spec = port_spec(endpoint, network, namespace, tap);
         let handle = match namespace.isolation {
             Isolation::Process => Some(self.netns_handle(state, namespace)?),
             Isolation::Vm => None,
@@ -259,7 +277,7 @@ impl Engine {
             inner.state.networks.get(&record.network),
             inner.state.namespaces.get(&record.namespace),
         ) {
-            (Some(n), Some(ns)) => Some(port_spec(&record.endpoint, n, ns)),
+            (Some(n), Some(ns)) => Some(port_spec(&record.endpoint, n, ns, record.tap.as_ref())),
             _ => None,
         };
         // One durable transaction before the kernel is touched: the record
@@ -272,6 +290,10 @@ impl Engine {
         })?;
         let inner = &mut *inner;
         inner.state.remove_endpoint(record.id);
+        // A vm endpoint's guest is answered no more (a no-op for others).
+        if let Some(PortKind::Tap) = spec.as_ref().map(|s| &s.kind) {
+            self.kernel.stop_dhcp(record.switch_port.as_str());
+        }
         let mut errors = Vec::new();
         if let Err(e) =
             self.program_switch_endpoint(&mut inner.programmed, &inner.state, Some(&record), None)

@@ -26,6 +26,7 @@
 mod acl;
 mod address;
 mod adopt;
+mod dhcp;
 pub mod drivers;
 mod endpoint;
 pub mod error;
@@ -47,6 +48,7 @@ pub mod state;
 mod stats;
 mod tables;
 pub mod tally;
+mod tap;
 #[cfg(test)]
 mod test_kit;
 pub mod trace;

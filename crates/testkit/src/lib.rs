@@ -25,9 +25,11 @@ pub mod capture;
 pub mod cli;
 pub mod cmd;
 pub mod daemon;
+pub mod dhcp;
 pub mod lan;
 pub mod netns;
 pub mod plugin;
 pub mod probe;
+pub mod tap;
 
 pub use bulkhead_dataplane::testing::require_root;
