@@ -157,7 +157,7 @@ fn isolation_values() -> PossibleValuesParser {
 #[derive(Debug, Subcommand)]
 pub enum EndpointCommand {
     /// Create an endpoint.
-    Create(EndpointCreateArgs),
+    Create(Box<EndpointCreateArgs>),
     /// List endpoints.
     Ls,
     /// Show an endpoint.
@@ -195,6 +195,15 @@ pub struct EndpointCreateArgs {
     /// How custom ACLs combine with the default profile.
     #[arg(long, value_parser = ["layered", "replace"])]
     pub acl_mode: Option<String>,
+    /// vm endpoints: the uid that may open the TAP (an unprivileged VMM).
+    #[arg(long, value_name = "UID")]
+    pub tap_owner: Option<String>,
+    /// vm endpoints: the gid whose members may open the TAP.
+    #[arg(long, value_name = "GID")]
+    pub tap_group: Option<String>,
+    /// vm endpoints: TAP queues, 1-16 (multi-queue above 1).
+    #[arg(long, value_name = "N")]
+    pub tap_queues: Option<String>,
 }
 
 /// `acl` subcommands.

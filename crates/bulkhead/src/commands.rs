@@ -149,6 +149,10 @@ fn endpoint(c: EndpointCommand) -> Command {
             acl_mode: a.acl_mode,
             ifname: None,
             container_id: None,
+            // Validated by the daemon (one-line errors naming the field).
+            tap_owner: a.tap_owner,
+            tap_group: a.tap_group,
+            tap_queues: a.tap_queues,
         }),
         EndpointCommand::Ls => Command::EndpointList,
         EndpointCommand::Inspect { name } => Command::EndpointInspect { name },

@@ -151,6 +151,12 @@ fn endpoint_commands_with_repeated_publish() {
         "127.0.0.1:53:53/udp",
         "--acl-mode",
         "replace",
+        "--tap-owner",
+        "1000",
+        "--tap-group",
+        "100",
+        "--tap-queues",
+        "4",
     ]);
     assert_eq!(
         cmd,
@@ -164,6 +170,9 @@ fn endpoint_commands_with_repeated_publish() {
             acl_mode: Some("replace".into()),
             ifname: None,
             container_id: None,
+            tap_owner: Some("1000".into()),
+            tap_group: Some("100".into()),
+            tap_queues: Some("4".into()),
         })
     );
     assert_eq!(api(&["endpoint", "ls"]), Command::EndpointList);

@@ -44,6 +44,8 @@ struct World {
     protected: Vec<(NetnsId, Protected)>,
     next_ino: u64,
     panic: Option<String>,
+    /// DHCP leases served, by TAP port.
+    dhcp: BTreeMap<String, crate::dhcp::DhcpLease>,
 }
 
 /// The fake. Cheap to create; share it through `Arc`.
@@ -77,6 +79,11 @@ impl FakeKernel {
     /// Gives the host one more address (as an uplink's would be).
     pub fn add_host_address(&self, ip: IpAddr) {
         self.world().addresses.insert(ip);
+    }
+
+    /// The DHCP leases being served, by port.
+    pub fn dhcp_leases(&self) -> BTreeMap<String, crate::dhcp::DhcpLease> {
+        self.world().dhcp.clone()
     }
 
     /// Makes the next call whose name starts with `step` fail (once).
@@ -167,6 +174,34 @@ impl World {
 }
 
 impl Kernel for FakeKernel {
+    fn serve_dhcp(&self, lease: &crate::dhcp::DhcpLease) -> Result<()> {
+        let mut w = self.call("serve_dhcp", &lease.port)?;
+        if !w.links.contains(&lease.port) {
+            return Err(KernelError::refused(
+                libc::ENODEV,
+                format!("serve dhcp on {}: No such device", lease.port),
+            ));
+        }
+        w.dhcp.insert(lease.port.clone(), lease.clone());
+        Ok(())
+    }
+
+    fn stop_dhcp(&self, port: &str) {
+        if let Ok(mut w) = self.call("stop_dhcp", port) {
+            w.dhcp.remove(port);
+        }
+    }
+
+    fn serve_dhcp_only(&self, leases: &[crate::dhcp::DhcpLease]) -> Vec<String> {
+        self.world()
+            .dhcp
+            .retain(|p, _| leases.iter().any(|l| &l.port == p));
+        leases
+            .iter()
+            .filter_map(|l| self.serve_dhcp(l).err().map(|e| e.to_string()))
+            .collect()
+    }
+
     fn prepare_host(&self) -> Result<()> {
         self.call("prepare_host", "").map(|_| ())
     }

@@ -57,6 +57,8 @@ pub struct HostKernel {
     reaper: Reaper,
     /// Namespaces never to be adopted, captured at open.
     protected: Vec<(NetnsId, Protected)>,
+    /// The DHCP servers of vm ports, in the host namespace.
+    dhcp: crate::dhcp::DhcpServers,
 }
 
 impl HostKernel {
@@ -81,6 +83,7 @@ impl HostKernel {
             cleanup_ct: Arc::new(Mutex::new(cleanup_ct)),
             reaper: Reaper::new(),
             protected: ns::protected_now(host),
+            dhcp: crate::dhcp::DhcpServers::new(host.map(Path::to_path_buf)),
         })
     }
 
@@ -90,6 +93,20 @@ impl HostKernel {
 }
 
 impl Kernel for HostKernel {
+    fn serve_dhcp(&self, lease: &crate::dhcp::DhcpLease) -> Result<()> {
+        self.dhcp
+            .serve(lease)
+            .map_err(|e| KernelError::io(format!("serve dhcp on {}", lease.port), &e))
+    }
+
+    fn stop_dhcp(&self, port: &str) {
+        self.dhcp.stop(port);
+    }
+
+    fn serve_dhcp_only(&self, leases: &[crate::dhcp::DhcpLease]) -> Vec<String> {
+        self.dhcp.serve_only(leases)
+    }
+
     fn prepare_host(&self) -> Result<()> {
         sysctl::write_all(self.host.as_deref(), &[("net.ipv4.ip_forward", "1")]).map_err(err)
     }

@@ -41,6 +41,15 @@ pub enum PortKind {
     Tap,
 }
 
+/// How a TAP switch port is made: its owner and group (who besides root
+/// may attach, e.g. an unprivileged VMM) and `IFF_MULTI_QUEUE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TapAccess {
+    pub owner: Option<u32>,
+    pub group: Option<u32>,
+    pub multi_queue: bool,
+}
+
 /// How a switch port joins its network's switch (see `docs/drivers.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum PortAttach {
@@ -67,6 +76,9 @@ pub enum PortAttach {
 pub struct PortSpec {
     pub switch_port: String,
     pub kind: PortKind,
+    /// Who may open a [`PortKind::Tap`] port and whether it is multi-queue
+    /// (ignored for veth ports).
+    pub tap: TapAccess,
     pub mac: [u8; 6],
     pub address: IpAddr,
     pub prefix: u8,
@@ -310,6 +322,25 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     /// tell returns none.
     fn local_addresses(&self) -> Result<Vec<(IpAddr, u8)>> {
         Ok(Vec::new())
+    }
+    /// Serves DHCP to the guest on the TAP `lease.port` (a vm endpoint's
+    /// switch port; see [`crate::dhcp`]), replacing a server already
+    /// running there. A kernel without DHCP refuses.
+    fn serve_dhcp(&self, lease: &crate::dhcp::DhcpLease) -> Result<()> {
+        Err(KernelError::new(format!(
+            "serve dhcp on {}: this kernel serves no DHCP",
+            lease.port
+        )))
+    }
+    /// Stops the DHCP server of `port`; none running is fine.
+    fn stop_dhcp(&self, _port: &str) {}
+    /// Makes the running DHCP servers exactly `leases` (reconcile); returns
+    /// one error line per port that could not be served.
+    fn serve_dhcp_only(&self, leases: &[crate::dhcp::DhcpLease]) -> Vec<String> {
+        leases
+            .iter()
+            .filter_map(|l| self.serve_dhcp(l).err().map(|e| e.to_string()))
+            .collect()
     }
     /// Host links whose name starts with `prefix`.
     fn link_names(&self, prefix: &str) -> Result<Vec<String>>;

@@ -9,6 +9,7 @@
 
 pub mod conntrack;
 pub mod counters;
+pub mod dhcp;
 pub mod events;
 pub mod fake;
 pub mod host;

@@ -14,8 +14,10 @@
 //!
 //! [`Kernel::remove_port_later`]: bulkhead_dataplane::kernel::Kernel::remove_port_later
 
-use bulkhead_dataplane::kernel::{PortKind, PortSpec};
-use bulkhead_model::{Endpoint, EndpointSpec, Id, IfAddr, IfName, Isolation, MacAddress};
+use bulkhead_dataplane::kernel::{PortKind, PortSpec, TapAccess};
+use bulkhead_model::{
+    Endpoint, EndpointSpec, Id, IfAddr, IfName, InvalidValue, Isolation, MacAddress, TapOptions,
+};
 use bulkhead_store::{Kind, StoreExt};
 
 use crate::error::{EngineError, Result};
@@ -41,6 +43,7 @@ fn port_spec(
     endpoint: &Endpoint,
     network: &bulkhead_model::Network,
     namespace: &bulkhead_model::Namespace,
+    tap: Option<&TapOptions>,
 ) -> PortSpec {
     // A process namespace has a network namespace (the veth's other end
     // goes there); a vm namespace has none (its port is a TAP).
@@ -51,9 +54,17 @@ fn port_spec(
         },
         None => PortKind::Tap,
     };
+    let tap = tap.copied().unwrap_or_default();
     PortSpec {
         switch_port: endpoint.switch_port.to_string(),
         kind,
+        tap: TapAccess {
+            // The kernel lets anyone attach to a TAP with neither owner nor
+            // group: unless a group is given, the owner is at least root.
+            owner: tap.owner.or(tap.group.is_none().then_some(0)),
+            group: tap.group,
+            multi_queue: tap.multi_queue(),
+        },
         mac: endpoint.mac_address.0,
         address: endpoint.ip_address.addr,
         prefix: endpoint.ip_address.prefix,
@@ -65,7 +76,7 @@ fn port_spec(
 impl Engine {
     pub fn create_endpoint(&self, spec: EndpointSpec) -> Result<Endpoint> {
         let req = spec.validate()?;
-        let container_id = spec.container_id;
+        let container_id = spec.container_id.clone();
         let mut inner = self.lock();
         if inner.state.has_endpoint(req.name.as_str()) {
             return Err(EngineError::Conflict(format!(
@@ -75,6 +86,25 @@ impl Engine {
         }
         let network = inner.state.network(req.network.as_str())?.clone();
         let namespace = inner.state.namespace(req.namespace.as_str())?.clone();
+        // TAP options make sense only for a TAP (a vm namespace's port).
+        if namespace.isolation != Isolation::Vm {
+            if let Some((field, value)) = TapOptions::first_field(
+                spec.tap_owner.as_deref(),
+                spec.tap_group.as_deref(),
+                spec.tap_queues.as_deref(),
+            ) {
+                return Err(InvalidValue::new(
+                    field,
+                    value,
+                    format!(
+                        "only for an endpoint of a vm namespace ({:?} has isolation {})",
+                        namespace.name.as_str(),
+                        namespace.isolation
+                    ),
+                )
+                .into());
+            }
+        }
         let id = Id::random();
         let ifname = match req.ifname {
             Some(n)
@@ -138,10 +168,10 @@ impl Engine {
             .transaction_clearing(&mut inner, |t| {
                 let ip = t.allocate(&net_key, req.ip, &key)?;
                 endpoint.ip_address.addr = ip;
-                t.put(&EndpointRecord::from_endpoint(
-                    &endpoint,
-                    container_id.clone(),
-                ))?;
+                t.put(
+                    &EndpointRecord::from_endpoint(&endpoint, container_id.clone())
+                        .with_tap(req.tap),
+                )?;
                 let intent = t.put_intent(
                     "endpoint.create",
                     Kind::Endpoints,
@@ -167,7 +197,7 @@ impl Engine {
                 })
                 .map_err(|e| e.to_string())
         });
-        let spec = port_spec(&endpoint, &network, &namespace);
+        let spec = port_spec(&endpoint, &network, &namespace, req.tap.as_ref());
         undo.push("switch port", move || {
             let detached = self.kernel.detach_port(&spec);
             self.kernel
@@ -176,10 +206,16 @@ impl Engine {
                 .map_err(|e| e.to_string())
         });
         // Made down: it passes nothing until its tables are committed.
-        let spec = self.create_port(&inner.state, &endpoint, &network, &namespace)?;
+        let spec = self.create_port(
+            &inner.state,
+            &endpoint,
+            &network,
+            &namespace,
+            req.tap.as_ref(),
+        )?;
         // The state takes the endpoint now (tables are compiled from it) and
         // gives it back if programming fails: no copy of the whole state.
-        let record = EndpointRecord::from_endpoint(&endpoint, container_id);
+        let record = EndpointRecord::from_endpoint(&endpoint, container_id).with_tap(req.tap);
         let inner = &mut *inner;
         inner.state.insert_endpoint(record.clone());
         let mut host_done = false;
@@ -196,7 +232,13 @@ impl Engine {
             .and_then(|()| {
                 host_done = true;
                 self.kernel.enable_port(&spec).map_err(EngineError::kernel)
-            });
+            })
+            .and_then(
+                |()| match crate::dhcp::lease_of(&endpoint, &network, &namespace) {
+                    Some(lease) => self.kernel.serve_dhcp(&lease).map_err(EngineError::kernel),
+                    None => Ok(()),
+                },
+            );
         if let Err(e) = done {
             // Undo the tables too: each is diffed back from what it holds.
             inner.state.remove_endpoint(id);
@@ -231,8 +273,9 @@ impl Engine {
         endpoint: &Endpoint,
         network: &bulkhead_model::Network,
         namespace: &bulkhead_model::Namespace,
+        tap: Option<&TapOptions>,
     ) -> Result<PortSpec> {
-        let spec = port_spec(endpoint, network, namespace);
+        let spec = port_spec(endpoint, network, namespace, tap);
         let handle = match namespace.isolation {
             Isolation::Process => Some(self.netns_handle(state, namespace)?),
             Isolation::Vm => None,
@@ -263,7 +306,7 @@ impl Engine {
             inner.state.networks.get(&record.network),
             inner.state.namespaces.get(&record.namespace),
         ) {
-            (Some(n), Some(ns)) => Some(port_spec(&record.endpoint, n, ns)),
+            (Some(n), Some(ns)) => Some(port_spec(&record.endpoint, n, ns, record.tap.as_ref())),
             _ => None,
         };
         // One durable transaction before the kernel is touched: the record
@@ -281,6 +324,10 @@ impl Engine {
         })?;
         let inner = &mut *inner;
         inner.state.remove_endpoint(record.id);
+        // A vm endpoint's guest is answered no more (a no-op for others).
+        if let Some(PortKind::Tap) = spec.as_ref().map(|s| &s.kind) {
+            self.kernel.stop_dhcp(record.switch_port.as_str());
+        }
         let mut errors = Vec::new();
         if let Err(e) =
             self.program_switch_endpoint(&mut inner.programmed, &inner.state, Some(&record), None)

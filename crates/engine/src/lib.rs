@@ -22,6 +22,7 @@
 mod acl;
 mod address;
 mod adopt;
+mod dhcp;
 pub mod drivers;
 mod endpoint;
 pub mod error;

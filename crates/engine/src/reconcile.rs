@@ -22,6 +22,8 @@
 //!    ports of a namespace whose firewall could not be committed, or whose
 //!    identity does not check out (`adopt.rs`), stay down, and the report
 //!    says so.
+//! 6. Every IPv4 vm endpoint's DHCP server runs on its TAP as it is now
+//!    (`dhcp.rs`); servers of endpoints no longer stored stop.
 //!
 //! Adopted namespaces (a runtime's, see `namespace.rs`) are never created or
 //! removed here. When the runtime has deleted one, its endpoints' switch
@@ -230,6 +232,10 @@ impl Engine {
                     .push(format!("port {}: {e}", spec.switch_port));
             }
         }
+        // 6. DHCP for every vm endpoint, on its TAP as it is now.
+        report
+            .errors
+            .extend(self.kernel.serve_dhcp_only(&crate::dhcp::leases(&state)));
         let ids: Vec<String> = intents.iter().map(|i| i.id.clone()).collect();
         self.store.transaction(|t| {
             for id in &ids {
@@ -363,7 +369,7 @@ impl Engine {
             ) else {
                 continue;
             };
-            match self.create_port(state, &e.endpoint, network, namespace) {
+            match self.create_port(state, &e.endpoint, network, namespace, e.tap.as_ref()) {
                 Ok(spec) => {
                     report.ports_created += 1;
                     made.push((namespace.id, spec));

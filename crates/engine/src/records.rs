@@ -113,6 +113,10 @@ pub struct EndpointRecord {
     /// CNI plugin.
     #[serde(default)]
     pub container_id: Option<String>,
+    /// A vm endpoint's TAP options as given (`None`: root-owned, one
+    /// queue); reconcile re-creates the TAP with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tap: Option<bulkhead_model::TapOptions>,
 }
 
 impl Record for EndpointRecord {
@@ -128,7 +132,14 @@ impl EndpointRecord {
         Self {
             endpoint: e.clone(),
             container_id,
+            tap: None,
         }
+    }
+
+    /// With the vm endpoint's TAP options.
+    pub fn with_tap(mut self, tap: Option<bulkhead_model::TapOptions>) -> Self {
+        self.tap = tap;
+        self
     }
 }
 

@@ -12,6 +12,7 @@ use crate::error::{InvalidValue, Result};
 use crate::name::{Id, Name};
 use crate::network::IfName;
 use crate::protocol::Protocol;
+use crate::tap::TapOptions;
 
 const PUBLISH_ALLOWED: &str =
     "[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp], ports 1-65535 (IPv6 host IPs in brackets)";
@@ -136,6 +137,27 @@ pub struct EndpointSpec {
     /// stored as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,
+    /// vm endpoints only: the uid that may open the TAP (see [`TapOptions`]).
+    #[serde(
+        default,
+        deserialize_with = "crate::raw::opt_scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tap_owner: Option<String>,
+    /// vm endpoints only: the gid whose members may open the TAP.
+    #[serde(
+        default,
+        deserialize_with = "crate::raw::opt_scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tap_group: Option<String>,
+    /// vm endpoints only: TAP queues, 1-16 (multi-queue above 1).
+    #[serde(
+        default,
+        deserialize_with = "crate::raw::opt_scalar",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tap_queues: Option<String>,
 }
 
 /// The parts of an endpoint spec that need no store look-up.
@@ -149,6 +171,8 @@ pub struct EndpointRequest {
     pub port_mappings: Vec<PortMapping>,
     pub acl_mode: AclMode,
     pub ifname: Option<IfName>,
+    /// `None` when no TAP field is given.
+    pub tap: Option<TapOptions>,
 }
 
 impl EndpointSpec {
@@ -188,6 +212,11 @@ impl EndpointSpec {
             ifname: present(&self.ifname)
                 .map(|v| IfName::parse("ifname", &v))
                 .transpose()?,
+            tap: TapOptions::parse(
+                self.tap_owner.as_deref(),
+                self.tap_group.as_deref(),
+                self.tap_queues.as_deref(),
+            )?,
         })
     }
 }

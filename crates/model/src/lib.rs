@@ -20,6 +20,7 @@ pub mod network;
 pub mod port;
 pub mod protocol;
 pub mod raw;
+pub mod tap;
 pub mod trace;
 
 pub use acl::{AclMode, AclRule, AclRuleSpec, Action, Direction, RuleId, RuleType};
@@ -31,4 +32,5 @@ pub use namespace::{Isolation, Namespace, NamespaceSpec};
 pub use network::{AclProfile, Driver, IfName, Network, NetworkSpec};
 pub use port::{PortList, PortRange};
 pub use protocol::Protocol;
+pub use tap::TapOptions;
 pub use trace::TraceSpec;

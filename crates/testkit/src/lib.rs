@@ -27,10 +27,12 @@ pub mod capture;
 pub mod cli;
 pub mod cmd;
 pub mod daemon;
+pub mod dhcp;
 pub mod guest;
 pub mod lan;
 pub mod netns;
 pub mod plugin;
 pub mod probe;
+pub mod tap;
 
 pub use bulkhead_dataplane::testing::require_root;

@@ -42,9 +42,9 @@ pub(super) fn port_device(
         PortKind::Tap => {
             rtnl.create_tap(&TapSpec {
                 name: port,
-                multi_queue: false,
-                owner: None,
-                group: None,
+                multi_queue: spec.tap.multi_queue,
+                owner: spec.tap.owner,
+                group: spec.tap.group,
             })
             .map_err(err)?;
             if let Some(mtu) = mtu {

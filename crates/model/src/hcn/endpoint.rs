@@ -81,6 +81,10 @@ impl ImportedEndpoint {
             acl_mode: Some(self.acl_mode.to_string()),
             ifname: self.ifname.as_ref().map(ToString::to_string),
             container_id: None,
+            // HCN has no TAP settings: an imported vm endpoint gets the defaults.
+            tap_owner: None,
+            tap_group: None,
+            tap_queues: None,
         }
     }
 }
