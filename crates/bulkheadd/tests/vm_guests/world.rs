@@ -2,7 +2,7 @@
 //! namespace, the fabric the driver needs (a LAN behind the uplink for
 //! transparent, l2bridge and l2tunnel, hairpinning for l2tunnel; an uplink
 //! veth for overlay), a network, a process endpoint and two vm endpoints
-//! with a QEMU guest each on its TAP.
+//! with a QEMU guest each on its TAP, addressed by DHCP from bulkhead.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -188,16 +188,29 @@ pub fn build(driver: &'static str, n: u8) -> Option<World> {
 }
 
 impl World {
-    /// Each guest configures the address bulkhead gave its endpoint.
+    /// Each guest asks for its address by DHCP (busybox udhcpc) and must
+    /// get the endpoint's, with the network's gateway as default route.
     fn address_guests(&mut self) {
+        let dr = self.driver;
         for vm in &mut self.vms {
-            let ip = vm.ip.to_string();
-            match &self.gateway {
-                Some(gw) => vm.guest.set_address(&ip, self.prefix, gw),
-                None => {
-                    vm.guest
-                        .ok(&format!("ip addr add {ip}/{} dev eth0", self.prefix));
-                }
+            let lease = vm.guest.dhcp();
+            assert_eq!(
+                lease,
+                Some(vm.ip.to_string()),
+                "{dr}: the guest's lease from bulkhead is its endpoint's address: {}",
+                vm.guest.console()
+            );
+            let addr = vm.guest.ok("ip -4 addr show dev eth0");
+            assert!(
+                addr.contains(&format!("{}/{}", vm.ip, self.prefix)),
+                "{dr}: address and prefix configured: {addr}"
+            );
+            if let Some(gw) = &self.gateway {
+                let routes = vm.guest.ok("ip route");
+                assert!(
+                    routes.contains(&format!("default via {gw}")),
+                    "{dr}: default route via the gateway: {routes}"
+                );
             }
         }
     }
