@@ -51,6 +51,24 @@ pub fn boot_files() -> &'static BootFiles {
     })
 }
 
+/// Whether guests can be booted here: QEMU on the PATH and a kernel with
+/// its modules (Debian `qemu-system-x86`, `linux-image-amd64`); else what
+/// is missing. Tests skip loudly without them, and fail under `CI=true`
+/// (`.ci/run` installs them).
+pub fn available() -> Result<(), String> {
+    let qemu = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !qemu {
+        return Err("qemu-system-x86_64 not found (install qemu-system-x86)".into());
+    }
+    initramfs::guest_kernel()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// The console text read so far, and a wake-up for waiters.
 #[derive(Debug, Default)]
 struct Console {

@@ -58,7 +58,7 @@ pub struct BootFiles {
 }
 
 /// The newest `/boot/vmlinuz-<version>` that has `/lib/modules/<version>`.
-fn guest_kernel() -> io::Result<(PathBuf, String)> {
+pub(crate) fn guest_kernel() -> io::Result<(PathBuf, String)> {
     let mut found: Vec<(PathBuf, String)> = fs::read_dir("/boot")?
         .filter_map(Result::ok)
         .filter_map(|e| {
