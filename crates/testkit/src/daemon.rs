@@ -78,6 +78,12 @@ impl Daemon {
         self.dir.path().join("state")
     }
 
+    /// The throwaway host namespace (for the kit's fabrics, e.g. a LAN
+    /// behind an uplink: [`crate::lan::Lan::attach`]).
+    pub fn host_ns(&self) -> &Host {
+        &self.host_ns
+    }
+
     /// The host namespace's pin.
     pub fn host_path(&self) -> PathBuf {
         self.host_ns.host().to_owned()

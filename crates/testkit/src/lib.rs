@@ -12,6 +12,8 @@
 //! - [`probe`]: real packets between namespaces, built on
 //!   `bulkhead_dataplane::probe` (the one home of the packet builders).
 //! - [`capture`]: every frame of a namespace, for L2 assertions.
+//! - [`guest`]: real QEMU guests (TCG) on a vm endpoint's TAP, driven
+//!   over their serial console.
 //! - [`daemon`]: `bulkheadd` started in its own throwaway host namespace,
 //!   driven through the `bulkhead` CLI or the API client; [`plugin`] runs
 //!   the `bulkhead-cni` plugin against it.
@@ -26,6 +28,7 @@ pub mod cli;
 pub mod cmd;
 pub mod daemon;
 pub mod dhcp;
+pub mod guest;
 pub mod lan;
 pub mod netns;
 pub mod plugin;

@@ -1,0 +1,242 @@
+//! The guest's boot files, built on the machine with no downloads: the
+//! Debian kernel from `/boot` and an initramfs (a newc cpio, written here)
+//! holding `busybox-static`, the virtio-net modules of that kernel (with
+//! their dependencies from `modules.dep`, `.ko.xz` decompressed by the `xz`
+//! tool: busybox `insmod` may not read xz) and an `/init` script.
+//!
+//! `/init` loads the modules, brings `lo` and `eth0` up, prints
+//! [`READY`] and then runs a shell reading the serial console, its output
+//! piped through `cat` (`sh | cat`): with stdout not a terminal the shell is
+//! not interactive (no prompt, no line editing; background jobs get
+//! `/dev/null` as stdin), and the console's echo is off, so what the test
+//! reads is exactly what the commands print. (Tried and dropped: `cat | sh`,
+//! where every other line waited in the pipe until the next one came, and
+//! `sh +i`, which still prompted and edited lines.)
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Printed by `/init` once the NIC is up and the shell reads commands.
+pub const READY: &str = "BHT-GUEST-READY";
+
+/// The virtio-net driver and what it needs (issue 14's list, dependencies
+/// resolved from `modules.dep`).
+const MODULES: [&str; 8] = [
+    "failover",
+    "net_failover",
+    "virtio",
+    "virtio_ring",
+    "virtio_pci_legacy_dev",
+    "virtio_pci_modern_dev",
+    "virtio_pci",
+    "virtio_net",
+];
+
+/// The udhcpc hook: configures the lease (`$ip`, `$mask` as a prefix
+/// length, the first `$router`) and prints it for the test.
+const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+case "$1" in
+deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+bound|renew)
+  ip addr flush dev "$interface"
+  ip addr add "$ip/$mask" dev "$interface"
+  for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
+  : > /etc/resolv.conf
+  for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+  echo "LEASE ip=$ip mask=$mask router=$router dns=$dns"
+  ;;
+esac
+"#;
+
+/// A kernel and its initramfs.
+#[derive(Debug, Clone)]
+pub struct BootFiles {
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+}
+
+/// The newest `/boot/vmlinuz-<version>` that has `/lib/modules/<version>`.
+pub(crate) fn guest_kernel() -> io::Result<(PathBuf, String)> {
+    let mut found: Vec<(PathBuf, String)> = fs::read_dir("/boot")?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let version = name.strip_prefix("vmlinuz-")?.to_owned();
+            Path::new("/lib/modules")
+                .join(&version)
+                .join("modules.dep")
+                .exists()
+                .then(|| (e.path(), version))
+        })
+        .collect();
+    found.sort();
+    found.pop().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "no /boot/vmlinuz-* with /lib/modules/<version> (install linux-image-amd64)",
+        )
+    })
+}
+
+/// The modules to load, dependencies first, as paths under `moddir`.
+fn load_order(moddir: &Path) -> io::Result<Vec<String>> {
+    let dep = fs::read_to_string(moddir.join("modules.dep"))?;
+    let deps_of = |name: &str| -> Option<(String, Vec<String>)> {
+        dep.lines().find_map(|l| {
+            let (path, deps) = l.split_once(':')?;
+            let file = path.rsplit('/').next()?;
+            let stem = file.split(".ko").next()?;
+            (stem == name || stem.replace('-', "_") == name).then(|| {
+                (
+                    path.to_owned(),
+                    deps.split_whitespace().map(str::to_owned).collect(),
+                )
+            })
+        })
+    };
+    let mut order: Vec<String> = Vec::new();
+    for m in MODULES {
+        let (path, deps) = deps_of(m).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("module {m} not in modules.dep"),
+            )
+        })?;
+        // modules.dep lists every (transitive) dependency, the deepest
+        // last: load them from the end.
+        for p in deps.into_iter().rev().chain([path]) {
+            if !order.contains(&p) {
+                order.push(p);
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// A module's bytes, decompressed when it is `.ko.xz`.
+fn module_bytes(path: &Path) -> io::Result<Vec<u8>> {
+    if path.extension().is_some_and(|e| e == "xz") {
+        let out = Command::new("xz").arg("-dc").arg(path).output()?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!("xz -dc {}", path.display())));
+        }
+        return Ok(out.stdout);
+    }
+    fs::read(path)
+}
+
+/// newc cpio: one header per entry, names and data padded to 4 bytes.
+struct Cpio<W: Write> {
+    out: W,
+    ino: u32,
+}
+
+impl<W: Write> Cpio<W> {
+    fn entry(&mut self, name: &str, mode: u32, data: &[u8]) -> io::Result<()> {
+        self.ino += 1;
+        let namesize = name.len() + 1;
+        let header = format!(
+            "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
+            self.ino,
+            mode,
+            0,
+            0,
+            1,
+            0,
+            data.len(),
+            0,
+            0,
+            0,
+            0,
+            namesize,
+            0
+        );
+        self.out.write_all(header.as_bytes())?;
+        self.out.write_all(name.as_bytes())?;
+        self.out.write_all(&[0])?;
+        let pad = |n: usize| (4 - n % 4) % 4;
+        self.out.write_all(&[0; 3][..pad(110 + namesize)])?;
+        self.out.write_all(data)?;
+        self.out.write_all(&[0; 3][..pad(data.len())])
+    }
+
+    fn dir(&mut self, name: &str) -> io::Result<()> {
+        self.entry(name, 0o040_755, &[])
+    }
+
+    fn file(&mut self, name: &str, exec: bool, data: &[u8]) -> io::Result<()> {
+        self.entry(name, if exec { 0o100_755 } else { 0o100_644 }, data)
+    }
+
+    fn finish(mut self) -> io::Result<W> {
+        self.entry("TRAILER!!!", 0, &[])?;
+        Ok(self.out)
+    }
+}
+
+/// The `/init` script, loading `modules` (file names under /lib/modules).
+fn init_script(modules: &[String]) -> String {
+    let insmods: String = modules
+        .iter()
+        .map(|m| format!("insmod /lib/modules/{m} || echo \"insmod {m} failed\"\n"))
+        .collect();
+    format!(
+        "#!/bin/busybox sh\n\
+         /bin/busybox --install -s /bin\n\
+         export PATH=/bin\n\
+         mount -t proc proc /proc\n\
+         mount -t sysfs sys /sys\n\
+         mount -t devtmpfs dev /dev\n\
+         {insmods}\
+         ip link set lo up\n\
+         ip link set eth0 up\n\
+         stty -F /dev/console -echo\n\
+         echo {READY}\n\
+         sh 2>&1 | cat\n\
+         poweroff -f\n"
+    )
+}
+
+/// Builds the boot files in `dir`.
+pub fn build(dir: &Path) -> io::Result<BootFiles> {
+    let (kernel, version) = guest_kernel()?;
+    let moddir = Path::new("/lib/modules").join(&version);
+    let order = load_order(&moddir)?;
+    let busybox = fs::read("/bin/busybox")?;
+    // Written aside and renamed: another test process may be booting a
+    // guest from the previous one.
+    let initrd = dir.join("initrd.cpio");
+    let partial = dir.join(format!("initrd.cpio.{}", std::process::id()));
+    let mut c = Cpio {
+        out: io::BufWriter::new(fs::File::create(&partial)?),
+        ino: 0,
+    };
+    for d in [
+        "bin",
+        "dev",
+        "etc",
+        "proc",
+        "sys",
+        "tmp",
+        "lib",
+        "lib/modules",
+    ] {
+        c.dir(d)?;
+    }
+    c.file("bin/busybox", true, &busybox)?;
+    let mut names = Vec::new();
+    for rel in &order {
+        let bytes = module_bytes(&moddir.join(rel))?;
+        let file = rel.rsplit('/').next().unwrap_or(rel);
+        let name = file.trim_end_matches(".xz").to_owned();
+        c.file(&format!("lib/modules/{name}"), false, &bytes)?;
+        names.push(name);
+    }
+    c.file("init", true, init_script(&names).as_bytes())?;
+    c.file("etc/udhcpc.script", true, UDHCPC_SCRIPT.as_bytes())?;
+    c.finish()?.flush()?;
+    fs::rename(&partial, &initrd)?;
+    Ok(BootFiles { kernel, initrd })
+}
