@@ -22,15 +22,7 @@ fn snapshot(d: &Daemon) -> Vec<String> {
 
 fn world() -> Option<Daemon> {
     let d = Daemon::start()?;
-    d.ok(&[
-        "network",
-        "create",
-        "n1",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.95.0.0/24",
-    ]);
+    d.network("n1", "nat", "10.95.0.0/24");
     endpoint(&d, "n1", "ns1", "e1");
     d.ok(&["namespace", "create", "ns2"]);
     Some(d)

@@ -89,15 +89,7 @@ fn network_and_namespace_commands() {
 #[test]
 fn endpoint_acl_exec_and_ping() {
     let Some(d) = Daemon::start() else { return };
-    d.ok(&[
-        "network",
-        "create",
-        "n1",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.92.0.0/24",
-    ]);
+    d.network("n1", "nat", "10.92.0.0/24");
     d.ok(&["namespace", "create", "a"]);
     let a = d.json(&[
         "endpoint",
@@ -234,15 +226,7 @@ fn endpoint_acl_exec_and_ping() {
 #[test]
 fn trace_verdicts_with_deciding_rule() {
     let Some(d) = Daemon::start() else { return };
-    d.ok(&[
-        "network",
-        "create",
-        "cur",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.93.0.0/24",
-    ]);
+    d.network("cur", "nat", "10.93.0.0/24");
     endpoint(&d, "cur", "x", "x");
     endpoint(&d, "cur", "y", "y");
     let t = |proto: &str| {

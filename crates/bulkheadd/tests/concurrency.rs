@@ -13,15 +13,7 @@ use common::Daemon;
 #[test]
 fn sixty_four_parallel_endpoint_creates() {
     let Some(d) = Daemon::start() else { return };
-    d.ok(&[
-        "network",
-        "create",
-        "par",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.99.0.0/24",
-    ]);
+    d.network("par", "nat", "10.99.0.0/24");
     let results: Vec<(bool, String, String)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..64)
             .map(|i| {
@@ -98,15 +90,7 @@ fn sixty_four_parallel_endpoint_creates() {
 fn daemon_memory_at_rest_and_with_200_endpoints() {
     let Some(d) = Daemon::start() else { return };
     let rest = d.rss_kb();
-    d.ok(&[
-        "network",
-        "create",
-        "mem",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.100.0.0/22",
-    ]);
+    d.network("mem", "nat", "10.100.0.0/22");
     for i in 0..200 {
         let name = format!("m{i}");
         d.ok(&["namespace", "create", &name]);

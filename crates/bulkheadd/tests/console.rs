@@ -39,15 +39,7 @@ fn the_console_in_chromium_shows_topology_live_counters_drops_and_trace() {
     for link in ["bhtul0", "bhtul1"] {
         common::ip(&["-n", &d.host, "link", "set", link, "up"]);
     }
-    d.ok(&[
-        "network",
-        "create",
-        "n",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.239.0.0/24",
-    ]);
+    d.network("n", "nat", "10.239.0.0/24");
     let l2 = [
         "--subnet",
         "10.240.0.0/24",
@@ -289,15 +281,7 @@ fn an_open_console_updates_without_reload_and_its_trace_form_works() {
     let Some(d) = Daemon::start_with(&["--web-address", WEB]) else {
         return;
     };
-    d.ok(&[
-        "network",
-        "create",
-        "n",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.243.0.0/24",
-    ]);
+    d.network("n", "nat", "10.243.0.0/24");
     common::endpoint(&d, "n", "nsa", "a");
     let b = common::endpoint(&d, "n", "nsb", "b");
     let b_ip = b["ip_address"]

@@ -92,15 +92,7 @@ fn churn(d: &Daemon, run: u64, worker: u64, stop: &AtomicBool) -> (u32, u32) {
 #[test]
 fn kill_9_during_creates_deletes_and_acl_changes() {
     let Some(mut d) = Daemon::start() else { return };
-    d.ok(&[
-        "network",
-        "create",
-        "crash",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.101.0.0/27",
-    ]);
+    d.network("crash", "nat", "10.101.0.0/27");
     let mut rng = Rng(0x00b0_1dea_d5ee_d001);
     let (mut total_ops, mut total_cut, mut max_live) = (0, 0, 0);
     for run in 0..RUNS {
@@ -222,15 +214,7 @@ fn is_namespace(pin: &str) -> bool {
 #[test]
 fn a_pin_left_bare_by_a_crash_is_made_again() {
     let Some(mut d) = Daemon::start() else { return };
-    d.ok(&[
-        "network",
-        "create",
-        "bare",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.103.0.0/24",
-    ]);
+    d.network("bare", "nat", "10.103.0.0/24");
     d.ok(&["namespace", "create", "x"]);
     d.kill9();
     // What a kill between creating the pin file and the mount leaves: the

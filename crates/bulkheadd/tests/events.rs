@@ -56,15 +56,7 @@ fn wait_drop(d: &Daemon, endpoint: &str, pin: &str, to: SocketAddr) -> Value {
 #[test]
 fn drops_and_tampering_are_listed_by_bulkhead_events() {
     let Some(d) = Daemon::start() else { return };
-    d.ok(&[
-        "network",
-        "create",
-        "n",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.234.0.0/24",
-    ]);
+    d.network("n", "nat", "10.234.0.0/24");
     let a = common::endpoint(&d, "n", "nsa", "a");
     let b = common::endpoint(&d, "n", "nsb", "b");
     let ip_of = |e: &Value| {

@@ -85,15 +85,7 @@ fn round_until_kill(d: &Daemon, round: u64, delay_ms: u64) -> Vec<String> {
 #[test]
 fn kill_9_under_concurrent_creates_keeps_every_acknowledged_endpoint() {
     let Some(mut d) = Daemon::start() else { return };
-    d.ok(&[
-        "network",
-        "create",
-        "gc",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.105.0.0/20",
-    ]);
+    d.network("gc", "nat", "10.105.0.0/20");
     // After a restart (a clean stop checkpoints, an open replays) the
     // network is in the redb file itself and the log is empty, so the
     // weakened round below loses only its own creates.

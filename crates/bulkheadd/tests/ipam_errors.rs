@@ -15,15 +15,7 @@ use serde_json::Value;
 
 fn world() -> Option<Daemon> {
     let d = Daemon::start()?;
-    d.ok(&[
-        "network",
-        "create",
-        "n1",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.94.0.0/24",
-    ]);
+    d.network("n1", "nat", "10.94.0.0/24");
     endpoint(&d, "n1", "ns1", "e1");
     d.ok(&["namespace", "create", "ns2"]);
     Some(d)

@@ -64,15 +64,7 @@ fn listeners_refuse_writes_are_off_by_default_and_bind_only_named_addresses() {
     assert!(!listening(&d, addr(WEB)), "the console also bound loopback");
     assert_eq!(http(&d, "GET", web, "/", &[]).status, 200);
     assert_eq!(http(&d, "GET", web, "/api/topology", &[]).status, 200);
-    d.ok(&[
-        "network",
-        "create",
-        "n",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.238.0.0/24",
-    ]);
+    d.network("n", "nat", "10.238.0.0/24");
     let networks = d.names("network");
     for (listener, paths) in [
         (

@@ -24,15 +24,7 @@ fn addr(s: &str) -> SocketAddr {
 /// Network `n`, endpoints `a` (namespace nsa) and `b` (nsb), and a rule
 /// on b blocking TCP port 23 in; (a's address, b's address, rule id).
 fn world(d: &Daemon) -> (String, String, String) {
-    d.ok(&[
-        "network",
-        "create",
-        "n",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.238.0.0/24",
-    ]);
+    d.network("n", "nat", "10.238.0.0/24");
     let ip_of = |e: serde_json::Value| {
         let s = e["ip_address"].as_str().expect("ip_address").to_owned();
         s.split('/').next().unwrap_or_default().to_owned()

@@ -10,15 +10,7 @@ use common::{endpoint, ip, Daemon};
 #[test]
 fn restart_repairs_the_kernel_from_the_store() {
     let Some(mut d) = Daemon::start() else { return };
-    d.ok(&[
-        "network",
-        "create",
-        "rc",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.102.0.0/24",
-    ]);
+    d.network("rc", "nat", "10.102.0.0/24");
     let a = endpoint(&d, "rc", "a", "a");
     let b = endpoint(&d, "rc", "b", "b");
     d.ok(&[
@@ -131,15 +123,7 @@ fn unowned_pins_with_the_prefix_are_removed() {
 #[test]
 fn a_retired_port_left_by_a_crash_is_removed_before_ports_are_rebuilt() {
     let Some(mut d) = Daemon::start() else { return };
-    d.ok(&[
-        "network",
-        "create",
-        "rt",
-        "--driver",
-        "nat",
-        "--subnet",
-        "10.103.0.0/24",
-    ]);
+    d.network("rt", "nat", "10.103.0.0/24");
     let a = endpoint(&d, "rt", "a", "a");
     let b = endpoint(&d, "rt", "b", "b");
     let b_ip = b["ip_address"].as_str().unwrap().split('/').next().unwrap();

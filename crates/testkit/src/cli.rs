@@ -35,6 +35,15 @@ impl Daemon {
         )
     }
 
+    /// `bulkhead network create NAME --driver DRIVER --subnet SUBNET`,
+    /// asserted to succeed.
+    #[track_caller]
+    pub fn network(&self, name: &str, driver: &str, subnet: &str) -> String {
+        self.ok(&[
+            "network", "create", name, "--driver", driver, "--subnet", subnet,
+        ])
+    }
+
     /// Runs the CLI with `--output json` and asserts success.
     #[track_caller]
     pub fn json(&self, args: &[&str]) -> Value {
