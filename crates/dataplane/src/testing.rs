@@ -5,14 +5,19 @@
 //! to stderr and returns `false` so the test can return early — unless
 //! `CI=true`, where it panics so a CI run can never pass by skipping.
 //! [`unique_name`] makes names that cannot collide with another test, another
-//! run, or anything on the machine: `bht-<tag>-<pid>-<n>`.
+//! run, or anything on the machine: `bht-<tag>-<pid>-<n>`. The first
+//! [`require_root`] of a root process also removes the namespaces that test
+//! processes killed without unwinding left behind (`stale`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
+
+mod stale;
 
 /// Whether the caller may run a root-only test (see the module contract).
 #[track_caller]
 pub fn require_root() -> bool {
     if nix::unistd::geteuid().is_root() {
+        stale::sweep_once();
         return true;
     }
     let at = std::panic::Location::caller();

@@ -151,6 +151,12 @@ pub struct Netns {
 
 impl Netns {
     pub fn new(tag: &str) -> Netns {
+        // The pid follows the tag: a tag ending in a digit would hide it
+        // from the sweep of dead processes' namespaces (dataplane::testing).
+        assert!(
+            !tag.ends_with(|c: char| c.is_ascii_digit()),
+            "Netns tag {tag:?} ends in a digit"
+        );
         let name = format!("bht-{tag}{}-{}", std::process::id(), next_n());
         ip(&["netns", "add", &name]);
         ip(&["-n", &name, "link", "set", "lo", "up"]);
