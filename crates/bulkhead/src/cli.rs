@@ -63,7 +63,7 @@ pub enum TopCommand {
     /// Show what was dropped and why, and firewall tampering and repairs.
     Events(EventsArgs),
     /// Run the guided tour on this machine.
-    Demo,
+    Demo(DemoArgs),
     /// Print a shell completion script.
     Completions {
         /// Shell to generate for.
@@ -264,6 +264,16 @@ pub struct AclAddArgs {
     /// Rule id (else generated).
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,
+}
+
+/// `demo` arguments.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct DemoArgs {
+    /// Also boot a QEMU guest (TCG, tens of seconds) on a vm endpoint of an
+    /// l2bridge network next to a process endpoint: its DHCP lease from
+    /// bulkhead, traffic both ways, and a switch-port block and its removal.
+    #[arg(long)]
+    pub vm: bool,
 }
 
 /// `exec` arguments.

@@ -7,8 +7,8 @@
 //! whose message is a single line.
 
 use crate::cli::{
-    AclCommand, Cli, EndpointCommand, EventsArgs, ExecArgs, NamespaceCommand, NetworkCommand,
-    TopCommand,
+    AclCommand, Cli, DemoArgs, EndpointCommand, EventsArgs, ExecArgs, NamespaceCommand,
+    NetworkCommand, TopCommand,
 };
 use crate::demo::{self, DemoError};
 use crate::exec::{self, ExecError};
@@ -65,7 +65,7 @@ pub enum Plan {
     /// Look up a namespace, then run a command inside it.
     Exec(ExecArgs),
     /// Run the demo.
-    Demo,
+    Demo(DemoArgs),
     /// Print a completion script.
     Completions(clap_complete::Shell),
     /// List (or follow) events.
@@ -76,7 +76,7 @@ pub enum Plan {
 pub fn plan(top: TopCommand) -> Result<Plan, CliError> {
     let cmd = match top {
         TopCommand::Exec(args) => return Ok(Plan::Exec(args)),
-        TopCommand::Demo => return Ok(Plan::Demo),
+        TopCommand::Demo(args) => return Ok(Plan::Demo(args)),
         TopCommand::Completions { shell } => return Ok(Plan::Completions(shell)),
         TopCommand::Events(args) => return Ok(Plan::Events(args)),
         TopCommand::Network(c) => network(c),
@@ -187,7 +187,7 @@ fn acl(c: AclCommand) -> Command {
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let client = Client::new(&cli.socket);
     match plan(cli.command)? {
-        Plan::Demo => Ok(demo::run()?),
+        Plan::Demo(args) => Ok(demo::run(args.vm)?),
         Plan::Completions(shell) => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "bulkhead", &mut out);

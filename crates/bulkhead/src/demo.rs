@@ -8,7 +8,12 @@
 //! for each protocol class both ways, prints the verdict matrix with the
 //! enforcement point and rule `trace` names for each cell (and whether the
 //! kernel agreed), shows a custom ACL taking effect, and removes everything
-//! — also when a step fails.
+//! — also when a step fails. With `--vm` it then adds a vm endpoint with a
+//! real QEMU guest next to a process endpoint ([`vm`]); the tools that
+//! needs are checked before anything is made, and a missing one is named
+//! in one line with its Debian package.
+
+mod vm;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -27,6 +32,8 @@ pub enum DemoError {
     NotRoot,
     #[error("demo: {0}")]
     Step(String),
+    #[error("demo --vm: {0}")]
+    Guest(bulkhead_guest::GuestError),
 }
 
 fn step<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Result<T, DemoError> {
@@ -201,10 +208,13 @@ fn decider(t: &TraceResult) -> String {
         )
 }
 
-/// Runs the tour.
-pub fn run() -> Result<(), DemoError> {
+/// Runs the tour; with `vm`, also the vm endpoint section.
+pub fn run(with_vm: bool) -> Result<(), DemoError> {
     if !nix::unistd::geteuid().is_root() {
         return Err(DemoError::NotRoot);
+    }
+    if with_vm {
+        bulkhead_guest::check_host().map_err(DemoError::Guest)?;
     }
     let pid = std::process::id();
     let state = std::env::temp_dir().join(format!("bulkhead-demo-{pid}"));
@@ -227,7 +237,15 @@ pub fn run() -> Result<(), DemoError> {
         service,
         runtime,
     };
-    let result = tour.run();
+    let result = tour.run().and_then(|agree| {
+        if with_vm {
+            let guest_dir = std::env::temp_dir().join(format!("bulkhead-demo-{pid}-guest"));
+            let section = vm::run(&tour, guest_dir);
+            vm::teardown(&tour);
+            section?;
+        }
+        Ok(agree)
+    });
     tour.teardown();
     drop(tour);
     match result? {

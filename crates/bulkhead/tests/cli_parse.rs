@@ -1,7 +1,7 @@
 //! The command line accepts exactly spec §8's contract: every command and
 //! flag parses into the right API command, and bad flags are refused.
 
-use bulkhead::cli::{Cli, OutputFormat, TopCommand};
+use bulkhead::cli::{Cli, DemoArgs, OutputFormat, TopCommand};
 use bulkhead::commands::{plan, Plan};
 use bulkhead_api::*;
 use clap::error::ErrorKind;
@@ -320,7 +320,11 @@ fn trace_import_demo_exec_and_completions() {
     assert_eq!(req.document["Networks"][0]["Name"], "x");
     assert!(matches!(
         plan(parse(&["demo"]).command).unwrap(),
-        Plan::Demo
+        Plan::Demo(DemoArgs { vm: false })
+    ));
+    assert!(matches!(
+        plan(parse(&["demo", "--vm"]).command).unwrap(),
+        Plan::Demo(DemoArgs { vm: true })
     ));
     match plan(parse(&["exec", "pod", "--", "ip", "-br", "addr"]).command).unwrap() {
         Plan::Exec(args) => {

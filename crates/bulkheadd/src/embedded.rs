@@ -10,7 +10,8 @@
 //! every link in it along) — whatever state the client left. The client
 //! talks to it only through the API; [`Embedded::probe`] is the one other
 //! thing it offers: a real packet between two of its namespaces, on a clean
-//! connection-tracking slate, so the demo can show what the kernel did.
+//! connection-tracking slate, so the demo can show what the kernel did;
+//! and [`Embedded::add_uplink`], the stub uplink an L2 network needs.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use bulkhead_dataplane::conntrack::Conntrack;
 use bulkhead_dataplane::host::HostKernel;
 use bulkhead_dataplane::netns::{self, NetnsGuard};
 pub use bulkhead_dataplane::probe::ProbeKind;
+use bulkhead_dataplane::rtnl::{Batch, Rtnl, VethSpec};
 use bulkhead_engine::{Config, Engine};
 use bulkhead_store::RedbStore;
 use tokio::sync::oneshot;
@@ -94,6 +96,27 @@ impl Embedded {
     /// The throwaway host namespace's pin.
     pub fn host(&self) -> &Path {
         self.host.path()
+    }
+
+    /// Makes the veth pair `name` / `peer` in the host namespace, both up,
+    /// in one netlink transaction: an uplink for an L2 network (l2bridge,
+    /// l2tunnel, transparent) whose far end is a stub LAN with nothing on
+    /// it, as the demo needs (the throwaway namespace has no real uplink,
+    /// and this kernel has no dummy driver).
+    pub fn add_uplink(&self, name: &str, peer: &str) -> Result<(), String> {
+        let mut batch = Batch::new();
+        batch
+            .create_veth(&VethSpec {
+                name,
+                peer_name: peer,
+                up: true,
+                ..VethSpec::default()
+            })
+            .map_err(|e| format!("uplink {name}: {e}"))?
+            .set_up(peer);
+        Rtnl::in_netns(self.host.path())
+            .and_then(|mut rtnl| rtnl.execute(&batch))
+            .map_err(|e| format!("uplink {name}: {e}"))
     }
 
     /// Sends one `kind` probe from the namespace `from` (whose endpoint has

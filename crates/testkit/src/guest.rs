@@ -1,39 +1,20 @@
-//! Real QEMU guests on a bulkhead vm endpoint's TAP switch port.
+//! Real QEMU guests in tests: `bulkhead_guest` (the product's one home of
+//! the boot files, the QEMU command line and the console probes) with the
+//! test kit's conventions on top — boot files built once per test process
+//! into `target/<profile>/guest/`, and every failure a panic that carries
+//! the guest's console.
 //!
-//! A [`Guest`] is `qemu-system-x86_64` under TCG (no KVM on CI) booting the
-//! Debian kernel from `/boot` with the initramfs of [`initramfs`], its NIC a
-//! `virtio-net-pci` with the endpoint's MAC on the endpoint's TAP:
-//!
-//! ```text
-//! nsenter --net=/run/netns/<host> qemu-system-x86_64 -accel tcg -m 128 -smp 1 \
-//!   -nodefaults -no-user-config -display none -no-reboot -serial stdio \
-//!   -kernel /boot/vmlinuz-<v> -initrd <dir>/initrd.cpio \
-//!   -append "console=ttyS0 quiet loglevel=0 panic=-1 cryptomgr.notests mitigations=off" \
-//!   -netdev tap,id=n0,ifname=<tap>,script=no,downscript=no \
-//!   -device virtio-net-pci,netdev=n0,mac=<endpoint mac>,romfile=
-//! ```
-//!
-//! QEMU runs in bulkhead's (throwaway) host namespace, where the TAP is; the
-//! serial console is QEMU's stdin/stdout, read by a thread into a buffer.
-//! [`Guest::sh`] runs one shell command line in the guest and returns its
-//! output and exit status, delimited by a marker the command cannot print
-//! by accident. The guest is killed on drop (also on panic).
+//! [`Guest`] derefs to [`bulkhead_guest::Guest`]; its own methods of the
+//! same names panic where the product's return an error.
 
-pub mod initramfs;
 pub mod probe;
 
-use std::io::{Read, Write};
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
-pub use initramfs::BootFiles;
-
-/// How long a guest may take to boot (TCG on a loaded 2-core machine).
-/// A guest alone boots in ~8 s of CPU (the kernel's crypto self-tests and
-/// speculation mitigations are off: under TCG they cost a third of it).
-pub const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
+pub use bulkhead_guest::{initramfs, BootFiles, GuestError, BOOT_TIMEOUT};
 
 /// The boot files, built once per test process into `target/<profile>/guest/`
 /// (overwritten by the next build, so nothing accumulates).
@@ -47,49 +28,41 @@ pub fn boot_files() -> &'static BootFiles {
             .expect("target dir")
             .join("guest");
         std::fs::create_dir_all(&dir).expect("create the guest dir");
-        initramfs::build(&dir).expect("build the guest initramfs")
+        initramfs::build(&dir).unwrap_or_else(|e| panic!("{e}"))
     })
 }
 
-/// Whether guests can be booted here: QEMU on the PATH and a kernel with
-/// its modules (Debian `qemu-system-x86`, `linux-image-amd64`); else what
-/// is missing. Tests skip loudly without them, and fail under `CI=true`
+/// Whether guests can be booted here; else what is missing and its Debian
+/// package. Tests skip loudly without them, and fail under `CI=true`
 /// (`.ci/run` installs them).
 pub fn available() -> Result<(), String> {
-    let qemu = Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !qemu {
-        return Err("qemu-system-x86_64 not found (install qemu-system-x86)".into());
-    }
-    initramfs::guest_kernel()
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    bulkhead_guest::check_host().map_err(|e| e.to_string())
 }
 
-/// The console text read so far, and a wake-up for waiters.
-#[derive(Debug, Default)]
-struct Console {
-    text: Mutex<String>,
-    grew: Condvar,
-}
-
-/// A running guest.
+/// A running guest whose failures panic with its console.
 #[derive(Debug)]
-pub struct Guest {
-    pub name: String,
-    pub mac: String,
-    child: Child,
-    stdin: ChildStdin,
-    console: Arc<Console>,
-    /// Where the next command's output starts in the console text.
-    cursor: usize,
-    next: u32,
+pub struct Guest(pub bulkhead_guest::Guest);
+
+impl Deref for Guest {
+    type Target = bulkhead_guest::Guest;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl DerefMut for Guest {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl Guest {
+    /// The value of `r`, or a panic naming `e` and the console so far.
+    #[track_caller]
+    pub fn must<T>(&self, r: Result<T, GuestError>) -> T {
+        r.unwrap_or_else(|e| panic!("{e}\n--- console of {}:\n{}", self.name, self.console()))
+    }
+
     /// Boots a guest on the TAP `tap` of the host namespace pinned at
     /// `host` with NIC MAC `mac`, and waits until its shell reads commands.
     pub fn boot(name: &str, host: &Path, tap: &str, mac: &str) -> Guest {
@@ -98,215 +71,60 @@ impl Guest {
         g
     }
 
-    /// Starts QEMU without waiting for the boot (boot several, then
-    /// [`Guest::wait_ready`] on each).
+    /// Starts QEMU without waiting for the boot.
     pub fn spawn(name: &str, host: &Path, tap: &str, mac: &str) -> Guest {
-        let files = boot_files();
-        let mut child = Command::new("nsenter")
-            .arg(format!("--net={}", host.display()))
-            .arg("qemu-system-x86_64")
-            .args(["-accel", "tcg", "-m", "128", "-smp", "1"])
-            .args(["-nodefaults", "-no-user-config", "-display", "none"])
-            .args(["-no-reboot", "-serial", "stdio"])
-            .arg("-kernel")
-            .arg(&files.kernel)
-            .arg("-initrd")
-            .arg(&files.initrd)
-            .args([
-                "-append",
-                "console=ttyS0 quiet loglevel=0 panic=-1 cryptomgr.notests mitigations=off",
-            ])
-            .arg("-netdev")
-            .arg(format!("tap,id=n0,ifname={tap},script=no,downscript=no"))
-            .arg("-device")
-            .arg(format!("virtio-net-pci,netdev=n0,mac={mac},romfile="))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn qemu-system-x86_64 (install qemu-system-x86)");
-        let console = Arc::new(Console::default());
-        for out in [
-            child
-                .stdout
-                .take()
-                .map(|o| Box::new(o) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|e| Box::new(e) as Box<dyn Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let console = console.clone();
-            std::thread::spawn(move || pump(out, &console));
-        }
-        let stdin = child.stdin.take().expect("qemu stdin");
-        Guest {
-            name: name.to_owned(),
-            mac: mac.to_owned(),
-            child,
-            stdin,
-            console,
-            cursor: 0,
-            next: 0,
-        }
+        bulkhead_guest::Guest::spawn(name, boot_files(), host, tap, mac)
+            .map(Guest)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Waits until `/init` printed [`initramfs::READY`].
+    /// Waits until the guest's shell reads commands.
+    #[track_caller]
     pub fn wait_ready(&mut self) {
-        let started = Instant::now();
-        let at = self.wait_for(initramfs::READY, BOOT_TIMEOUT);
-        let at = at.unwrap_or_else(|| {
-            panic!(
-                "guest {} did not boot in {BOOT_TIMEOUT:?}: {}",
-                self.name,
-                self.console()
-            )
-        });
-        self.cursor = at;
-        let text = self.console();
-        assert!(
-            !text.contains("failed"),
-            "guest {}: a module did not load: {text}",
-            self.name
-        );
-        eprintln!("guest {} booted in {:?}", self.name, started.elapsed());
+        let r = self.0.wait_ready();
+        let took = self.must(r);
+        eprintln!("guest {} booted in {took:?}", self.name);
     }
 
-    /// Everything the console printed so far (for failure messages).
-    pub fn console(&self) -> String {
-        self.console
-            .text
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Waits up to `timeout` for `needle` after the cursor; the position
-    /// right after it.
-    fn wait_for(&self, needle: &str, timeout: Duration) -> Option<usize> {
-        self.wait_from(self.cursor, needle, timeout)
-    }
-
-    /// [`Guest::wait_for`] from position `from`.
-    fn wait_from(&self, from: usize, needle: &str, timeout: Duration) -> Option<usize> {
-        let until = Instant::now() + timeout;
-        let mut text = self.console.text.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(i) = text.get(from..).and_then(|t| t.find(needle)) {
-                return Some(from + i + needle.len());
-            }
-            let left = until.checked_duration_since(Instant::now())?;
-            text = self
-                .console
-                .grew
-                .wait_timeout(text, left)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-    }
-
-    /// Runs `cmd` (one shell line, not ending in `&`; it must not read
-    /// stdin: the shell's stdin is the console) and waits up to `timeout`; its output and exit
-    /// status. Panics when the guest does not answer in time.
+    /// [`bulkhead_guest::Guest::sh`]; panics when the guest does not answer.
+    #[track_caller]
     pub fn sh(&mut self, cmd: &str, timeout: Duration) -> (String, i32) {
-        self.next += 1;
-        let n = self.next;
-        // `"@@"E` prints as `@@E`: the command line itself never contains
-        // the marker, should the console ever echo it.
-        // One line per write: a second line sent while the first runs was
-        // seen lost on the way through the console.
-        let line = format!("{cmd}; echo \"@@\"E{n}=$?=\n");
-        self.stdin
-            .write_all(line.as_bytes())
-            .and_then(|()| self.stdin.flush())
-            .unwrap_or_else(|e| panic!("guest {}: write console: {e}", self.name));
-        let marker = format!("@@E{n}=");
-        let Some(end) = self.wait_for(&marker, timeout) else {
-            panic!(
-                "guest {}: no answer to {cmd:?} in {timeout:?}: {}",
-                self.name,
-                self.console()
-            )
-        };
-        let closed = self
-            .wait_from(end, "=", Duration::from_secs(5))
-            .unwrap_or(end + 1);
-        let text = self.console();
-        let out = text[self.cursor..end - marker.len()].replace('\r', "");
-        let status = text
-            .get(end..closed - 1)
-            .unwrap_or_default()
-            .trim()
-            .parse()
-            .unwrap_or(-1);
-        self.cursor = closed;
-        (out, status)
+        let r = self.0.sh(cmd, timeout);
+        self.must(r)
     }
 
-    /// [`Guest::sh`] that must succeed (30 s: TCG on a loaded machine); its
-    /// output.
+    /// A command that must succeed; its output.
     #[track_caller]
     pub fn ok(&mut self, cmd: &str) -> String {
-        let (out, status) = self.sh(cmd, Duration::from_secs(30));
-        assert_eq!(status, 0, "guest {}: {cmd:?} failed: {out}", self.name);
-        out
+        let r = self.0.ok(cmd);
+        self.must(r)
     }
 
-    /// Gives eth0 `addr/prefix` and a default route via `gateway` (static
-    /// addressing).
+    /// Static addressing of eth0.
+    #[track_caller]
     pub fn set_address(&mut self, addr: &str, prefix: u8, gateway: &str) {
-        self.ok(&format!(
-            "ip addr flush dev eth0 && ip addr add {addr}/{prefix} dev eth0 && ip route replace default via {gateway} dev eth0"
-        ));
+        let r = self.0.set_address(addr, prefix, gateway);
+        self.must(r)
     }
 
-    /// Asks for a lease with udhcpc (3 tries, 2 s apart); the leased
-    /// address, or `None` when no server answered.
+    /// The address leased by DHCP, `None` when no server answered.
+    #[track_caller]
     pub fn dhcp(&mut self) -> Option<String> {
-        let (out, _) = self.sh(
-            "udhcpc -i eth0 -n -q -f -t 3 -T 2 -s /etc/udhcpc.script",
-            Duration::from_secs(30),
-        );
-        out.lines()
-            .find_map(|l| l.trim().strip_prefix("LEASE ip="))
-            .and_then(|rest| rest.split_whitespace().next())
-            .map(str::to_owned)
+        let r = self.0.dhcp();
+        self.must(r)
     }
 
-    /// Whether one ping from the guest to `to` is answered (2 s).
+    /// Whether one ping from the guest to `to` is answered.
+    #[track_caller]
     pub fn ping(&mut self, to: &str) -> bool {
-        self.sh(&format!("ping -c1 -W2 {to}"), Duration::from_secs(30))
-            .1
-            == 0
+        let r = self.0.ping(to);
+        self.must(r)
     }
 
-    /// Changes eth0's MAC (down, set, up).
+    /// Changes eth0's MAC.
+    #[track_caller]
     pub fn set_mac(&mut self, mac: &str) {
-        self.ok(&format!(
-            "ip link set eth0 down && ip link set eth0 address {mac} && ip link set eth0 up"
-        ));
-    }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Copies `out` into the console buffer until it closes.
-fn pump(mut out: Box<dyn Read + Send>, console: &Console) {
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = out.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        let mut text = console.text.lock().unwrap_or_else(|p| p.into_inner());
-        text.push_str(&String::from_utf8_lossy(&buf[..n]));
-        console.grew.notify_all();
+        let r = self.0.set_mac(mac);
+        self.must(r)
     }
 }

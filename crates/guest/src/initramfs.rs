@@ -18,6 +18,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::{GuestError, Result};
+
 /// Printed by `/init` once the NIC is up and the shell reads commands.
 pub const READY: &str = "BHT-GUEST-READY";
 
@@ -57,10 +59,18 @@ pub struct BootFiles {
     pub initrd: PathBuf,
 }
 
+/// Where the guest's busybox comes from (Debian `busybox-static`).
+pub const BUSYBOX: &str = "/bin/busybox";
+
 /// The newest `/boot/vmlinuz-<version>` that has `/lib/modules/<version>`.
-pub(crate) fn guest_kernel() -> io::Result<(PathBuf, String)> {
-    let mut found: Vec<(PathBuf, String)> = fs::read_dir("/boot")?
-        .filter_map(Result::ok)
+pub(crate) fn guest_kernel() -> Result<(PathBuf, String)> {
+    let missing = || GuestError::Missing {
+        what: "a kernel in /boot with its modules in /lib/modules".into(),
+        package: "linux-image-amd64",
+    };
+    let mut found: Vec<(PathBuf, String)> = fs::read_dir("/boot")
+        .map_err(|_| missing())?
+        .filter_map(std::result::Result::ok)
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
             let version = name.strip_prefix("vmlinuz-")?.to_owned();
@@ -72,12 +82,41 @@ pub(crate) fn guest_kernel() -> io::Result<(PathBuf, String)> {
         })
         .collect();
     found.sort();
-    found.pop().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            "no /boot/vmlinuz-* with /lib/modules/<version> (install linux-image-amd64)",
-        )
-    })
+    found.pop().ok_or_else(missing)
+}
+
+/// The bytes of `path` when it is a statically linked ELF executable (no
+/// `PT_INTERP` program header): the guest has no dynamic loader or libc,
+/// and Debian's dynamic `busybox` installs the same path.
+pub(crate) fn static_busybox(path: &Path) -> Result<Vec<u8>> {
+    let missing = || GuestError::Missing {
+        what: format!("a statically linked {}", path.display()),
+        package: "busybox-static",
+    };
+    let elf = fs::read(path).map_err(|_| missing())?;
+    let word = |at: usize, n: usize| -> Option<u64> {
+        let b = elf.get(at..at + n)?;
+        Some(b.iter().rev().fold(0, |v, &x| (v << 8) | u64::from(x)))
+    };
+    // ELF64, little-endian (x86-64): e_phoff at 32, e_phentsize at 54,
+    // e_phnum at 56; p_type is the first word of each program header.
+    if elf.get(..6) != Some(b"\x7fELF\x02\x01".as_slice()) {
+        return Err(missing());
+    }
+    let (Some(phoff), Some(size), Some(count)) = (word(32, 8), word(54, 2), word(56, 2)) else {
+        return Err(missing());
+    };
+    const PT_INTERP: u64 = 3;
+    let dynamic = (0..count).any(|i| {
+        usize::try_from(phoff + i * size)
+            .ok()
+            .and_then(|at| word(at, 4))
+            == Some(PT_INTERP)
+    });
+    if dynamic {
+        return Err(missing());
+    }
+    Ok(elf)
 }
 
 /// The modules to load, dependencies first, as paths under `moddir`.
@@ -116,15 +155,29 @@ fn load_order(moddir: &Path) -> io::Result<Vec<String>> {
 }
 
 /// A module's bytes, decompressed when it is `.ko.xz`.
-fn module_bytes(path: &Path) -> io::Result<Vec<u8>> {
+fn module_bytes(path: &Path) -> Result<Vec<u8>> {
+    let failed = |e: io::Error| GuestError::Build(format!("read {}: {e}", path.display()));
     if path.extension().is_some_and(|e| e == "xz") {
-        let out = Command::new("xz").arg("-dc").arg(path).output()?;
+        let out = Command::new("xz")
+            .arg("-dc")
+            .arg(path)
+            .output()
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => GuestError::Missing {
+                    what: "xz (the kernel's modules are xz-compressed)".into(),
+                    package: "xz-utils",
+                },
+                _ => failed(e),
+            })?;
         if !out.status.success() {
-            return Err(io::Error::other(format!("xz -dc {}", path.display())));
+            return Err(GuestError::Build(format!(
+                "xz -dc {} failed",
+                path.display()
+            )));
         }
         return Ok(out.stdout);
     }
-    fs::read(path)
+    fs::read(path).map_err(failed)
 }
 
 /// newc cpio: one header per entry, names and data padded to 4 bytes.
@@ -199,18 +252,32 @@ fn init_script(modules: &[String]) -> String {
     )
 }
 
-/// Builds the boot files in `dir`.
-pub fn build(dir: &Path) -> io::Result<BootFiles> {
+/// Builds the boot files in `dir` (an existing directory).
+pub fn build(dir: &Path) -> Result<BootFiles> {
     let (kernel, version) = guest_kernel()?;
     let moddir = Path::new("/lib/modules").join(&version);
-    let order = load_order(&moddir)?;
-    let busybox = fs::read("/bin/busybox")?;
+    let order =
+        load_order(&moddir).map_err(|e| GuestError::Build(format!("{}: {e}", moddir.display())))?;
+    let busybox = static_busybox(Path::new(BUSYBOX))?;
+    let initrd = dir.join("initrd.cpio");
+    write_initrd(dir, &initrd, &moddir, &order, &busybox)?;
+    Ok(BootFiles { kernel, initrd })
+}
+
+/// Writes the initramfs to `initrd`.
+fn write_initrd(
+    dir: &Path,
+    initrd: &Path,
+    moddir: &Path,
+    order: &[String],
+    busybox: &[u8],
+) -> Result<()> {
+    let io = |e: io::Error| GuestError::Build(format!("write {}: {e}", initrd.display()));
     // Written aside and renamed: another test process may be booting a
     // guest from the previous one.
-    let initrd = dir.join("initrd.cpio");
     let partial = dir.join(format!("initrd.cpio.{}", std::process::id()));
     let mut c = Cpio {
-        out: io::BufWriter::new(fs::File::create(&partial)?),
+        out: io::BufWriter::new(fs::File::create(&partial).map_err(io)?),
         ino: 0,
     };
     for d in [
@@ -223,20 +290,22 @@ pub fn build(dir: &Path) -> io::Result<BootFiles> {
         "lib",
         "lib/modules",
     ] {
-        c.dir(d)?;
+        c.dir(d).map_err(io)?;
     }
-    c.file("bin/busybox", true, &busybox)?;
+    c.file("bin/busybox", true, busybox).map_err(io)?;
     let mut names = Vec::new();
-    for rel in &order {
+    for rel in order {
         let bytes = module_bytes(&moddir.join(rel))?;
         let file = rel.rsplit('/').next().unwrap_or(rel);
         let name = file.trim_end_matches(".xz").to_owned();
-        c.file(&format!("lib/modules/{name}"), false, &bytes)?;
+        c.file(&format!("lib/modules/{name}"), false, &bytes)
+            .map_err(io)?;
         names.push(name);
     }
-    c.file("init", true, init_script(&names).as_bytes())?;
-    c.file("etc/udhcpc.script", true, UDHCPC_SCRIPT.as_bytes())?;
-    c.finish()?.flush()?;
-    fs::rename(&partial, &initrd)?;
-    Ok(BootFiles { kernel, initrd })
+    c.file("init", true, init_script(&names).as_bytes())
+        .map_err(io)?;
+    c.file("etc/udhcpc.script", true, UDHCPC_SCRIPT.as_bytes())
+        .map_err(io)?;
+    c.finish().and_then(|mut w| w.flush()).map_err(io)?;
+    fs::rename(&partial, initrd).map_err(io)
 }
