@@ -144,6 +144,26 @@ pub struct EndpointInfo {
     /// The container the endpoint was created for (CNI), if any.
     #[serde(default)]
     pub container_id: Option<String>,
+    /// A vm endpoint's TAP switch port, what a VMM needs to attach to it
+    /// (none for a process endpoint).
+    #[serde(default)]
+    pub tap: Option<TapInfo>,
+}
+
+/// A vm endpoint's TAP: its name and the options it was made with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TapInfo {
+    /// The TAP device in the host namespace (the endpoint's switch port).
+    pub name: String,
+    /// The uid that may open it besides root; with no group either, only
+    /// root may.
+    #[serde(default)]
+    pub owner: Option<u32>,
+    /// The gid whose members may open it.
+    #[serde(default)]
+    pub group: Option<u32>,
+    /// Queue pairs (above 1 the TAP is multi-queue).
+    pub queues: u8,
 }
 
 /// One step on a traced packet's path.

@@ -10,7 +10,7 @@
 use crate::cli::OutputFormat;
 use bulkhead_api::{
     AclInfo, Command, EndpointInfo, ImportResult, NamespaceInfo, NetworkInfo, PortMappingInfo,
-    Response, TraceResult,
+    Response, TapInfo, TraceResult,
 };
 
 /// Renders a response to `cmd` in the chosen format, newline-terminated.
@@ -267,6 +267,23 @@ fn endpoint_table(list: &[EndpointInfo]) -> String {
     table(&header, &rows)
 }
 
+/// A vm endpoint's TAP on one line: name and options (`-`: not set).
+fn tap(t: Option<&TapInfo>) -> String {
+    let id = |v: Option<u32>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    t.map_or_else(
+        || "-".to_owned(),
+        |t| {
+            format!(
+                "{} owner={} group={} queues={}",
+                t.name,
+                id(t.owner),
+                id(t.group),
+                t.queues
+            )
+        },
+    )
+}
+
 fn endpoint_details(e: &EndpointInfo) -> String {
     let mut text = details(&[
         ("id", e.id.clone()),
@@ -280,6 +297,7 @@ fn endpoint_details(e: &EndpointInfo) -> String {
         ("port_mappings", ports(&e.port_mappings)),
         ("acl_mode", e.acl_mode.clone()),
         ("acls", e.acls.len().to_string()),
+        ("tap", tap(e.tap.as_ref())),
     ]);
     if !e.acls.is_empty() {
         text.push('\n');

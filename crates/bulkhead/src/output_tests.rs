@@ -122,6 +122,7 @@ fn endpoints() -> Vec<EndpointInfo> {
         acl_mode: "layered".into(),
         acls: acls(),
         container_id: None,
+        tap: None,
     }]
 }
 
@@ -206,6 +207,27 @@ fn endpoint_inspect() {
     let cmd = Command::EndpointInspect { name: "a0".into() };
     let e = endpoints().remove(0);
     check("endpoint_inspect", &table_of(cmd, Response::Endpoint(e)));
+}
+
+/// A vm endpoint shows its TAP: the name a VMM opens and its options.
+#[test]
+fn endpoint_inspect_vm() {
+    let cmd = Command::EndpointInspect { name: "g0".into() };
+    let e = EndpointInfo {
+        name: "g0".into(),
+        namespace: "vm1".into(),
+        ifname: None,
+        port_mappings: Vec::new(),
+        acls: Vec::new(),
+        tap: Some(TapInfo {
+            name: "bhp7777777700".into(),
+            owner: Some(1000),
+            group: None,
+            queues: 4,
+        }),
+        ..endpoints().remove(0)
+    };
+    check("endpoint_inspect_vm", &table_of(cmd, Response::Endpoint(e)));
 }
 
 #[test]

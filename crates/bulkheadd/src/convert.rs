@@ -5,7 +5,7 @@
 
 use bulkhead_api::{
     AclCounterInfo, AclInfo, AclStatsInfo, EndpointInfo, NamespaceInfo, NetworkInfo,
-    PortMappingInfo, TraceHop, TraceResult,
+    PortMappingInfo, TapInfo, TraceHop, TraceResult,
 };
 use bulkhead_engine::trace::Target;
 use bulkhead_engine::{EndpointRecord, RuleCounters, TraceReport};
@@ -86,7 +86,10 @@ pub fn acl_stats(acls: &[AclRule], counters: &[RuleCounters]) -> AclStatsInfo {
     }
 }
 
-pub fn endpoint(e: &EndpointRecord, network: &str, namespace: &str) -> EndpointInfo {
+/// An endpoint as the API shows it; `vm` when its namespace has vm
+/// isolation (its switch port is a TAP, shown with its options).
+pub fn endpoint(e: &EndpointRecord, network: &str, namespace: &str, vm: bool) -> EndpointInfo {
+    let tap = e.tap.unwrap_or_default();
     EndpointInfo {
         id: e.id.to_string(),
         name: e.name.to_string(),
@@ -109,6 +112,12 @@ pub fn endpoint(e: &EndpointRecord, network: &str, namespace: &str) -> EndpointI
         acl_mode: e.acl_mode.to_string(),
         acls: e.acls.iter().map(acl).collect(),
         container_id: e.container_id.clone(),
+        tap: vm.then(|| TapInfo {
+            name: e.switch_port.to_string(),
+            owner: tap.owner,
+            group: tap.group,
+            queues: tap.queues,
+        }),
     }
 }
 

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use bulkhead_api::{ApiError, Command, HealthInfo, Response, Service};
 use bulkhead_engine::{EndpointRecord, Engine, EngineError};
+use bulkhead_model::Isolation;
 
 use crate::convert;
 use crate::metrics::{self, Metrics};
@@ -59,13 +60,13 @@ fn endpoint_info(engine: &Engine, e: &EndpointRecord) -> bulkhead_api::EndpointI
         .find(|n| n.id == e.network)
         .map(|n| n.name.to_string())
         .unwrap_or_default();
-    let namespace = engine
+    let (namespace, vm) = engine
         .namespaces()
         .into_iter()
         .find(|n| n.id == e.namespace)
-        .map(|n| n.name.to_string())
+        .map(|n| (n.name.to_string(), n.isolation == Isolation::Vm))
         .unwrap_or_default();
-    convert::endpoint(e, &network, &namespace)
+    convert::endpoint(e, &network, &namespace, vm)
 }
 
 fn namespace_info(engine: &Engine, n: &bulkhead_model::Namespace) -> Response {
