@@ -309,3 +309,36 @@ fn write_initrd(
     c.finish().and_then(|mut w| w.flush()).map_err(io)?;
     fs::rename(&partial, initrd).map_err(io)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dynamically linked executable (this test binary itself) or a
+    /// non-ELF file is refused as the guest's busybox, naming the package.
+    #[test]
+    fn only_a_static_busybox_is_taken() {
+        let me = std::env::current_exe().expect("current exe");
+        for not_static in [
+            me.as_path(),
+            Path::new("/etc/passwd"),
+            Path::new("/nonexistent"),
+        ] {
+            let e = static_busybox(not_static).expect_err("refused");
+            assert!(
+                e.to_string()
+                    .ends_with("(install the Debian package busybox-static)"),
+                "{}: {e}",
+                not_static.display()
+            );
+        }
+        if Path::new(BUSYBOX).exists() {
+            if let Err(e) = static_busybox(Path::new(BUSYBOX)) {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI installs busybox-static: {e}"
+                );
+            }
+        }
+    }
+}

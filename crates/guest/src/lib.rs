@@ -35,6 +35,9 @@ pub enum GuestError {
     /// The guest's shell did not come up in time.
     #[error("guest {name} did not boot in {waited:?}")]
     Boot { name: String, waited: Duration },
+    /// QEMU ended before the guest's shell came up.
+    #[error("guest {name}: QEMU exited before the guest booted ({status})")]
+    Exited { name: String, status: String },
     /// A module of the guest's NIC driver did not load.
     #[error("guest {name}: a module did not load: {line}")]
     Module { name: String, line: String },

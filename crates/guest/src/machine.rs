@@ -136,15 +136,27 @@ impl Guest {
     }
 
     /// Waits until `/init` printed [`READY`] and checks that every module
-    /// loaded; how long it waited.
+    /// loaded; how long it waited. A QEMU that exits meanwhile (a kernel
+    /// panic reboots, and `-no-reboot` ends it) is reported at once.
     pub fn wait_ready(&mut self) -> Result<Duration> {
         let started = Instant::now();
-        let at = self
-            .wait_for(READY, BOOT_TIMEOUT)
-            .ok_or_else(|| GuestError::Boot {
-                name: self.name.clone(),
-                waited: BOOT_TIMEOUT,
-            })?;
+        let at = loop {
+            if let Some(at) = self.wait_for(READY, Duration::from_secs(1)) {
+                break at;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(GuestError::Exited {
+                    name: self.name.clone(),
+                    status: status.to_string(),
+                });
+            }
+            if started.elapsed() > BOOT_TIMEOUT {
+                return Err(GuestError::Boot {
+                    name: self.name.clone(),
+                    waited: BOOT_TIMEOUT,
+                });
+            }
+        };
         self.cursor = at;
         if let Some(line) = self.console().lines().find(|l| l.contains("failed")) {
             return Err(GuestError::Module {
