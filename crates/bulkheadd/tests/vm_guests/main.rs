@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use bulkhead_testkit::capture::{Capture, Seen};
 use bulkhead_testkit::cmd::nft;
 use bulkhead_testkit::guest::probe::{
-    snmp, tcp_from_guest, tcp_guest_to_guest, tcp_to_guest, udp_from_guest, udp_guest_to_guest,
+    on, snmp, tcp_from_guest, tcp_guest_to_guest, tcp_to_guest, udp_from_guest, udp_guest_to_guest,
 };
 use bulkhead_testkit::probe::ping;
 use world::{World, DRIVERS};
@@ -43,29 +43,29 @@ fn traffic(w: &mut World) {
         "{dr}: the process endpoint pings the guest"
     );
     assert_eq!(
-        tcp_from_guest(&mut g0.guest, &p_ns, w.p.at(7001)),
+        on(&mut g0.guest, |g| tcp_from_guest(g, &p_ns, w.p.at(7001))),
         Some(g0.ip),
         "{dr}: TCP guest -> process endpoint, seen from the guest's own address"
     );
     let to = g0.at(7002);
     assert!(
-        tcp_to_guest(&mut g0.guest, &p_ns, to),
+        on(&mut g0.guest, |g| tcp_to_guest(g, &p_ns, to)),
         "{dr}: TCP process endpoint -> guest"
     );
     assert_eq!(
-        udp_from_guest(&mut g0.guest, &p_ns, w.p.at(6901)),
+        on(&mut g0.guest, |g| udp_from_guest(g, &p_ns, w.p.at(6901))),
         Some(g0.ip),
         "{dr}: UDP guest <-> process endpoint"
     );
     assert!(g0.guest.ping(&g1.ip.to_string()), "{dr}: guest pings guest");
     let to = g1.at(7003);
     assert!(
-        tcp_guest_to_guest(&mut g0.guest, &mut g1.guest, to),
+        on(&mut g0.guest, |g| tcp_guest_to_guest(g, &mut g1.guest, to)),
         "{dr}: TCP guest <-> guest"
     );
     let to = g1.at(6902);
     assert!(
-        udp_guest_to_guest(&mut g0.guest, &mut g1.guest, to),
+        on(&mut g0.guest, |g| udp_guest_to_guest(g, &mut g1.guest, to)),
         "{dr}: UDP guest -> guest"
     );
 }
@@ -235,7 +235,7 @@ fn switch_acls(w: &mut World) {
         // The default is allow-all: TCP to any port of the guest.
         let to = w.vms[0].at(7004);
         assert!(
-            tcp_to_guest(&mut w.vms[0].guest, &w.p.ns, to),
+            on(&mut w.vms[0].guest, |g| tcp_to_guest(g, &w.p.ns, to)),
             "{dr}: allow-all"
         );
         return;
@@ -249,16 +249,16 @@ fn switch_acls(w: &mut World) {
     args.push("switch");
     let id = acl(w, &args).unwrap_or_else(|e| panic!("{dr}: switch rule: {e}"));
     let to = w.vms[0].at(7004);
-    let before = snmp(&mut w.vms[0].guest, "Tcp", "InSegs");
+    let before = on(&mut w.vms[0].guest, |g| snmp(g, "Tcp", "InSegs"));
     assert!(
-        !tcp_to_guest(&mut w.vms[0].guest, &w.p.ns, to),
+        !on(&mut w.vms[0].guest, |g| tcp_to_guest(g, &w.p.ns, to)),
         "{dr}: TCP to the guest blocked"
     );
-    let after = snmp(&mut w.vms[0].guest, "Tcp", "InSegs");
+    let after = on(&mut w.vms[0].guest, |g| snmp(g, "Tcp", "InSegs"));
     assert_eq!(after, before, "{dr}: no TCP segment reached the guest");
     w.d.ok(&["acl", "rm", "g0", &id]);
     assert!(
-        tcp_to_guest(&mut w.vms[0].guest, &w.p.ns, to),
+        on(&mut w.vms[0].guest, |g| tcp_to_guest(g, &w.p.ns, to)),
         "{dr}: restored"
     );
     // Outbound ICMP blocked at the port: nothing reaches the far side.
