@@ -29,7 +29,7 @@ const WAIT: Duration = Duration::from_secs(8);
 const COMMAND: Duration = Duration::from_secs(30);
 
 /// A marker unique in this process.
-fn mark() -> String {
+pub fn marker() -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     format!(
         "bhm{}x{}",
@@ -62,8 +62,33 @@ fn accept_one(l: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
 /// sends a marker, the server answers another. The client address the
 /// server saw, when both markers crossed.
 pub fn tcp_from_guest(g: &mut Guest, ns: &Path, to: SocketAddr) -> Result<Option<Ipv4Addr>> {
+    Ok(tcp_from_guest_alongside(g, ns, to, None)?.0)
+}
+
+/// [`tcp_from_guest`] and, at the same time (a stopped probe costs one
+/// bounded wait, not two), one ping from the guest to `ping`: whether it
+/// was answered, and the TCP result.
+pub fn ping_and_tcp_from_guest(
+    g: &mut Guest,
+    ns: &Path,
+    ping: Ipv4Addr,
+    to: SocketAddr,
+) -> Result<(bool, Option<Ipv4Addr>)> {
+    let alongside = format!("ping -c1 -W2 {ping} >/dev/null 2>&1; echo \"PING\"=$?");
+    let (peer, out) = tcp_from_guest_alongside(g, ns, to, Some(&alongside))?;
+    Ok((out.contains("PING=0"), peer))
+}
+
+/// [`tcp_from_guest`] with `alongside` run in the background of the same
+/// command line; the TCP result and the guest's output.
+fn tcp_from_guest_alongside(
+    g: &mut Guest,
+    ns: &Path,
+    to: SocketAddr,
+    alongside: Option<&str>,
+) -> Result<(Option<Ipv4Addr>, String)> {
     let l = in_ns(ns, || TcpListener::bind(("0.0.0.0", to.port())))?;
-    let (m, reply) = (mark(), mark());
+    let (m, reply) = (marker(), marker());
     std::thread::scope(|s| {
         let server = s.spawn(|| {
             let (mut c, peer) = accept_one(&l)?;
@@ -77,13 +102,16 @@ pub fn tcp_from_guest(g: &mut Guest, ns: &Path, to: SocketAddr) -> Result<Option
                 _ => None,
             }
         });
-        let sent = g.sh(
-            &format!("echo {m} | timeout 10 nc {} {}", to.ip(), to.port()),
-            COMMAND,
-        );
+        let nc = format!("echo {m} | timeout 10 nc {} {}", to.ip(), to.port());
+        let cmd = match alongside {
+            // `$!`: only this job, not a guest listener left running.
+            Some(job) => format!("({job}) & {nc}; wait $!"),
+            None => nc,
+        };
+        let sent = g.sh(&cmd, COMMAND);
         let peer = server.join().ok().flatten();
         let (out, _) = sent?;
-        Ok(peer.filter(|_| out.contains(&reply)))
+        Ok((peer.filter(|_| out.contains(&reply)), out))
     })
 }
 
@@ -92,7 +120,7 @@ pub fn tcp_from_guest(g: &mut Guest, ns: &Path, to: SocketAddr) -> Result<Option
 /// until the socket listens. A listener left from an earlier (blocked)
 /// probe is ended first.
 pub fn guest_listen(g: &mut Guest, port: u16) -> Result<String> {
-    let reply = mark();
+    let reply = marker();
     g.ok(&format!(
         "killall -q nc; rm -f /tmp/t{port}; (echo {reply} | timeout 30 nc -l -p {port} > /tmp/t{port}) & \
          for i in $(seq 50); do netstat -ltn | grep -q ':{port} ' && break; sleep 0.1; done"
@@ -109,7 +137,16 @@ pub fn guest_received(g: &mut Guest, port: u16) -> Result<String> {
 /// the guest's marker reached the client and the client's the guest.
 pub fn tcp_to_guest(g: &mut Guest, ns: &Path, to: SocketAddr) -> Result<bool> {
     let reply = guest_listen(g, to.port())?;
-    let m = mark();
+    let m = marker();
+    let crossed = tcp_exchange(ns, to, &m, &reply);
+    Ok(crossed && guest_received(g, to.port())?.contains(&m))
+}
+
+/// The namespace side of [`tcp_to_guest`], without the guest's console
+/// (so that it can run while the guest does something else): connects
+/// from `ns` to a [`guest_listen`]er at `to`, sends `m`; whether the
+/// listener's `reply` came back.
+pub fn tcp_exchange(ns: &Path, to: SocketAddr, m: &str, reply: &str) -> bool {
     let exchange = || -> Option<bool> {
         let mut c = in_ns(ns, || {
             TcpStream::connect_timeout(&to, Duration::from_secs(3))
@@ -119,17 +156,16 @@ pub fn tcp_to_guest(g: &mut Guest, ns: &Path, to: SocketAddr) -> Result<bool> {
         c.write_all(format!("{m}\n").as_bytes()).ok()?;
         let mut buf = [0u8; 128];
         let n = c.read(&mut buf).ok()?;
-        Some(String::from_utf8_lossy(&buf[..n]).contains(&reply))
+        Some(String::from_utf8_lossy(&buf[..n]).contains(reply))
     };
-    let crossed = exchange() == Some(true);
-    Ok(crossed && guest_received(g, to.port())?.contains(&m))
+    exchange() == Some(true)
 }
 
 /// TCP from guest `a` to a listener in guest `b` at `to`: whether both
 /// markers crossed.
 pub fn tcp_guest_to_guest(a: &mut Guest, b: &mut Guest, to: SocketAddr) -> Result<bool> {
     let reply = guest_listen(b, to.port())?;
-    let m = mark();
+    let m = marker();
     let (out, _) = a.sh(
         &format!("echo {m} | timeout 10 nc {} {}", to.ip(), to.port()),
         COMMAND,
@@ -146,7 +182,7 @@ pub fn udp_from_guest(g: &mut Guest, ns: &Path, to: SocketAddr) -> Result<Option
         s.set_read_timeout(Some(WAIT))?;
         Ok(s)
     })?;
-    let (m, reply) = (mark(), mark());
+    let (m, reply) = (marker(), marker());
     std::thread::scope(|s| {
         let server = s.spawn(|| {
             let mut buf = [0u8; 512];
@@ -211,7 +247,7 @@ pub fn udp_guest_to_guest(a: &mut Guest, b: &mut Guest, to: SocketAddr) -> Resul
     a.sh(
         &format!(
             "timeout 3 tftp -g -r {} -l /tmp/x {} {}",
-            mark(),
+            marker(),
             to.ip(),
             to.port()
         ),

@@ -113,15 +113,23 @@ fn endpoint(
     Ok((ip, e.mac_address, e.switch_port))
 }
 
-/// One round: guest → app ping and TCP, app → guest TCP, printed.
+/// One round: guest → app ping and TCP, app → guest TCP, all three at
+/// once (a stopped probe waits out its bounded timeout; three in a row
+/// would add them up), printed.
 fn round(g: &mut Guest, app: (Ipv4Addr, &Path), guest_ip: Ipv4Addr) -> Result<Round, DemoError> {
     let (app_ip, app_ns) = app;
     let before = guest_step(probe::snmp(g, "Tcp", "InSegs"))?;
-    let ping_out = guest_step(g.ping(&app_ip.to_string()))?;
+    let reply = guest_step(probe::guest_listen(g, GUEST_PORT))?;
+    let m = probe::marker();
     let to_app = SocketAddr::V4(SocketAddrV4::new(app_ip, APP_PORT));
-    let peer = guest_step(probe::tcp_from_guest(g, app_ns, to_app))?;
     let to_guest = SocketAddr::V4(SocketAddrV4::new(guest_ip, GUEST_PORT));
-    let tcp_in = guest_step(probe::tcp_to_guest(g, app_ns, to_guest))?;
+    let (outbound, inbound) = std::thread::scope(|s| {
+        let inbound = s.spawn(|| probe::tcp_exchange(app_ns, to_guest, &m, &reply));
+        let outbound = probe::ping_and_tcp_from_guest(g, app_ns, app_ip, to_app);
+        (outbound, inbound.join().unwrap_or(false))
+    });
+    let (ping_out, peer) = guest_step(outbound)?;
+    let tcp_in = inbound && guest_step(probe::guest_received(g, GUEST_PORT))?.contains(&m);
     // The probes' own segments (the listener set-up is local to the guest).
     let after = guest_step(probe::snmp(g, "Tcp", "InSegs"))?;
     let r = Round {
