@@ -108,7 +108,9 @@ pub fn run(args: &Args) -> Result<(), String> {
 
         let t = Instant::now();
         let port = format!("bhf{i:010x}");
-        let addr = IpAddr::from([10, 91, (i >> 8) as u8, (i & 0xff) as u8 + 2]);
+        // Hosts from .0.2 on: .0.1 is the gateway, and the count may pass 254.
+        let nth = i + 2;
+        let addr = IpAddr::from([10, 91, (nth >> 8) as u8, (nth & 0xff) as u8]);
         let veth = VethSpec {
             name: &port,
             peer_name: "eth0",
