@@ -63,6 +63,7 @@ pub struct Conntrack {
 
 const MSG_GET: u16 = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
 const MSG_GET_STATS: u16 = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS;
+const MSG_DELETE: u16 = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
 
 /// Up to this many entries in the namespace, one unfiltered dump (one walk
 /// of the global hash, every entry of the namespace copied out) is cheaper
@@ -70,7 +71,6 @@ const MSG_GET_STATS: u16 = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STAT
 /// 262,144 buckets costs about what copying and parsing several thousand
 /// entries does.
 pub const SMALL_TABLE: u32 = 4096;
-const MSG_DELETE: u16 = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_DELETE;
 
 impl Conntrack {
     /// Opens a socket in the caller's namespace (`None`) or in `netns`.
