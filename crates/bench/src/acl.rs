@@ -232,46 +232,48 @@ fn throughput(a: &Ns, b: &Ns, secs: f64, iperf: bool) -> Result<f64, String> {
     Ok(sent as f64 * 8.0 / start.elapsed().as_secs_f64() / 1e9)
 }
 
-/// The bench's own table in `b`'s namespace: UDP to :9000 is counted and
-/// dropped after bulkhead's host firewall (priority 0) has classified it.
-pub(crate) const BENCH_TABLE: &str = "table inet bulkhead_bench {
-    chain input {
-        type filter hook input priority 10; policy accept;
-        udp dport 9000 counter drop
-    }
-}
-";
-
-/// Runs `nsenter --net=NS nft ARGS` (with `stdin`); stdout.
-pub(crate) fn nft(ns: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
-    let mut child = Command::new("nsenter")
-        .arg(format!("--net={}", ns.display()))
-        .arg("nft")
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("run nsenter nft: {e}"))?;
-    if let (Some(s), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(s.as_bytes())
-            .map_err(|e| format!("write to nft: {e}"))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("wait for nft: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "nft {}: {} (is nftables installed? bench/run installs it)",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+/// Loads the bench's own table into `b`'s namespace over netlink (no `nft`
+/// process): UDP to :9000 is counted and dropped after bulkhead's host
+/// firewall (priority 0) has classified it —
+/// `table inet bulkhead_bench { chain input { type filter hook input
+/// priority 10; policy accept; udp dport 9000 counter drop } }`.
+pub(crate) fn load_bench_table(ns: &Path) -> Result<(), String> {
+    use bulkhead_dataplane::nft::{
+        Batch, Chain, ChainType, Expr, Family, Hook, MetaKey, NftSocket, PayloadBase, Policy, Reg,
+        Rule, Table, Verdict,
+    };
+    let t = Table::new(Family::Inet, "bulkhead_bench");
+    let mut b = Batch::new();
+    b.add_table(&t)
+        .add_chain(
+            &t,
+            &Chain::base("input", ChainType::Filter, Hook::Input, 10, Policy::Accept),
+        )
+        .add_rule(
+            &t,
+            &Rule::new(
+                "input",
+                vec![
+                    Expr::Meta {
+                        key: MetaKey::L4Proto,
+                        dreg: Reg::R1,
+                    },
+                    Expr::cmp_eq(Reg::R1, [17u8]),
+                    Expr::Payload {
+                        base: PayloadBase::Transport,
+                        offset: 2,
+                        len: 2,
+                        dreg: Reg::R1,
+                    },
+                    Expr::cmp_eq(Reg::R1, 9000u16.to_be_bytes()),
+                    Expr::Counter,
+                    Expr::Verdict(Verdict::Drop),
+                ],
+            ),
+        );
+    NftSocket::open(Some(ns))
+        .and_then(|mut s| s.commit(b))
+        .map_err(|e| format!("load the bench table: {e}"))
 }
 
 /// The bench counter's packets, read over netlink from the bench table's
@@ -620,7 +622,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("network: {e}"))?;
     let a = endpoint(&w, "a")?;
     let b = endpoint(&w, "b")?;
-    nft(&b.path, &["-f", "-"], Some(BENCH_TABLE))?;
+    load_bench_table(&b.path)?;
     let have_iperf = !args.no_iperf
         && Command::new("iperf3")
             .arg("--version")

@@ -2,7 +2,8 @@
 //! after a header naming the machine, the kernel, the peers' versions and
 //! the date. Tables, in order: side-by-side setup/teardown (`peers`), N
 //! endpoints on one host (`scale`), the real daemon's memory (`daemon`),
-//! ACL updates and data path (`acl`), the policy engine (`policy`),
+//! the kernel's and the disk's floor under it (`floor`), the `bulkhead`
+//! CLI next to netavark (`cli`), ACL updates and data path (`acl`), the policy engine (`policy`),
 //! `podman run --rm` on bulkhead-cni, netavark and the CNI bridge (`podman`). A table
 //! that fails is reported and the run goes on; the exit status says
 //! whether all succeeded.
@@ -10,9 +11,11 @@
 use std::process::Command;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::{acl, daemon, peers, podman, policy, scale};
+use crate::{acl, cli_path, daemon, floor, peers, podman, policy, scale};
 
-const TABLES: [&str; 6] = ["peers", "scale", "daemon", "acl", "policy", "podman"];
+const TABLES: [&str; 8] = [
+    "peers", "scale", "daemon", "floor", "cli", "acl", "policy", "podman",
+];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -35,8 +38,8 @@ pub struct Args {
     /// Random packets for the policy engine's verdict check (policy table).
     #[arg(long, default_value_t = 1_000_000)]
     packets: usize,
-    /// Tables to leave out, comma separated (peers, scale, daemon, acl,
-    /// policy, podman).
+    /// Tables to leave out, comma separated (peers, scale, daemon, floor,
+    /// cli, acl, policy, podman).
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
 }
@@ -126,6 +129,11 @@ pub fn run(args: &Args) -> Result<(), String> {
             }),
             "scale" => scale::run(&scale::Args { count: args.scale }),
             "podman" => podman::run(&podman::Args { runs: 20 }),
+            "floor" => floor::run(&floor::Args {
+                runs: 200,
+                dir: None,
+            }),
+            "cli" => cli_path::run(&cli_path::Args { cycles: 40 }),
             "daemon" => daemon::run(&daemon::Args {
                 endpoints: args.scale,
                 clients: 50,

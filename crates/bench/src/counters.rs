@@ -24,7 +24,7 @@ use bulkhead_policy::diff::diff;
 use bulkhead_policy::ir::{Action, Chain, Match, Set, Table, Verdict};
 use bulkhead_policy::{compile_endpoint_firewall, EndpointFacts, EndpointPolicy, FirewallEndpoint};
 
-use crate::acl::{endpoint, nft, packet_rate, rules, Ns, BENCH_TABLE};
+use crate::acl::{endpoint, load_bench_table, packet_rate, rules, Ns};
 use crate::world::{median, StoreKind, World};
 
 #[derive(Debug, clap::Args)]
@@ -187,7 +187,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("network: {e}"))?;
     let a = endpoint(&w, "a")?;
     let b = endpoint(&w, "b")?;
-    nft(&b.path, &["-f", "-"], Some(BENCH_TABLE))?;
+    load_bench_table(&b.path)?;
     let (table, ifname) = compiled(&w, args.rules, args.seed)?;
     let on = combined(&table, &ifname, true);
     let off = combined(&table, &ifname, false);

@@ -84,7 +84,9 @@ fn endpoint(
     marks: &mut Vec<Instant>,
 ) -> Result<(), String> {
     let e = |e: bulkhead_dataplane::rtnl::RtnlError| e.to_string();
-    let addr = IpAddr::from([10, 90, (i >> 8) as u8, (i & 0xff) as u8 + 2]);
+    // Hosts from .0.2 on: .0.1 is the gateway, and the count may pass 254.
+    let nth = i + 2;
+    let addr = IpAddr::from([10, 90, (nth >> 8) as u8, (nth & 0xff) as u8]);
     let veth = VethSpec {
         name: port,
         peer_name: "eth0",

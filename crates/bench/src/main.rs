@@ -5,11 +5,13 @@
 
 mod acl;
 mod all;
+mod cli_path;
 mod counters;
 mod daemon;
 mod daemon_load;
 mod endpoints;
 mod fastpath;
+mod floor;
 mod peers;
 mod podman;
 mod policy;
@@ -43,6 +45,9 @@ enum Command {
     /// The dataplane's floor under one routed endpoint: netns, veth, routes
     /// and addresses over rtnetlink alone, total and per phase.
     FastPath(fastpath::Args),
+    /// The kernel's and the disk's own cost under one namespace and one
+    /// endpoint (unshare, lo, first nf_tables table, veth, fdatasync).
+    Floor(floor::Args),
     /// ACL updates (replace, add one, remove one) with N rules, and the
     /// data-path cost of N rules as ratios to no rules.
     Acl(acl::Args),
@@ -61,6 +66,9 @@ enum Command {
     /// `podman run --rm` on a bulkhead-cni network next to netavark and the
     /// CNI bridge plugin, alternating, medians and ratios.
     Podman(podman::Args),
+    /// The `bulkhead` CLI's namespace create + endpoint create against a
+    /// running bulkheadd, next to netavark setup with its namespace.
+    Cli(cli_path::Args),
 }
 
 fn main() {
@@ -94,6 +102,14 @@ fn main() {
         Command::Daemon(args) => {
             world::install_ctrl_c();
             daemon::run(&args)
+        }
+        Command::Floor(args) => {
+            world::install_ctrl_c();
+            floor::run(&args)
+        }
+        Command::Cli(args) => {
+            world::install_ctrl_c();
+            cli_path::run(&args)
         }
         Command::Podman(args) => {
             world::install_ctrl_c();

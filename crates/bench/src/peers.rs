@@ -34,7 +34,7 @@ use bulkhead_model::{EndpointSpec, NamespaceSpec, NetworkSpec};
 
 use crate::world::{quantile, StoreKind, World};
 
-const NETAVARK: &str = "/usr/lib/podman/netavark";
+pub(crate) const NETAVARK: &str = "/usr/lib/podman/netavark";
 const CNI_DIR: &str = "/usr/lib/cni";
 
 #[derive(Debug, clap::Args)]
@@ -94,7 +94,7 @@ fn containers(tag: &str, n: usize) -> Result<Vec<NetnsGuard>, String> {
 
 /// Runs `nsenter --net=HOST PROG ARGS` with `env` and `stdin`; returns the
 /// wall time from spawn to exit (ms) and stdout.
-fn exec(
+pub(crate) fn exec(
     host: &Path,
     prog: &str,
     args: &[&str],
@@ -214,7 +214,7 @@ fn peer_ip(b: u8, i: usize) -> String {
 }
 
 /// netavark's options file for container `id` at `ip`.
-fn netavark_json(id: &str, ip: &str, port: bool) -> String {
+pub(crate) fn netavark_json(id: &str, ip: &str, port: bool) -> String {
     let ports = if port {
         r#""port_mappings":[{"host_ip":"","container_port":80,"host_port":8080,"range":1,"protocol":"tcp"}],"#
     } else {

@@ -105,15 +105,17 @@ impl HostKernel {
         self.rtnl.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A namespace just made: loopback up, strict TCP tracking, and the
-    /// sockets later calls for it reuse.
-    fn ready_netns(path: &Path) -> Result<owned::NsSockets> {
-        let mut rtnl = Rtnl::in_netns(path).map_err(err)?;
+    /// A namespace just made, run by the thread still inside it
+    /// ([`netns::create_with`]): loopback up, strict TCP tracking, and the
+    /// sockets later calls for it reuse, all opened there (no entry per
+    /// socket or setting). `path` names it in errors.
+    fn ready_netns_here(path: &Path) -> Result<owned::NsSockets> {
+        let mut rtnl = Rtnl::here_named(path).map_err(err)?;
         let mut b = Batch::new();
         b.set_up("lo");
         rtnl.execute(&b).map_err(err)?;
-        ns::strict_tcp(path)?;
-        let nft = NftSocket::open(Some(path)).map_err(err)?;
+        ns::strict_tcp_here()?;
+        let nft = NftSocket::open(None).map_err(err)?;
         Ok(owned::NsSockets { rtnl, nft })
     }
 
@@ -143,9 +145,10 @@ impl Kernel for HostKernel {
     }
 
     fn create_netns(&self, name: &str) -> Result<PathBuf> {
-        let path =
-            netns::create(name).map_err(|e| KernelError::io(format!("create netns {name}"), &e))?;
-        match Self::ready_netns(&path) {
+        let pin = netns::path_of(name);
+        let (path, ready) = netns::create_with(name, || Self::ready_netns_here(&pin))
+            .map_err(|e| KernelError::io(format!("create netns {name}"), &e))?;
+        match ready {
             Ok(sockets) => {
                 self.owned.keep(&path, sockets);
                 Ok(path)

@@ -72,6 +72,17 @@ fn prepare_run_dir() -> io::Result<()> {
 /// Creates the namespace `name` and pins it at `/run/netns/NAME`.
 /// Fails with `AlreadyExists` if the pin exists.
 pub fn create(name: &str) -> io::Result<PathBuf> {
+    create_with(name, || ()).map(|(path, ())| path)
+}
+
+/// [`create`], and `ready` run on the calling thread while it is still
+/// inside the new namespace, before it goes home: sockets it opens and
+/// `/proc/sys/net` files it writes belong to the new namespace without
+/// entering it again (one entry instead of one per socket or setting).
+/// `ready`'s result is returned as is; undoing the namespace if that result
+/// says it failed is the caller's call. A panic in `ready` still returns
+/// the thread home (the pin stays).
+pub fn create_with<R>(name: &str, ready: impl FnOnce() -> R) -> io::Result<(PathBuf, R)> {
     prepare_run_dir()?;
     let path = path_of(name);
     std::fs::OpenOptions::new()
@@ -81,22 +92,25 @@ pub fn create(name: &str) -> io::Result<PathBuf> {
     // The calling thread makes the namespace and pins it, then goes home.
     let made = Entered::home().and_then(|home| {
         unshare(CloneFlags::CLONE_NEWNET).map_err(errno)?;
-        let pinned = mount(
+        mount(
             Some("/proc/thread-self/ns/net"),
             &path,
             None::<&str>,
             MsFlags::MS_BIND,
             None::<&str>,
         )
-        .map_err(errno);
+        .map_err(errno)?;
+        let out = ready();
         drop(home);
-        pinned
+        Ok(out)
     });
-    if let Err(e) = made {
-        let _ = std::fs::remove_file(&path);
-        return Err(e);
+    match made {
+        Ok(out) => Ok((path, out)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            Err(e)
+        }
     }
-    Ok(path)
 }
 
 /// Mounts stacked on one pin that [`delete`] takes off before giving up.

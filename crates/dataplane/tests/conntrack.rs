@@ -323,3 +323,29 @@ fn deleting_the_flows_of_several_addresses_at_once() {
     assert!(echoes(&mut other), "the unrelated flow is untouched");
     assert!(!ct.involving(IpAddr::from(CLIENT)).unwrap().is_empty());
 }
+
+/// One address in a small namespace (the usual endpoint delete): the
+/// kernel's own entry count says how many entries there are (it agrees with
+/// a full dump), so one unfiltered dump replaces the four filtered ones; it
+/// still finds the published flow by its reply source only and leaves the
+/// unrelated flow.
+#[test]
+fn deleting_one_addresss_flows_in_a_small_namespace() {
+    if !require_root() {
+        return;
+    }
+    let (_a, b, _published, mut other) = published_world();
+    let endpoint = IpAddr::from([10, 98, 0, 3]);
+    let mut ct = Conntrack::open(Some(b.path())).unwrap();
+    let all = ct.list().unwrap().len();
+    let counted = ct.count().unwrap() as usize;
+    // Both flows (published and unrelated) are tracked in `b`; the count is
+    // the namespace's, not the host's.
+    assert!(counted >= 2, "count {counted}");
+    assert!(counted.abs_diff(all) <= 1, "count {counted}, dumped {all}");
+    assert!(counted <= bulkhead_dataplane::conntrack::SMALL_TABLE as usize);
+    assert_eq!(ct.involving(endpoint).unwrap().len(), 1);
+    assert_eq!(ct.delete_involving_any(&[endpoint]).unwrap(), 1);
+    assert!(ct.involving(endpoint).unwrap().is_empty());
+    assert!(echoes(&mut other), "the unrelated flow is untouched");
+}

@@ -158,3 +158,41 @@ fn a_deleted_namespace_goes_with_the_sockets_kept_in_it() {
         "the namespace outlived delete_netns: a kept socket still holds it"
     );
 }
+
+/// `create_with` runs its closure inside the namespace it just made and
+/// then brings the thread home; the kernel's `create_netns` readies a new
+/// namespace that way: strict TCP tracking is set in the new namespace
+/// (default there is loose, 1), not in the host's or the caller's.
+#[test]
+fn a_new_namespace_is_readied_from_inside_it() {
+    if !require_root() {
+        return;
+    }
+    use bulkhead_dataplane::sysctl;
+    const LOOSE: &str = "net.netfilter.nf_conntrack_tcp_loose";
+    let home = own_ns();
+    let name = unique_name("cw");
+    let (path, inside) = netns::create_with(&name, own_ns).expect("create_with");
+    let made = ino(&path);
+    netns::delete(&name).expect("unpin");
+    assert_eq!(inside, made, "the closure ran in the new namespace");
+    assert_ne!(made, home);
+    assert_eq!(own_ns(), home, "back home after create_with");
+
+    let host = NetnsGuard::create(&unique_name("ch")).expect("host ns");
+    let kernel = HostKernel::open(Some(host.path())).expect("kernel");
+    let own_before = sysctl::read(None, LOOSE).ok();
+    let name = unique_name("cr");
+    let path = kernel.create_netns(&name).expect("create_netns");
+    assert_eq!(own_ns(), home, "the creating thread is home");
+    let in_new = sysctl::read(Some(&path), LOOSE).expect("read in the new namespace");
+    let in_host = sysctl::read(Some(host.path()), LOOSE).expect("read in the host");
+    kernel.delete_netns(&name).expect("delete_netns");
+    assert_eq!(in_new, "0", "strict TCP tracking in the new namespace");
+    assert_eq!(in_host, "1", "the host namespace keeps its default");
+    assert_eq!(
+        sysctl::read(None, LOOSE).ok(),
+        own_before,
+        "the caller's untouched"
+    );
+}

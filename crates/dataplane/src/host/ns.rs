@@ -36,7 +36,15 @@ pub(super) fn protected_now(host: Option<&Path>) -> Vec<(NetnsId, Protected)> {
 /// invalid, not picked up mid-stream as a new flow that the endpoint's own
 /// reply would revive.
 pub(super) fn strict_tcp(netns: &Path) -> Result<()> {
-    sysctl::write(Some(netns), "net.netfilter.nf_conntrack_tcp_loose", "0").map_err(err)
+    sysctl::write(Some(netns), TCP_LOOSE, "0").map_err(err)
+}
+
+const TCP_LOOSE: &str = "net.netfilter.nf_conntrack_tcp_loose";
+
+/// [`strict_tcp`] in the namespace the calling thread is in (one it just
+/// made, see [`crate::netns::create_with`]).
+pub(super) fn strict_tcp_here() -> Result<()> {
+    sysctl::write(None, TCP_LOOSE, "0").map_err(err)
 }
 
 /// The identity of the network namespace at `path`.

@@ -206,6 +206,9 @@ pub const NFNLGRP_NFTABLES: u32 = 7;
 // nfnetlink_conntrack.h
 pub const IPCTNL_MSG_CT_GET: u16 = 1;
 pub const IPCTNL_MSG_CT_DELETE: u16 = 2;
+/// The namespace's entry count (`CTA_STATS_GLOBAL_ENTRIES`), one message.
+pub const IPCTNL_MSG_CT_GET_STATS: u16 = 5;
+pub const CTA_STATS_GLOBAL_ENTRIES: u16 = 1;
 pub const CTA_TUPLE_ORIG: u16 = 1;
 pub const CTA_TUPLE_REPLY: u16 = 2;
 pub const CTA_ID: u16 = 12;

@@ -177,6 +177,15 @@ impl Rtnl {
         Self::open(Some(netns))
     }
 
+    /// A handle on the calling thread's namespace, which is the one pinned
+    /// at `netns` (a thread inside a namespace it just made): opened without
+    /// entering it again, and named `netns` in errors.
+    pub fn here_named(netns: &Path) -> Result<Self, RtnlError> {
+        let mut h = Self::open(None)?;
+        h.netns = Some(netns.to_path_buf());
+        Ok(h)
+    }
+
     fn open(netns: Option<&Path>) -> Result<Self, RtnlError> {
         let object = netns.map_or("current netns".into(), |p| p.display().to_string());
         let sock = Socket::open(SockProtocol::NetlinkRoute, netns, 0, RX_BUF)
