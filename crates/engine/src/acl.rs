@@ -176,8 +176,13 @@ impl Engine {
             .ok_or_else(|| EngineError::not_found("endpoint", endpoint))?;
         let mut programmed = Ok(());
         if points.firewall {
-            programmed =
-                self.program_namespace(&mut inner.programmed, &inner.state, record.namespace);
+            programmed = self.program_namespace_change(
+                &mut inner.programmed,
+                &inner.state,
+                record.namespace,
+                &previous,
+                &record,
+            );
         }
         if points.switch && programmed.is_ok() {
             programmed = self.program_switch_endpoint(

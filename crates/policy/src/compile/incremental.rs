@@ -1,0 +1,399 @@
+//! One ACL rule added to or removed from an endpoint firewall, compiled as
+//! the operations it needs and nothing else: no recompile of the table, no
+//! diff of two tables.
+//!
+//! Contract: for a table `t == compile_endpoint_firewall(endpoints)` where
+//! endpoint `ifname` has policy `old`, [`firewall_rule_change`] returns
+//! either `None` (not a case it handles: the caller compiles in full and
+//! diffs) or ops with `apply(t, ops) == compile_endpoint_firewall(endpoints
+//! with new)`, exactly (property test `incremental` in
+//! `tests/incremental.rs`; the engine checks it against a full compile in
+//! debug builds).
+//!
+//! Handled: `new` is `old` with one host-firewall rule inserted or removed
+//! (same facts, same default rules), and in every list (family, protocol
+//! class) the rule is part of, it lands in a segment that is two-level
+//! (keyed on an address) before and after, with the same lead dimension,
+//! and the list's other segments keep their rules (the segment plan is
+//! unchanged). Then only the lead map of that segment changes, and only
+//! inside the lead intervals the rule covers, widened to the map elements
+//! they overlap and to one adjacent element on each side: a point's rule
+//! list depends only on the rules covering it, so outside those intervals
+//! nothing changes, and past an adjacent element the region edges of the
+//! old map stay edges of the new one (the element beyond was not merged
+//! with it before and its list did not change). Those windows are re-cut
+//! from the rules overlapping them ([`TwoLevel::build_in`]); elements that
+//! come out equal (key, verdict, counter owner) are kept, so their counters
+//! keep counting; region chains are named by their content, so a new list
+//! finds an existing chain by name, and a chain no element enters any more
+//! is deleted. Anything else (a value set to create or drop, a name clash)
+//! returns `None`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bulkhead_model::AclRule;
+
+use super::twolevel::{lead_dim, TwoLevel};
+use super::{map_base, FIREWALL};
+use crate::boxes::{is_full, rule_box, RuleBox};
+use crate::classifier::acl_name;
+use crate::diff::Op;
+use crate::endpoint::EndpointPolicy;
+use crate::error::PolicyError;
+use crate::ir::{be_bytes, from_be, Key, Match, Set, Table, Verdict};
+use crate::matrix::EnforcementPoint;
+use crate::profile::default_rules;
+use crate::regions::ProtoClass;
+use crate::segment::{run_dims, runs, Runs};
+
+const POINT: EnforcementPoint = EnforcementPoint::HostFirewall;
+
+/// The ops that turn `table`, the compiled endpoint firewall holding
+/// endpoint `ifname` with policy `old`, into the one holding it with `new`,
+/// when `new` differs from `old` by one host-firewall rule; `None` when
+/// the change is not one this module handles (see the module doc).
+pub fn firewall_rule_change(
+    table: &Table,
+    ifname: &str,
+    old: &EndpointPolicy,
+    new: &EndpointPolicy,
+) -> Result<Option<Vec<Op>>, PolicyError> {
+    if old.facts() != new.facts() || !new.has_point(POINT) {
+        return Ok(None);
+    }
+    let Some((small, big, rule)) = one_rule_apart(old, new) else {
+        return Ok(None);
+    };
+    if EnforcementPoint::of(rule.rule_type) != POINT {
+        return Ok(None);
+    }
+    let direction = rule.direction;
+    if default_rules(old, POINT, direction) != default_rules(new, POINT, direction) {
+        return Ok(None);
+    }
+    let (so, bo) = (
+        small.ordered_rules(POINT, direction),
+        big.ordered_rules(POINT, direction),
+    );
+    let mut ops = Vec::new();
+    for v4 in [true, false] {
+        for class in [ProtoClass::Ported, ProtoClass::Portless] {
+            if rule_box(rule, direction, v4, class).is_none() {
+                continue;
+            }
+            let (rs, rb) = (
+                runs(&so, direction, v4, class),
+                runs(&bo, direction, v4, class),
+            );
+            let Some(q) = rb.winners.iter().position(|(id, _)| *id == rule.id) else {
+                // Shadowed by an earlier rule that covers the whole class.
+                if rs.winners == rb.winners {
+                    continue;
+                }
+                return Ok(None);
+            };
+            let Some(k) = same_plan(&rs, &rb, q) else {
+                return Ok(None);
+            };
+            let acl = acl_name(POINT, direction, v4, class);
+            let name = format!("{}_{k}", map_base(ifname, &acl));
+            let Some(set) = table.sets.get(&name) else {
+                return Ok(None);
+            };
+            let run = rb.runs[k].clone();
+            let dims = run_dims(&rb.boxes[run.clone()]);
+            let small_dims = run_dims(&rs.boxes[rs.runs[k].clone()]);
+            let lead = match (
+                lead_dim(direction, &dims, 0),
+                lead_dim(direction, &small_dims, 0),
+            ) {
+                (Some(a), Some(b)) if a == b => a,
+                _ => return Ok(None),
+            };
+            let next = format!("{name}_next");
+            let label = format!("{ifname} {acl}");
+            let two = TwoLevel {
+                boxes: &rb.boxes[run.clone()],
+                winners: &rb.winners[run.clone()],
+                lead,
+                v4,
+                class,
+                lowering: FIREWALL.towards(direction),
+                prefix: &name,
+                next: &next,
+                acl: &label,
+            };
+            // Removing: the regions are those of the run without the rule.
+            let small_two = TwoLevel {
+                boxes: &rs.boxes[rs.runs[k].clone()],
+                winners: &rs.winners[rs.runs[k].clone()],
+                ..two
+            };
+            let target = if std::ptr::eq(big, new) {
+                &two
+            } else {
+                &small_two
+            };
+            let span: Vec<(u128, u128)> = rb.boxes[q][lead as usize]
+                .clone()
+                .unwrap_or_else(|| vec![two.axis()]);
+            match segment_ops(table, set, target, &span)? {
+                Some(o) => ops.extend(o),
+                None => return Ok(None),
+            }
+        }
+    }
+    Ok(Some(ops))
+}
+
+/// `(fewer rules, more rules, the rule between them)` when the rules of
+/// `a` and `b` are equal but for one inserted rule.
+fn one_rule_apart<'a>(
+    a: &'a EndpointPolicy,
+    b: &'a EndpointPolicy,
+) -> Option<(&'a EndpointPolicy, &'a EndpointPolicy, &'a AclRule)> {
+    let (small, big) = match b.rules().len().checked_sub(a.rules().len()) {
+        Some(1) => (a, b),
+        _ if a.rules().len().checked_sub(b.rules().len()) == Some(1) => (b, a),
+        _ => return None,
+    };
+    let (s, g) = (small.rules(), big.rules());
+    let p = s.iter().zip(g).position(|(x, y)| x != y).unwrap_or(s.len());
+    (s[p..] == g[p + 1..]).then(|| (small, big, &g[p]))
+}
+
+/// The segment (run index) that holds box `q` of `big`, when `small` is
+/// `big` without that box and both cut the list into the same runs.
+fn same_plan(small: &Runs, big: &Runs, q: usize) -> Option<usize> {
+    let boxes_equal = |a: &[RuleBox], b: &[RuleBox]| a == b;
+    if is_full(&big.boxes[q])
+        || big.winners.len() != small.winners.len() + 1
+        || big.winners[..q] != small.winners[..q]
+        || big.winners[q + 1..] != small.winners[q..]
+        || !boxes_equal(&big.boxes[q + 1..], &small.boxes[q..])
+    {
+        return None;
+    }
+    let k = big.runs.iter().position(|r| r.contains(&q))?;
+    let shifted: Vec<_> = big
+        .runs
+        .iter()
+        .map(|r| {
+            let f = |i: usize| if i > q { i - 1 } else { i };
+            f(r.start)..f(r.end)
+        })
+        .collect();
+    (shifted == small.runs && !small.runs[k].is_empty()).then_some(k)
+}
+
+/// The lead interval of a one-field element key.
+fn bounds(k: &Key) -> (u128, u128) {
+    (from_be(&k[0].0), from_be(&k[0].1))
+}
+
+/// The windows to re-cut for a rule covering `span`: each interval widened
+/// to the elements it overlaps and one adjacent element each side, merged.
+fn windows(set: &Set, span: &[(u128, u128)], len: usize) -> Vec<(u128, u128)> {
+    let key = |lo: u128, hi: u128| vec![(be_bytes(lo, len), be_bytes(hi, len))];
+    // The last element starting before `v`, and the first starting at or after it.
+    let before = |v: u128| {
+        set.elements
+            .range(..key(v, v))
+            .next_back()
+            .map(|(k, _)| bounds(k))
+    };
+    let from = |v: u128| {
+        set.elements
+            .range(key(v, v)..)
+            .next()
+            .map(|(k, _)| bounds(k))
+    };
+    let mut out: Vec<(u128, u128)> = Vec::new();
+    for &(lo, hi) in span {
+        let (mut wlo, mut whi) = (lo, hi);
+        if let Some((a, b)) = before(lo) {
+            if b >= lo {
+                wlo = a;
+            }
+        }
+        let last = match hi.checked_add(1) {
+            Some(n) => before(n),
+            None => set.elements.keys().next_back().map(bounds),
+        };
+        if let Some((_, b)) = last {
+            whi = whi.max(b);
+        }
+        if let Some((a, b)) = before(wlo) {
+            if b.checked_add(1) == Some(wlo) {
+                wlo = a;
+            }
+        }
+        if let Some(n) = whi.checked_add(1) {
+            if let Some((a, b)) = from(n) {
+                if a == n {
+                    whi = b;
+                }
+            }
+        }
+        out.push((wlo, whi));
+    }
+    out.sort_unstable();
+    let mut merged: Vec<(u128, u128)> = Vec::with_capacity(out.len());
+    for (lo, hi) in out {
+        match merged.last_mut() {
+            Some(m) if lo <= m.1.saturating_add(1) => m.1 = m.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    merged
+}
+
+/// The region chain an element enters (`<map>_<hash>`; not the drop
+/// chains, which blocks `goto` and every table keeps).
+fn target<'a>(v: &'a Option<Verdict>, map: &str) -> Option<&'a str> {
+    match v {
+        Some(Verdict::Jump(c) | Verdict::Goto(c))
+            if c.strip_prefix(map).is_some_and(|r| r.starts_with('_')) =>
+        {
+            Some(c)
+        }
+        _ => None,
+    }
+}
+
+/// The ops that bring lead map `set` to `two`'s regions inside the windows
+/// around `span`; `None` when that needs more than elements and region
+/// chains (a value set).
+fn segment_ops(
+    table: &Table,
+    set: &Set,
+    two: &TwoLevel<'_>,
+    span: &[(u128, u128)],
+) -> Result<Option<Vec<Op>>, PolicyError> {
+    let len = two.lead.field(two.v4).len();
+    let key = |lo: u128, hi: u128| vec![(be_bytes(lo, len), be_bytes(hi, len))];
+    let mut scratch = Table::new(table.family, &table.name);
+    let mut dels: Vec<Key> = Vec::new();
+    let mut adds: Vec<(Key, Option<Verdict>)> = Vec::new();
+    let mut add_owners: Vec<(Key, String)> = Vec::new();
+    for (wlo, whi) in windows(set, span, len) {
+        let (elements, owners) = two.build_in(&mut scratch, (wlo, whi))?;
+        let owners: BTreeMap<Key, String> = owners.into_iter().collect();
+        let mut fresh: BTreeMap<Key, Option<Verdict>> = elements.into_iter().collect();
+        for (k, v) in set.elements.range(key(wlo, wlo)..=key(whi, u128::MAX)) {
+            let same = fresh.get(k) == Some(v) && owners.get(k) == set.owners.get(k);
+            if same {
+                fresh.remove(k);
+            } else {
+                dels.push(k.clone());
+            }
+        }
+        for (k, v) in fresh {
+            if let Some(o) = owners.get(&k) {
+                add_owners.push((k.clone(), o.clone()));
+            }
+            adds.push((k, v));
+        }
+    }
+    if !scratch.sets.is_empty() {
+        return Ok(None);
+    }
+    // Region chains the new elements enter: existing (equal content) or new.
+    let mut new_chains: BTreeSet<String> = BTreeSet::new();
+    for (_, v) in &adds {
+        let Some(c) = target(v, &set.name) else {
+            continue;
+        };
+        match (table.chains.get(c), scratch.chains.get(c)) {
+            (Some(have), Some(want)) if have.rules != want.rules => return Ok(None),
+            (None, Some(_)) => {
+                new_chains.insert(c.to_owned());
+            }
+            _ => {}
+        }
+    }
+    // Region chains no element enters any more.
+    let mut refs: HashMap<&str, i64> = HashMap::new();
+    for k in &dels {
+        if let Some(c) = set.elements.get(k).and_then(|v| target(v, &set.name)) {
+            refs.insert(c, 0);
+        }
+    }
+    for (_, v) in &adds {
+        if let Some(c) = target(v, &set.name) {
+            refs.remove(c);
+        }
+    }
+    if !refs.is_empty() {
+        for v in set.elements.values() {
+            if let Some(n) = target(v, &set.name).and_then(|c| refs.get_mut(c)) {
+                *n += 1;
+            }
+        }
+        for k in &dels {
+            if let Some(n) = set
+                .elements
+                .get(k)
+                .and_then(|v| target(v, &set.name))
+                .and_then(|c| refs.get_mut(c))
+            {
+                *n -= 1;
+            }
+        }
+    }
+    let gone: BTreeSet<&str> = refs
+        .into_iter()
+        .filter(|&(_, n)| n == 0)
+        .map(|(c, _)| c)
+        .collect();
+    let uses_sets = |c: &str| {
+        table.chains.get(c).is_some_and(|ch| {
+            ch.rules
+                .iter()
+                .any(|r| r.matches.iter().any(|m| matches!(m, Match::Lookup { .. })))
+        })
+    };
+    if gone.iter().any(|c| uses_sets(c)) {
+        return Ok(None);
+    }
+    // The order `diff` uses: flush what goes, delete elements, delete
+    // chains, declare chains, add elements, then the new chains' rules.
+    let mut ops: Vec<Op> = Vec::new();
+    for c in &gone {
+        if table.chains.get(*c).is_some_and(|ch| !ch.rules.is_empty()) {
+            ops.push(Op::FlushChain {
+                name: (*c).to_owned(),
+            });
+        }
+    }
+    if !dels.is_empty() {
+        ops.push(Op::DeleteElements {
+            set: set.name.clone(),
+            keys: dels,
+        });
+    }
+    ops.extend(gone.iter().map(|c| Op::DeleteChain {
+        name: (*c).to_owned(),
+    }));
+    ops.extend(new_chains.iter().map(|c| Op::AddChain {
+        name: c.clone(),
+        base: None,
+    }));
+    if !adds.is_empty() {
+        ops.push(Op::AddElements {
+            set: set.name.clone(),
+            elements: adds,
+            owners: add_owners,
+        });
+    }
+    for c in &new_chains {
+        let rules = &scratch.chains[c].rules;
+        if !rules.is_empty() {
+            ops.push(Op::AddRules {
+                chain: c.clone(),
+                rules: rules.clone(),
+            });
+        }
+    }
+    Ok(Some(ops))
+}
