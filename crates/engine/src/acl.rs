@@ -194,35 +194,40 @@ impl Engine {
             t.put_intent(Op::Change, Kind::Endpoints, &key, serde_json::Value::Null)
         })?;
         let inner = &mut *inner;
+        // The record moves into the state (no second copy of its rules);
+        // below it is read back from there.
+        let ns_id = record.namespace;
         let previous = inner
             .state
-            .insert_endpoint(record.clone())
+            .insert_endpoint(record)
             .ok_or_else(|| EngineError::not_found("endpoint", endpoint))?;
         let mut programmed = Ok(());
-        if points.firewall {
-            programmed = self.program_namespace_change(
-                &mut inner.programmed,
-                &inner.state,
-                record.namespace,
-                &previous,
-                &record,
-            );
-        }
-        if points.switch && programmed.is_ok() {
-            programmed = self.program_switch_endpoint(
-                &mut inner.programmed,
-                &inner.state,
-                Some(&previous),
-                Some(&record),
-            );
+        {
+            let record = inner.state.endpoint(endpoint)?;
+            if points.firewall {
+                programmed = self.program_namespace_change(
+                    &mut inner.programmed,
+                    &inner.state,
+                    ns_id,
+                    (&previous, record),
+                    &policy,
+                );
+            }
+            if points.switch && programmed.is_ok() {
+                programmed = self.program_switch_endpoint(
+                    &mut inner.programmed,
+                    &inner.state,
+                    Some(&previous),
+                    Some(record),
+                );
+            }
         }
         if let Err(e) = programmed {
             // The kernel refused a transaction: keep the old rules (and put
             // back the point that did change, if any).
             inner.state.insert_endpoint(previous.clone());
             if points.firewall {
-                let _ =
-                    self.program_namespace(&mut inner.programmed, &inner.state, record.namespace);
+                let _ = self.program_namespace(&mut inner.programmed, &inner.state, ns_id);
             }
             let _ = self.store.transaction(|t| {
                 t.put(&previous)?;
@@ -230,6 +235,7 @@ impl Engine {
             });
             return Err(e);
         }
+        let record = inner.state.endpoint(endpoint)?;
         // Listing the tracked connections walks the kernel's whole
         // conntrack table: only when the change can refuse one.
         if points.firewall && refuses {
@@ -240,18 +246,18 @@ impl Engine {
                         &policy,
                         EnforcementPoint::HostFirewall,
                         Some(h.path()),
-                        &record,
+                        record,
                     ),
                     Err(e) => {
                         tracing::warn!(endpoint = %record.name, error = %e, "could not cut connections")
                     }
                 }
             } else {
-                self.cut_refused_flows(&policy, EnforcementPoint::SwitchPort, None, &record);
+                self.cut_refused_flows(&policy, EnforcementPoint::SwitchPort, None, record);
             }
         }
         if points.switch && refuses {
-            self.cut_refused_flows(&policy, EnforcementPoint::SwitchPort, None, &record);
+            self.cut_refused_flows(&policy, EnforcementPoint::SwitchPort, None, record);
         }
         inner.pending_intents.push(intent.id);
         // The old record holds the whole old ACL: free it off this path.

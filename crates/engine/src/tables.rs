@@ -303,7 +303,8 @@ impl Engine {
     }
 
     /// Brings the endpoint firewall of namespace `id` to what `next` needs
-    /// after endpoint `old` became `new` (same endpoint, its ACL changed):
+    /// after endpoint `old` became `new` (same endpoint, its ACL changed;
+    /// `policy` is `new`'s):
     /// when that is one rule added or removed, only the ops of that rule
     /// are computed and sent ([`firewall_rule_change`]), at a cost that
     /// depends on the regions the rule covers, not on the ACL's size;
@@ -314,16 +315,16 @@ impl Engine {
         programmed: &mut Programmed,
         next: &State,
         id: Id,
-        old: &EndpointRecord,
-        new: &EndpointRecord,
+        (old, new): (&EndpointRecord, &EndpointRecord),
+        policy: &EndpointPolicy,
     ) -> Result<()> {
         let Some(ns) = next.namespaces.get(&id) else {
             return Ok(());
         };
         let fast = match programmed.firewalls.get(&id) {
             Some(table) if ns.isolation == Isolation::Process => {
-                let (before, after) = (policy_of(next, old)?, policy_of(next, new)?);
-                firewall_rule_change(table, new.ifname.as_str(), &before, &after)?
+                let before = policy_of(next, old)?;
+                firewall_rule_change(table, new.ifname.as_str(), &before, policy)?
             }
             _ => None,
         };
