@@ -35,7 +35,7 @@ use bulkhead_model::AclRule;
 
 use super::twolevel::{lead_dim, TwoLevel};
 use super::{map_base, FIREWALL};
-use crate::boxes::{is_full, rule_box, RuleBox};
+use crate::boxes::{is_full, rule_box, Dim, RuleBox};
 use crate::classifier::acl_name;
 use crate::diff::Op;
 use crate::endpoint::EndpointPolicy;
@@ -44,7 +44,7 @@ use crate::ir::{be_bytes, from_be, Key, Match, Set, Table, Verdict};
 use crate::matrix::EnforcementPoint;
 use crate::profile::default_rules;
 use crate::regions::ProtoClass;
-use crate::segment::{run_dims, runs, Runs};
+use crate::segment::{plan_skipping, run_dims, runs, Runs};
 
 const POINT: EnforcementPoint = EnforcementPoint::HostFirewall;
 
@@ -61,7 +61,7 @@ pub fn firewall_rule_change(
     if old.facts() != new.facts() || !new.has_point(POINT) {
         return Ok(None);
     }
-    let Some((small, big, rule)) = one_rule_apart(old, new) else {
+    let Some((_, big, rule)) = one_rule_apart(old, new) else {
         return Ok(None);
     };
     if EnforcementPoint::of(rule.rule_type) != POINT {
@@ -71,28 +71,22 @@ pub fn firewall_rule_change(
     if default_rules(old, POINT, direction) != default_rules(new, POINT, direction) {
         return Ok(None);
     }
-    let (so, bo) = (
-        small.ordered_rules(POINT, direction),
-        big.ordered_rules(POINT, direction),
-    );
+    // The list with the rule; the list without it is the same boxes with
+    // that one left out (plan and regions skip it: nothing is copied).
+    let ordered = big.ordered_rules(POINT, direction);
     let mut ops = Vec::new();
     for v4 in [true, false] {
         for class in [ProtoClass::Ported, ProtoClass::Portless] {
             if rule_box(rule, direction, v4, class).is_none() {
                 continue;
             }
-            let (rs, rb) = (
-                runs(&so, direction, v4, class),
-                runs(&bo, direction, v4, class),
-            );
+            let rb = runs(&ordered, direction, v4, class);
             let Some(q) = rb.winners.iter().position(|(id, _)| *id == rule.id) else {
-                // Shadowed by an earlier rule that covers the whole class.
-                if rs.winners == rb.winners {
-                    continue;
-                }
-                return Ok(None);
+                // Shadowed by an earlier rule that covers the whole class:
+                // the list is the same with or without it.
+                continue;
             };
-            let Some(k) = same_plan(&rs, &rb, q) else {
+            let Some(k) = same_plan(&rb, q) else {
                 return Ok(None);
             };
             let acl = acl_name(POINT, direction, v4, class);
@@ -101,20 +95,22 @@ pub fn firewall_rule_change(
                 return Ok(None);
             };
             let run = rb.runs[k].clone();
-            let dims = run_dims(&rb.boxes[run.clone()]);
-            let small_dims = run_dims(&rs.boxes[rs.runs[k].clone()]);
+            let boxes = &rb.boxes[run.clone()];
+            let at = q - run.start;
             let lead = match (
-                lead_dim(direction, &dims, 0),
-                lead_dim(direction, &small_dims, 0),
+                lead_dim(direction, &run_dims(boxes), 0),
+                lead_dim(direction, &dims_without(boxes, at), 0),
             ) {
                 (Some(a), Some(b)) if a == b => a,
                 _ => return Ok(None),
             };
             let next = format!("{name}_next");
             let label = format!("{ifname} {acl}");
+            // Adding: the regions of the run with the rule; removing: of
+            // the run without it.
             let two = TwoLevel {
-                boxes: &rb.boxes[run.clone()],
-                winners: &rb.winners[run.clone()],
+                boxes,
+                winners: &rb.winners[run],
                 lead,
                 v4,
                 class,
@@ -122,22 +118,12 @@ pub fn firewall_rule_change(
                 prefix: &name,
                 next: &next,
                 acl: &label,
-            };
-            // Removing: the regions are those of the run without the rule.
-            let small_two = TwoLevel {
-                boxes: &rs.boxes[rs.runs[k].clone()],
-                winners: &rs.winners[rs.runs[k].clone()],
-                ..two
-            };
-            let target = if std::ptr::eq(big, new) {
-                &two
-            } else {
-                &small_two
+                exclude: (!std::ptr::eq(big, new)).then_some(at),
             };
             let span: Vec<(u128, u128)> = rb.boxes[q][lead as usize]
                 .clone()
                 .unwrap_or_else(|| vec![two.axis()]);
-            match segment_ops(table, set, target, &span)? {
+            match segment_ops(table, set, &two, &span)? {
                 Some(o) => ops.extend(o),
                 None => return Ok(None),
             }
@@ -162,16 +148,11 @@ fn one_rule_apart<'a>(
     (s[p..] == g[p + 1..]).then(|| (small, big, &g[p]))
 }
 
-/// The segment (run index) that holds box `q` of `big`, when `small` is
-/// `big` without that box and both cut the list into the same runs.
-fn same_plan(small: &Runs, big: &Runs, q: usize) -> Option<usize> {
-    let boxes_equal = |a: &[RuleBox], b: &[RuleBox]| a == b;
-    if is_full(&big.boxes[q])
-        || big.winners.len() != small.winners.len() + 1
-        || big.winners[..q] != small.winners[..q]
-        || big.winners[q + 1..] != small.winners[q..]
-        || !boxes_equal(&big.boxes[q + 1..], &small.boxes[q..])
-    {
+/// The segment (run index) that holds box `q` of `big`, when the list
+/// without that box is cut into the same runs (shifted past it) and that
+/// run keeps a rule.
+fn same_plan(big: &Runs, q: usize) -> Option<usize> {
+    if is_full(&big.boxes[q]) {
         return None;
     }
     let k = big.runs.iter().position(|r| r.contains(&q))?;
@@ -183,7 +164,22 @@ fn same_plan(small: &Runs, big: &Runs, q: usize) -> Option<usize> {
             f(r.start)..f(r.end)
         })
         .collect();
-    (shifted == small.runs && !small.runs[k].is_empty()).then_some(k)
+    let small = plan_skipping(&big.boxes, Some(q));
+    (shifted == small && !small[k].is_empty()).then_some(k)
+}
+
+/// [`run_dims`] of `boxes` without box `at`.
+fn dims_without(boxes: &[RuleBox], at: usize) -> Vec<Dim> {
+    Dim::ALL
+        .into_iter()
+        .filter(|d| {
+            *d == Dim::Proto
+                || boxes
+                    .iter()
+                    .enumerate()
+                    .any(|(j, b)| j != at && b[*d as usize].is_some())
+        })
+        .collect()
 }
 
 /// The lead interval of a one-field element key.

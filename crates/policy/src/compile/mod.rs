@@ -239,6 +239,7 @@ fn endpoint_rules(
                         prefix: &name,
                         next: &next,
                         acl: &label,
+                        exclude: None,
                     };
                     let key = vec![lead.field(v4)];
                     let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);

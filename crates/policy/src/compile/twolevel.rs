@@ -145,6 +145,9 @@ pub(super) struct TwoLevel<'a> {
     pub next: &'a str,
     /// The list's name in errors.
     pub acl: &'a str,
+    /// A box to leave out (the segment without one of its rules, without
+    /// copying the others).
+    pub exclude: Option<usize>,
 }
 
 impl TwoLevel<'_> {
@@ -290,6 +293,7 @@ impl TwoLevel<'_> {
     ) -> Result<WindowElements, PolicyError> {
         let d = self.lead as usize;
         let subset: Vec<u32> = (0..self.boxes.len() as u32)
+            .filter(|&j| self.exclude != Some(j as usize))
             .filter(|&j| {
                 self.boxes[j as usize][d]
                     .as_ref()
