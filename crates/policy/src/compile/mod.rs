@@ -24,6 +24,7 @@ pub mod incremental;
 pub mod nat;
 #[cfg(test)]
 mod nat_tests;
+mod region_rules;
 mod switch;
 mod twolevel;
 
