@@ -26,7 +26,7 @@ use std::sync::OnceLock;
 
 use bulkhead_dataplane::kernel::TableChange;
 use bulkhead_model::{Id, Isolation, Network};
-use bulkhead_policy::compile::incremental::firewall_rule_change;
+use bulkhead_policy::compile::incremental::firewall_rule_change_from;
 use bulkhead_policy::compile::{antispoof, nat};
 use bulkhead_policy::diff::{create, diff, Op};
 use bulkhead_policy::ir::Table;
@@ -323,8 +323,9 @@ impl Engine {
         };
         let fast = match programmed.firewalls.get(&id) {
             Some(table) if ns.isolation == Isolation::Process => {
-                let before = policy_of(next, old)?;
-                firewall_rule_change(table, new.ifname.as_str(), &before, policy)?
+                // Only the ACL changed (`acl.rs::change_acls`): the old
+                // policy is `policy`'s facts with the old rules.
+                firewall_rule_change_from(table, new.ifname.as_str(), &old.acls, policy)?
             }
             _ => None,
         };

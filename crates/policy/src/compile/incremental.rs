@@ -31,18 +31,17 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use bulkhead_model::AclRule;
+use bulkhead_model::{AclMode, AclRule};
 
 use super::twolevel::{lead_dim, TwoLevel};
 use super::{map_base, FIREWALL};
 use crate::boxes::{is_full, rule_box, Dim, RuleBox};
 use crate::classifier::acl_name;
 use crate::diff::Op;
-use crate::endpoint::EndpointPolicy;
+use crate::endpoint::{ordered_rules, EndpointPolicy};
 use crate::error::PolicyError;
 use crate::ir::{be_bytes, from_be, Key, Match, Set, Table, Verdict};
 use crate::matrix::EnforcementPoint;
-use crate::profile::default_rules;
 use crate::regions::ProtoClass;
 use crate::segment::{plan_skipping, run_dims, runs, Runs};
 
@@ -58,22 +57,43 @@ pub fn firewall_rule_change(
     old: &EndpointPolicy,
     new: &EndpointPolicy,
 ) -> Result<Option<Vec<Op>>, PolicyError> {
-    if old.facts() != new.facts() || !new.has_point(POINT) {
+    if old.facts() != new.facts() {
         return Ok(None);
     }
-    let Some((_, big, rule)) = one_rule_apart(old, new) else {
+    firewall_rule_change_from(table, ifname, old.rules(), new)
+}
+
+/// [`firewall_rule_change`] for an `old` policy with `new`'s facts and
+/// the rules `old_rules` (the engine's previous record: no policy built
+/// from its rules).
+pub fn firewall_rule_change_from(
+    table: &Table,
+    ifname: &str,
+    old_rules: &[AclRule],
+    new: &EndpointPolicy,
+) -> Result<Option<Vec<Op>>, PolicyError> {
+    if !new.has_point(POINT) {
+        return Ok(None);
+    }
+    let Some((big, rule, added)) = one_rule_apart(old_rules, new.rules()) else {
         return Ok(None);
     };
     if EnforcementPoint::of(rule.rule_type) != POINT {
         return Ok(None);
     }
     let direction = rule.direction;
-    if default_rules(old, POINT, direction) != default_rules(new, POINT, direction) {
+    // With equal facts the default rules differ only when replace mode's
+    // "block unmatched" comes or goes with the point's first or last rule
+    // (`profile::default_rules`).
+    let had = old_rules
+        .iter()
+        .any(|r| EnforcementPoint::of(r.rule_type) == POINT);
+    if new.facts().acl_mode == AclMode::Replace && had != new.has_custom(POINT) {
         return Ok(None);
     }
     // The list with the rule; the list without it is the same boxes with
     // that one left out (plan and regions skip it: nothing is copied).
-    let ordered = big.ordered_rules(POINT, direction);
+    let ordered = ordered_rules(big, POINT, direction);
     let mut ops = Vec::new();
     for v4 in [true, false] {
         for class in [ProtoClass::Ported, ProtoClass::Portless] {
@@ -118,7 +138,7 @@ pub fn firewall_rule_change(
                 prefix: &name,
                 next: &next,
                 acl: &label,
-                exclude: (!std::ptr::eq(big, new)).then_some(at),
+                exclude: (!added).then_some(at),
             };
             let span: Vec<(u128, u128)> = rb.boxes[q][lead as usize]
                 .clone()
@@ -132,20 +152,19 @@ pub fn firewall_rule_change(
     Ok(Some(ops))
 }
 
-/// `(fewer rules, more rules, the rule between them)` when the rules of
-/// `a` and `b` are equal but for one inserted rule.
+/// `(the longer list, the rule only it has, whether that is `new`)` when
+/// the rules `old` and `new` are equal but for one inserted rule.
 fn one_rule_apart<'a>(
-    a: &'a EndpointPolicy,
-    b: &'a EndpointPolicy,
-) -> Option<(&'a EndpointPolicy, &'a EndpointPolicy, &'a AclRule)> {
-    let (small, big) = match b.rules().len().checked_sub(a.rules().len()) {
-        Some(1) => (a, b),
-        _ if a.rules().len().checked_sub(b.rules().len()) == Some(1) => (b, a),
+    old: &'a [AclRule],
+    new: &'a [AclRule],
+) -> Option<(&'a [AclRule], &'a AclRule, bool)> {
+    let (s, g, added) = match new.len().checked_sub(old.len()) {
+        Some(1) => (old, new, true),
+        _ if old.len().checked_sub(new.len()) == Some(1) => (new, old, false),
         _ => return None,
     };
-    let (s, g) = (small.rules(), big.rules());
     let p = s.iter().zip(g).position(|(x, y)| x != y).unwrap_or(s.len());
-    (s[p..] == g[p + 1..]).then(|| (small, big, &g[p]))
+    (s[p..] == g[p + 1..]).then(|| (g, &g[p], added))
 }
 
 /// The segment (run index) that holds box `q` of `big`, when the list
