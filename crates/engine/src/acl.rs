@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use bulkhead_dataplane::kernel::Flow;
-use bulkhead_model::{AclRule, AclRuleSpec, Direction, Isolation, RuleType};
+use bulkhead_model::{AclMode, AclRule, AclRuleSpec, Action, Direction, Isolation, RuleType};
 use bulkhead_policy::{evaluate, CtState, EndpointPolicy, EnforcementPoint, Packet, Verdict};
 use bulkhead_store::{Kind, Op, StoreExt};
 
@@ -54,11 +54,14 @@ fn validate_all(endpoint: &str, specs: &[AclRuleSpec]) -> Result<Vec<AclRule>> {
 }
 
 /// The enforcement points an ACL change touches.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Points {
     /// The endpoint firewall (HCN's `RuleType: Host`).
     firewall: bool,
     switch: bool,
+    /// Whether the change's own rules can refuse a flow: a block added, an
+    /// allow removed, or a whole ACL replaced.
+    refusing: bool,
 }
 
 impl Points {
@@ -70,9 +73,10 @@ impl Points {
         p
     }
 
-    fn one(rule_type: RuleType) -> Self {
+    fn one(rule_type: RuleType, refusing: bool) -> Self {
         let mut p = Self::default();
         p.add(rule_type);
+        p.refusing = refusing;
         p
     }
 
@@ -82,6 +86,18 @@ impl Points {
             RuleType::Switch => self.switch = true,
         }
     }
+}
+
+/// Whether a change can refuse a flow the old ACL allowed, so that tracked
+/// connections must be checked: its own rules can (`points.refusing`: a
+/// block added, an allow removed, a replace), or, in replace mode, a point
+/// gained or lost its custom rules, which swaps its defaults between the
+/// profile's and "block unmatched". Otherwise every packet's verdict is
+/// the old one or allow: an added allow only allows what it matches, a
+/// removed block only lets the next rule or the same defaults decide.
+fn may_refuse(points: Points, replace_mode: bool, before: Points, after: Points) -> bool {
+    points.refusing
+        || (replace_mode && (before.firewall != after.firewall || before.switch != after.switch))
 }
 
 impl Engine {
@@ -100,7 +116,7 @@ impl Engine {
                 )));
             }
             acls.push(r.clone());
-            let points = Points::one(r.rule_type);
+            let points = Points::one(r.rule_type, r.action == Action::Block);
             rule = Some(r);
             Ok(points)
         })?;
@@ -114,7 +130,7 @@ impl Engine {
                 .position(|r| r.id.as_str() == id)
                 .ok_or_else(|| EngineError::not_found("acl", format!("{endpoint}/{id}")))?;
             let rule = acls.remove(i);
-            Ok(Points::one(rule.rule_type))
+            Ok(Points::one(rule.rule_type, rule.action == Action::Allow))
         })
     }
 
@@ -130,6 +146,7 @@ impl Engine {
             let new = Points::of(&rules);
             points.firewall |= new.firewall;
             points.switch |= new.switch;
+            points.refusing = true;
             out.clone_from(&rules);
             *acls = rules;
             Ok(points)
@@ -149,7 +166,14 @@ impl Engine {
         // One copy of the record (10k rules are ~2 % of a change per copy):
         // the state's own is taken back as `previous` when `record` goes in.
         let mut record = inner.state.endpoint(endpoint)?.clone();
+        let before = Points::of(&record.acls);
         let points = change(&mut record.acls)?;
+        let refuses = may_refuse(
+            points,
+            record.acl_mode == AclMode::Replace,
+            before,
+            Points::of(&record.acls),
+        );
         let network = inner
             .state
             .networks
@@ -170,30 +194,40 @@ impl Engine {
             t.put_intent(Op::Change, Kind::Endpoints, &key, serde_json::Value::Null)
         })?;
         let inner = &mut *inner;
+        // The record moves into the state (no second copy of its rules);
+        // below it is read back from there.
+        let ns_id = record.namespace;
         let previous = inner
             .state
-            .insert_endpoint(record.clone())
+            .insert_endpoint(record)
             .ok_or_else(|| EngineError::not_found("endpoint", endpoint))?;
         let mut programmed = Ok(());
-        if points.firewall {
-            programmed =
-                self.program_namespace(&mut inner.programmed, &inner.state, record.namespace);
-        }
-        if points.switch && programmed.is_ok() {
-            programmed = self.program_switch_endpoint(
-                &mut inner.programmed,
-                &inner.state,
-                Some(&previous),
-                Some(&record),
-            );
+        {
+            let record = inner.state.endpoint(endpoint)?;
+            if points.firewall {
+                programmed = self.program_namespace_change(
+                    &mut inner.programmed,
+                    &inner.state,
+                    ns_id,
+                    (&previous, record),
+                    &policy,
+                );
+            }
+            if points.switch && programmed.is_ok() {
+                programmed = self.program_switch_endpoint(
+                    &mut inner.programmed,
+                    &inner.state,
+                    Some(&previous),
+                    Some(record),
+                );
+            }
         }
         if let Err(e) = programmed {
             // The kernel refused a transaction: keep the old rules (and put
             // back the point that did change, if any).
             inner.state.insert_endpoint(previous.clone());
             if points.firewall {
-                let _ =
-                    self.program_namespace(&mut inner.programmed, &inner.state, record.namespace);
+                let _ = self.program_namespace(&mut inner.programmed, &inner.state, ns_id);
             }
             let _ = self.store.transaction(|t| {
                 t.put(&previous)?;
@@ -201,7 +235,10 @@ impl Engine {
             });
             return Err(e);
         }
-        if points.firewall {
+        let record = inner.state.endpoint(endpoint)?;
+        // Listing the tracked connections walks the kernel's whole
+        // conntrack table: only when the change can refuse one.
+        if points.firewall && refuses {
             if namespace.isolation == Isolation::Process {
                 // Through the namespace's checked open file (`adopt.rs`).
                 match self.netns_handle(&inner.state, &namespace) {
@@ -209,18 +246,18 @@ impl Engine {
                         &policy,
                         EnforcementPoint::HostFirewall,
                         Some(h.path()),
-                        &record,
+                        record,
                     ),
                     Err(e) => {
                         tracing::warn!(endpoint = %record.name, error = %e, "could not cut connections")
                     }
                 }
             } else {
-                self.cut_refused_flows(&policy, EnforcementPoint::SwitchPort, None, &record);
+                self.cut_refused_flows(&policy, EnforcementPoint::SwitchPort, None, record);
             }
         }
-        if points.switch {
-            self.cut_refused_flows(&policy, EnforcementPoint::SwitchPort, None, &record);
+        if points.switch && refuses {
+            self.cut_refused_flows(&policy, EnforcementPoint::SwitchPort, None, record);
         }
         inner.pending_intents.push(intent.id);
         // The old record holds the whole old ACL: free it off this path.
@@ -272,3 +309,7 @@ impl Engine {
         Ok(self.endpoint(endpoint)?.endpoint.acls)
     }
 }
+
+#[cfg(test)]
+#[path = "acl_tests.rs"]
+mod tests;

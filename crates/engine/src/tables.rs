@@ -26,6 +26,7 @@ use std::sync::OnceLock;
 
 use bulkhead_dataplane::kernel::TableChange;
 use bulkhead_model::{Id, Isolation, Network};
+use bulkhead_policy::compile::incremental::firewall_rule_change_from;
 use bulkhead_policy::compile::{antispoof, nat};
 use bulkhead_policy::diff::{create, diff, Op};
 use bulkhead_policy::ir::Table;
@@ -296,6 +297,73 @@ impl Engine {
             debug_assert!(
                 programmed.switch.as_ref() == Some(&full),
                 "incremental switch tables differ from a full recompile"
+            );
+        }
+        Ok(())
+    }
+
+    /// Brings the endpoint firewall of namespace `id` to what `next` needs
+    /// after endpoint `old` became `new` (same endpoint, its ACL changed;
+    /// `policy` is `new`'s):
+    /// when that is one rule added or removed, only the ops of that rule
+    /// are computed and sent ([`firewall_rule_change`]), at a cost that
+    /// depends on the regions the rule covers, not on the ACL's size;
+    /// otherwise the table is compiled and diffed in full. In debug builds
+    /// the result is checked against a full compile.
+    pub(crate) fn program_namespace_change(
+        &self,
+        programmed: &mut Programmed,
+        next: &State,
+        id: Id,
+        (old, new): (&EndpointRecord, &EndpointRecord),
+        policy: &EndpointPolicy,
+    ) -> Result<()> {
+        let Some(ns) = next.namespaces.get(&id) else {
+            return Ok(());
+        };
+        let fast = match programmed.firewalls.get(&id) {
+            Some(table) if ns.isolation == Isolation::Process => {
+                // Only the ACL changed (`acl.rs::change_acls`): the old
+                // policy is `policy`'s facts with the old rules.
+                firewall_rule_change_from(table, new.ifname.as_str(), &old.acls, policy)?
+            }
+            _ => None,
+        };
+        let Some(ops) = fast else {
+            return self.program_namespace(programmed, next, id);
+        };
+        if next.adopted_gone(id, |p| self.kernel.is_netns(p)) {
+            return self.program_namespace(programmed, next, id);
+        }
+        let Some(table) = programmed.firewalls.get_mut(&id) else {
+            return Ok(());
+        };
+        if !ops.is_empty() {
+            // Through the namespace's checked open file (`adopt.rs`).
+            let handle = self.netns_handle(next, ns)?;
+            let change = TableChange {
+                family: table.family,
+                table: table.name.clone(),
+                current: Some(table),
+                replace: false,
+                ops,
+            };
+            self.kernel
+                .apply(Some(handle.path()), std::slice::from_ref(&change))
+                .map_err(EngineError::kernel)?;
+            // The kernel accepted these ops, so they apply; if the model of
+            // the kernel ever disagrees, the next reconcile replaces it.
+            let ops = change.ops;
+            if let Err(e) = bulkhead_policy::diff::apply_in_place(table, &ops) {
+                tracing::error!(table = %table.name, error = %e, "programmed table out of step");
+            }
+        }
+        #[cfg(debug_assertions)]
+        {
+            let full = firewall(next, id)?;
+            debug_assert!(
+                programmed.firewalls.get(&id) == full.as_ref(),
+                "incremental endpoint firewall differs from a full compile"
             );
         }
         Ok(())

@@ -94,15 +94,23 @@ impl EndpointPolicy {
 
     /// The rules at `point` for `direction`, highest precedence first.
     pub fn ordered_rules(&self, point: EnforcementPoint, direction: Direction) -> Vec<&AclRule> {
-        let mut v: Vec<(usize, &AclRule)> = self
-            .rules
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.direction == direction && EnforcementPoint::of(r.rule_type) == point)
-            .collect();
-        v.sort_by_key(|(i, r)| precedence(r, *i));
-        v.into_iter().map(|(_, r)| r).collect()
+        ordered_rules(&self.rules, point, direction)
     }
+}
+
+/// [`EndpointPolicy::ordered_rules`] of a rule list (checked elsewhere).
+pub fn ordered_rules(
+    rules: &[AclRule],
+    point: EnforcementPoint,
+    direction: Direction,
+) -> Vec<&AclRule> {
+    let mut v: Vec<(usize, &AclRule)> = rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.direction == direction && EnforcementPoint::of(r.rule_type) == point)
+        .collect();
+    v.sort_by_key(|(i, r)| precedence(r, *i));
+    v.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The sort key of a rule: lower sorts first and wins.

@@ -142,11 +142,17 @@ impl Estimate {
     }
 }
 
-fn plan_with(boxes: &[RuleBox], blowup: u64) -> Vec<Range<usize>> {
+fn plan_with(boxes: &[RuleBox], skip: Option<usize>, blowup: u64) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut est = Estimate::default();
-    for (i, b) in boxes.iter().enumerate() {
+    let kept = boxes
+        .iter()
+        .enumerate()
+        .filter(|&(j, _)| Some(j) != skip)
+        .map(|(_, b)| b);
+    let len = boxes.len() - usize::from(skip.is_some_and(|q| q < boxes.len()));
+    for (i, b) in kept.enumerate() {
         if i > start && !est.fits(b, blowup) {
             out.push(start..i);
             start = i;
@@ -154,19 +160,25 @@ fn plan_with(boxes: &[RuleBox], blowup: u64) -> Vec<Range<usize>> {
         }
         est.add(b);
     }
-    if start < boxes.len() {
-        out.push(start..boxes.len());
+    if start < len {
+        out.push(start..len);
     }
     out
 }
 
 /// Cuts `boxes` (precedence order) into at most [`MAX_SEGMENTS`] runs.
 pub(crate) fn plan(boxes: &[RuleBox]) -> Vec<Range<usize>> {
+    plan_skipping(boxes, None)
+}
+
+/// [`plan`] of `boxes` without box `skip` (indices of the list without
+/// it): the plan of a list one rule shorter, without copying its boxes.
+pub(crate) fn plan_skipping(boxes: &[RuleBox], skip: Option<usize>) -> Vec<Range<usize>> {
     let mut blowup = BLOWUP;
-    let mut runs = plan_with(boxes, blowup);
+    let mut runs = plan_with(boxes, skip, blowup);
     while runs.len() > RELAX_ABOVE {
         blowup = blowup.saturating_mul(16);
-        runs = plan_with(boxes, blowup);
+        runs = plan_with(boxes, skip, blowup);
     }
     while runs.len() > MAX_SEGMENTS {
         let i = (0..runs.len() - 1)

@@ -20,9 +20,11 @@
 
 pub mod antispoof;
 mod firewall;
+pub mod incremental;
 pub mod nat;
 #[cfg(test)]
 mod nat_tests;
+mod region_rules;
 mod switch;
 mod twolevel;
 
@@ -170,6 +172,12 @@ fn nd_matches() -> Vec<Match> {
     ]
 }
 
+/// The name of a list's maps without the segment number:
+/// `acl_<tag>_<direction>_<family>_<class>`.
+fn map_base(tag: &str, acl: &str) -> String {
+    format!("acl_{tag}_{}", &acl[acl.find('_').map_or(0, |i| i + 1)..])
+}
+
 /// Appends the ACL map rules and the default rules of one endpoint chain,
 /// and adds the maps to `table`. `tag` names the endpoint (ifname or port).
 fn endpoint_rules(
@@ -186,7 +194,7 @@ fn endpoint_rules(
     for v4 in [true, false] {
         for class in [ProtoClass::Ported, ProtoClass::Portless] {
             let acl = acl_name(lowering.point, direction, v4, class);
-            let base = format!("acl_{tag}_{}", &acl[acl.find('_').map_or(0, |i| i + 1)..]);
+            let base = map_base(tag, &acl);
             let label = format!("{tag} {acl}");
             let list = runs(&ordered, direction, v4, class);
             let nfproto = if v4 { NfProto::Ipv4 } else { NfProto::Ipv6 };
@@ -232,6 +240,7 @@ fn endpoint_rules(
                         prefix: &name,
                         next: &next,
                         acl: &label,
+                        exclude: None,
                     };
                     let key = vec![lead.field(v4)];
                     let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);

@@ -44,23 +44,20 @@
 //!
 //! A remaining match on one value or one range is a `Ranges` match (`cmp`
 //! or `range`). Several values are spelled out as one rule each (up to
-//! [`MAX_EXPANSION`] rules per list rule, see [`expand`]); beyond that they
-//! become a lookup in a named interval set `values_<field>_<hash>`, shared
-//! by all rules with that value list (see [`value_set`] for why not
-//! anonymous sets).
+//! [`MAX_EXPANSION`](super::region_rules::MAX_EXPANSION) rules per list rule, see [`region_rules`](super::region_rules));
+//! beyond that they become a lookup in a named interval set
+//! `values_<field>_<hash>`, shared by all rules with that value list.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use bulkhead_model::{Direction, RuleId};
 
+use super::region_rules::{expand, merge_adjacent};
 use super::Lowering;
 use crate::boxes::{domain, Dim, FastBuild, FastHasher, RuleBox};
 use crate::error::PolicyError;
-use crate::ir::{
-    be_bytes, counter_owner, Chain, Field, Key, Match, Rule, Set, SetKind, Table,
-    Verdict as NftVerdict,
-};
+use crate::ir::{be_bytes, counter_owner, Chain, Key, Match, Rule, Table, Verdict as NftVerdict};
 use crate::packet::Verdict;
 use crate::regions::{ProtoClass, MAX_REGIONS};
 
@@ -118,8 +115,19 @@ impl Pieces {
     }
 }
 
-/// A lead interval and its rule list (indices into the segment's boxes).
+/// A lead interval and its rule list (positions in the rules considered).
 type Region = ((u128, u128), Vec<u32>);
+
+/// Elements (key order) and counter owners of a window of a lead map.
+pub(super) type WindowElements = (Vec<(Key, Option<NftVerdict>)>, Vec<(Key, String)>);
+
+/// The rules a window considers: box indices, and their remaining matches
+/// and whether they decide alone, by position.
+struct View<'a> {
+    subset: &'a [u32],
+    rests: &'a [Vec<Match>],
+    terminal: &'a [bool],
+}
 
 pub(super) struct TwoLevel<'a> {
     pub boxes: &'a [RuleBox],
@@ -134,6 +142,9 @@ pub(super) struct TwoLevel<'a> {
     pub next: &'a str,
     /// The list's name in errors.
     pub acl: &'a str,
+    /// A box to leave out (the segment without one of its rules, without
+    /// copying the others).
+    pub exclude: Option<usize>,
 }
 
 impl TwoLevel<'_> {
@@ -172,21 +183,32 @@ impl TwoLevel<'_> {
         })
     }
 
-    /// Disjoint lead regions and their rule lists (precedence order, cut
-    /// after the first rule that decides alone), adjacent equal lists
-    /// merged, empty ones left out.
+    /// Disjoint lead regions within `window` and their rule lists
+    /// (positions in `subset`, the rules overlapping the window in
+    /// precedence order), cut after the first rule that decides alone,
+    /// adjacent equal lists merged, empty ones left out. A point's list
+    /// depends only on the rules covering it, so the regions of a window
+    /// whose edges are region edges of the whole axis are exactly the whole
+    /// axis's regions there (what [`crate::compile::incremental`] relies on).
     /// Errs when the lists together would hold more than [`MAX_REGIONS`]
     /// entries (pathological overlap: every rule covering every region).
-    fn regions(&self, terminal: &[bool], rest_id: &[u32]) -> Result<Vec<Region>, PolicyError> {
-        let dom = domain(self.lead, self.v4, self.class);
-        let (dlo, dhi) = (dom[0].0, dom[dom.len() - 1].1);
+    fn regions(
+        &self,
+        window: (u128, u128),
+        subset: &[u32],
+        terminal: &[bool],
+        rest_id: &[u32],
+    ) -> Result<Vec<Region>, PolicyError> {
+        let (wlo, whi) = window;
         let d = self.lead as usize;
-        let mut points: Vec<u128> = vec![dlo];
-        for b in self.boxes {
-            if let Some(ivs) = &b[d] {
+        let mut points: Vec<u128> = vec![wlo];
+        for &j in subset {
+            if let Some(ivs) = &self.boxes[j as usize][d] {
                 for &(lo, hi) in ivs {
-                    points.push(lo);
-                    if hi < dhi {
+                    if lo > wlo && lo <= whi {
+                        points.push(lo);
+                    }
+                    if hi >= wlo && hi < whi {
                         points.push(hi + 1);
                     }
                 }
@@ -197,12 +219,16 @@ impl TwoLevel<'_> {
         let idx = |v: u128| points.binary_search(&v).unwrap_or_else(|i| i - 1);
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); points.len()];
         let mut closed = vec![false; points.len()];
-        let whole = [(dlo, dhi)];
+        let whole = [window];
         let mut entries = 0usize;
-        for (j, b) in self.boxes.iter().enumerate() {
-            let ivs: &[(u128, u128)] = b[d].as_deref().unwrap_or(&whole);
+        for (p, &j) in subset.iter().enumerate() {
+            let ivs: &[(u128, u128)] = self.boxes[j as usize][d].as_deref().unwrap_or(&whole);
             for &(lo, hi) in ivs {
-                let end = if hi >= dhi { points.len() } else { idx(hi + 1) };
+                let (lo, hi) = (lo.max(wlo), hi.min(whi));
+                if lo > hi {
+                    continue;
+                }
+                let end = if hi >= whi { points.len() } else { idx(hi + 1) };
                 if entries > MAX_REGIONS {
                     return Err(PolicyError::TooManyRegions {
                         acl: self.acl.to_owned(),
@@ -212,9 +238,9 @@ impl TwoLevel<'_> {
                 for k in idx(lo)..end {
                     // A rule whose remaining matches equal an earlier
                     // rule's in the region can never decide there.
-                    if !closed[k] && !lists[k].iter().any(|&i| rest_id[i as usize] == rest_id[j]) {
-                        lists[k].push(j as u32);
-                        closed[k] = terminal[j];
+                    if !closed[k] && !lists[k].iter().any(|&i| rest_id[i as usize] == rest_id[p]) {
+                        lists[k].push(p as u32);
+                        closed[k] = terminal[p];
                         entries += 1;
                     }
                 }
@@ -226,7 +252,7 @@ impl TwoLevel<'_> {
                 continue;
             }
             let lo = points[k];
-            let hi = points.get(k + 1).map_or(dhi, |n| n - 1);
+            let hi = points.get(k + 1).map_or(whi, |n| n - 1);
             match out.last_mut() {
                 Some((r, l)) if r.1.checked_add(1) == Some(lo) && *l == list => r.1 = hi,
                 _ => out.push(((lo, hi), list)),
@@ -240,10 +266,38 @@ impl TwoLevel<'_> {
         counter_owner(self.winners[j].0.as_str())
     }
 
+    /// The lead axis of this segment.
+    pub fn axis(&self) -> (u128, u128) {
+        let dom = domain(self.lead, self.v4, self.class);
+        (dom[0].0, dom[dom.len() - 1].1)
+    }
+
     /// The lead map's elements and their counter owners (the elements
     /// whose first rule decides alone); adds the region chains to `table`.
     pub fn build(&self, table: &mut Table) -> Result<super::Elements, PolicyError> {
-        let rests: Vec<Vec<Match>> = (0..self.boxes.len()).map(|j| self.rest(j)).collect();
+        let (out, owners) = self.build_in(table, self.axis())?;
+        Ok((out.into_iter().collect(), owners.into_iter().collect()))
+    }
+
+    /// [`TwoLevel::build`] restricted to the lead interval `window`: the
+    /// elements inside it (key order) and their owners, from the rules
+    /// overlapping it only; the region chains they enter are added to
+    /// `table` (or found there: equal content, equal name).
+    pub fn build_in(
+        &self,
+        table: &mut Table,
+        window: (u128, u128),
+    ) -> Result<WindowElements, PolicyError> {
+        let d = self.lead as usize;
+        let subset: Vec<u32> = (0..self.boxes.len() as u32)
+            .filter(|&j| self.exclude != Some(j as usize))
+            .filter(|&j| {
+                self.boxes[j as usize][d]
+                    .as_ref()
+                    .is_none_or(|ivs| ivs.iter().any(|&(lo, hi)| lo <= window.1 && hi >= window.0))
+            })
+            .collect();
+        let rests: Vec<Vec<Match>> = subset.iter().map(|&j| self.rest(j as usize)).collect();
         let terminal: Vec<bool> = rests.iter().map(Vec::is_empty).collect();
         let mut ids: HashMap<&[Match], u32, FastBuild> = HashMap::default();
         let rest_id: Vec<u32> = rests
@@ -257,43 +311,42 @@ impl TwoLevel<'_> {
         let mut interned: HashMap<Vec<u32>, NftVerdict, FastBuild> = HashMap::default();
         let mut out = Vec::new();
         let mut owners = Vec::new();
-        for ((lo, hi), list) in self.regions(&terminal, &rest_id)? {
+        let view = View {
+            subset: &subset,
+            rests: &rests,
+            terminal: &terminal,
+        };
+        for ((lo, hi), list) in self.regions(window, &subset, &terminal, &rest_id)? {
             let first = list[0] as usize;
             let v = match interned.get(&list) {
                 Some(v) => v.clone(),
                 None => {
-                    let v = self.chain(table, &list, &rests, &terminal);
+                    let v = self.chain(table, &list, &view);
                     interned.insert(list, v.clone());
                     v
                 }
             };
             let key = vec![(be_bytes(lo, len), be_bytes(hi, len))];
             if terminal[first] {
-                owners.push((key.clone(), self.owner(first)));
+                owners.push((key.clone(), self.owner(subset[first] as usize)));
             }
             out.push((key, Some(v)));
         }
-        Ok((out.into_iter().collect(), owners.into_iter().collect()))
+        Ok((out, owners))
     }
 
     /// The verdict of a region: the first rule's own verdict if it decides
     /// alone, else `goto` the (shared) chain of its rules.
-    fn chain(
-        &self,
-        table: &mut Table,
-        list: &[u32],
-        rests: &[Vec<Match>],
-        terminal: &[bool],
-    ) -> NftVerdict {
+    fn chain(&self, table: &mut Table, list: &[u32], view: &View<'_>) -> NftVerdict {
         let first = list[0] as usize;
-        if terminal[first] {
-            return self.verdict(first);
+        if view.terminal[first] {
+            return self.verdict(view.subset[first] as usize);
         }
         let mut rules: Vec<Rule> = list
             .iter()
-            .map(|&j| {
-                let j = j as usize;
-                Rule::verdict(rests[j].clone(), self.verdict(j))
+            .map(|&p| {
+                let j = view.subset[p as usize] as usize;
+                Rule::verdict(view.rests[p as usize].clone(), self.verdict(j))
                     .with_comment(self.owner(j))
                     .counted()
             })
@@ -302,7 +355,7 @@ impl TwoLevel<'_> {
             .into_iter()
             .flat_map(|r| expand(table, r))
             .collect();
-        if self.lowering.continuation && !terminal[*list.last().unwrap_or(&0) as usize] {
+        if self.lowering.continuation && !view.terminal[*list.last().unwrap_or(&0) as usize] {
             rules.push(Rule::verdict(
                 vec![],
                 NftVerdict::Goto(self.next.to_owned()),
@@ -334,178 +387,4 @@ impl TwoLevel<'_> {
         });
         enter(name)
     }
-}
-
-/// The union of two sorted, disjoint range lists (sorted, disjoint, and
-/// adjacent ranges joined).
-fn union(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
-    let mut all: Vec<(u128, u128)> = a.iter().chain(b).copied().collect();
-    all.sort_unstable();
-    let mut out: Vec<(u128, u128)> = Vec::with_capacity(all.len());
-    for (lo, hi) in all {
-        match out.last_mut() {
-            Some(last) if last.1 == u128::MAX || lo <= last.1 + 1 => last.1 = last.1.max(hi),
-            _ => out.push((lo, hi)),
-        }
-    }
-    out
-}
-
-/// `a ∨ b` as one match, when both are value sets of the same field.
-fn join(a: &Match, b: &Match) -> Option<Match> {
-    match (a, b) {
-        (
-            Match::Ranges {
-                field: f,
-                ranges: x,
-            },
-            Match::Ranges {
-                field: g,
-                ranges: y,
-            },
-        ) if f == g => Some(Match::Ranges {
-            field: *f,
-            ranges: union(x, y),
-        }),
-        (
-            Match::L4Proto {
-                protos: x,
-                negate: false,
-            },
-            Match::L4Proto {
-                protos: y,
-                negate: false,
-            },
-        ) => {
-            let mut protos: Vec<u8> = x.iter().chain(y).copied().collect();
-            protos.sort_unstable();
-            protos.dedup();
-            Some(Match::L4Proto {
-                protos,
-                negate: false,
-            })
-        }
-        _ => None,
-    }
-}
-
-/// Joins consecutive rules with the same verdict whose matches differ in
-/// at most one value set of one field: "if a then v; if b then v" is "if a
-/// or b then v", and a conjunction that differs in one conjunct only is the
-/// conjunction with that conjunct's disjunction. Only rules of the same ACL
-/// rule (equal comments) are joined, so each counter counts one rule.
-fn merge_adjacent(rules: Vec<Rule>) -> Vec<Rule> {
-    let mut out: Vec<Rule> = Vec::with_capacity(rules.len());
-    for r in rules {
-        if let Some(last) = out.last_mut() {
-            if last.action == r.action
-                && last.comment == r.comment
-                && last.matches.len() == r.matches.len()
-            {
-                let diff: Vec<usize> = (0..r.matches.len())
-                    .filter(|&i| last.matches[i] != r.matches[i])
-                    .collect();
-                match diff.as_slice() {
-                    [] => continue,
-                    [i] => {
-                        if let Some(m) = join(&last.matches[*i], &r.matches[*i]) {
-                            last.matches[*i] = m;
-                            continue;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        out.push(r);
-    }
-    out
-}
-
-/// The most rules one region-chain rule may expand to (see [`expand`]).
-pub const MAX_EXPANSION: usize = 32;
-
-/// `r` with its multi-range value matches spelled out: one rule per
-/// combination of ranges (at most [`MAX_EXPANSION`]), each a `cmp` or
-/// `range`; beyond that, each multi-range match becomes a lookup in a
-/// named set ([`value_set`]). Why: the kernel finds a named set by a linear
-/// walk of the table's sets, once per rule that references it and once per
-/// set created, so thousands of them make a commit quadratic (seconds at
-/// 10k rules), while a few more rules in a small region chain cost a few
-/// comparisons on the first packet of a flow only.
-fn expand(table: &mut Table, mut r: Rule) -> Vec<Rule> {
-    let product = r.matches.iter().fold(1usize, |n, m| match m {
-        Match::Ranges { ranges, .. } => n.saturating_mul(ranges.len()),
-        _ => n,
-    });
-    if product <= MAX_EXPANSION {
-        let mut out = vec![r];
-        for i in 0..out[0].matches.len() {
-            let Match::Ranges { field, ranges } = &out[0].matches[i] else {
-                continue;
-            };
-            if ranges.len() < 2 {
-                continue;
-            }
-            let (field, ranges) = (*field, ranges.clone());
-            out = out
-                .into_iter()
-                .flat_map(|rule| {
-                    ranges.iter().map(move |&range| {
-                        let mut one = rule.clone();
-                        one.matches[i] = Match::Ranges {
-                            field,
-                            ranges: vec![range],
-                        };
-                        one
-                    })
-                })
-                .collect();
-        }
-        return out;
-    }
-    for m in &mut r.matches {
-        if let Match::Ranges { field, ranges } = m {
-            if ranges.len() > 1 {
-                let set = value_set(table, *field, ranges);
-                *m = Match::Lookup {
-                    key: vec![*field],
-                    set,
-                    negate: false,
-                };
-            }
-        }
-    }
-    vec![r]
-}
-
-/// The named interval set holding `ranges` of `field` (created on first
-/// use, named by a hash of its content, shared by every rule of the table
-/// that needs it). Named, not anonymous: the kernel resolves an anonymous
-/// set of a batch by walking the whole transaction, and allocates its
-/// `__set%d` name by scanning every set, so thousands of them in one
-/// commit are quadratic (minutes for a 10k-rule ACL).
-fn value_set(table: &mut Table, field: Field, ranges: &[(u128, u128)]) -> String {
-    let len = field.len();
-    let elements: std::collections::BTreeMap<Key, Option<NftVerdict>> = ranges
-        .iter()
-        .map(|&(lo, hi)| (vec![(be_bytes(lo, len), be_bytes(hi, len))], None))
-        .collect();
-    let mut h = FastHasher::default();
-    ranges.hash(&mut h);
-    let hash = h.finish();
-    let tag = format!("{field:?}").to_lowercase();
-    let mut name = format!("values_{tag}_{hash:016x}");
-    let mut n = 0;
-    while let Some(s) = table.sets.get(&name) {
-        if s.key == [field] && s.elements == elements {
-            return name;
-        }
-        n += 1;
-        name = format!("values_{tag}_{hash:016x}_{n}");
-    }
-    let mut set = Set::new(&name, vec![field], true, SetKind::Set);
-    set.elements = elements;
-    table.add_set(set);
-    name
 }

@@ -1,0 +1,183 @@
+//! The rules of a two-level region chain: consecutive rules of one ACL
+//! rule joined ([`merge_adjacent`]), multi-range value matches spelled out
+//! as one rule per value ([`expand`], up to [`MAX_EXPANSION`]) or, beyond
+//! that, a lookup in a named value set ([`value_set`]).
+
+use std::hash::{Hash, Hasher};
+
+use crate::boxes::FastHasher;
+use crate::ir::{be_bytes, Field, Key, Match, Rule, Set, SetKind, Table, Verdict as NftVerdict};
+
+/// The union of two sorted, disjoint range lists (sorted, disjoint, and
+/// adjacent ranges joined).
+fn union(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
+    let mut all: Vec<(u128, u128)> = a.iter().chain(b).copied().collect();
+    all.sort_unstable();
+    let mut out: Vec<(u128, u128)> = Vec::with_capacity(all.len());
+    for (lo, hi) in all {
+        match out.last_mut() {
+            Some(last) if last.1 == u128::MAX || lo <= last.1 + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+/// `a ∨ b` as one match, when both are value sets of the same field.
+fn join(a: &Match, b: &Match) -> Option<Match> {
+    match (a, b) {
+        (
+            Match::Ranges {
+                field: f,
+                ranges: x,
+            },
+            Match::Ranges {
+                field: g,
+                ranges: y,
+            },
+        ) if f == g => Some(Match::Ranges {
+            field: *f,
+            ranges: union(x, y),
+        }),
+        (
+            Match::L4Proto {
+                protos: x,
+                negate: false,
+            },
+            Match::L4Proto {
+                protos: y,
+                negate: false,
+            },
+        ) => {
+            let mut protos: Vec<u8> = x.iter().chain(y).copied().collect();
+            protos.sort_unstable();
+            protos.dedup();
+            Some(Match::L4Proto {
+                protos,
+                negate: false,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Joins consecutive rules with the same verdict whose matches differ in
+/// at most one value set of one field: "if a then v; if b then v" is "if a
+/// or b then v", and a conjunction that differs in one conjunct only is the
+/// conjunction with that conjunct's disjunction. Only rules of the same ACL
+/// rule (equal comments) are joined, so each counter counts one rule.
+pub(super) fn merge_adjacent(rules: Vec<Rule>) -> Vec<Rule> {
+    let mut out: Vec<Rule> = Vec::with_capacity(rules.len());
+    for r in rules {
+        if let Some(last) = out.last_mut() {
+            if last.action == r.action
+                && last.comment == r.comment
+                && last.matches.len() == r.matches.len()
+            {
+                let diff: Vec<usize> = (0..r.matches.len())
+                    .filter(|&i| last.matches[i] != r.matches[i])
+                    .collect();
+                match diff.as_slice() {
+                    [] => continue,
+                    [i] => {
+                        if let Some(m) = join(&last.matches[*i], &r.matches[*i]) {
+                            last.matches[*i] = m;
+                            continue;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out.push(r);
+    }
+    out
+}
+
+/// The most rules one region-chain rule may expand to (see [`expand`]).
+pub const MAX_EXPANSION: usize = 32;
+
+/// `r` with its multi-range value matches spelled out: one rule per
+/// combination of ranges (at most [`MAX_EXPANSION`]), each a `cmp` or
+/// `range`; beyond that, each multi-range match becomes a lookup in a
+/// named set ([`value_set`]). Why: the kernel finds a named set by a linear
+/// walk of the table's sets, once per rule that references it and once per
+/// set created, so thousands of them make a commit quadratic (seconds at
+/// 10k rules), while a few more rules in a small region chain cost a few
+/// comparisons on the first packet of a flow only.
+pub(super) fn expand(table: &mut Table, mut r: Rule) -> Vec<Rule> {
+    let product = r.matches.iter().fold(1usize, |n, m| match m {
+        Match::Ranges { ranges, .. } => n.saturating_mul(ranges.len()),
+        _ => n,
+    });
+    if product <= MAX_EXPANSION {
+        let mut out = vec![r];
+        for i in 0..out[0].matches.len() {
+            let Match::Ranges { field, ranges } = &out[0].matches[i] else {
+                continue;
+            };
+            if ranges.len() < 2 {
+                continue;
+            }
+            let (field, ranges) = (*field, ranges.clone());
+            out = out
+                .into_iter()
+                .flat_map(|rule| {
+                    ranges.iter().map(move |&range| {
+                        let mut one = rule.clone();
+                        one.matches[i] = Match::Ranges {
+                            field,
+                            ranges: vec![range],
+                        };
+                        one
+                    })
+                })
+                .collect();
+        }
+        return out;
+    }
+    for m in &mut r.matches {
+        if let Match::Ranges { field, ranges } = m {
+            if ranges.len() > 1 {
+                let set = value_set(table, *field, ranges);
+                *m = Match::Lookup {
+                    key: vec![*field],
+                    set,
+                    negate: false,
+                };
+            }
+        }
+    }
+    vec![r]
+}
+
+/// The named interval set holding `ranges` of `field` (created on first
+/// use, named by a hash of its content, shared by every rule of the table
+/// that needs it). Named, not anonymous: the kernel resolves an anonymous
+/// set of a batch by walking the whole transaction, and allocates its
+/// `__set%d` name by scanning every set, so thousands of them in one
+/// commit are quadratic (minutes for a 10k-rule ACL).
+fn value_set(table: &mut Table, field: Field, ranges: &[(u128, u128)]) -> String {
+    let len = field.len();
+    let elements: std::collections::BTreeMap<Key, Option<NftVerdict>> = ranges
+        .iter()
+        .map(|&(lo, hi)| (vec![(be_bytes(lo, len), be_bytes(hi, len))], None))
+        .collect();
+    let mut h = FastHasher::default();
+    ranges.hash(&mut h);
+    let hash = h.finish();
+    let tag = format!("{field:?}").to_lowercase();
+    let mut name = format!("values_{tag}_{hash:016x}");
+    let mut n = 0;
+    while let Some(s) = table.sets.get(&name) {
+        if s.key == [field] && s.elements == elements {
+            return name;
+        }
+        n += 1;
+        name = format!("values_{tag}_{hash:016x}_{n}");
+    }
+    let mut set = Set::new(&name, vec![field], true, SetKind::Set);
+    set.elements = elements;
+    table.add_set(set);
+    name
+}
