@@ -49,6 +49,7 @@ pub fn api_error(e: EngineError) -> ApiError {
         EngineError::NotFound { .. } => ApiError::not_found(msg),
         EngineError::Conflict(_) => ApiError::conflict(msg),
         EngineError::Kernel(_) | EngineError::Store(_) => ApiError::internal(msg),
+        EngineError::Unavailable(_) => ApiError::new(bulkhead_api::ErrorCode::Unavailable, msg),
     }
 }
 
