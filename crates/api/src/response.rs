@@ -144,6 +144,25 @@ pub struct EndpointInfo {
     /// The container the endpoint was created for (CNI), if any.
     #[serde(default)]
     pub container_id: Option<String>,
+    /// The cluster node that holds it, for another node's endpoint
+    /// (`endpoint ls --all-nodes`); absent for this host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+/// A cluster node, as `node ls` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Node name (`bulkheadd --node`).
+    pub name: String,
+    /// Underlay address (its VXLAN tunnel endpoint).
+    pub underlay_address: String,
+    /// `ready` while its lease lives, `lost` after.
+    pub state: String,
+    /// Endpoints it has published.
+    pub endpoints: usize,
+    /// When its lease was last renewed (RFC 3339, UTC).
+    pub last_seen: String,
 }
 
 /// One step on a traced packet's path.

@@ -109,6 +109,7 @@ pub fn endpoint(e: &EndpointRecord, network: &str, namespace: &str) -> EndpointI
         acl_mode: e.acl_mode.to_string(),
         acls: e.acls.iter().map(acl).collect(),
         container_id: e.container_id.clone(),
+        node: None,
     }
 }
 
