@@ -3,9 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use bulkhead_testkit::probe::{arrives, ProbeKind};
+
 use crate::world::{
     all_endpoints, cluster, ep, mesh, network_everywhere, overlay, remote_entries, state_of,
-    wait_for, wait_state, TTL,
+    wait_for, wait_state, wait_until, TTL,
 };
 
 /// The probes of a "still forwarding" check, one all-pairs round.
@@ -15,7 +17,6 @@ fn forwarding(eps: &[crate::world::Ep], port: u16) {
 }
 
 #[test]
-#[ignore = "needs the cluster product of branch cluster"]
 fn kill_9_keeps_forwarding_until_lost_and_after_and_restart_is_ready_again() {
     let Some(mut c) = cluster(false) else { return };
     overlay(&c.hosts[0], "ov", "10.212.0.0/24", 4212);
@@ -73,7 +74,6 @@ fn kill_9_keeps_forwarding_until_lost_and_after_and_restart_is_ready_again() {
 }
 
 #[test]
-#[ignore = "needs the cluster product of branch cluster"]
 fn node_rm_of_a_stopped_node_withdraws_its_endpoints_everywhere() {
     let Some(mut c) = cluster(false) else { return };
     overlay(&c.hosts[0], "ov", "10.213.0.0/24", 4213);
@@ -102,10 +102,16 @@ fn node_rm_of_a_stopped_node_withdraws_its_endpoints_everywhere() {
         wait_for(&format!("node-c gone on {}", h.node), 10, || {
             state_of(h, "node-c").is_none().then_some(())
         });
-        wait_for(&format!("ec withdrawn on {}", h.node), 10, || {
+        let gone = wait_until(10, || {
             let (neigh, fdb) = remote_entries(h, ec.ip, &ec.mac);
-            (neigh.is_empty() && fdb.is_empty()).then_some(())
+            neigh.is_empty() && fdb.is_empty()
         });
+        assert!(
+            gone,
+            "ec withdrawn on {}: {:?}",
+            h.node,
+            remote_entries(h, ec.ip, &ec.mac)
+        );
         assert!(!all_endpoints(h).iter().any(|e| e.0 == "ec"), "{}", h.node);
     }
     // Its endpoints' keys and address blocks are gone from etcd.
@@ -127,6 +133,11 @@ fn node_rm_of_a_stopped_node_withdraws_its_endpoints_everywhere() {
         !blocks.contains("\"node-c\""),
         "node-c still holds blocks: {blocks}"
     );
-    // The survivors still talk.
+    // The survivors still talk; node-c's endpoint (its data plane still
+    // up on node-c) is out of their reach.
     forwarding(&eps[..2], 7710);
+    for e in &eps[..2] {
+        let got = arrives(&e.ns, &ec.ns, ec.ip, ProbeKind::Icmp).expect("probe");
+        assert!(!got, "{} still reaches the removed node's ec", e.name);
+    }
 }

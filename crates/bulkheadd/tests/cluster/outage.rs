@@ -10,11 +10,13 @@ use crate::world::{
 };
 
 #[test]
-#[ignore = "needs the cluster product of branch cluster"]
 fn etcd_outage_keeps_traffic_flowing_and_loses_nothing() {
     let Some(mut c) = cluster(false) else { return };
     overlay(&c.hosts[0], "ov", "10.214.0.0/24", 4214);
     network_everywhere(&c, "ov");
+    // A second network where no node holds a block yet.
+    overlay(&c.hosts[0], "ov3", "10.219.0.0/24", 4219);
+    network_everywhere(&c, "ov3");
     let mut eps: Vec<Ep> = vec![
         ep(&c.hosts[0], "ov", "ea"),
         ep(&c.hosts[1], "ov", "eb"),
@@ -90,6 +92,25 @@ fn etcd_outage_keeps_traffic_flowing_and_loses_nothing() {
         }
     );
 
+    // No held block of ov3 on node-b: a claim needs etcd, so refused,
+    // naming the endpoints, nothing stored.
+    let b = &c.hosts[1];
+    b.ok(&["namespace", "create", "ef"]);
+    let err = b.fails(&[
+        "endpoint",
+        "create",
+        "ef",
+        "--network",
+        "ov3",
+        "--namespace",
+        "ef",
+    ]);
+    assert!(err.contains(&url), "error names the etcd endpoints: {err}");
+    assert!(
+        !b.names("endpoint").contains(&"ef".to_owned()),
+        "nothing stored"
+    );
+
     c.etcd.start();
     for h in &c.hosts {
         for n in ["node-a", "node-b", "node-c"] {
@@ -121,4 +142,14 @@ fn etcd_outage_keeps_traffic_flowing_and_loses_nothing() {
     network_everywhere(&c, "ov2");
     let e = endpoint(&c.hosts[2], "ov2", "ee", "ee");
     assert!(ip_of(&e).to_string().starts_with("10.215.0."), "{e}");
+    let f = c.hosts[1].json(&[
+        "endpoint",
+        "create",
+        "ef",
+        "--network",
+        "ov3",
+        "--namespace",
+        "ef",
+    ]);
+    assert!(ip_of(&f).to_string().starts_with("10.219.0."), "{f}");
 }

@@ -6,7 +6,6 @@ use crate::world::{
 };
 
 #[test]
-#[ignore = "needs the cluster product of branch cluster"]
 fn endpoints_on_three_hosts_reach_each_other_over_vxlan() {
     let Some(c) = cluster(false) else { return };
     let [a, b, h3] = &c.hosts[..] else {

@@ -6,7 +6,6 @@ use crate::world::{cluster, ep, mesh, network_everywhere, nodes, overlay};
 use bulkhead_testkit::cluster::{Host, UNDERLAY_DEV};
 
 #[test]
-#[ignore = "needs the cluster product of branch cluster"]
 fn a_tls_cluster_works_and_a_node_with_a_foreign_certificate_never_joins() {
     let Some(c) = cluster(true) else { return };
     assert!(c.etcd.url().starts_with("https://"));

@@ -57,6 +57,20 @@ pub fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T
     }
 }
 
+/// Whether `f` holds within `secs` seconds (polled every 100 ms).
+pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Waits until every host lists network `name`.
 #[track_caller]
 pub fn network_everywhere(c: &Cluster, name: &str) {
@@ -204,19 +218,26 @@ pub fn all_endpoints(h: &Host) -> Vec<(String, String, Ipv4Addr)> {
     v
 }
 
-/// `ip -n HOST neigh show dev <bridge or vxlan>` lines mentioning `ip`, and
-/// `bridge fdb` lines mentioning `mac`, in `h`'s host namespace.
+/// In `h`'s host namespace: the neighbour entries of `ip`, and the VXLAN
+/// FDB entries (`… dst <vtep>`) of `mac` — what the watch programs for a
+/// remote endpoint. (The bridge's own learned entry for a MAC seen through
+/// the VXLAN port is not one: without the VXLAN entry it leads nowhere.)
 pub fn remote_entries(h: &Host, ip: Ipv4Addr, mac: &str) -> (Vec<String>, Vec<String>) {
-    let neigh = bulkhead_testkit::cmd::ip(&["-n", h.ns_name(), "neigh", "show", &ip.to_string()]);
+    let ip_s = ip.to_string();
+    let neigh = bulkhead_testkit::cmd::ip(&["-n", h.ns_name(), "neigh", "show", &ip_s]);
     let fdb = bulkhead_testkit::cmd::checked(
         std::process::Command::new("bridge").args(["-n", h.ns_name(), "fdb", "show"]),
         "bridge fdb show",
     );
-    let pick = |text: &str, needle: &str| -> Vec<String> {
-        text.lines()
-            .filter(|l| !needle.is_empty() && l.contains(needle))
-            .map(str::to_owned)
-            .collect()
-    };
-    (pick(&neigh, &ip.to_string()), pick(&fdb, mac))
+    let neigh = neigh
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(ip_s.as_str()))
+        .map(str::to_owned)
+        .collect();
+    let fdb = fdb
+        .lines()
+        .filter(|l| !mac.is_empty() && l.starts_with(mac) && l.contains(" dst "))
+        .map(str::to_owned)
+        .collect();
+    (neigh, fdb)
 }
