@@ -37,6 +37,22 @@ fn networks_and_endpoints_spread_to_every_node() {
         assert_ne!(ia, ib);
         wait(10, "a programs eb", || a.remote_ips() == vec![ib]);
         wait(10, "b programs ea", || b.remote_ips() == vec![ia]);
+        // An address of a's block is not b's to take, even when asked for.
+        let err = b
+            .engine
+            .create_endpoint(bulkhead_model::EndpointSpec {
+                name: "steal".into(),
+                network: "ov".into(),
+                namespace: "x".into(),
+                ip: Some(bulkhead_model::Cidr::new(ia, 26).last().to_string()),
+                ..Default::default()
+            })
+            .expect_err("another node's block");
+        assert!(
+            matches!(err, bulkhead_engine::EngineError::Conflict(_))
+                && err.to_string().contains("held by another node"),
+            "{err}"
+        );
         let remote = a.kernel.remotes();
         let host: IpAddr = "10.98.0.202".parse().expect("ip");
         assert!(remote.iter().all(|r| r.host == host), "{remote:?}");
@@ -259,5 +275,56 @@ fn tls_needs_the_client_certificate() {
             .map(|n| n.name)
             .collect();
         assert_eq!(names, vec!["node-a".to_owned()]);
+    });
+}
+
+/// `--lost-node-grace`: a node lost longer than the grace is removed by the
+/// others on their own (its endpoints withdrawn, its blocks freed); a node
+/// within the grace, or ready, stays.
+#[test]
+fn lost_node_grace_removes_a_node_lost_too_long() {
+    with_etcd(false, |etcd| {
+        let mut a = Node::join_later("node-a");
+        let mut cfg = kit::config(etcd, "node-a", "10.98.0.251", a.dir.path());
+        cfg.lost_node_grace = Some(Duration::from_secs(1));
+        a.start(cfg);
+        let mut c = Node::join(etcd, "node-c", "10.98.0.253");
+        a.cluster()
+            .create_network(overlay("ov", "10.67.0.0/24", 67))
+            .expect("create");
+        wait(10, "ov on c", || c.engine.network("ov").is_ok());
+        let ic = c.endpoint("ec", "ov");
+        wait(10, "a programs ec", || a.remote_ips() == vec![ic]);
+        // Ready nodes are never removed by the grace.
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(a.remote_ips(), vec![ic]);
+        drop(c.cluster.take());
+        let rt = std::mem::replace(
+            &mut c.rt,
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("rt"),
+        );
+        rt.shutdown_timeout(Duration::from_secs(1));
+        wait(20, "node-c removed by the grace", || {
+            a.cluster()
+                .nodes()
+                .expect("ls")
+                .iter()
+                .all(|n| n.name != "node-c")
+        });
+        wait(10, "ec withdrawn", || a.remote_ips().is_empty());
+        // Its block is free: a may claim it, and c's old address with it.
+        let again = a
+            .engine
+            .create_endpoint(bulkhead_model::EndpointSpec {
+                name: "ea".into(),
+                network: "ov".into(),
+                namespace: "x".into(),
+                ip: Some(ic.to_string()),
+                ..Default::default()
+            })
+            .expect("c's address, from its freed block");
+        assert_eq!(again.ip_address.addr, ic);
     });
 }
