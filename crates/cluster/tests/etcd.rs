@@ -103,28 +103,39 @@ fn no_address_twice_under_concurrent_creates() {
         for n in &nodes {
             wait(10, "ov everywhere", || n.engine.network("ov").is_ok());
         }
-        // 3 × 40 = 120 of the /24's 253 usable addresses: each node needs
-        // its own blocks, claimed while the others claim theirs.
+        // 3 × 40 = 120 of the /24's 253 usable addresses in four /26
+        // blocks: each node needs one, claimed while the others claim
+        // theirs, by four creators at once on each node (which must not
+        // each claim a block of their own: there are not enough).
         let ips: Vec<Vec<IpAddr>> = std::thread::scope(|s| {
             let hs: Vec<_> = nodes
                 .iter()
                 .map(|n| {
                     s.spawn(move || {
-                        (0..40)
-                            .map(|i| n.endpoint(&format!("e{i}"), "ov"))
-                            .collect::<Vec<_>>()
+                        std::thread::scope(|s2| {
+                            let ws: Vec<_> = (0..4)
+                                .map(|w| {
+                                    s2.spawn(move || {
+                                        (0..10)
+                                            .map(|i| n.endpoint(&format!("e{w}x{i}"), "ov"))
+                                            .collect::<Vec<_>>()
+                                    })
+                                })
+                                .collect();
+                            ws.into_iter()
+                                .flat_map(|h| h.join().expect("creator"))
+                                .collect::<Vec<_>>()
+                        })
                     })
                 })
                 .collect();
-            hs.into_iter().map(|h| h.join().expect("creator")).collect()
+            hs.into_iter().map(|h| h.join().expect("node")).collect()
         });
         let all: Vec<IpAddr> = ips.iter().flatten().copied().collect();
         let unique: BTreeSet<IpAddr> = all.iter().copied().collect();
         assert_eq!(unique.len(), 120, "duplicates among {all:?}");
         // Each node's addresses lie in blocks held by that node only.
         for (n, mine) in nodes.iter().zip(&ips) {
-            let net = n.engine.network("ov").expect("ov");
-            let _ = net;
             let others: BTreeSet<IpAddr> = ips
                 .iter()
                 .filter(|v| !std::ptr::eq(*v, mine))
