@@ -122,6 +122,7 @@ fn endpoints() -> Vec<EndpointInfo> {
         acl_mode: "layered".into(),
         acls: acls(),
         container_id: None,
+        node: None,
     }]
 }
 

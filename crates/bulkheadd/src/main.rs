@@ -56,7 +56,7 @@ struct Args {
     /// Join a cluster whose shared state is in etcd: its endpoints,
     /// comma-separated (http:// or https:// URLs). Needs --node and
     /// --underlay-address (see docs/cluster.md).
-    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',', requires_all = ["node", "underlay_address"])]
+    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',', requires_all = ["node", "underlay_address"], conflicts_with = "peers")]
     etcd: Vec<String>,
     /// This host's node name in the cluster.
     #[arg(long, value_name = "NAME", requires = "etcd")]

@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub held: Mutex<blocks::Held>,
     /// The watch is live (its mirror is current).
     pub watching: AtomicBool,
+    /// Held while a block is claimed ([`Hooks::claim_block`]).
+    pub claiming: Mutex<()>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -113,6 +115,7 @@ impl Cluster {
             runtime: tokio::runtime::Handle::current(),
             held: Mutex::new(held),
             watching: AtomicBool::new(false),
+            claiming: Mutex::new(()),
         });
         if !engine.set_cluster_hooks(Arc::new(Hooks(shared.clone()))) {
             return Err(ClusterError::Config(
@@ -182,7 +185,16 @@ impl ClusterHooks for Hooks {
         &self,
         network: &Network,
         containing: Option<IpAddr>,
+        seen: usize,
     ) -> bulkhead_engine::Result<()> {
+        // One claim at a time per node: concurrent creates that all found
+        // the blocks full need one new block, not one each.
+        let _claiming = self.0.claiming.lock().unwrap_or_else(|p| p.into_inner());
+        let held = self.0.held().of(network.name.as_str());
+        let covered = containing.is_some_and(|ip| held.iter().any(|b| b.contains(ip)));
+        if covered || (containing.is_none() && held.len() > seen) {
+            return Ok(());
+        }
         let shared = self.0.clone();
         let (name, subnet) = (network.name.to_string(), network.subnets[0]);
         self.0

@@ -29,9 +29,16 @@ pub trait ClusterHooks: Send + Sync + std::fmt::Debug {
     /// from the whole subnet, as a host without a cluster does).
     fn address_blocks(&self, network: &Network) -> Option<Vec<Cidr>>;
     /// Claims one more block of `network` for this node (the one holding
-    /// `containing` if given). Blocking; called without the engine lock.
-    fn claim_block(&self, network: &Network, containing: Option<IpAddr>) -> Result<()>;
+    /// `containing` if given). `seen`: how many blocks the caller found
+    /// full; when the node holds more by now (a concurrent create claimed
+    /// one), there is nothing to claim. Blocking; called without the
+    /// engine lock.
+    fn claim_block(&self, network: &Network, containing: Option<IpAddr>, seen: usize)
+        -> Result<()>;
 }
+
+/// Claims one create makes before it gives up.
+const CLAIM_ATTEMPTS: usize = 4;
 
 /// The outcome of looking for an address in the held blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +47,9 @@ pub(crate) enum BlockPick {
     Anywhere,
     /// This address is free in a held block.
     Free(IpAddr),
-    /// No held block can serve: claim one (holding this address, if given).
-    NeedBlock(Option<IpAddr>),
+    /// No held block (of this many) can serve: claim one (holding this
+    /// address, if given).
+    NeedBlock(Option<IpAddr>, usize),
 }
 
 /// The `i`-th address of `block` (no overflow: callers stay inside it).
@@ -88,7 +96,7 @@ impl Engine {
             return Ok(if blocks.iter().any(|b| b.contains(ip)) {
                 BlockPick::Free(ip)
             } else {
-                BlockPick::NeedBlock(Some(ip))
+                BlockPick::NeedBlock(Some(ip), blocks.len())
             });
         }
         let key = network.id.to_string();
@@ -112,13 +120,18 @@ impl Engine {
                 }
             }
         }
-        Ok(BlockPick::NeedBlock(None))
+        Ok(BlockPick::NeedBlock(None, blocks.len()))
     }
 
     /// Asks the control plane for a block (engine lock not held).
-    pub(crate) fn claim_block(&self, network: &Network, containing: Option<IpAddr>) -> Result<()> {
+    pub(crate) fn claim_block(
+        &self,
+        network: &Network,
+        containing: Option<IpAddr>,
+        seen: usize,
+    ) -> Result<()> {
         match self.cluster.get() {
-            Some(h) => h.claim_block(network, containing),
+            Some(h) => h.claim_block(network, containing, seen),
             None => Ok(()),
         }
     }
@@ -126,26 +139,31 @@ impl Engine {
 
 impl Engine {
     /// Creates an endpoint (see [`Engine::create_endpoint_in`]); in a
-    /// cluster network, claims an address block first when none it holds
-    /// can serve, then tries once more.
+    /// cluster network, claims an address block when none it holds can
+    /// serve, then tries again (a few times: concurrent creates may fill
+    /// the new block first).
     pub fn create_endpoint(
         &self,
         spec: bulkhead_model::EndpointSpec,
     ) -> Result<bulkhead_model::Endpoint> {
-        let wanted = match self.create_endpoint_in(spec.clone())? {
+        let mut need = match self.create_endpoint_in(spec.clone())? {
             Ok(e) => return self.created(e),
-            Err(ip) => ip,
+            Err(need) => need,
         };
         let network = self.network(&spec.network)?;
-        self.claim_block(&network, wanted)?;
-        match self.create_endpoint_in(spec)? {
-            Ok(e) => self.created(e),
-            Err(ip) => Err(crate::EngineError::Conflict(format!(
-                "ip {:?}: no address block of network {:?} this node holds or can claim has it free",
-                ip.map_or_else(|| "(none)".to_owned(), |ip| ip.to_string()),
-                network.name.as_str()
-            ))),
+        for _ in 0..CLAIM_ATTEMPTS {
+            self.claim_block(&network, need.0, need.1)?;
+            need = match self.create_endpoint_in(spec.clone())? {
+                Ok(e) => return self.created(e),
+                Err(need) => need,
+            };
         }
+        Err(crate::EngineError::Conflict(format!(
+            "ip {:?}: no address block of network {:?} this node holds or can claim has it free",
+            need.0
+                .map_or_else(|| "(none)".to_owned(), |ip| ip.to_string()),
+            network.name.as_str()
+        )))
     }
 
     fn created(&self, e: bulkhead_model::Endpoint) -> Result<bulkhead_model::Endpoint> {

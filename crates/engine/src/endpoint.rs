@@ -67,12 +67,13 @@ fn port_spec(
 }
 
 impl Engine {
-    /// Creates an endpoint; `Ok(Err(ip))` when its address must come from
-    /// an address block this node does not hold yet (see [`crate::cluster`]).
+    /// Creates an endpoint; `Ok(Err((ip, held)))` when its address must
+    /// come from an address block this node does not hold yet (see
+    /// [`crate::cluster`]).
     pub(crate) fn create_endpoint_in(
         &self,
         spec: EndpointSpec,
-    ) -> Result<std::result::Result<Endpoint, Option<std::net::IpAddr>>> {
+    ) -> Result<std::result::Result<Endpoint, (Option<std::net::IpAddr>, usize)>> {
         let req = spec.validate()?;
         let container_id = spec.container_id.clone();
         let mut inner = self.lock();
@@ -143,7 +144,7 @@ impl Engine {
         let hint = match self.pick_in_blocks(&network, req.ip)? {
             crate::cluster::BlockPick::Anywhere => req.ip,
             crate::cluster::BlockPick::Free(ip) => Some(ip),
-            crate::cluster::BlockPick::NeedBlock(ip) => return Ok(Err(ip)),
+            crate::cluster::BlockPick::NeedBlock(ip, seen) => return Ok(Err((ip, seen))),
         };
         let key = id.to_string();
         let net_key = network.id.to_string();
