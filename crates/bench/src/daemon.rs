@@ -141,6 +141,18 @@ impl Daemon {
         self.dir.path().join("run").join("bulkhead.sock")
     }
 
+    /// CPU time the daemon has used (user + system), ms, from
+    /// `/proc/<pid>/stat` (clock ticks of 10 ms).
+    pub(crate) fn cpu_ms(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
+        // Fields after the command's closing parenthesis: state is 3rd,
+        // utime 14th, stime 15th of the whole line.
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+        Some(ticks * 10.0)
+    }
+
     /// The pin of the daemon's namespace `name` (one it made).
     pub(crate) fn netns_path(&self, name: &str) -> PathBuf {
         netns::path_of(&format!("{}{name}", self.prefix))

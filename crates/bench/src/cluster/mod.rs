@@ -206,8 +206,9 @@ fn convergence(n: usize, nodes: usize) -> Result<(Vec<f64>, usize), String> {
 }
 
 /// Node A's create latencies (ms) for `n` endpoints, with the other nodes
-/// creating as many at the same time when `loaded`.
-fn create_latency(n: usize, nodes: usize, loaded: bool) -> Result<Vec<f64>, String> {
+/// creating as many at the same time when `loaded`; and the CPU time node
+/// A's daemon used meanwhile (ms).
+fn create_latency(n: usize, nodes: usize, loaded: bool) -> Result<(Vec<f64>, f64), String> {
     let cluster = Cluster::start(nodes)?;
     let rt = runtime()?;
     let clients: Vec<Client> = cluster
@@ -219,7 +220,8 @@ fn create_latency(n: usize, nodes: usize, loaded: bool) -> Result<Vec<f64>, Stri
     for c in &clients {
         wait_network(&rt, c)?;
     }
-    std::thread::scope(|s| {
+    let cpu0 = cluster.nodes[0].cpu_ms().unwrap_or(f64::NAN);
+    let mine = std::thread::scope(|s| {
         let others: Vec<_> = if loaded {
             clients[1..]
                 .iter()
@@ -244,8 +246,12 @@ fn create_latency(n: usize, nodes: usize, loaded: bool) -> Result<Vec<f64>, Stri
         for o in others {
             o.join().map_err(|_| "a creating thread panicked")??;
         }
-        Ok(mine)
-    })
+        Ok::<_, String>(mine)
+    })?;
+    // Node A's watch may still be programming the last remote endpoints.
+    std::thread::sleep(Duration::from_secs(1));
+    let cpu = cluster.nodes[0].cpu_ms().unwrap_or(f64::NAN) - cpu0;
+    Ok((mine, cpu))
 }
 
 pub fn run(args: &Args) -> Result<(), String> {
@@ -269,8 +275,8 @@ pub fn run(args: &Args) -> Result<(), String> {
         println!("| endpoint create → reachable | {} | {p50:.1} ms | {p99:.1} ms | {max:.1} ms | {missed} |", times.len());
     }
     if args.endpoints > 0 {
-        let alone = create_latency(args.endpoints, args.nodes, false)?;
-        let loaded = create_latency(args.endpoints, args.nodes, true)?;
+        let (alone, cpu_alone) = create_latency(args.endpoints, args.nodes, false)?;
+        let (loaded, cpu_loaded) = create_latency(args.endpoints, args.nodes, true)?;
         let (a50, a99) = p50_p99(&alone);
         let (l50, l99) = p50_p99(&loaded);
         println!();
@@ -285,6 +291,13 @@ pub fn run(args: &Args) -> Result<(), String> {
             args.endpoints
         );
         println!("| ratio | {:.2}× | {:.2}× |", l50 / a50, l99 / a99);
+        let remote = args.endpoints * (args.nodes - 1);
+        println!();
+        println!(
+            "node A's bulkheadd CPU: {cpu_alone:.0} ms alone, {cpu_loaded:.0} ms with the others' \
+             {remote} endpoints coming through its watch: {:.2} ms per remote endpoint",
+            (cpu_loaded - cpu_alone) / remote as f64
+        );
     }
     Ok(())
 }
