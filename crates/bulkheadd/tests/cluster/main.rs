@@ -15,7 +15,8 @@
 //!   of a stopped node withdraws its endpoints everywhere.
 //! - `outage`: etcd stopped and started again: traffic keeps flowing, an
 //!   operation fails naming the etcd endpoints or succeeds and is
-//!   published later; nothing duplicated, nothing lost.
+//!   published later; nothing duplicated, nothing lost. A node frozen
+//!   across an etcd restart and a compaction catches up (lists again).
 //! - `ipam`: concurrent creates on all nodes, and a restart, never hand
 //!   out an address twice.
 //! - `tls`: the cluster over TLS with client certificates; a node with a

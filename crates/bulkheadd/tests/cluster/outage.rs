@@ -6,7 +6,8 @@
 use bulkhead_testkit::cli::endpoint;
 
 use crate::world::{
-    all_endpoints, cluster, ep, ip_of, mesh, network_everywhere, overlay, wait_for, wait_state, Ep,
+    all_endpoints, cluster, ep, ip_of, mesh, network_everywhere, overlay, remote_entries, wait_for,
+    wait_state, Ep,
 };
 
 #[test]
@@ -152,4 +153,66 @@ fn etcd_outage_keeps_traffic_flowing_and_loses_nothing() {
         "ef",
     ]);
     assert!(ip_of(&f).to_string().starts_with("10.219.0."), "{f}");
+}
+
+/// Sends `sig` (`STOP`, `CONT`) to host `h`'s daemon.
+fn signal(h: &bulkhead_testkit::cluster::Host, sig: &str) {
+    bulkhead_testkit::cmd::checked(
+        std::process::Command::new("kill").args([&format!("-{sig}"), &h.pid().to_string()]),
+        &format!("kill -{sig}"),
+    );
+}
+
+/// A node that was frozen (SIGSTOP) across an etcd restart, while the
+/// others created and removed endpoints and etcd compacted its history,
+/// catches up when it runs again: it cannot resume its watch from where it
+/// stopped (compacted), so it lists again — the new endpoint programmed,
+/// the removed one withdrawn, `ready` again.
+#[test]
+fn a_node_that_missed_changes_and_a_compaction_catches_up() {
+    let Some(mut c) = cluster(false) else { return };
+    overlay(&c.hosts[0], "ov", "10.222.0.0/24", 4222);
+    network_everywhere(&c, "ov");
+    let ea = ep(&c.hosts[0], "ov", "ea");
+    let eb = ep(&c.hosts[1], "ov", "eb");
+    let ec = ep(&c.hosts[2], "ov", "ec");
+    let failures = mesh(&[ea.clone(), eb.clone(), ec.clone()], 8000, true);
+    assert!(failures.is_empty(), "before: {failures:?}");
+
+    signal(&c.hosts[2], "STOP");
+    c.etcd.stop();
+    c.etcd.start();
+    let ed = ep(&c.hosts[0], "ov", "ed");
+    c.hosts[0].ok(&["endpoint", "rm", "ea"]);
+    wait_for("node-b sees ed and not ea", 15, || {
+        let l = all_endpoints(&c.hosts[1]);
+        (l.iter().any(|e| e.0 == "ed") && !l.iter().any(|e| e.0 == "ea")).then_some(())
+    });
+    let ns = c.hosts[0].ns_name().to_owned();
+    let status = c.etcd.ctl_ok(&ns, &["endpoint", "status", "-w", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&status).expect("status json");
+    let rev = v[0]["Status"]["header"]["revision"]
+        .as_i64()
+        .expect("revision");
+    c.etcd.ctl_ok(&ns, &["compact", &rev.to_string()]);
+    wait_state(&c.hosts[0], "node-c", "lost", 15);
+
+    signal(&c.hosts[2], "CONT");
+    wait_state(&c.hosts[0], "node-c", "ready", 15);
+    let want = all_endpoints(&c.hosts[1]);
+    wait_for("node-c lists what node-b lists", 15, || {
+        (all_endpoints(&c.hosts[2]) == want).then_some(())
+    });
+    let (neigh, fdb) = remote_entries(&c.hosts[2], ed.ip, &ed.mac);
+    assert!(
+        !neigh.is_empty() && !fdb.is_empty(),
+        "ed programmed on node-c: {neigh:?} {fdb:?}"
+    );
+    let (neigh, fdb) = remote_entries(&c.hosts[2], ea.ip, &ea.mac);
+    assert!(
+        neigh.is_empty() && fdb.is_empty(),
+        "ea withdrawn on node-c: {neigh:?} {fdb:?}"
+    );
+    let failures = mesh(&[eb, ec, ed], 8010, true);
+    assert!(failures.is_empty(), "after: {failures:?}");
 }
