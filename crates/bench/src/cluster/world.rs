@@ -17,6 +17,9 @@ use bulkhead_dataplane::netns::NetnsGuard;
 use crate::daemon::Daemon;
 use crate::world::{run, track_child, untrack_child};
 
+/// etcd's client URL.
+pub const ETCD_URL: &str = "http://10.98.0.1:2379";
+
 /// The underlay device in every node (the overlay networks' uplink).
 pub const UPLINK: &str = "bhbul0";
 
