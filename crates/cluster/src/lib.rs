@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub held: Mutex<blocks::Held>,
     /// The watch is live (its mirror is current).
     pub watching: AtomicBool,
+    /// The watch has listed etcd once: the mirror is the whole truth.
+    pub listed: AtomicBool,
     /// Held while a block is claimed ([`Hooks::claim_block`]).
     pub claiming: Mutex<()>,
 }
@@ -116,6 +118,7 @@ impl Cluster {
             held: Mutex::new(held),
             watching: AtomicBool::new(false),
             claiming: Mutex::new(()),
+            listed: AtomicBool::new(false),
         });
         if !engine.set_cluster_hooks(Arc::new(Hooks(shared.clone()))) {
             return Err(ClusterError::Config(
@@ -160,6 +163,10 @@ impl Drop for Cluster {
 struct Peers(Arc<Shared>);
 
 impl PeerSource for Peers {
+    fn is_current(&self) -> bool {
+        self.0.listed.load(Ordering::Acquire)
+    }
+
     fn remote_endpoints(&self, network: &Network) -> bulkhead_engine::Result<Vec<RemoteEndpoint>> {
         Ok(self
             .0

@@ -42,6 +42,7 @@ async fn session(shared: &Arc<Shared>, states: &mut BTreeMap<String, bool>) -> R
     let touched = shared
         .cache()
         .replace(resp.kvs().iter().map(|kv| (kv.key(), kv.value())));
+    shared.listed.store(true, Ordering::Release);
     apply(shared, touched, states).await;
     let (_watcher, mut stream) = shared
         .client
@@ -107,13 +108,23 @@ async fn apply(shared: &Arc<Shared>, t: Touched, states: &mut BTreeMap<String, b
             }
         }
     }
-    if t.networks.is_empty() && t.peers.is_empty() {
+    if t.networks.is_empty() && t.peers.is_empty() && !t.all_peers {
         return;
     }
     let s = shared.clone();
     let _ = tokio::task::spawn_blocking(move || {
+        let mut t = t;
         for n in &t.networks {
             crate::ops::follow_network(&s, n);
+        }
+        if t.all_peers {
+            t.peers.extend(
+                s.engine
+                    .networks()
+                    .into_iter()
+                    .filter(|n| n.driver == Driver::Overlay)
+                    .map(|n| n.name.to_string()),
+            );
         }
         for n in &t.peers {
             match s.engine.network(n) {

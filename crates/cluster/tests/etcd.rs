@@ -339,3 +339,56 @@ fn lost_node_grace_removes_a_node_lost_too_long() {
         assert_eq!(again.ip_address.addr, ic);
     });
 }
+
+/// A node that was down while another node was removed drops that node's
+/// entries when it comes back: its first sync diffs against what the
+/// kernel holds, not against an empty list.
+#[test]
+fn a_restarted_node_drops_entries_withdrawn_while_it_was_down() {
+    with_etcd(false, |etcd| {
+        let mut a = Node::join(etcd, "node-a", "10.98.0.161");
+        let b = Node::join(etcd, "node-b", "10.98.0.162");
+        let mut c = Node::join(etcd, "node-c", "10.98.0.163");
+        b.cluster()
+            .create_network(overlay("ov", "10.68.0.0/24", 68))
+            .expect("create");
+        wait(10, "ov on a and c", || {
+            a.engine.network("ov").is_ok() && c.engine.network("ov").is_ok()
+        });
+        let ib = b.endpoint("eb", "ov");
+        let ic = c.endpoint("ec", "ov");
+        let mut both = vec![ib, ic];
+        both.sort();
+        wait(10, "a programs eb and ec", || {
+            let mut got = a.remote_ips();
+            got.sort();
+            got == both
+        });
+        for n in [&mut a, &mut c] {
+            drop(n.cluster.take());
+            let rt = std::mem::replace(
+                &mut n.rt,
+                tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .expect("rt"),
+            );
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+        wait(15, "node-c lost", || {
+            b.cluster()
+                .nodes()
+                .expect("ls")
+                .iter()
+                .any(|n| n.name == "node-c" && n.state == "lost")
+        });
+        b.cluster().remove_node("node-c").expect("node rm");
+        // a's kernel still holds ec from before.
+        assert!(a.remote_ips().contains(&ic));
+        a.reopen();
+        let cfg = kit::config(etcd, "node-a", "10.98.0.161", a.dir.path());
+        a.start(cfg);
+        wait(10, "ec dropped on a, eb kept", || {
+            a.remote_ips() == vec![ib]
+        });
+    });
+}
