@@ -118,13 +118,21 @@ async fn apply(shared: &Arc<Shared>, t: Touched, states: &mut BTreeMap<String, b
             crate::ops::follow_network(&s, n);
         }
         if t.all_peers {
-            t.peers.extend(
-                s.engine
-                    .networks()
-                    .into_iter()
-                    .filter(|n| n.driver == Driver::Overlay)
-                    .map(|n| n.name.to_string()),
-            );
+            let overlays: Vec<String> = s
+                .engine
+                .networks()
+                .into_iter()
+                .filter(|n| n.driver == Driver::Overlay)
+                .map(|n| n.name.to_string())
+                .collect();
+            // Cluster networks removed from etcd while the watch was down.
+            for n in &overlays {
+                let gone = !s.cache().networks.contains_key(n);
+                if gone && s.held().tracks(n) {
+                    crate::ops::follow_network(&s, n);
+                }
+            }
+            t.peers.extend(overlays);
         }
         for n in &t.peers {
             match s.engine.network(n) {

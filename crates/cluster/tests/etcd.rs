@@ -342,7 +342,8 @@ fn lost_node_grace_removes_a_node_lost_too_long() {
 
 /// A node that was down while another node was removed drops that node's
 /// entries when it comes back: its first sync diffs against what the
-/// kernel holds, not against an empty list.
+/// kernel holds, not against an empty list. A cluster network removed
+/// meanwhile goes too.
 #[test]
 fn a_restarted_node_drops_entries_withdrawn_while_it_was_down() {
     with_etcd(false, |etcd| {
@@ -352,8 +353,13 @@ fn a_restarted_node_drops_entries_withdrawn_while_it_was_down() {
         b.cluster()
             .create_network(overlay("ov", "10.68.0.0/24", 68))
             .expect("create");
-        wait(10, "ov on a and c", || {
-            a.engine.network("ov").is_ok() && c.engine.network("ov").is_ok()
+        b.cluster()
+            .create_network(overlay("ov2", "10.69.0.0/24", 69))
+            .expect("create ov2");
+        wait(10, "ov, ov2 on a and c", || {
+            a.engine.network("ov").is_ok()
+                && c.engine.network("ov").is_ok()
+                && a.engine.network("ov2").is_ok()
         });
         let ib = b.endpoint("eb", "ov");
         let ic = c.endpoint("ec", "ov");
@@ -382,6 +388,7 @@ fn a_restarted_node_drops_entries_withdrawn_while_it_was_down() {
                 .any(|n| n.name == "node-c" && n.state == "lost")
         });
         b.cluster().remove_node("node-c").expect("node rm");
+        b.cluster().delete_network("ov2").expect("delete ov2");
         // a's kernel still holds ec from before.
         assert!(a.remote_ips().contains(&ic));
         a.reopen();
@@ -390,5 +397,7 @@ fn a_restarted_node_drops_entries_withdrawn_while_it_was_down() {
         wait(10, "ec dropped on a, eb kept", || {
             a.remote_ips() == vec![ib]
         });
+        wait(10, "ov2 removed on a", || a.engine.network("ov2").is_err());
+        assert!(a.engine.network("ov").is_ok());
     });
 }
