@@ -67,6 +67,21 @@ impl Held {
         std::fs::rename(&tmp, &self.path).map_err(io)
     }
 
+    /// Remembers that `network` is a cluster network here (with no block
+    /// yet): a re-list that no longer finds it in etcd removes it locally.
+    pub fn track(&mut self, network: &str) -> Result<()> {
+        if self.map.contains_key(network) {
+            return Ok(());
+        }
+        self.map.insert(network.to_owned(), Vec::new());
+        self.save()
+    }
+
+    /// Whether `network` is a cluster network here ([`Held::track`]).
+    pub fn tracks(&self, network: &str) -> bool {
+        self.map.contains_key(network)
+    }
+
     pub fn of(&self, network: &str) -> Vec<Cidr> {
         self.map.get(network).cloned().unwrap_or_default()
     }

@@ -32,6 +32,9 @@ pub struct Touched {
     pub networks: BTreeSet<String>,
     /// Nodes whose record or liveness changed.
     pub nodes: BTreeSet<String>,
+    /// A fresh listing: every local overlay network is to be synced (one
+    /// whose remote endpoints all went while the watch was down too).
+    pub all_peers: bool,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(key: &[u8], value: &[u8]) -> Option<T> {
@@ -125,7 +128,10 @@ impl Cache {
     /// Replaces everything with a fresh listing (after a compaction or a
     /// reconnect); touches every network and node old or new.
     pub fn replace<'a>(&mut self, kvs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Touched {
-        let mut t = Touched::default();
+        let mut t = Touched {
+            all_peers: true,
+            ..Touched::default()
+        };
         t.peers.extend(self.endpoints.keys().cloned());
         t.networks.extend(self.networks.keys().cloned());
         t.nodes.extend(self.nodes.keys().cloned());

@@ -111,11 +111,12 @@ impl Config {
 
     /// The etcd client (connects lazily).
     pub async fn connect(&self) -> Result<Client> {
-        // Requests time out well inside the lease TTL: a keepalive stuck
-        // on a dead server must not outlive the lease it keeps.
-        let timeout = (self.node_ttl / 3).max(Duration::from_secs(1));
+        // Requests time out at half the lease TTL, within 2–5 s: a
+        // keepalive stuck on a dead server is abandoned while the lease
+        // still lives, and a loaded etcd (fsync per commit) is given time.
+        let timeout = (self.node_ttl / 2).clamp(Duration::from_secs(2), Duration::from_secs(5));
         let mut options = ConnectOptions::new()
-            .with_connect_timeout(timeout)
+            .with_connect_timeout(Duration::from_secs(2))
             .with_timeout(timeout)
             .with_keep_alive(Duration::from_secs(2), timeout);
         if let Some(ca) = &self.cacert {

@@ -50,6 +50,12 @@ pub(crate) struct Shared {
     pub held: Mutex<blocks::Held>,
     /// The watch is live (its mirror is current).
     pub watching: AtomicBool,
+    /// Networks whose remote endpoints changed, not programmed yet
+    /// ([`watch::program`]), and its wake-up.
+    pub dirty: Mutex<std::collections::BTreeSet<String>>,
+    pub dirty_wake: tokio::sync::Notify,
+    /// The watch has listed etcd once: the mirror is the whole truth.
+    pub listed: AtomicBool,
     /// Held while a block is claimed ([`Hooks::claim_block`]).
     pub claiming: Mutex<()>,
 }
@@ -116,6 +122,9 @@ impl Cluster {
             held: Mutex::new(held),
             watching: AtomicBool::new(false),
             claiming: Mutex::new(()),
+            listed: AtomicBool::new(false),
+            dirty: Mutex::default(),
+            dirty_wake: tokio::sync::Notify::new(),
         });
         if !engine.set_cluster_hooks(Arc::new(Hooks(shared.clone()))) {
             return Err(ClusterError::Config(
@@ -131,6 +140,7 @@ impl Cluster {
         let tasks = vec![
             tokio::spawn(node::keep(shared.clone())),
             tokio::spawn(watch::run(shared.clone())),
+            tokio::spawn(watch::program(shared.clone())),
             tokio::spawn(publish::run(shared.clone())),
         ];
         tracing::info!(node = %shared.me(), etcd = %shared.config.endpoints_text(), "joined the cluster");
@@ -160,6 +170,10 @@ impl Drop for Cluster {
 struct Peers(Arc<Shared>);
 
 impl PeerSource for Peers {
+    fn is_current(&self) -> bool {
+        self.0.listed.load(Ordering::Acquire)
+    }
+
     fn remote_endpoints(&self, network: &Network) -> bulkhead_engine::Result<Vec<RemoteEndpoint>> {
         Ok(self
             .0

@@ -52,10 +52,10 @@ async fn session(shared: &Arc<Shared>, announced: &mut bool) -> Result<()> {
     )
     .await
     .map_err(err)?;
-    if !*announced {
-        crate::blocks::reassert(shared).await?;
-        *announced = true;
-    }
+    // Every registration, not only the first: a node removed while it was
+    // cut off from etcd comes back holding blocks etcd no longer records.
+    crate::blocks::reassert(shared).await?;
+    *announced = true;
     tracing::info!(node = %shared.me(), lease = id, ttl, "registered: ready");
     // A new lease may follow an expired one: publish what etcd may lack.
     shared.wake.notify_one();

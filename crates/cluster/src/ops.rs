@@ -97,16 +97,26 @@ pub(crate) async fn remove_node(shared: &Shared, name: &str) -> Result<()> {
 }
 
 /// Creates or removes local network `name` after its cluster object changed.
+fn track(shared: &Shared, name: &str) {
+    if let Err(e) = shared.held().track(name) {
+        tracing::warn!(network = %name, error = %e, "could not remember a cluster network");
+    }
+}
+
 pub(crate) fn follow_network(shared: &Shared, name: &str) {
     let spec = shared.cache().networks.get(name).cloned();
     let local = shared.engine.network(name).ok();
     match (spec, local) {
         (Some(spec), None) => match shared.engine.create_network(spec) {
-            Ok(_) => tracing::info!(network = %name, "created a cluster network"),
+            Ok(_) => {
+                tracing::info!(network = %name, "created a cluster network");
+                track(shared, name);
+            }
             Err(e) => {
                 tracing::error!(network = %name, error = %e, "cannot create a cluster network here")
             }
         },
+        (Some(_), Some(_)) => track(shared, name),
         (None, Some(n)) if n.driver == Driver::Overlay => {
             if let Err(e) = shared.engine.delete_network(name) {
                 tracing::warn!(network = %name, error = %e, "cluster network removed, but not here");

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bulkhead_model::Driver;
 use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp};
 
-use crate::error::Result;
+use crate::error::{ClusterError, Result};
 use crate::keys::{self, EndpointEntry};
 use crate::Shared;
 
@@ -96,9 +96,10 @@ async fn once(
         );
     }
     let s = shared.clone();
+    // A failed read must not look like "no endpoints": that would withdraw them all.
     let want = tokio::task::spawn_blocking(move || wanted(&s))
         .await
-        .unwrap_or_default();
+        .map_err(|e| ClusterError::Conflict(format!("reading the engine's endpoints: {e}")))?;
     let have = published.get_or_insert_with(BTreeMap::new);
     let mut ops: Vec<(String, Option<Vec<u8>>)> = Vec::new();
     for (k, v) in &want {

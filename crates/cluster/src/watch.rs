@@ -2,11 +2,12 @@
 //! revision; on a compacted or cancelled watch, or a broken connection,
 //! list again (the mirror is replaced and every network it held or holds
 //! is re-synced, so nothing missed in between survives). Each change is
-//! applied in order: remote endpoints → `Engine::sync_peers` (FDB and
-//! neighbour entries, in-process), networks → created or removed locally,
-//! nodes → `ready`/`lost` in the log.
+//! applied in order: networks → created or removed locally, nodes →
+//! `ready`/`lost` in the log, remote endpoints → their network queued for
+//! [`program`], which calls `Engine::sync_peers` (FDB and neighbour
+//! entries, in-process) once per queued network per round.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,7 @@ async fn session(shared: &Arc<Shared>, states: &mut BTreeMap<String, bool>) -> R
     let touched = shared
         .cache()
         .replace(resp.kvs().iter().map(|kv| (kv.key(), kv.value())));
+    shared.listed.store(true, Ordering::Release);
     apply(shared, touched, states).await;
     let (_watcher, mut stream) = shared
         .client
@@ -107,24 +109,77 @@ async fn apply(shared: &Arc<Shared>, t: Touched, states: &mut BTreeMap<String, b
             }
         }
     }
-    if t.networks.is_empty() && t.peers.is_empty() {
+    if t.networks.is_empty() && !t.all_peers {
+        mark(shared, t.peers);
         return;
     }
     let s = shared.clone();
-    let _ = tokio::task::spawn_blocking(move || {
+    let peers = tokio::task::spawn_blocking(move || {
+        let mut t = t;
         for n in &t.networks {
             crate::ops::follow_network(&s, n);
         }
-        for n in &t.peers {
-            match s.engine.network(n) {
-                Ok(net) if net.driver == Driver::Overlay => {
-                    if let Err(e) = s.engine.sync_peers(n) {
-                        tracing::warn!(network = %n, error = %e, "could not program remote endpoints");
-                    }
+        if t.all_peers {
+            let overlays: Vec<String> = s
+                .engine
+                .networks()
+                .into_iter()
+                .filter(|n| n.driver == Driver::Overlay)
+                .map(|n| n.name.to_string())
+                .collect();
+            // Cluster networks removed from etcd while the watch was down.
+            for n in &overlays {
+                let gone = !s.cache().networks.contains_key(n);
+                if gone && s.held().tracks(n) {
+                    crate::ops::follow_network(&s, n);
                 }
-                _ => {}
             }
+            t.peers.extend(overlays);
         }
+        t.peers
     })
-    .await;
+    .await
+    .unwrap_or_default();
+    mark(shared, peers);
+}
+
+/// Queues networks whose remote endpoints are to be programmed.
+fn mark(shared: &Shared, networks: BTreeSet<String>) {
+    if networks.is_empty() {
+        return;
+    }
+    shared
+        .dirty
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(networks);
+    shared.dirty_wake.notify_one();
+}
+
+/// Programs the queued networks, each once per round: while a round runs,
+/// further changes queue up and the next round takes them all, so a burst
+/// of remote creates costs one sync per burst, not one per endpoint (a
+/// sync diffs the whole remote list of its network).
+pub async fn program(shared: Arc<Shared>) {
+    loop {
+        shared.dirty_wake.notified().await;
+        let networks = std::mem::take(&mut *shared.dirty.lock().unwrap_or_else(|p| p.into_inner()));
+        if networks.is_empty() {
+            continue;
+        }
+        let s = shared.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for n in &networks {
+                match s.engine.network(n) {
+                    Ok(net) if net.driver == Driver::Overlay => {
+                        if let Err(e) = s.engine.sync_peers(n) {
+                            tracing::warn!(network = %n, error = %e, "could not program remote endpoints");
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await;
+    }
 }

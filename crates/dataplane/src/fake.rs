@@ -303,6 +303,14 @@ impl Kernel for FakeKernel {
         Ok(())
     }
 
+    fn remotes(&self, vxlan: &str) -> Result<Vec<RemoteEndpoint>> {
+        let w = self.call("remotes", vxlan)?;
+        Ok(w.remotes
+            .get(vxlan)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default())
+    }
+
     fn create_port(&self, spec: &PortSpec) -> Result<()> {
         let mut w = self.call("create_port", &spec.switch_port)?;
         let exists = || {
