@@ -11,7 +11,7 @@ use crate::request::{
 };
 use crate::response::{
     AclInfo, AclStatsInfo, EndpointInfo, EventsPage, HealthInfo, ImportResult, NamespaceInfo,
-    NetworkInfo, TraceResult,
+    NetworkInfo, NodeInfo, TraceResult,
 };
 use serde::Serialize;
 
@@ -93,6 +93,16 @@ pub enum Command {
     Import(ImportRequest),
     /// Recent events (long poll).
     Events(EventsRequest),
+    /// List endpoints, with the other cluster nodes' endpoints (`endpoint
+    /// ls --all-nodes`).
+    EndpointListAll,
+    /// List the cluster's nodes.
+    NodeList,
+    /// Remove a node that is not ready.
+    NodeRemove {
+        /// Node name.
+        name: String,
+    },
 }
 
 /// A successful result; its variant follows from the command.
@@ -125,6 +135,8 @@ pub enum Response {
     Import(ImportResult),
     /// For events.
     Events(EventsPage),
+    /// For node list.
+    Nodes(Vec<NodeInfo>),
     /// For every remove: nothing to report (HTTP 204).
     Removed,
 }
@@ -158,6 +170,8 @@ pub enum ResponseKind {
     Import,
     /// [`Response::Events`].
     Events,
+    /// [`Response::Nodes`].
+    Nodes,
     /// [`Response::Removed`].
     Removed,
 }
@@ -174,7 +188,8 @@ impl Command {
             }
             Command::NamespaceList => ResponseKind::Namespaces,
             Command::EndpointCreate(_) | Command::EndpointInspect { .. } => ResponseKind::Endpoint,
-            Command::EndpointList => ResponseKind::Endpoints,
+            Command::EndpointList | Command::EndpointListAll => ResponseKind::Endpoints,
+            Command::NodeList => ResponseKind::Nodes,
             Command::AclAdd { .. } => ResponseKind::Acl,
             Command::AclList { .. } => ResponseKind::Acls,
             Command::AclStats { .. } => ResponseKind::AclStats,
@@ -184,6 +199,7 @@ impl Command {
             Command::NetworkRemove { .. }
             | Command::NamespaceRemove { .. }
             | Command::EndpointRemove { .. }
+            | Command::NodeRemove { .. }
             | Command::AclRemove { .. } => ResponseKind::Removed,
         }
     }
@@ -217,6 +233,7 @@ impl Response {
             Response::Trace(_) => ResponseKind::Trace,
             Response::Import(_) => ResponseKind::Import,
             Response::Events(_) => ResponseKind::Events,
+            Response::Nodes(_) => ResponseKind::Nodes,
             Response::Removed => ResponseKind::Removed,
         }
     }
@@ -238,6 +255,7 @@ impl Response {
             ResponseKind::Trace => Response::Trace(de(body)?),
             ResponseKind::Import => Response::Import(de(body)?),
             ResponseKind::Events => Response::Events(de(body)?),
+            ResponseKind::Nodes => Response::Nodes(de(body)?),
             ResponseKind::Removed => Response::Removed,
         })
     }

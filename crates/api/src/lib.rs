@@ -34,7 +34,8 @@ pub use request::{
 };
 pub use response::{
     AclCounterInfo, AclInfo, AclStatsInfo, EndpointInfo, EventInfo, EventsPage, HealthInfo,
-    ImportResult, NamespaceInfo, NetworkInfo, PortMappingInfo, TapInfo, TraceHop, TraceResult,
+    ImportResult, NamespaceInfo, NetworkInfo, NodeInfo, PortMappingInfo, TapInfo, TraceHop,
+    TraceResult,
 };
 pub use route::{decode_request, encode_request, EncodedRequest, MAX_BODY, MAX_IMPORT_BODY};
 pub use server::{Server, ServerConfig, Service, MAX_HEAD};

@@ -148,6 +148,10 @@ pub struct EndpointInfo {
     /// (none for a process endpoint).
     #[serde(default)]
     pub tap: Option<TapInfo>,
+    /// The cluster node that holds it, for another node's endpoint
+    /// (`endpoint ls --all-nodes`); absent for this host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// A vm endpoint's TAP: its name and the options it was made with.
@@ -164,6 +168,21 @@ pub struct TapInfo {
     pub group: Option<u32>,
     /// Queue pairs (above 1 the TAP is multi-queue).
     pub queues: u8,
+}
+
+/// A cluster node, as `node ls` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Node name (`bulkheadd --node`).
+    pub name: String,
+    /// Underlay address (its VXLAN tunnel endpoint).
+    pub underlay_address: String,
+    /// `ready` while its lease lives, `lost` after.
+    pub state: String,
+    /// Endpoints it has published.
+    pub endpoints: usize,
+    /// When its lease was last renewed (RFC 3339, UTC).
+    pub last_seen: String,
 }
 
 /// One step on a traced packet's path.

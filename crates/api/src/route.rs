@@ -55,6 +55,8 @@ pub fn decode_request(method: &str, path: &str, body: &[u8]) -> Result<Command, 
     let allowed: &[&str] = match segs.as_slice() {
         ["health"] => &["GET"],
         ["networks" | "namespaces" | "endpoints"] => &["GET", "POST"],
+        ["nodes"] => &["GET"],
+        ["nodes", _] => &["DELETE"],
         ["networks" | "namespaces" | "endpoints", _] => &["GET", "DELETE"],
         ["endpoints", _, "acls"] => &["GET", "POST"],
         ["endpoints", _, "acls", _] => &["DELETE"],
@@ -84,7 +86,10 @@ pub fn decode_request(method: &str, path: &str, body: &[u8]) -> Result<Command, 
         ("POST", ["namespaces"]) => Command::NamespaceCreate(parse_body(&route, body)?),
         ("GET", ["namespaces", _]) => Command::NamespaceInspect { name: name(1) },
         ("DELETE", ["namespaces", _]) => Command::NamespaceRemove { name: name(1) },
+        ("GET", ["endpoints"]) if stats => Command::EndpointListAll,
         ("GET", ["endpoints"]) => Command::EndpointList,
+        ("GET", ["nodes"]) => Command::NodeList,
+        ("DELETE", ["nodes", _]) => Command::NodeRemove { name: name(1) },
         ("POST", ["endpoints"]) => Command::EndpointCreate(parse_body(&route, body)?),
         ("GET", ["endpoints", _]) => Command::EndpointInspect { name: name(1) },
         ("DELETE", ["endpoints", _]) => Command::EndpointRemove { name: name(1) },
@@ -106,12 +111,22 @@ pub fn decode_request(method: &str, path: &str, body: &[u8]) -> Result<Command, 
 }
 
 /// The path without its query, and whether the query asks for ACL
-/// counters: the only query accepted is `stats=true|false`, on `GET
-/// /v1/endpoints/{name}/acls`.
+/// counters (`stats=true|false`, on `GET /v1/endpoints/{name}/acls`) or
+/// for every cluster node's endpoints (`all_nodes=true|false`, on `GET
+/// /v1/endpoints`); no other query is accepted.
 fn acl_stats_query<'a>(route: &str, path: &'a str) -> Result<(&'a str, bool), ApiError> {
     let Some((bare, query)) = path.split_once('?') else {
         return Ok((path, false));
     };
+    if bare == "/v1/endpoints" && route.starts_with("GET ") {
+        return match query {
+            "all_nodes=true" => Ok((bare, true)),
+            "all_nodes=false" | "" => Ok((bare, false)),
+            _ => Err(ApiError::bad_request(format!(
+                "{route}: query {query:?} is not supported (allowed: all_nodes=true, all_nodes=false)"
+            ))),
+        };
+    }
     let acls = matches!(
         split_path(bare).as_deref(),
         Some([e, _, a]) if e == "endpoints" && a == "acls"
@@ -155,6 +170,9 @@ pub fn encode_request(cmd: &Command) -> Result<EncodedRequest, serde_json::Error
             ("POST", "/v1/endpoints".into(), Some(serde_json::to_vec(r)?))
         }
         Command::EndpointList => ("GET", "/v1/endpoints".into(), None),
+        Command::EndpointListAll => ("GET", "/v1/endpoints?all_nodes=true".into(), None),
+        Command::NodeList => ("GET", "/v1/nodes".into(), None),
+        Command::NodeRemove { name } => ("DELETE", format!("/v1/nodes/{}", seg(name)), None),
         Command::EndpointInspect { name } => ("GET", format!("/v1/endpoints/{}", seg(name)), None),
         Command::EndpointRemove { name } => {
             ("DELETE", format!("/v1/endpoints/{}", seg(name)), None)

@@ -56,6 +56,11 @@ fn sample_commands() -> Vec<Command> {
             tap_queues: Some("4".into()),
         }),
         Command::EndpointList,
+        Command::EndpointListAll,
+        Command::NodeList,
+        Command::NodeRemove {
+            name: "node-a".into(),
+        },
         Command::EndpointInspect { name: "ep".into() },
         Command::EndpointRemove { name: "ep".into() },
         Command::AclAdd {

@@ -123,6 +123,13 @@ fn canned(kind: ResponseKind) -> Response {
             }],
             last: 4,
         }),
+        ResponseKind::Nodes => Response::Nodes(vec![bulkhead_api::NodeInfo {
+            name: "node-a".into(),
+            underlay_address: "10.98.0.2".into(),
+            state: "ready".into(),
+            endpoints: 2,
+            last_seen: "2026-12-03T19:00:00Z".into(),
+        }]),
         ResponseKind::Import => Response::Import(ImportResult {
             networks: vec!["n1".into()],
             acls: 3,

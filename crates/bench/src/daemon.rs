@@ -74,9 +74,20 @@ impl Daemon {
     /// Starts the daemon with its state in a temporary directory under
     /// `state_in` (`None`: $TMPDIR).
     pub(crate) fn start(state_in: Option<&Path>) -> Result<Self, String> {
+        Self::start_in(crate::peers::host("dmn")?, "dmn", state_in, &[])
+    }
+
+    /// [`Daemon::start`] in the host namespace `host` (which the daemon
+    /// then owns), with namespace pins `bhb<pid><tag>-` and `extra` daemon
+    /// arguments (a cluster node's `--etcd …`: `crate::cluster`).
+    pub(crate) fn start_in(
+        host: NetnsGuard,
+        tag: &str,
+        state_in: Option<&Path>,
+        extra: &[String],
+    ) -> Result<Self, String> {
         let bin = daemon_bin()?;
         let pid = std::process::id();
-        let host = crate::peers::host("dmn")?;
         let dir = match state_in {
             Some(d) => tempfile::tempdir_in(d),
             None => tempfile::tempdir(),
@@ -84,7 +95,7 @@ impl Daemon {
         .map_err(|e| format!("temp dir: {e}"))?;
         let log = std::fs::File::create(dir.path().join("daemon.log"))
             .map_err(|e| format!("daemon log: {e}"))?;
-        let prefix = format!("bhb{pid}dmn-");
+        let prefix = format!("bhb{pid}{tag}-");
         // The bench blocks SIGINT/SIGTERM in every thread for its Ctrl-C
         // watcher, and children inherit the mask: `env --default-signal`
         // unblocks them so the daemon sees its SIGTERM.
@@ -99,6 +110,7 @@ impl Daemon {
             .arg(dir.path().join("run").join("bulkhead.sock"))
             .arg("--netns-prefix")
             .arg(&prefix)
+            .args(extra)
             .env("BULKHEAD_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -127,6 +139,23 @@ impl Daemon {
 
     pub(crate) fn socket(&self) -> PathBuf {
         self.dir.path().join("run").join("bulkhead.sock")
+    }
+
+    /// CPU time the daemon has used (user + system), ms, from
+    /// `/proc/<pid>/stat` (clock ticks of 10 ms).
+    pub(crate) fn cpu_ms(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
+        // Fields after the command's closing parenthesis: state is 3rd,
+        // utime 14th, stime 15th of the whole line.
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+        Some(ticks * 10.0)
+    }
+
+    /// The pin of the daemon's namespace `name` (one it made).
+    pub(crate) fn netns_path(&self, name: &str) -> PathBuf {
+        netns::path_of(&format!("{}{name}", self.prefix))
     }
 
     /// The throwaway namespace the daemon treats as the host.

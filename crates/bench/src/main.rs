@@ -6,6 +6,7 @@
 mod acl;
 mod all;
 mod cli_path;
+mod cluster;
 mod counters;
 mod daemon;
 mod daemon_load;
@@ -36,6 +37,9 @@ enum Command {
     /// Every table in one run, with a header naming the machine: peers,
     /// scale, daemon, acl, policy.
     All(all::Args),
+    /// Clusters on etcd: convergence (create on one node until another
+    /// node's probe gets through) and create latency under watch load.
+    Cluster(cluster::Args),
     /// Policy engine: compile times, region counts, classifier verdict time,
     /// disagreement with the linear reference.
     Policy(policy::Args),
@@ -75,6 +79,10 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy(args) => policy::run(&args).map_err(|e| e.to_string()),
+        Command::Cluster(args) => {
+            world::install_ctrl_c();
+            cluster::run(&args)
+        }
         Command::Endpoints(args) => {
             world::install_ctrl_c();
             endpoints::run(&args)

@@ -62,6 +62,9 @@ pub enum TopCommand {
     Import(ImportArgs),
     /// Show what was dropped and why, and firewall tampering and repairs.
     Events(EventsArgs),
+    /// Manage the cluster's nodes (a daemon started with --etcd).
+    #[command(subcommand)]
+    Node(NodeCommand),
     /// Run the guided tour on this machine.
     Demo(DemoArgs),
     /// Print a shell completion script.
@@ -159,7 +162,11 @@ pub enum EndpointCommand {
     /// Create an endpoint.
     Create(Box<EndpointCreateArgs>),
     /// List endpoints.
-    Ls,
+    Ls {
+        /// Also list the endpoints of the other cluster nodes, with a NODE column.
+        #[arg(long)]
+        all_nodes: bool,
+    },
     /// Show an endpoint.
     Inspect {
         /// Endpoint name.
@@ -168,6 +175,18 @@ pub enum EndpointCommand {
     /// Remove an endpoint.
     Rm {
         /// Endpoint name.
+        name: String,
+    },
+}
+
+/// `node` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// List the cluster's nodes: name, underlay address, state, endpoints, last seen.
+    Ls,
+    /// Remove a node that is not ready (withdraws its endpoints, frees its address blocks).
+    Rm {
+        /// Node name.
         name: String,
     },
 }

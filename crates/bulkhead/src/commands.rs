@@ -8,7 +8,7 @@
 
 use crate::cli::{
     AclCommand, Cli, DemoArgs, EndpointCommand, EventsArgs, ExecArgs, NamespaceCommand,
-    NetworkCommand, TopCommand,
+    NetworkCommand, NodeCommand, TopCommand,
 };
 use crate::demo::{self, DemoError};
 use crate::exec::{self, ExecError};
@@ -83,6 +83,8 @@ pub fn plan(top: TopCommand) -> Result<Plan, CliError> {
         TopCommand::Namespace(c) => namespace(c),
         TopCommand::Endpoint(c) => endpoint(c),
         TopCommand::Acl(c) => acl(c),
+        TopCommand::Node(NodeCommand::Ls) => Command::NodeList,
+        TopCommand::Node(NodeCommand::Rm { name }) => Command::NodeRemove { name },
         TopCommand::Trace(a) => Command::Trace(TraceSpec {
             from: a.from,
             to: a.to,
@@ -154,7 +156,8 @@ fn endpoint(c: EndpointCommand) -> Command {
             tap_group: a.tap_group,
             tap_queues: a.tap_queues,
         }),
-        EndpointCommand::Ls => Command::EndpointList,
+        EndpointCommand::Ls { all_nodes: false } => Command::EndpointList,
+        EndpointCommand::Ls { all_nodes: true } => Command::EndpointListAll,
         EndpointCommand::Inspect { name } => Command::EndpointInspect { name },
         EndpointCommand::Rm { name } => Command::EndpointRemove { name },
     }

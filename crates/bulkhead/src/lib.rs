@@ -16,6 +16,7 @@ pub mod demo;
 pub mod events;
 pub mod exec;
 pub mod output;
+mod output_nodes;
 mod output_stats;
 
 /// One line for a clap usage error: clap's message and tips, folded, and

@@ -39,7 +39,8 @@ fn render_table(cmd: &Command, response: &Response) -> String {
         Response::Namespace(n) => namespace_details(n),
         Response::Namespaces(list) => namespace_table(list),
         Response::Endpoint(e) => endpoint_details(e),
-        Response::Endpoints(list) => endpoint_table(list),
+        Response::Endpoints(list) => endpoint_table(list, matches!(cmd, Command::EndpointListAll)),
+        Response::Nodes(list) => crate::output_nodes::node_table(list),
         Response::Acl(a) => acl_table(std::slice::from_ref(a)),
         Response::Acls(list) => acl_table(list),
         Response::AclStats(s) => crate::output_stats::acl_stats_table(s),
@@ -54,7 +55,8 @@ fn removed_name(cmd: &Command) -> &str {
     match cmd {
         Command::NetworkRemove { name }
         | Command::NamespaceRemove { name }
-        | Command::EndpointRemove { name } => name,
+        | Command::EndpointRemove { name }
+        | Command::NodeRemove { name } => name,
         Command::AclRemove { id, .. } => id,
         _ => "",
     }
@@ -236,7 +238,7 @@ fn ports(mappings: &[PortMappingInfo]) -> String {
         .join(",")
 }
 
-fn endpoint_table(list: &[EndpointInfo]) -> String {
+fn endpoint_table(list: &[EndpointInfo], with_node: bool) -> String {
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|e| {
@@ -251,9 +253,12 @@ fn endpoint_table(list: &[EndpointInfo]) -> String {
                 e.acls.len().to_string(),
                 ports(&e.port_mappings),
             ]
+            .into_iter()
+            .chain(with_node.then(|| opt(&e.node)))
+            .collect()
         })
         .collect();
-    let header = [
+    let mut header = vec![
         "NAME",
         "NETWORK",
         "NAMESPACE",
@@ -264,6 +269,9 @@ fn endpoint_table(list: &[EndpointInfo]) -> String {
         "ACLS",
         "PORTS",
     ];
+    if with_node {
+        header.push("NODE");
+    }
     table(&header, &rows)
 }
 

@@ -123,6 +123,7 @@ fn endpoints() -> Vec<EndpointInfo> {
         acls: acls(),
         container_id: None,
         tap: None,
+        node: None,
     }]
 }
 

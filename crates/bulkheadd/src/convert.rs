@@ -118,6 +118,7 @@ pub fn endpoint(e: &EndpointRecord, network: &str, namespace: &str, vm: bool) ->
             group: tap.group,
             queues: tap.queues,
         }),
+        node: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! the CLI's `demo` (an in-process service, [`embedded`]) and tests share
 //! one wiring.
 
+pub mod cluster_ops;
 pub mod convert;
 pub mod embedded;
 pub mod events;

@@ -1,7 +1,9 @@
 //! `bulkheadd [--state-dir DIR] [--socket PATH] [--api-group GROUP]
 //! [--api-header-timeout DUR] [--api-max-connections N]
 //! [--api-max-connections-per-uid N] [--metrics-address ADDR:PORT]
-//! [--web-address ADDR:PORT]`: bulkhead's service.
+//! [--web-address ADDR:PORT] [--etcd URL[,URL...] --node NAME
+//! --underlay-address IP [--etcd-cacert F --etcd-cert F --etcd-key F]
+//! [--node-ttl DURATION] [--lost-node-grace DURATION]]`: bulkhead's service.
 
 use std::path::PathBuf;
 
@@ -51,6 +53,33 @@ struct Args {
     /// rules as --metrics-address).
     #[arg(long, value_name = "ADDR:PORT", value_parser = |s: &str| bulkheadd::listen::parse_address("--web-address", s))]
     web_address: Option<std::net::SocketAddr>,
+    /// Join a cluster whose shared state is in etcd: its endpoints,
+    /// comma-separated (http:// or https:// URLs). Needs --node and
+    /// --underlay-address (see docs/cluster.md).
+    #[arg(long, value_name = "URL[,URL...]", value_delimiter = ',', requires_all = ["node", "underlay_address"], conflicts_with = "peers")]
+    etcd: Vec<String>,
+    /// This host's node name in the cluster.
+    #[arg(long, value_name = "NAME", requires = "etcd")]
+    node: Option<String>,
+    /// This host's address on the underlay (the VXLAN tunnel endpoint).
+    #[arg(long, value_name = "IP", requires = "etcd")]
+    underlay_address: Option<std::net::IpAddr>,
+    /// CA bundle that signs the etcd servers' certificates.
+    #[arg(long, value_name = "FILE", requires = "etcd")]
+    etcd_cacert: Option<PathBuf>,
+    /// Client certificate presented to etcd.
+    #[arg(long, value_name = "FILE", requires_all = ["etcd", "etcd_key"])]
+    etcd_cert: Option<PathBuf>,
+    /// Key of --etcd-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["etcd", "etcd_cert"])]
+    etcd_key: Option<PathBuf>,
+    /// TTL of this node's lease: it is `lost` this long after its daemon stops.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = bulkheadd::run::parse_duration)]
+    node_ttl: std::time::Duration,
+    /// Remove a node lost this long (withdraws its endpoints and frees its
+    /// address blocks); without it only `bulkhead node rm` removes one.
+    #[arg(long, value_name = "DURATION", value_parser = bulkheadd::run::parse_duration)]
+    lost_node_grace: Option<std::time::Duration>,
 }
 
 fn main() {
@@ -70,7 +99,22 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let cluster = match (args.etcd.is_empty(), args.node, args.underlay_address) {
+        (false, Some(node), Some(underlay)) => Some(bulkhead_cluster::Config {
+            endpoints: args.etcd,
+            node,
+            underlay,
+            cacert: args.etcd_cacert,
+            cert: args.etcd_cert,
+            key: args.etcd_key,
+            node_ttl: args.node_ttl,
+            lost_node_grace: args.lost_node_grace,
+            state_dir: args.state_dir.clone(),
+        }),
+        _ => None,
+    };
     let opts = bulkheadd::Options {
+        cluster,
         state_dir: args.state_dir,
         socket: args.socket,
         netns_prefix: args.netns_prefix,

@@ -32,6 +32,8 @@ pub struct Options {
     pub metrics_address: Option<SocketAddr>,
     /// Where to serve the read-only web console (`None`: no console).
     pub web_address: Option<SocketAddr>,
+    /// The cluster to join (`None`: a cluster of one, as before).
+    pub cluster: Option<bulkhead_cluster::Config>,
 }
 
 /// The gid of `group`: a group name from the group database, or a number.
@@ -140,6 +142,14 @@ pub async fn run(opts: Options) -> Result<(), String> {
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let engine = Arc::new(engine);
+    let cluster = match opts.cluster.clone() {
+        Some(c) => Some(Arc::new(
+            bulkhead_cluster::Cluster::start(c, engine.clone())
+                .await
+                .map_err(|e| e.to_string())?,
+        )),
+        None => None,
+    };
     let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
@@ -174,7 +184,7 @@ pub async fn run(opts: Options) -> Result<(), String> {
         .map_err(|e| format!("start the event and tamper watcher: {e}"))?;
     server
         .serve(
-            Arc::new(Daemon::with_metrics(engine.clone(), metrics)),
+            Arc::new(Daemon::with_metrics(engine.clone(), metrics).in_cluster(cluster)),
             shutdown,
         )
         .await

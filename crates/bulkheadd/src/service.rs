@@ -28,6 +28,8 @@ use crate::metrics::{self, Metrics};
 pub struct Daemon {
     engine: Arc<Engine>,
     metrics: Arc<Metrics>,
+    /// The cluster control plane, when the daemon joined one.
+    cluster: Option<Arc<bulkhead_cluster::Cluster>>,
 }
 
 impl Daemon {
@@ -38,7 +40,17 @@ impl Daemon {
     /// A daemon that counts its requests in `metrics` (shared with the
     /// store's commit observer and the metrics listener).
     pub fn with_metrics(engine: Arc<Engine>, metrics: Arc<Metrics>) -> Self {
-        Self { engine, metrics }
+        Self {
+            engine,
+            metrics,
+            cluster: None,
+        }
+    }
+
+    /// This daemon, serving the cluster operations of `cluster`.
+    pub fn in_cluster(mut self, cluster: Option<Arc<bulkhead_cluster::Cluster>>) -> Self {
+        self.cluster = cluster;
+        self
     }
 }
 
@@ -50,6 +62,7 @@ pub fn api_error(e: EngineError) -> ApiError {
         EngineError::NotFound { .. } => ApiError::not_found(msg),
         EngineError::Conflict(_) => ApiError::conflict(msg),
         EngineError::Kernel(_) | EngineError::Store(_) => ApiError::internal(msg),
+        EngineError::Unavailable(_) => ApiError::new(bulkhead_api::ErrorCode::Unavailable, msg),
     }
 }
 
@@ -80,7 +93,53 @@ fn namespace_info(engine: &Engine, n: &bulkhead_model::Namespace) -> Response {
 
 /// Runs one command against the engine (blocking).
 pub fn dispatch(engine: &Engine, cmd: Command) -> Result<Response, EngineError> {
+    dispatch_in(engine, None, cmd)
+}
+
+/// Runs one command; cluster commands and overlay networks go through the
+/// cluster control plane when there is one ([`crate::cluster_ops`]).
+pub fn dispatch_in(
+    engine: &Engine,
+    cluster: Option<&bulkhead_cluster::Cluster>,
+    cmd: Command,
+) -> Result<Response, EngineError> {
+    use crate::cluster_ops as cl;
     Ok(match cmd {
+        Command::NetworkCreate(spec) if cl::is_overlay(&spec) && cluster.is_some() => {
+            Response::Network(convert::network(
+                &cl::cluster(cluster)?.create_network(spec)?,
+                0,
+            ))
+        }
+        Command::NetworkRemove { name } if cluster.is_some() => {
+            cl::cluster(cluster)?.delete_network(&name)?;
+            Response::Removed
+        }
+        Command::EndpointListAll => {
+            let mut all: Vec<_> = engine
+                .endpoints()
+                .iter()
+                .map(|e| endpoint_info(engine, e))
+                .collect();
+            if let Some(c) = cluster {
+                for e in &mut all {
+                    e.node = Some(c.node().to_owned());
+                }
+                all.extend(c.remote_endpoints()?.iter().map(cl::remote_endpoint));
+            }
+            Response::Endpoints(all)
+        }
+        Command::NodeList => Response::Nodes(
+            cl::cluster(cluster)?
+                .nodes()?
+                .iter()
+                .map(cl::node)
+                .collect(),
+        ),
+        Command::NodeRemove { name } => {
+            cl::cluster(cluster)?.remove_node(&name)?;
+            Response::Removed
+        }
         Command::Health => Response::Health(HealthInfo {
             status: "ok".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -197,8 +256,11 @@ impl Daemon {
     /// Runs `cmd` on the blocking pool, a panic caught and repaired.
     async fn execute(&self, cmd: Command) -> Result<Response, ApiError> {
         let engine = Arc::clone(&self.engine);
+        let cluster = self.cluster.clone();
         let op = move || {
-            let result = catch_unwind(AssertUnwindSafe(|| dispatch(&engine, cmd)));
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                dispatch_in(&engine, cluster.as_deref(), cmd)
+            }));
             if let Err(payload) = &result {
                 recover(&engine, panic_message(payload.as_ref()));
             }

@@ -46,6 +46,8 @@ struct World {
     panic: Option<String>,
     /// DHCP leases served, by TAP port.
     dhcp: BTreeMap<String, crate::dhcp::DhcpLease>,
+    /// Remote endpoints programmed, by VXLAN device.
+    remotes: BTreeMap<String, BTreeSet<RemoteEndpoint>>,
 }
 
 /// The fake. Cheap to create; share it through `Arc`.
@@ -100,6 +102,11 @@ impl FakeKernel {
     /// Every call so far, as `name arg`.
     pub fn calls(&self) -> Vec<String> {
         self.world().calls.clone()
+    }
+
+    /// The remote endpoints programmed on every VXLAN device, as `set_remotes` left them.
+    pub fn remotes(&self) -> BTreeSet<RemoteEndpoint> {
+        self.world().remotes.values().flatten().copied().collect()
     }
 
     pub fn netns(&self) -> BTreeSet<String> {
@@ -287,7 +294,21 @@ impl Kernel for FakeKernel {
         remove: &[RemoteEndpoint],
     ) -> Result<()> {
         let arg = format!("{vxlan} +{} -{}", add.len(), remove.len());
-        self.call("set_remotes", &arg).map(|_| ())
+        let mut w = self.call("set_remotes", &arg)?;
+        let set = w.remotes.entry(vxlan.to_owned()).or_default();
+        for r in remove {
+            set.remove(r);
+        }
+        set.extend(add.iter().copied());
+        Ok(())
+    }
+
+    fn remotes(&self, vxlan: &str) -> Result<Vec<RemoteEndpoint>> {
+        let w = self.call("remotes", vxlan)?;
+        Ok(w.remotes
+            .get(vxlan)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default())
     }
 
     fn create_port(&self, spec: &PortSpec) -> Result<()> {

@@ -235,6 +235,10 @@ impl Kernel for HostKernel {
         self.l2_set_remotes(vxlan, add, remove)
     }
 
+    fn remotes(&self, vxlan: &str) -> Result<Vec<RemoteEndpoint>> {
+        self.l2_remotes(vxlan)
+    }
+
     fn create_port(&self, spec: &PortSpec) -> Result<()> {
         let made = match &spec.attach {
             PortAttach::Bridge { bridge } => self.create_bridged_port(spec, bridge),

@@ -292,6 +292,14 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
         add: &[RemoteEndpoint],
         remove: &[RemoteEndpoint],
     ) -> Result<()>;
+    /// The remote endpoints programmed on the VXLAN device `vxlan` now
+    /// (what a restarted daemon diffs against). A half-programmed entry (an
+    /// FDB entry without its neighbour, or the reverse) is listed with the
+    /// missing part unspecified, so it matches nothing wanted and is
+    /// removed. The default lists nothing (kernels that cannot tell).
+    fn remotes(&self, _vxlan: &str) -> Result<Vec<RemoteEndpoint>> {
+        Ok(Vec::new())
+    }
     /// Deletes a host link by name (the veth peer goes with it); absent is
     /// fine. Synchronous: a veth pair costs the kernel's RCU waits (25–40
     /// ms); an endpoint delete uses [`Kernel::retire_port`] and

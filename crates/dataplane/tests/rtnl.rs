@@ -389,6 +389,20 @@ fn vxlan_overlay_with_static_fdb_and_neighbours() {
     };
     r1.execute(Batch::new().add_neighbour(&neigh)).unwrap();
     assert!(ip_cmd(&u1, &["neigh", "show", "dev", "bhn0"]).contains("PERMANENT"));
+    // The dump a restarted daemon diffs against: exactly what was added.
+    let fdb = Neighbour::Fdb {
+        dev: vx1,
+        mac: macs[1],
+        dst: ip("192.168.77.2"),
+    };
+    r1.execute(Batch::new().add_neighbour(&fdb)).unwrap();
+    let listed = r1.permanent_neighbours(vx1).unwrap();
+    for want in [neigh, fdb] {
+        assert!(listed.contains(&want), "{want:?} in {listed:?}");
+    }
+    assert_eq!(listed.len(), 3, "+ the flood entry: {listed:?}");
+    let ul1 = index(&mut r1, "ul0");
+    assert!(r1.permanent_neighbours(ul1).unwrap().is_empty());
     let to = "10.99.0.2:7100".parse().unwrap();
     assert_eq!(udp_oneway(&u1, &u2, to).unwrap(), b"ping");
     let server = tcp_echo(&u2, "10.99.0.2:7101".parse().unwrap());

@@ -67,7 +67,13 @@ fn port_spec(
 }
 
 impl Engine {
-    pub fn create_endpoint(&self, spec: EndpointSpec) -> Result<Endpoint> {
+    /// Creates an endpoint; `Ok(Err((ip, held)))` when its address must
+    /// come from an address block this node does not hold yet (see
+    /// [`crate::cluster`]).
+    pub(crate) fn create_endpoint_in(
+        &self,
+        spec: EndpointSpec,
+    ) -> Result<std::result::Result<Endpoint, (Option<std::net::IpAddr>, usize)>> {
         let req = spec.validate()?;
         let container_id = spec.container_id.clone();
         let mut inner = self.lock();
@@ -135,13 +141,18 @@ impl Engine {
         {
             self.settle_locked(&mut inner);
         }
+        let hint = match self.pick_in_blocks(&network, req.ip)? {
+            crate::cluster::BlockPick::Anywhere => req.ip,
+            crate::cluster::BlockPick::Free(ip) => Some(ip),
+            crate::cluster::BlockPick::NeedBlock(ip, seen) => return Ok(Err((ip, seen))),
+        };
         let key = id.to_string();
         let net_key = network.id.to_string();
         // One durable transaction: the record, its address and the intent
         // (plus the clearing of earlier operations' intents).
         let (ip, intent) = self
             .transaction_clearing(&mut inner, |t| {
-                let ip = t.allocate(&net_key, req.ip, &key)?;
+                let ip = t.allocate(&net_key, hint, &key)?;
                 endpoint.ip_address.addr = ip;
                 t.put(
                     &EndpointRecord::from_endpoint(&endpoint, container_id.clone())
@@ -230,7 +241,7 @@ impl Engine {
         }
         undo.commit();
         inner.pending_intents.push(intent.id);
-        Ok(endpoint)
+        Ok(Ok(endpoint))
     }
 
     /// The endpoint's switch port, down, and for process endpoints its side
@@ -269,7 +280,7 @@ impl Engine {
     /// ([`Engine::settle`] waits for it); its errors are logged.
     ///
     /// [`Kernel::retire_port`]: bulkhead_dataplane::kernel::Kernel::retire_port
-    pub fn delete_endpoint(&self, name: &str) -> Result<()> {
+    pub(crate) fn delete_endpoint_in(&self, name: &str) -> Result<()> {
         let mut inner = self.lock();
         let record = inner.state.endpoint(name)?.clone();
         let key = record.id.to_string();

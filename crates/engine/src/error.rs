@@ -17,6 +17,9 @@ pub enum EngineError {
     Kernel(String),
     #[error("store: {0}")]
     Store(#[from] bulkhead_store::StoreError),
+    /// A service the operation needs (the cluster's etcd) cannot be reached.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl EngineError {

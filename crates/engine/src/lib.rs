@@ -26,6 +26,7 @@
 mod acl;
 mod address;
 mod adopt;
+pub mod cluster;
 mod dhcp;
 pub mod drivers;
 mod endpoint;
@@ -64,6 +65,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bulkhead_dataplane::kernel::Kernel;
 use bulkhead_store::{Store, StoreExt};
 
+pub use cluster::ClusterHooks;
 pub use error::{EngineError, Result};
 pub use import::Imported;
 pub use peers::{PeerEntry, PeerSource, StaticPeers};
@@ -136,6 +138,8 @@ pub struct Engine {
     needs_reconcile: AtomicBool,
     /// Recent drops, tampering and repairs ([`events`]).
     events: Arc<events::EventRing>,
+    /// The cluster control plane's hooks, if this host is in a cluster.
+    cluster: std::sync::OnceLock<Arc<dyn ClusterHooks>>,
 }
 
 impl Engine {
@@ -160,6 +164,7 @@ impl Engine {
             peers: Mutex::new(peers::Peers::default()),
             needs_reconcile: AtomicBool::new(false),
             events: Arc::new(events::EventRing::default()),
+            cluster: std::sync::OnceLock::new(),
         };
         let report = engine.reconcile()?;
         engine.record_reconcile(&report);

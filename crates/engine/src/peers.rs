@@ -27,6 +27,13 @@ use crate::Engine;
 pub trait PeerSource: Send + Sync + std::fmt::Debug {
     /// The endpoints of `network` that live on other hosts.
     fn remote_endpoints(&self, network: &Network) -> Result<Vec<RemoteEndpoint>>;
+    /// Whether the source knows the whole list (a watch that has listed
+    /// once). Until then a sync only adds: the kernel's entries from before
+    /// a restart are diffed (and stale ones removed) at the first sync
+    /// from a current source.
+    fn is_current(&self) -> bool {
+        true
+    }
 }
 
 /// One remote endpoint as JSON: `{"ip": "10.200.0.3", "mac":
@@ -137,19 +144,35 @@ impl Engine {
             )));
         }
         let mut peers = self.peers();
-        let wanted: BTreeSet<RemoteEndpoint> = match &peers.source {
-            Some(s) => s.remote_endpoints(&network)?.into_iter().collect(),
+        let (wanted, current): (BTreeSet<RemoteEndpoint>, bool) = match &peers.source {
+            Some(s) => (
+                s.remote_endpoints(&network)?.into_iter().collect(),
+                s.is_current(),
+            ),
+            None => (BTreeSet::new(), true),
+        };
+        let vxlan = vxlan_name(&network.id);
+        let had = match peers.programmed.remove(&network.id) {
+            Some(had) => had,
+            // First sync since start (or since a failure) from a current
+            // source: what the kernel holds, so stale entries go.
+            None if current => self
+                .kernel
+                .remotes(&vxlan)
+                .map_err(EngineError::kernel)?
+                .into_iter()
+                .collect(),
             None => BTreeSet::new(),
         };
-        let had = peers.programmed.remove(&network.id).unwrap_or_default();
         let add: Vec<RemoteEndpoint> = wanted.difference(&had).copied().collect();
         let remove: Vec<RemoteEndpoint> = had.difference(&wanted).copied().collect();
         let result = self
             .kernel
-            .set_remotes(&vxlan_name(&network.id), &add, &remove)
+            .set_remotes(&vxlan, &add, &remove)
             .map_err(EngineError::kernel);
-        // On failure, forget what was programmed: the next sync re-adds all.
-        if result.is_ok() {
+        // On failure, forget what was programmed: the next sync starts from
+        // the kernel's list. A source not current yet records nothing.
+        if result.is_ok() && current {
             peers.programmed.insert(network.id, wanted.clone());
         }
         result.map(|()| wanted.len())

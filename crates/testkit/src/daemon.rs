@@ -52,12 +52,23 @@ impl Daemon {
     /// [`Daemon::start`] with extra daemon arguments from the first start.
     #[track_caller]
     pub fn start_with(args: &[&str]) -> Option<Daemon> {
+        let mut d = Self::prepare(args)?;
+        d.spawn();
+        Some(d)
+    }
+
+    /// The host namespace and state dir of a daemon that is not started
+    /// yet: the caller wires the namespace first (e.g. a cluster underlay,
+    /// `crate::cluster`), then calls [`Daemon::spawn`]. `None` when not
+    /// root, as [`Daemon::start`].
+    #[track_caller]
+    pub fn prepare(args: &[&str]) -> Option<Daemon> {
         if !crate::require_root() {
             return None;
         }
         let (prefix, n) = unique_prefix('d');
         let host = format!("bht-d{}-{n}", std::process::id());
-        let mut d = Daemon {
+        Some(Daemon {
             host_ns: Host::named(&host),
             host,
             prefix,
@@ -65,9 +76,15 @@ impl Daemon {
             extra_args: args.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
             rt: OnceLock::new(),
-        };
-        d.spawn();
-        Some(d)
+        })
+    }
+
+    /// Whether the daemon process is running (started and not stopped or
+    /// killed by the test, and not exited by itself).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     pub fn socket(&self) -> PathBuf {

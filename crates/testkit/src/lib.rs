@@ -14,6 +14,8 @@
 //! - [`capture`]: every frame of a namespace, for L2 assertions.
 //! - [`guest`]: real QEMU guests (TCG) on a vm endpoint's TAP, driven
 //!   over their serial console.
+//! - [`cluster`]: an underlay, a real etcd (plain or TLS, stopped and
+//!   started for outages) and hosts running bulkheadd with the cluster flags.
 //! - [`daemon`]: `bulkheadd` started in its own throwaway host namespace,
 //!   driven through the `bulkhead` CLI or the API client; [`plugin`] runs
 //!   the `bulkhead-cni` plugin against it.
@@ -25,6 +27,7 @@
 
 pub mod capture;
 pub mod cli;
+pub mod cluster;
 pub mod cmd;
 pub mod daemon;
 pub mod dhcp;

@@ -27,6 +27,9 @@ pub fn route(cmd: &Command) -> &'static str {
         Command::Trace(_) => "POST /v1/trace",
         Command::Import(_) => "POST /v1/import",
         Command::Events(_) => "POST /v1/events",
+        Command::EndpointListAll => "GET /v1/endpoints?all_nodes=true",
+        Command::NodeList => "GET /v1/nodes",
+        Command::NodeRemove { .. } => "DELETE /v1/nodes/{name}",
     }
 }
 

@@ -318,4 +318,43 @@ impl HostKernel {
         }
         Ok(())
     }
+
+    /// [`crate::kernel::Kernel::remotes`]: the permanent entries of the
+    /// VXLAN device, neighbours joined with FDB entries by MAC.
+    pub(super) fn l2_remotes(&self, vxlan: &str) -> Result<Vec<RemoteEndpoint>> {
+        let mut rtnl = self.rtnl();
+        let dev = find(&mut rtnl, vxlan, "vxlan")?.index;
+        let entries = rtnl.permanent_neighbours(dev).map_err(err)?;
+        let mut ips = Vec::new();
+        let mut dsts = std::collections::BTreeMap::new();
+        for n in entries {
+            match n {
+                Neighbour::Ip { ip, mac, .. } => ips.push((ip, mac)),
+                // All-zero: a flood entry, not a remote endpoint.
+                Neighbour::Fdb { mac, dst, .. } if mac != [0; 6] => {
+                    dsts.insert(mac, dst);
+                }
+                _ => {}
+            }
+        }
+        let none = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+        let mut out: Vec<RemoteEndpoint> = ips
+            .iter()
+            .map(|&(ip, mac)| RemoteEndpoint {
+                ip,
+                mac,
+                host: dsts.get(&mac).copied().unwrap_or(none),
+            })
+            .collect();
+        out.extend(
+            dsts.iter()
+                .filter(|(mac, _)| !ips.iter().any(|(_, m)| m == *mac))
+                .map(|(&mac, &host)| RemoteEndpoint {
+                    ip: none,
+                    mac,
+                    host,
+                }),
+        );
+        Ok(out)
+    }
 }

@@ -16,6 +16,7 @@
 
 mod addr;
 mod link;
+mod neigh;
 mod route;
 mod rule;
 mod tap;
