@@ -28,9 +28,20 @@ pub fn in_ns<R: Send>(ns: &Path, f: impl FnOnce() -> R + Send) -> R {
 }
 
 /// A TCP listener on `0.0.0.0:port` inside `ns` (non-blocking).
+///
+/// A bind refused with "address in use" is retried for up to a second:
+/// under heavy parallel load the kernel was seen (rarely) to refuse a port
+/// whose previous listener in the same namespace had just been closed.
 pub fn tcp_listen(ns: &Path, port: u16) -> TcpListener {
-    let l = in_ns(ns, || TcpListener::bind(("0.0.0.0", port)))
-        .unwrap_or_else(|e| panic!("listen :{port}: {e}"));
+    let until = Instant::now() + Duration::from_secs(1);
+    let l = loop {
+        match in_ns(ns, || TcpListener::bind(("0.0.0.0", port))) {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            r => break r.unwrap_or_else(|e| panic!("listen :{port}: {e}")),
+        }
+    };
     l.set_nonblocking(true).expect("nonblocking");
     l
 }

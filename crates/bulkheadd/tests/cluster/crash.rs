@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use bulkhead_testkit::probe::{arrives, ProbeKind};
 
 use crate::world::{
-    all_endpoints, cluster, ep, mesh, network_everywhere, overlay, remote_entries, state_of,
-    wait_for, wait_state, wait_until, TTL,
+    all_endpoints, cluster, ep, listing, mesh, network_everywhere, overlay, remote_entries,
+    state_of, wait_for, wait_state, wait_until, TTL,
 };
 
 /// The probes of a "still forwarding" check, one all-pairs round.
@@ -60,14 +60,7 @@ fn kill_9_keeps_forwarding_until_lost_and_after_and_restart_is_ready_again() {
     eps.push(ep(&c.hosts[1], "ov", "ed"));
     let failures = mesh(&eps, 7630, true);
     assert!(failures.is_empty(), "after the restart: {failures:?}");
-    let want: Vec<_> = {
-        let mut v: Vec<_> = eps
-            .iter()
-            .map(|e| (e.name.clone(), e.node.clone(), e.ip))
-            .collect();
-        v.sort();
-        v
-    };
+    let want = listing(&eps);
     for h in &c.hosts {
         assert_eq!(all_endpoints(h), want, "on {}", h.node);
     }

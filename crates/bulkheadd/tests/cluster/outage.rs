@@ -6,8 +6,8 @@
 use bulkhead_testkit::cli::endpoint;
 
 use crate::world::{
-    all_endpoints, cluster, ep, ip_of, mesh, network_everywhere, overlay, remote_entries, wait_for,
-    wait_state, Ep,
+    all_endpoints, cluster, ep, ip_of, listing, mesh, network_everywhere, overlay, remote_entries,
+    wait_for, wait_state, Ep,
 };
 
 #[test]
@@ -122,14 +122,7 @@ fn etcd_outage_keeps_traffic_flowing_and_loses_nothing() {
     // listed once on every node, with one address each.
     let failures = mesh(&eps, 7830, true);
     assert!(failures.is_empty(), "after etcd returned: {failures:?}");
-    let want: Vec<_> = {
-        let mut v: Vec<_> = eps
-            .iter()
-            .map(|e| (e.name.clone(), e.node.clone(), e.ip))
-            .collect();
-        v.sort();
-        v
-    };
+    let want = listing(&eps);
     for h in &c.hosts {
         wait_for(&format!("every endpoint on {}", h.node), 10, || {
             (all_endpoints(h) == want).then_some(())

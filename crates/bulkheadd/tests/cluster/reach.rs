@@ -2,7 +2,8 @@
 //! network is a cluster object.
 
 use crate::world::{
-    all_endpoints, cluster, ep, mesh, network_everywhere, overlay, remote_entries, wait_for,
+    all_endpoints, cluster, ep, listing, mesh, network_everywhere, overlay, remote_entries,
+    wait_for,
 };
 
 #[test]
@@ -29,14 +30,7 @@ fn endpoints_on_three_hosts_reach_each_other_over_vxlan() {
     assert!(failures.is_empty(), "unreachable pairs: {failures:?}");
 
     // Every node lists every endpoint with its node.
-    let want: Vec<_> = {
-        let mut v: Vec<_> = eps
-            .iter()
-            .map(|e| (e.name.clone(), e.node.clone(), e.ip))
-            .collect();
-        v.sort();
-        v
-    };
+    let want = listing(&eps);
     for h in &c.hosts {
         assert_eq!(
             all_endpoints(h),

@@ -199,6 +199,17 @@ pub fn wait_state(h: &Host, name: &str, state: &str, secs: u64) {
 
 /// `endpoint ls --all-nodes` on `h`: `(name, node, ip)` per endpoint,
 /// sorted (`node` is `h`'s own for local endpoints).
+/// What `endpoint ls --all-nodes` should show for `eps`: (name, node,
+/// address), sorted — the form [`all_endpoints`] returns.
+pub fn listing(eps: &[Ep]) -> Vec<(String, String, Ipv4Addr)> {
+    let mut v: Vec<_> = eps
+        .iter()
+        .map(|e| (e.name.clone(), e.node.clone(), e.ip))
+        .collect();
+    v.sort();
+    v
+}
+
 pub fn all_endpoints(h: &Host) -> Vec<(String, String, Ipv4Addr)> {
     let mut v: Vec<_> = h
         .json(&["endpoint", "ls", "--all-nodes"])
