@@ -27,14 +27,7 @@ fn a_lost_node_keeps_its_endpoints_until_removed() {
         let err = a.cluster().remove_node("node-c").expect_err("ready");
         assert!(err.to_string().contains("is ready"), "{err}");
         // The crash: the control plane's tasks stop without a goodbye.
-        drop(c.cluster.take());
-        let rt = std::mem::replace(
-            &mut c.rt,
-            tokio::runtime::Builder::new_current_thread()
-                .build()
-                .expect("rt"),
-        );
-        rt.shutdown_timeout(Duration::from_secs(1));
+        c.crash();
         let state = |n: &str| {
             a.cluster()
                 .nodes()
@@ -79,14 +72,7 @@ fn lost_node_grace_removes_a_node_lost_too_long() {
         // Ready nodes are never removed by the grace.
         std::thread::sleep(Duration::from_secs(2));
         assert_eq!(a.remote_ips(), vec![ic]);
-        drop(c.cluster.take());
-        let rt = std::mem::replace(
-            &mut c.rt,
-            tokio::runtime::Builder::new_current_thread()
-                .build()
-                .expect("rt"),
-        );
-        rt.shutdown_timeout(Duration::from_secs(1));
+        c.crash();
         wait(20, "node-c removed by the grace", || {
             a.cluster()
                 .nodes()
@@ -141,14 +127,7 @@ fn a_restarted_node_drops_entries_withdrawn_while_it_was_down() {
             got == both
         });
         for n in [&mut a, &mut c] {
-            drop(n.cluster.take());
-            let rt = std::mem::replace(
-                &mut n.rt,
-                tokio::runtime::Builder::new_current_thread()
-                    .build()
-                    .expect("rt"),
-            );
-            rt.shutdown_timeout(Duration::from_secs(1));
+            n.crash();
         }
         wait(15, "node-c lost", || {
             b.cluster()

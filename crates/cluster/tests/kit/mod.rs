@@ -143,6 +143,19 @@ impl Node {
             .expect("runtime");
     }
 
+    /// Stops the node as a crash would: its cluster task and runtime go
+    /// away without withdrawing anything (its lease is left to expire).
+    pub fn crash(&mut self) {
+        drop(self.cluster.take());
+        let rt = std::mem::replace(
+            &mut self.rt,
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("rt"),
+        );
+        rt.shutdown_timeout(Duration::from_secs(1));
+    }
+
     pub fn cluster(&self) -> &Cluster {
         self.cluster.as_ref().expect("joined")
     }
