@@ -127,7 +127,11 @@ pub fn run(args: &Args) -> Result<(), String> {
             "peers" => peers::run(&peers::Args {
                 cycles: args.cycles,
             }),
-            "scale" => scale::run(&scale::Args { count: args.scale }),
+            "scale" => scale::run(&scale::Args {
+                count: args.scale,
+                clients: 8,
+                no_peers: false,
+            }),
             "podman" => podman::run(&podman::Args { runs: 20 }),
             "floor" => floor::run(&floor::Args {
                 runs: 200,
