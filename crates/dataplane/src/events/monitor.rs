@@ -93,13 +93,18 @@ impl NftMonitor {
         self.sock.as_fd().as_raw_fd()
     }
 
-    /// Every complete commit queued now (never waits).
+    /// Every complete commit queued now (never waits). The receive buffer
+    /// is freed once the queue is empty (one socket per endpoint
+    /// namespace, mostly idle).
     pub fn read(&mut self) -> io::Result<Vec<MonitorEvent>> {
         let mut out = Vec::new();
         loop {
             let n = match self.sock.recv(false) {
                 Ok(Some(n)) => n,
-                Ok(None) => return Ok(out),
+                Ok(None) => {
+                    self.sock.release_buffer();
+                    return Ok(out);
+                }
                 Err(e) if super::lost(&e) => {
                     self.pending = Commit::default();
                     out.push(MonitorEvent::Overflow);

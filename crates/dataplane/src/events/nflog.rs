@@ -63,6 +63,7 @@ impl NflogSocket {
         w.be32(NFULA_CFG_TIMEOUT, 1);
         w.end(m);
         super::request(&mut sock, &mut w)?;
+        sock.release_buffer();
         Ok(Self { sock, group })
     }
 
@@ -75,13 +76,18 @@ impl NflogSocket {
     }
 
     /// Every packet queued now (never waits). Reports lost to a full
-    /// buffer are skipped (the count of drops is sampled anyway).
+    /// buffer are skipped (the count of drops is sampled anyway). The
+    /// receive buffer is freed once the queue is empty: one socket per
+    /// endpoint namespace, mostly idle.
     pub fn read(&mut self) -> io::Result<Vec<LoggedPacket>> {
         let mut out = Vec::new();
         loop {
             let n = match self.sock.recv(false) {
                 Ok(Some(n)) => n,
-                Ok(None) => return Ok(out),
+                Ok(None) => {
+                    self.sock.release_buffer();
+                    return Ok(out);
+                }
                 Err(e) if super::lost(&e) => continue,
                 Err(e) => return Err(e),
             };

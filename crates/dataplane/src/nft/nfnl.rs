@@ -65,6 +65,11 @@ impl NlSocket {
         Ok(Self { sock })
     }
 
+    /// Frees the receive buffer until the next read.
+    pub(crate) fn release_buffer(&mut self) {
+        self.sock.release_buffer();
+    }
+
     /// Reserves `n` consecutive sequence numbers and returns the first.
     pub(crate) fn take_seq(&mut self, n: u32) -> u32 {
         self.sock.take_seq(n)

@@ -33,6 +33,11 @@ impl NftSocket {
         })
     }
 
+    /// Frees the receive buffer until the next request.
+    pub fn release_buffer(&mut self) {
+        self.nl.release_buffer();
+    }
+
     /// Sends the batch in one `sendmsg` and checks every acknowledgement.
     /// An empty batch is not sent.
     pub fn commit(&mut self, mut batch: Batch) -> Result<(), Error> {

@@ -198,6 +198,12 @@ impl Rtnl {
         })
     }
 
+    /// Frees the receive buffer until the next request (see
+    /// [`Socket::release_buffer`]).
+    pub fn release_buffer(&mut self) {
+        self.sock.release_buffer();
+    }
+
     /// The namespace this handle acts on (`None`: the one it was opened in).
     pub fn netns(&self) -> Option<&Path> {
         self.netns.as_deref()

@@ -20,21 +20,35 @@ pub fn listen(ns: &Path, port: u16, family_of: IpAddr) -> TcpListener {
         IpAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
         IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
     };
-    let l = in_ns(ns, || {
-        let s = socket2::Socket::new(
-            socket2::Domain::for_address(SocketAddr::new(any, port)),
-            socket2::Type::STREAM,
-            None,
-        )?;
-        if any.is_ipv6() {
-            s.set_only_v6(true)?;
+    // A bind right after the previous probe's listener on the same port
+    // closed can still be refused as in use for a moment: retry briefly.
+    let until = Instant::now() + Duration::from_secs(1);
+    let bind = || {
+        in_ns(ns, || {
+            let s = socket2::Socket::new(
+                socket2::Domain::for_address(SocketAddr::new(any, port)),
+                socket2::Type::STREAM,
+                None,
+            )?;
+            if any.is_ipv6() {
+                s.set_only_v6(true)?;
+            }
+            s.set_reuse_address(true)?;
+            s.bind(&SocketAddr::new(any, port).into())?;
+            s.listen(16)?;
+            io::Result::Ok(TcpListener::from(s))
+        })
+    };
+    let l = loop {
+        match bind() {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            r => {
+                break r.unwrap_or_else(|e| panic!("listen {any}:{port} in {}: {e}", ns.display()))
+            }
         }
-        s.set_reuse_address(true)?;
-        s.bind(&SocketAddr::new(any, port).into())?;
-        s.listen(16)?;
-        io::Result::Ok(TcpListener::from(s))
-    })
-    .unwrap_or_else(|e| panic!("listen {any}:{port} in {}: {e}", ns.display()));
+    };
     l.set_nonblocking(true).expect("nonblocking");
     l
 }
