@@ -426,7 +426,7 @@ struct Timed {
 /// nf_tables commit runs in the thread's `sendmsg`), from
 /// `/proc/thread-self/schedstat`: unlike wall time it does not count
 /// waiting for a CPU on a loaded machine. 0 if unreadable.
-fn cpu_ns() -> u64 {
+pub(crate) fn cpu_ns() -> u64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
@@ -704,7 +704,9 @@ pub fn run(args: &Args) -> Result<(), String> {
         );
     }
     println!();
-    println!("| rules | first install (wall / CPU) | replace, CPU | add one, CPU | remove one, CPU |");
+    println!(
+        "| rules | first install (wall / CPU) | replace, CPU | add one, CPU | remove one, CPU |"
+    );
     println!("|--:|--:|--:|--:|--:|");
     for s in &sizes {
         // The first replace installs the ACL on an endpoint without one.
