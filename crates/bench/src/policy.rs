@@ -231,6 +231,7 @@ pub fn run(args: &Args) -> Result<(), PolicyError> {
     for (n, line) in one_rule {
         println!("| {n} | {line} | ≤ 5 ms |");
     }
+    acl_bench_lists(args.reps.max(1))?;
     let policy = ten_k.expect("10k policy");
     let classifier = Classifier::new(&policy)?;
     let packets: Vec<Packet> = (0..args.packets)
@@ -346,4 +347,65 @@ fn regions_of(c: &Classifier) -> usize {
             .region_count();
     }
     n
+}
+
+/// Compiles the ACL `bulkhead-bench acl` installs (10k and 100k rules) and
+/// times cloning the finished IR beside it: the compile builds that IR, so
+/// its clone is what materialising the IR costs, whatever the compiler
+/// does (thread CPU time, medians of `reps`).
+fn acl_bench_lists(reps: usize) -> Result<(), PolicyError> {
+    let cpu = || crate::acl::cpu_ns() as f64 / 1e6;
+    println!();
+    println!("the ACL of `bulkhead-bench acl` (thread CPU time, medians of {reps} runs)");
+    println!();
+    println!("| rules | compile to IR | clone of the IR | chains | IR rules | elements |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for n in [10_000, 100_000] {
+        let rules = crate::acl::rules(n, 7)
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.validate(&format!("r{i}"))
+                    .expect("the acl bench's rules are valid")
+            })
+            .collect::<Vec<AclRule>>();
+        let facts = EndpointFacts {
+            driver: Driver::Nat,
+            isolation: Isolation::Process,
+            profile: AclProfile::Current,
+            acl_mode: AclMode::Layered,
+            addresses: vec![IpAddr::V4(EP)],
+            port_mappings: vec![],
+        };
+        let eps = [FirewallEndpoint {
+            ifname: "eth0".into(),
+            policy: EndpointPolicy::new(facts, rules)?,
+        }];
+        let (mut tc, mut tl) = (Vec::new(), Vec::new());
+        let mut sizes = (0, 0, 0);
+        for _ in 0..reps {
+            let t = cpu();
+            let table = compile_endpoint_firewall(&eps)?;
+            tc.push(cpu() - t);
+            let t = cpu();
+            let copy = table.clone();
+            tl.push(cpu() - t);
+            drop(copy);
+            let elements = table.sets.values().map(|s| s.elements.len()).sum();
+            sizes = (table.chains.len(), table.rule_count(), elements);
+        }
+        let med = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        println!(
+            "| {n} | {:.1} ms | {:.1} ms | {} | {} | {} |",
+            med(tc),
+            med(tl),
+            sizes.0,
+            sizes.1,
+            sizes.2
+        );
+    }
+    Ok(())
 }

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 
 use bulkhead_dataplane::kernel::Flow;
 use bulkhead_model::{AclMode, AclRule, AclRuleSpec, Action, Direction, Isolation, RuleType};
-use bulkhead_policy::{evaluate, CtState, EndpointPolicy, EnforcementPoint, Packet, Verdict};
+use bulkhead_policy::reference::evaluate_ordered;
+use bulkhead_policy::{CtState, EndpointPolicy, EnforcementPoint, Packet, Verdict};
 use bulkhead_store::{Kind, Op, StoreExt};
 
 use crate::error::{EngineError, Result};
@@ -282,6 +283,9 @@ impl Engine {
                 return;
             }
         };
+        // Each direction's rules in precedence order once, not one sort of
+        // the whole list per connection (thousands of them at 10k rules).
+        let ordered = [Direction::In, Direction::Out].map(|d| policy.ordered_rules(point, d));
         let refused: Vec<Flow> = flows
             .into_iter()
             .filter(|f| {
@@ -295,7 +299,8 @@ impl Engine {
                     p = p.with_ports(s, d);
                 }
                 p.ct = CtState::New;
-                evaluate(policy, point, &p).verdict == Verdict::Block
+                let rules = &ordered[usize::from(direction == Direction::Out)];
+                evaluate_ordered(policy, point, &p, rules).verdict == Verdict::Block
             })
             .collect();
         if !refused.is_empty() {

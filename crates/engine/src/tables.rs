@@ -394,6 +394,9 @@ impl Engine {
                 .apply(Some(handle.path()), &ops)
                 .map_err(EngineError::kernel)?;
         }
+        // The applied ops own copies of every chain, rule and element they
+        // add: freeing them is 2–3 % of a replace at 10k and 100k rules.
+        crate::reclaim::later(ops.into_iter().map(|c| c.ops).collect::<Vec<_>>());
         let old = match new {
             Some(t) => programmed.firewalls.insert(id, t),
             None => programmed.firewalls.remove(&id),
