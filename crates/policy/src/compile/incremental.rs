@@ -30,20 +30,24 @@
 //! returns `None`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
 
 use bulkhead_model::{AclMode, AclRule};
 
+pub use super::kept::RuleLists;
+
+use super::kept::{self, Change, WithRule};
 use super::twolevel::{lead_dim, TwoLevel};
 use super::{map_base, FIREWALL};
 use crate::boxes::{is_full, rule_box, Dim, RuleBox};
 use crate::classifier::acl_name;
 use crate::diff::Op;
-use crate::endpoint::{ordered_rules, EndpointPolicy};
+use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
 use crate::ir::{be_bytes, from_be, Key, Match, Set, Table, Verdict};
 use crate::matrix::EnforcementPoint;
 use crate::regions::ProtoClass;
-use crate::segment::{plan_skipping, run_dims, runs, Runs};
+use crate::segment::{run_dims, Runs};
 
 const POINT: EnforcementPoint = EnforcementPoint::HostFirewall;
 
@@ -72,10 +76,43 @@ pub fn firewall_rule_change_from(
     old_rules: &[AclRule],
     new: &EndpointPolicy,
 ) -> Result<Option<Vec<Op>>, PolicyError> {
+    let mut lists = RuleLists::default();
+    firewall_rule_change_kept(table, ifname, old_rules, new, &mut lists)
+}
+
+/// [`firewall_rule_change_from`] with the endpoint's rule lists kept
+/// between calls in `lists` ([`RuleLists`]: updated by a change handled
+/// here, emptied by one that is not, or by an error).
+pub fn firewall_rule_change_kept(
+    table: &Table,
+    ifname: &str,
+    old_rules: &[AclRule],
+    new: &EndpointPolicy,
+    lists: &mut RuleLists,
+) -> Result<Option<Vec<Op>>, PolicyError> {
+    lists.check(old_rules.len());
+    let out = change_kept(table, ifname, old_rules, new, lists);
+    if !matches!(out, Ok(Some(_))) {
+        lists.clear();
+    }
+    #[cfg(debug_assertions)]
+    if matches!(out, Ok(Some(_))) {
+        lists.assert_built_from(new.rules(), POINT);
+    }
+    out
+}
+
+fn change_kept(
+    table: &Table,
+    ifname: &str,
+    old_rules: &[AclRule],
+    new: &EndpointPolicy,
+    lists: &mut RuleLists,
+) -> Result<Option<Vec<Op>>, PolicyError> {
     if !new.has_point(POINT) {
         return Ok(None);
     }
-    let Some((big, rule, added)) = one_rule_apart(old_rules, new.rules()) else {
+    let Some((big, rule, added, p)) = one_rule_apart(old_rules, new.rules()) else {
         return Ok(None);
     };
     if EnforcementPoint::of(rule.rule_type) != POINT {
@@ -93,20 +130,32 @@ pub fn firewall_rule_change_from(
     }
     // The list with the rule; the list without it is the same boxes with
     // that one left out (plan and regions skip it: nothing is copied).
-    let ordered = ordered_rules(big, POINT, direction);
+    // Both come from the kept lists when there are any.
+    if added {
+        lists.inserted(p, big.len());
+    }
     let mut ops = Vec::new();
     for v4 in [true, false] {
         for class in [ProtoClass::Ported, ProtoClass::Portless] {
-            if rule_box(rule, direction, v4, class).is_none() {
-                continue;
-            }
-            let rb = runs(&ordered, direction, v4, class);
-            let Some(q) = rb.winners.iter().position(|(id, _)| *id == rule.id) else {
-                // Shadowed by an earlier rule that covers the whole class:
-                // the list is the same with or without it.
+            let Some(rule_b) = rule_box(rule, direction, v4, class) else {
                 continue;
             };
-            let Some(k) = same_plan(&rb, q) else {
+            let key = (direction, v4, class);
+            let change = Change {
+                big,
+                rule,
+                added,
+                p,
+            };
+            let (kept_big, q, small) = match kept::with_rule(lists, key, &change, rule_b) {
+                WithRule::Changed(kept_big, q, small) => (kept_big, q, small),
+                // Shadowed by an earlier rule that covers the whole class:
+                // the list is the same with or without it.
+                WithRule::Same => continue,
+                WithRule::Unhandled => return Ok(None),
+            };
+            let rb = &kept_big.runs;
+            let Some(k) = same_plan(rb, q, &small) else {
                 return Ok(None);
             };
             let acl = acl_name(POINT, direction, v4, class);
@@ -147,30 +196,41 @@ pub fn firewall_rule_change_from(
                 Some(o) => ops.extend(o),
                 None => return Ok(None),
             }
+            // Kept as the list is after the change.
+            let after = if added {
+                kept_big
+            } else {
+                kept::remove(kept_big, q, small)
+            };
+            lists.put(key, after);
         }
+    }
+    if !added {
+        lists.removed(p, big.len() - 1);
     }
     Ok(Some(ops))
 }
 
-/// `(the longer list, the rule only it has, whether that is `new`)` when
-/// the rules `old` and `new` are equal but for one inserted rule.
+/// `(the longer list, the rule only it has, whether that is `new`, its
+/// index in the longer list)` when the rules `old` and `new` are equal but
+/// for one inserted rule.
 fn one_rule_apart<'a>(
     old: &'a [AclRule],
     new: &'a [AclRule],
-) -> Option<(&'a [AclRule], &'a AclRule, bool)> {
+) -> Option<(&'a [AclRule], &'a AclRule, bool, usize)> {
     let (s, g, added) = match new.len().checked_sub(old.len()) {
         Some(1) => (old, new, true),
         _ if old.len().checked_sub(new.len()) == Some(1) => (new, old, false),
         _ => return None,
     };
     let p = s.iter().zip(g).position(|(x, y)| x != y).unwrap_or(s.len());
-    (s[p..] == g[p + 1..]).then(|| (g, &g[p], added))
+    (s[p..] == g[p + 1..]).then(|| (g, &g[p], added, p))
 }
 
 /// The segment (run index) that holds box `q` of `big`, when the list
-/// without that box is cut into the same runs (shifted past it) and that
-/// run keeps a rule.
-fn same_plan(big: &Runs, q: usize) -> Option<usize> {
+/// without that box (planned as `small`) is cut into the same runs
+/// (shifted past it) and that run keeps a rule.
+fn same_plan(big: &Runs, q: usize, small: &[Range<usize>]) -> Option<usize> {
     if is_full(&big.boxes[q]) {
         return None;
     }
@@ -183,7 +243,6 @@ fn same_plan(big: &Runs, q: usize) -> Option<usize> {
             f(r.start)..f(r.end)
         })
         .collect();
-    let small = plan_skipping(&big.boxes, Some(q));
     (shifted == small && !small[k].is_empty()).then_some(k)
 }
 
