@@ -30,16 +30,15 @@
 //! returns `None`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::Range;
 
 use bulkhead_model::{AclMode, AclRule};
 
 pub use super::kept::RuleLists;
 
-use super::kept::{self, Change, WithRule};
+use super::kept::{self, dims_without, one_rule_apart, same_plan, Change, WithRule};
 use super::twolevel::{lead_dim, TwoLevel};
 use super::{map_base, FIREWALL};
-use crate::boxes::{is_full, rule_box, Dim, RuleBox};
+use crate::boxes::rule_box;
 use crate::classifier::acl_name;
 use crate::diff::Op;
 use crate::endpoint::EndpointPolicy;
@@ -47,7 +46,7 @@ use crate::error::PolicyError;
 use crate::ir::{be_bytes, from_be, Key, Match, Set, Table, Verdict};
 use crate::matrix::EnforcementPoint;
 use crate::regions::ProtoClass;
-use crate::segment::{run_dims, Runs};
+use crate::segment::run_dims;
 
 const POINT: EnforcementPoint = EnforcementPoint::HostFirewall;
 
@@ -209,55 +208,6 @@ fn change_kept(
         lists.removed(p, big.len() - 1);
     }
     Ok(Some(ops))
-}
-
-/// `(the longer list, the rule only it has, whether that is `new`, its
-/// index in the longer list)` when the rules `old` and `new` are equal but
-/// for one inserted rule.
-fn one_rule_apart<'a>(
-    old: &'a [AclRule],
-    new: &'a [AclRule],
-) -> Option<(&'a [AclRule], &'a AclRule, bool, usize)> {
-    let (s, g, added) = match new.len().checked_sub(old.len()) {
-        Some(1) => (old, new, true),
-        _ if old.len().checked_sub(new.len()) == Some(1) => (new, old, false),
-        _ => return None,
-    };
-    let p = s.iter().zip(g).position(|(x, y)| x != y).unwrap_or(s.len());
-    (s[p..] == g[p + 1..]).then(|| (g, &g[p], added, p))
-}
-
-/// The segment (run index) that holds box `q` of `big`, when the list
-/// without that box (planned as `small`) is cut into the same runs
-/// (shifted past it) and that run keeps a rule.
-fn same_plan(big: &Runs, q: usize, small: &[Range<usize>]) -> Option<usize> {
-    if is_full(&big.boxes[q]) {
-        return None;
-    }
-    let k = big.runs.iter().position(|r| r.contains(&q))?;
-    let shifted: Vec<_> = big
-        .runs
-        .iter()
-        .map(|r| {
-            let f = |i: usize| if i > q { i - 1 } else { i };
-            f(r.start)..f(r.end)
-        })
-        .collect();
-    (shifted == small && !small[k].is_empty()).then_some(k)
-}
-
-/// [`run_dims`] of `boxes` without box `at`.
-fn dims_without(boxes: &[RuleBox], at: usize) -> Vec<Dim> {
-    Dim::ALL
-        .into_iter()
-        .filter(|d| {
-            *d == Dim::Proto
-                || boxes
-                    .iter()
-                    .enumerate()
-                    .any(|(j, b)| j != at && b[*d as usize].is_some())
-        })
-        .collect()
 }
 
 /// The lead interval of a one-field element key.

@@ -13,13 +13,14 @@
 //! plan), plus each box's precedence key, so an inserted rule's place is a
 //! binary search. Keys carry the rule's index in the endpoint's whole rule
 //! list; an insertion or removal at index `p` shifts the later ones, in
-//! every kept list, so keys stay exact.
+//! every kept list, so keys stay exact. Also here: how two rule lists
+//! differ by one rule, and whether the segment plan survives it.
 
 use std::ops::Range;
 
 use bulkhead_model::{AclRule, Action, Direction, RuleId};
 
-use crate::boxes::{is_full, rule_box, RuleBox};
+use crate::boxes::{is_full, rule_box, Dim, RuleBox};
 use crate::endpoint::precedence;
 use crate::matrix::EnforcementPoint;
 use crate::regions::ProtoClass;
@@ -263,4 +264,53 @@ pub(crate) fn with_rule(
             WithRule::Same
         }
     }
+}
+
+/// `(the longer list, the rule only it has, whether that is `new`, its
+/// index in the longer list)` when the rules `old` and `new` are equal but
+/// for one inserted rule.
+pub(crate) fn one_rule_apart<'a>(
+    old: &'a [AclRule],
+    new: &'a [AclRule],
+) -> Option<(&'a [AclRule], &'a AclRule, bool, usize)> {
+    let (s, g, added) = match new.len().checked_sub(old.len()) {
+        Some(1) => (old, new, true),
+        _ if old.len().checked_sub(new.len()) == Some(1) => (new, old, false),
+        _ => return None,
+    };
+    let p = s.iter().zip(g).position(|(x, y)| x != y).unwrap_or(s.len());
+    (s[p..] == g[p + 1..]).then(|| (g, &g[p], added, p))
+}
+
+/// The segment (run index) that holds box `q` of `big`, when the list
+/// without that box (planned as `small`) is cut into the same runs
+/// (shifted past it) and that run keeps a rule.
+pub(crate) fn same_plan(big: &Runs, q: usize, small: &[Range<usize>]) -> Option<usize> {
+    if is_full(&big.boxes[q]) {
+        return None;
+    }
+    let k = big.runs.iter().position(|r| r.contains(&q))?;
+    let shifted: Vec<_> = big
+        .runs
+        .iter()
+        .map(|r| {
+            let f = |i: usize| if i > q { i - 1 } else { i };
+            f(r.start)..f(r.end)
+        })
+        .collect();
+    (shifted == small && !small[k].is_empty()).then_some(k)
+}
+
+/// [`run_dims`] of `boxes` without box `at`.
+pub(crate) fn dims_without(boxes: &[RuleBox], at: usize) -> Vec<Dim> {
+    Dim::ALL
+        .into_iter()
+        .filter(|d| {
+            *d == Dim::Proto
+                || boxes
+                    .iter()
+                    .enumerate()
+                    .any(|(j, b)| j != at && b[*d as usize].is_some())
+        })
+        .collect()
 }
