@@ -94,10 +94,22 @@ impl Points {
 enum Rows {
     /// One rule appended.
     Added(AclRule),
-    /// The rule with this id removed.
-    Removed(String),
+    /// The rule with this id removed, from this index.
+    Removed(String, usize),
     /// The whole list replaced.
     All,
+}
+
+impl Rows {
+    /// The index of the rule added or removed, in the list that has it;
+    /// `len`: the new list's length.
+    fn at(&self, len: usize) -> Option<usize> {
+        match self {
+            Rows::Added(_) => len.checked_sub(1),
+            Rows::Removed(_, i) => Some(*i),
+            Rows::All => None,
+        }
+    }
 }
 
 /// Whether a change can refuse a flow the old ACL allowed, so that tracked
@@ -143,7 +155,7 @@ impl Engine {
                 .ok_or_else(|| EngineError::not_found("acl", format!("{endpoint}/{id}")))?;
             let rule = acls.remove(i);
             let points = Points::one(rule.rule_type, rule.action == Action::Allow);
-            Ok((points, Rows::Removed(rule.id.to_string())))
+            Ok((points, Rows::Removed(rule.id.to_string(), i)))
         })
     }
 
@@ -207,7 +219,7 @@ impl Engine {
         let intent = self.transaction_clearing(&mut inner, |t| {
             match &rows {
                 Rows::Added(rule) => acl_rows::put_rule(t, &id, rule)?,
-                Rows::Removed(rule) => removed = acl_rows::delete_rule(t, &id, rule)?,
+                Rows::Removed(rule, _) => removed = acl_rows::delete_rule(t, &id, rule)?,
                 Rows::All => acl_rows::put_rules(t, &id, &record.acls)?,
             }
             t.put_intent(Op::Change, Kind::Endpoints, &key, serde_json::Value::Null)
@@ -230,6 +242,7 @@ impl Engine {
                     ns_id,
                     (&previous, record),
                     &policy,
+                    rows.at(record.acls.len()),
                 );
             }
             if points.switch && programmed.is_ok() {
@@ -253,8 +266,8 @@ impl Engine {
                     (Rows::Added(rule), _) => {
                         acl_rows::delete_rule(t, &id, rule.id.as_str())?;
                     }
-                    (Rows::Removed(_), Some(row)) => acl_rows::restore_rule(t, row)?,
-                    (Rows::Removed(_), None) => {}
+                    (Rows::Removed(_, _), Some(row)) => acl_rows::restore_rule(t, row)?,
+                    (Rows::Removed(_, _), None) => {}
                     (Rows::All, _) => acl_rows::put_rules(t, &id, &previous.acls)?,
                 }
                 t.clear_intent(&intent.id).map(|_| ())

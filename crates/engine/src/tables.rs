@@ -309,7 +309,8 @@ impl Engine {
 
     /// Brings the endpoint firewall of namespace `id` to what `next` needs
     /// after endpoint `old` became `new` (same endpoint, its ACL changed;
-    /// `policy` is `new`'s):
+    /// `policy` is `new`'s; `at`: the index of the one rule added or
+    /// removed, when the caller knows the change is that):
     /// when that is one rule added or removed, only the ops of that rule
     /// are computed and sent ([`firewall_rule_change_kept`], from the
     /// endpoint's kept rule lists), at a cost that
@@ -323,6 +324,7 @@ impl Engine {
         id: Id,
         (old, new): (&EndpointRecord, &EndpointRecord),
         policy: &EndpointPolicy,
+        at: Option<usize>,
     ) -> Result<()> {
         let Some(ns) = next.namespaces.get(&id) else {
             return Ok(());
@@ -335,7 +337,7 @@ impl Engine {
                 // Only the ACL changed (`acl.rs::change_acls`): the old
                 // policy is `policy`'s facts with the old rules.
                 let lists = kept.entry((id, new.id)).or_default();
-                firewall_rule_change_kept(table, new.ifname.as_str(), &old.acls, policy, lists)?
+                firewall_rule_change_kept(table, new.ifname.as_str(), &old.acls, policy, lists, at)?
             }
             _ => None,
         };

@@ -143,21 +143,33 @@ fn incremental_equals_full_compile() {
             let mut lists = RuleLists::default();
             for (change, at) in steps {
                 let mut rules = policy.rules().to_vec();
-                match change {
-                    Ok(r) => rules.insert(at % (rules.len() + 1), r),
+                // Where the rule goes or went, as the engine tells it.
+                let p = match change {
+                    Ok(r) => {
+                        let p = at % (rules.len() + 1);
+                        rules.insert(p, r);
+                        p
+                    }
                     Err(i) if !rules.is_empty() => {
                         let i = i % rules.len();
                         rules.remove(i);
+                        i
                     }
                     Err(_) => continue,
-                }
+                };
                 let next = EndpointPolicy::new(facts(replace), rules).unwrap();
                 let full = compile(&next);
                 changes.fetch_add(1, Ordering::Relaxed);
                 let fresh = firewall_rule_change(&table, "eth0", &policy, &next).unwrap();
-                let kept =
-                    firewall_rule_change_kept(&table, "eth0", policy.rules(), &next, &mut lists)
-                        .unwrap();
+                let kept = firewall_rule_change_kept(
+                    &table,
+                    "eth0",
+                    policy.rules(),
+                    &next,
+                    &mut lists,
+                    Some(p),
+                )
+                .unwrap();
                 prop_assert!(fresh == kept, "kept lists: {kept:?}, fresh: {fresh:?}");
                 prop_assert!(fresh.is_some() || lists.is_empty());
                 if let Some(ops) = fresh {

@@ -76,21 +76,26 @@ pub fn firewall_rule_change_from(
     new: &EndpointPolicy,
 ) -> Result<Option<Vec<Op>>, PolicyError> {
     let mut lists = RuleLists::default();
-    firewall_rule_change_kept(table, ifname, old_rules, new, &mut lists)
+    firewall_rule_change_kept(table, ifname, old_rules, new, &mut lists, None)
 }
 
 /// [`firewall_rule_change_from`] with the endpoint's rule lists kept
 /// between calls in `lists` ([`RuleLists`]: updated by a change handled
-/// here, emptied by one that is not, or by an error).
+/// here, emptied by one that is not, or by an error). `at`, when the
+/// caller knows it, is the index at which `new`'s rules have one rule
+/// inserted into or removed from `old_rules` (the engine's add and
+/// remove): the lists are then not compared rule by rule (debug builds
+/// still check it).
 pub fn firewall_rule_change_kept(
     table: &Table,
     ifname: &str,
     old_rules: &[AclRule],
     new: &EndpointPolicy,
     lists: &mut RuleLists,
+    at: Option<usize>,
 ) -> Result<Option<Vec<Op>>, PolicyError> {
     lists.check(old_rules.len());
-    let out = change_kept(table, ifname, old_rules, new, lists);
+    let out = change_kept(table, ifname, (old_rules, at), new, lists);
     if !matches!(out, Ok(Some(_))) {
         lists.clear();
     }
@@ -104,14 +109,14 @@ pub fn firewall_rule_change_kept(
 fn change_kept(
     table: &Table,
     ifname: &str,
-    old_rules: &[AclRule],
+    (old_rules, at): (&[AclRule], Option<usize>),
     new: &EndpointPolicy,
     lists: &mut RuleLists,
 ) -> Result<Option<Vec<Op>>, PolicyError> {
     if !new.has_point(POINT) {
         return Ok(None);
     }
-    let Some((big, rule, added, p)) = one_rule_apart(old_rules, new.rules()) else {
+    let Some((big, rule, added, p)) = one_rule_apart(old_rules, new.rules(), at) else {
         return Ok(None);
     };
     if EnforcementPoint::of(rule.rule_type) != POINT {
