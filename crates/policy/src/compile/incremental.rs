@@ -354,11 +354,11 @@ fn segment_ops(
         }
     }
     if !refs.is_empty() {
-        for v in set.elements.values() {
-            if let Some(n) = target(v, &set.name).and_then(|c| refs.get_mut(c)) {
-                *n += 1;
-            }
-        }
+        // A chain stays if more elements enter it than are deleted: count
+        // the deleted ones first (negative), then walk the map until every
+        // candidate is seen entered once more than that (a 10k-rule lead
+        // map holds tens of thousands of elements: no name parsing per
+        // element, and usually an early stop).
         for k in &dels {
             if let Some(n) = set
                 .elements
@@ -367,6 +367,21 @@ fn segment_ops(
                 .and_then(|c| refs.get_mut(c))
             {
                 *n -= 1;
+            }
+        }
+        let mut open = refs.len();
+        for v in set.elements.values() {
+            let Some(Verdict::Jump(c) | Verdict::Goto(c)) = v else {
+                continue;
+            };
+            if let Some(n) = refs.get_mut(c.as_str()) {
+                *n += 1;
+                if *n == 1 {
+                    open -= 1;
+                    if open == 0 {
+                        break;
+                    }
+                }
             }
         }
     }
