@@ -369,12 +369,17 @@ fn segment_ops(
                 *n -= 1;
             }
         }
-        let mut open = refs.len();
+        // The few candidates in a list, compared from the end: region
+        // chains of one map share their prefix and differ in the content
+        // hash at the end, so a mismatch costs a byte or two, not a hash.
+        let mut counts: Vec<(&str, i64)> = refs.iter().map(|(c, n)| (*c, *n)).collect();
+        let mut open = counts.len();
         for v in set.elements.values() {
             let Some(Verdict::Jump(c) | Verdict::Goto(c)) = v else {
                 continue;
             };
-            if let Some(n) = refs.get_mut(c.as_str()) {
+            let same = |k: &str| k.len() == c.len() && k.bytes().rev().eq(c.bytes().rev());
+            if let Some((_, n)) = counts.iter_mut().find(|(k, _)| same(k)) {
                 *n += 1;
                 if *n == 1 {
                     open -= 1;
@@ -384,6 +389,7 @@ fn segment_ops(
                 }
             }
         }
+        refs = counts.into_iter().collect();
     }
     let gone: BTreeSet<&str> = refs
         .into_iter()
