@@ -232,6 +232,11 @@ impl Engine {
             .state
             .insert_endpoint(record)
             .ok_or_else(|| EngineError::not_found("endpoint", endpoint))?;
+        if !points.firewall {
+            // The rule list changed (a switch rule) without the firewall's
+            // kept lists following: their indices would be off.
+            inner.programmed.kept.remove(&(ns_id, id));
+        }
         let mut programmed = Ok(());
         {
             let record = inner.state.endpoint(endpoint)?;

@@ -6,9 +6,10 @@
 //! Contract: a [`RuleLists`] is only ever used with the one endpoint it
 //! was filled for, and between two uses the endpoint's rules change only
 //! through the incremental path that updates it (the engine drops it
-//! whenever it programs the firewall in full). It checks what it can: the
-//! rule count it was built for; anything else it does not handle is
-//! rebuilt from the rules. Each kept list is exactly what
+//! whenever it programs the firewall in full, and when a change of the
+//! endpoint's switch rules moves indices without it). It checks what it
+//! can: the rule count it was built for; anything else it does not handle
+//! is rebuilt from the rules. Each kept list is exactly what
 //! [`crate::segment::runs`] builds for the same rules (boxes, winners,
 //! plan), plus each box's precedence key, so an inserted rule's place is a
 //! binary search. Keys carry the rule's index in the endpoint's whole rule
