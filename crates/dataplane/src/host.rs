@@ -48,8 +48,7 @@ fn err(e: impl std::error::Error + 'static) -> KernelError {
 /// The host-side kernel of one bulkhead instance.
 #[derive(Debug)]
 pub struct HostKernel {
-    /// The host's `/proc/sys/net`, kept (see [`sysctl::NetDir`]).
-    sysctl: sysctl::NetDir,
+    host: Option<PathBuf>,
     rtnl: Mutex<Rtnl>,
     nft: Mutex<NftSocket>,
     conntrack: Mutex<Conntrack>,
@@ -86,9 +85,8 @@ impl HostKernel {
         let nft = NftSocket::open(host).map_err(err)?;
         let conntrack = Conntrack::open(host).map_err(err)?;
         let cleanup_ct = Conntrack::open(host).map_err(err)?;
-        let sysctl = sysctl::NetDir::open(host).map_err(err)?;
         Ok(Self {
-            sysctl,
+            host: host.map(Path::to_path_buf),
             rtnl: Mutex::new(rtnl),
             nft: Mutex::new(nft),
             conntrack: Mutex::new(conntrack),
@@ -143,7 +141,7 @@ impl Kernel for HostKernel {
     }
 
     fn prepare_host(&self) -> Result<()> {
-        self.sysctl.write("net.ipv4.ip_forward", "1").map_err(err)
+        sysctl::write_all(self.host.as_deref(), &[("net.ipv4.ip_forward", "1")]).map_err(err)
     }
 
     fn create_netns(&self, name: &str) -> Result<PathBuf> {

@@ -59,13 +59,14 @@ impl HostKernel {
     /// the switch port filter (ACLs, by address) never sees traffic between
     /// bridge ports. Both settings are per network namespace.
     fn ensure_br_netfilter(&self) -> Result<()> {
+        let host = self.host.as_deref();
         for key in [
             "net.bridge.bridge-nf-call-iptables",
             "net.bridge.bridge-nf-call-ip6tables",
         ] {
-            match self.sysctl.read(key) {
+            match sysctl::read(host, key) {
                 Ok(v) if v == "1" => {}
-                Ok(_) => self.sysctl.write(key, "1").map_err(err)?,
+                Ok(_) => sysctl::write(host, key, "1").map_err(err)?,
                 Err(e) => {
                     return Err(KernelError::new(format!(
                         "{e} (is the br_netfilter module loaded?)"
@@ -82,6 +83,7 @@ impl HostKernel {
     /// peer is up, so before the port passes any traffic; a kernel without
     /// IPv6 has no IPv6 settings to write.
     pub(super) fn no_router_role(&self, dev: &str) -> Result<()> {
+        let host = self.host.as_deref();
         let v4 = format!("net/ipv4/conf/{dev}/accept_redirects");
         let ra = format!("net/ipv6/conf/{dev}/accept_ra");
         let redirects = format!("net/ipv6/conf/{dev}/accept_redirects");
@@ -90,12 +92,12 @@ impl HostKernel {
             (ra.as_str(), "0"),
             (redirects.as_str(), "0"),
         ];
-        match self.sysctl.write_all(&all) {
+        match sysctl::write_all(host, &all) {
             Err(sysctl::SysctlError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound
                     && !std::path::Path::new("/proc/sys/net/ipv6").exists() =>
             {
-                self.sysctl.write(&v4, "0").map_err(err)
+                sysctl::write(host, &v4, "0").map_err(err)
             }
             done => done.map_err(err),
         }
@@ -266,8 +268,8 @@ impl HostKernel {
     /// each answer by up to 800 ms, stalling a LAN host's first packet).
     fn proxy_at_once(&self, uplink: &str) -> Result<()> {
         let delay = format!("net/ipv4/neigh/{uplink}/proxy_delay");
-        if self.sysctl.read(&delay).map_err(err)? != "0" {
-            self.sysctl.write(&delay, "0").map_err(err)?;
+        if sysctl::read(self.host.as_deref(), &delay).map_err(err)? != "0" {
+            sysctl::write(self.host.as_deref(), &delay, "0").map_err(err)?;
         }
         Ok(())
     }
