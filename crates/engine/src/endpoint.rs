@@ -154,9 +154,8 @@ impl Engine {
             .transaction_clearing(&mut inner, |t| {
                 let ip = t.allocate(&net_key, hint, &key)?;
                 endpoint.ip_address.addr = ip;
-                crate::acl_rows::put_endpoint(
-                    t,
-                    &mut EndpointRecord::from_endpoint(&endpoint, container_id.clone())
+                t.put(
+                    &EndpointRecord::from_endpoint(&endpoint, container_id.clone())
                         .with_tap(req.tap),
                 )?;
                 let intent =
@@ -174,7 +173,7 @@ impl Engine {
         undo.push("store endpoint", || {
             self.store
                 .transaction(|t| {
-                    crate::acl_rows::delete_endpoint(t, &key)?;
+                    t.delete::<EndpointRecord>(&key)?;
                     t.release(&net_key, ip)?;
                     t.clear_intent(&intent.id).map(|_| ())
                 })
@@ -296,7 +295,7 @@ impl Engine {
         // and its address go, the intent says the teardown is in flight
         // (reconcile removes whatever a crash leaves: unowned links, pins).
         let intent = self.transaction_clearing(&mut inner, |t| {
-            crate::acl_rows::delete_endpoint(t, &key)?;
+            t.delete::<EndpointRecord>(&key)?;
             t.release(&record.network.to_string(), record.ip_address.addr)?;
             t.put_intent(Op::Delete, Kind::Endpoints, &key, serde_json::Value::Null)
         })?;

@@ -21,7 +21,6 @@
 pub mod antispoof;
 mod firewall;
 pub mod incremental;
-mod kept;
 pub mod nat;
 #[cfg(test)]
 mod nat_tests;
