@@ -135,12 +135,9 @@ pub(crate) fn exec(
 }
 
 /// bulkhead's side: the engine in-process on a redb store, a nat network.
-pub fn bulkhead(cycles: usize, port: bool, mode: Mode) -> Result<Row, String> {
-    let tag = match (mode, port) {
-        (Mode::Fill, _) => "sb",
-        (Mode::Cycles, false) => "pb",
-        (Mode::Cycles, true) => "pbp",
-    };
+/// bulkhead's world for `n` endpoints: one nat network `bench`
+/// (10.200.0.0/16) and the namespaces `c0`… `c<n-1>`, made untimed.
+pub(crate) fn bulkhead_world(tag: &str, n: usize) -> Result<World, String> {
     let world = World::new(tag, StoreKind::Redb)?;
     let e = &world.engine;
     e.create_network(NetworkSpec {
@@ -150,7 +147,7 @@ pub fn bulkhead(cycles: usize, port: bool, mode: Mode) -> Result<Row, String> {
         ..Default::default()
     })
     .map_err(|e| format!("create nat network: {e}"))?;
-    for i in 0..cycles {
+    for i in 0..n {
         e.create_namespace(NamespaceSpec {
             name: format!("c{i}"),
             isolation: None,
@@ -158,6 +155,17 @@ pub fn bulkhead(cycles: usize, port: bool, mode: Mode) -> Result<Row, String> {
         })
         .map_err(|e| format!("create namespace c{i}: {e}"))?;
     }
+    Ok(world)
+}
+
+pub fn bulkhead(cycles: usize, port: bool, mode: Mode) -> Result<Row, String> {
+    let tag = match (mode, port) {
+        (Mode::Fill, _) => "sb",
+        (Mode::Cycles, false) => "pb",
+        (Mode::Cycles, true) => "pbp",
+    };
+    let world = bulkhead_world(tag, cycles)?;
+    let e = &world.engine;
     let (mut setup, mut teardown) = (Vec::new(), Vec::new());
     for i in 0..cycles {
         let spec = EndpointSpec {

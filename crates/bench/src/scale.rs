@@ -19,10 +19,10 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bulkhead_model::{EndpointSpec, NamespaceSpec, NetworkSpec};
+use bulkhead_model::EndpointSpec;
 
 use crate::peers::{self, Mode, Row};
-use crate::world::{median, quantile, StoreKind, World};
+use crate::world::{median, quantile};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,22 +40,8 @@ pub struct Args {
 /// N endpoint creates by `clients` threads at once on one engine (redb
 /// store): the per-call times in start order, and the wall time, ms.
 fn bulkhead_concurrent(n: usize, clients: usize) -> Result<(Row, f64), String> {
-    let world = World::new("sk", StoreKind::Redb)?;
+    let world = peers::bulkhead_world("sk", n)?;
     let e = &world.engine;
-    e.create_network(NetworkSpec {
-        name: "bench".into(),
-        driver: "nat".into(),
-        subnets: vec!["10.200.0.0/16".into()],
-        ..Default::default()
-    })
-    .map_err(|e| format!("create nat network: {e}"))?;
-    for i in 0..n {
-        e.create_namespace(NamespaceSpec {
-            name: format!("c{i}"),
-            ..NamespaceSpec::default()
-        })
-        .map_err(|e| format!("create namespace c{i}: {e}"))?;
-    }
     let next = Mutex::new(0usize);
     let calls: Mutex<Vec<(Instant, f64)>> = Mutex::new(Vec::with_capacity(n));
     let t0 = Instant::now();

@@ -387,6 +387,11 @@ impl Kernel for FakeKernel {
         }
     }
 
+    fn settle_flows(&self) {
+        // Host flows are forgotten at once here (the trait's default).
+        self.world().calls.push("settle_flows ".to_owned());
+    }
+
     fn settle(&self) {
         let mut w = self.world();
         w.calls.push("settle ".to_owned());

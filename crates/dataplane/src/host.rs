@@ -299,6 +299,10 @@ impl Kernel for HostKernel {
         self.reaper.flush();
     }
 
+    fn settle_flows(&self) {
+        self.flows_reaper.flush();
+    }
+
     fn local_addresses(&self) -> Result<Vec<(IpAddr, u8)>> {
         Ok(self
             .rtnl()

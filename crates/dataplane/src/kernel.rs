@@ -330,6 +330,14 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     fn settle_ports(&self) {
         self.settle()
     }
+    /// Blocks until the host's conntrack clean-up queued so far
+    /// ([`Kernel::forget_host_flows`]) has run; switch port removals may
+    /// still be queued. What a create reusing a deleted endpoint's address
+    /// waits for: not the ports' destruction (the kernel's RCU grace
+    /// periods, ~10 ms), which has nothing to do with the address.
+    fn settle_flows(&self) {
+        self.settle()
+    }
     /// The host namespace's own addresses `(address, scope)` in interface
     /// order (scope 0 = global): what `fib daddr type local` matches, and
     /// the order the kernel picks a masquerade source from when the

@@ -165,9 +165,11 @@ impl Engine {
             .map_err(|e| crate::address::refusal(e, &inner.state, &network, req.ip))?;
         endpoint.ip_address.addr = ip;
         // A deleted endpoint's host conntrack clean-up for this address may
-        // still be queued: let it run before this endpoint can connect.
+        // still be queued: let it run (and every one queued before it)
+        // before this endpoint can connect.
         if inner.forgetting.contains(&ip) {
-            self.settle_locked(&mut inner);
+            self.kernel.settle_flows();
+            inner.forgetting.clear();
         }
         let mut undo = Undo::new();
         undo.push("store endpoint", || {
@@ -489,7 +491,7 @@ mod tests {
         assert_eq!(
             calls_since(&k, n),
             [
-                "settle".to_owned(),
+                "settle_flows".to_owned(),
                 format!("create_port {}", b.switch_port),
                 format!("enable_port {}", b.switch_port)
             ]
