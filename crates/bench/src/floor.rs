@@ -170,20 +170,18 @@ pub fn run(args: &Args) -> Result<(), String> {
     // log's flusher syncs while that work runs: an answer waits for the
     // longer of the two, so the floor is their maximum, not their sum.
     let (ns_kernel, ep_kernel) = (p50[0] + p50[1], p50[2] + p50[3]);
-    println!(
-        "floor of a namespace create: kernel (netns + lo up) {:.2} ms, fdatasync {:.2} ms; overlapped (max) {:.2} ms, one after the other {:.2} ms",
-        ns_kernel / 1e3,
-        p50[4] / 1e3,
-        ns_kernel.max(p50[4]) / 1e3,
-        (ns_kernel + p50[4]) / 1e3
-    );
-    println!(
-        "floor of an endpoint create: kernel (nft table + veth + routes) {:.2} ms, fdatasync {:.2} ms; overlapped (max) {:.2} ms, one after the other {:.2} ms",
-        ep_kernel / 1e3,
-        p50[4] / 1e3,
-        ep_kernel.max(p50[4]) / 1e3,
-        (ep_kernel + p50[4]) / 1e3
-    );
+    let sync = p50[4];
+    let floor = |what: &str, parts: &str, kernel: f64| {
+        println!(
+            "floor of {what}: kernel ({parts}) {:.2} ms, fdatasync {:.2} ms; overlapped (max) {:.2} ms, one after the other {:.2} ms",
+            kernel / 1e3,
+            sync / 1e3,
+            kernel.max(sync) / 1e3,
+            (kernel + sync) / 1e3
+        );
+    };
+    floor("a namespace create", "netns + lo up", ns_kernel);
+    floor("an endpoint create", "nft table + veth + routes", ep_kernel);
     println!("fdatasync on the disk under {}", dir.path().display());
     Ok(())
 }
