@@ -48,7 +48,8 @@ fn err(e: impl std::error::Error + 'static) -> KernelError {
 /// The host-side kernel of one bulkhead instance.
 #[derive(Debug)]
 pub struct HostKernel {
-    host: Option<PathBuf>,
+    /// The host's `/proc/sys/net`, kept (see [`sysctl::NetDir`]).
+    sysctl: sysctl::NetDir,
     rtnl: Mutex<Rtnl>,
     nft: Mutex<NftSocket>,
     conntrack: Mutex<Conntrack>,
@@ -85,8 +86,9 @@ impl HostKernel {
         let nft = NftSocket::open(host).map_err(err)?;
         let conntrack = Conntrack::open(host).map_err(err)?;
         let cleanup_ct = Conntrack::open(host).map_err(err)?;
+        let sysctl = sysctl::NetDir::open(host).map_err(err)?;
         Ok(Self {
-            host: host.map(Path::to_path_buf),
+            sysctl,
             rtnl: Mutex::new(rtnl),
             nft: Mutex::new(nft),
             conntrack: Mutex::new(conntrack),
@@ -141,7 +143,7 @@ impl Kernel for HostKernel {
     }
 
     fn prepare_host(&self) -> Result<()> {
-        sysctl::write_all(self.host.as_deref(), &[("net.ipv4.ip_forward", "1")]).map_err(err)
+        self.sysctl.write("net.ipv4.ip_forward", "1").map_err(err)
     }
 
     fn create_netns(&self, name: &str) -> Result<PathBuf> {

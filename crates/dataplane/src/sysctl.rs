@@ -119,6 +119,97 @@ pub fn write_all(netns: Option<&Path>, settings: &[(&str, &str)]) -> Result<(), 
     }
 }
 
+/// `/proc/sys/net` of one namespace, opened once and kept: every later
+/// read or write resolves its path from this directory.
+///
+/// Why: each network namespace that ever read a sysctl leaves its own
+/// `/proc/sys/net` entry in the kernel's dentry cache, all under one name
+/// and parent, so an open of `/proc/sys/net/...` walks a hash chain as long
+/// as the number of namespaces (`proc_sys_compare`): with a thousand
+/// endpoints, opening a switch port's settings by full path was one of the
+/// costs that grew with every endpoint. From a kept directory the walk
+/// starts below that entry. Reads and writes still run with the calling
+/// thread inside the namespace (the kernel shows a namespace's entries to
+/// its own tasks only).
+#[derive(Debug)]
+pub struct NetDir {
+    dir: std::fs::File,
+    netns: Option<PathBuf>,
+}
+
+impl NetDir {
+    /// Opens `/proc/sys/net` of `netns` (`None`: the caller's namespace).
+    pub fn open(netns: Option<&Path>) -> Result<Self, SysctlError> {
+        let dir = in_netns(netns, "open", "net", || {
+            std::fs::File::open("/proc/sys/net")
+        })?;
+        Ok(Self {
+            dir,
+            netns: netns.map(Path::to_path_buf),
+        })
+    }
+
+    /// The path of `name` (validated as [`path_of`]) through the kept
+    /// directory: `/proc/self/fd/<dir>/ipv4/...`. The kernel resolves the
+    /// descriptor's link to the directory itself, so the lookup starts
+    /// below the namespace's `net` entry.
+    fn through_dir(&self, name: &str) -> Result<PathBuf, SysctlError> {
+        use std::os::fd::AsRawFd;
+        let path = path_of(name)?;
+        let rel = path
+            .strip_prefix("/proc/sys/net")
+            .expect("path_of starts every path with /proc/sys/net");
+        Ok(Path::new("/proc/self/fd")
+            .join(self.dir.as_raw_fd().to_string())
+            .join(rel))
+    }
+
+    /// Reads a sysctl of this namespace, trimmed.
+    pub fn read(&self, name: &str) -> Result<String, SysctlError> {
+        let path = self.through_dir(name)?;
+        in_netns(self.netns.as_deref(), "read", name, move || {
+            std::fs::read_to_string(&path).map(|s| s.trim_end().to_owned())
+        })
+    }
+
+    /// Writes several sysctls of this namespace with one namespace entry,
+    /// in order; stops at the first failure.
+    pub fn write_all(&self, settings: &[(&str, &str)]) -> Result<(), SysctlError> {
+        let mut files = Vec::with_capacity(settings.len());
+        for (name, value) in settings {
+            if value.contains('\n') {
+                return Err(SysctlError::InvalidValue {
+                    name: (*name).to_owned(),
+                    value: (*value).to_owned(),
+                });
+            }
+            files.push((*name, self.through_dir(name)?, *value));
+        }
+        let names: Vec<&str> = settings.iter().map(|(n, _)| *n).collect();
+        let failed = in_netns(self.netns.as_deref(), "write", &names.join(","), || {
+            for (name, path, value) in files {
+                if let Err(e) = std::fs::write(&path, value) {
+                    return Ok(Some((name, e)));
+                }
+            }
+            Ok(None)
+        })?;
+        match failed {
+            Some((name, source)) => Err(SysctlError::Io {
+                op: "write",
+                name: name.to_owned(),
+                source,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes one sysctl of this namespace.
+    pub fn write(&self, name: &str, value: &str) -> Result<(), SysctlError> {
+        self.write_all(&[(name, value)])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

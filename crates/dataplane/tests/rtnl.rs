@@ -534,3 +534,42 @@ fn sysctls_are_per_namespace() {
         "{err}"
     );
 }
+
+/// A kept `/proc/sys/net` writes the namespace it was opened in, and keeps
+/// doing so whichever namespace the caller and other namespaces are in.
+#[test]
+fn a_kept_sysctl_directory_stays_in_its_namespace() {
+    if !require_root() {
+        return;
+    }
+    let name = "net.ipv4.conf.lo.route_localnet";
+    let own = sysctl::read(None, name).unwrap();
+    let (a, b) = (ns("netdir-a"), ns("netdir-b"));
+    let dir = sysctl::NetDir::open(Some(a.path())).unwrap();
+    dir.write_all(&[(name, "1"), ("net/ipv4/ip_forward", "1")])
+        .unwrap();
+    assert_eq!(dir.read(name).unwrap(), "1");
+    assert_eq!(sysctl::read(Some(a.path()), name).unwrap(), "1");
+    assert_eq!(
+        sysctl::read(Some(a.path()), "net.ipv4.ip_forward").unwrap(),
+        "1"
+    );
+    // Neither another namespace nor the caller's own changed.
+    assert_eq!(sysctl::read(Some(b.path()), name).unwrap(), "0");
+    assert_eq!(sysctl::read(None, name).unwrap(), own);
+    dir.write(name, "0").unwrap();
+    assert_eq!(sysctl::read(Some(a.path()), name).unwrap(), "0");
+    // Bad names are refused before any file is touched; a missing one is
+    // named in the error.
+    let err = dir.write("net/../../kernel/hostname", "x").unwrap_err();
+    assert!(
+        matches!(err, sysctl::SysctlError::InvalidName { .. }),
+        "{err}"
+    );
+    let err = dir.read("net.ipv4.conf.nope0.forwarding").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("read sysctl net.ipv4.conf.nope0.forwarding:"),
+        "{err}"
+    );
+}

@@ -11,6 +11,7 @@ use bulkhead_policy::reference::evaluate_ordered;
 use bulkhead_policy::{CtState, EndpointPolicy, EnforcementPoint, Packet, Verdict};
 use bulkhead_store::{Kind, Op, StoreExt};
 
+use crate::acl_rows;
 use crate::error::{EngineError, Result};
 use crate::records::EndpointRecord;
 use crate::Engine;
@@ -89,6 +90,29 @@ impl Points {
     }
 }
 
+/// What a change does to the endpoint's stored rule rows.
+#[derive(Debug)]
+enum Rows {
+    /// One rule appended.
+    Added(AclRule),
+    /// The rule with this id removed, from this index.
+    Removed(String, usize),
+    /// The whole list replaced.
+    All,
+}
+
+impl Rows {
+    /// The index of the rule added or removed, in the list that has it;
+    /// `len`: the new list's length.
+    fn at(&self, len: usize) -> Option<usize> {
+        match self {
+            Rows::Added(_) => len.checked_sub(1),
+            Rows::Removed(_, i) => Some(*i),
+            Rows::All => None,
+        }
+    }
+}
+
 /// Whether a change can refuse a flow the old ACL allowed, so that tracked
 /// connections must be checked: its own rules can (`points.refusing`: a
 /// block added, an allow removed, a replace), or, in replace mode, a point
@@ -118,8 +142,8 @@ impl Engine {
             }
             acls.push(r.clone());
             let points = Points::one(r.rule_type, r.action == Action::Block);
-            rule = Some(r);
-            Ok(points)
+            rule = Some(r.clone());
+            Ok((points, Rows::Added(r)))
         })?;
         Ok(rule.unwrap_or_else(|| unreachable!("change_acls ran the change")))
     }
@@ -131,7 +155,8 @@ impl Engine {
                 .position(|r| r.id.as_str() == id)
                 .ok_or_else(|| EngineError::not_found("acl", format!("{endpoint}/{id}")))?;
             let rule = acls.remove(i);
-            Ok(Points::one(rule.rule_type, rule.action == Action::Allow))
+            let points = Points::one(rule.rule_type, rule.action == Action::Allow);
+            Ok((points, Rows::Removed(rule.id.to_string(), i)))
         })
     }
 
@@ -150,25 +175,26 @@ impl Engine {
             points.refusing = true;
             out.clone_from(&rules);
             *acls = rules;
-            Ok(points)
+            Ok((points, Rows::All))
         })?;
         Ok(out)
     }
 
     /// Changes the ACL of `endpoint` by `change`, which returns the points
-    /// it touched: stored (one durable transaction), then programmed; on a
-    /// kernel refusal the stored record is put back.
+    /// it touched and the rule rows it changed: stored (one durable
+    /// transaction writing only those rows, `acl_rows.rs`), then
+    /// programmed; on a kernel refusal the stored rows are put back.
     fn change_acls(
         &self,
         endpoint: &str,
-        change: impl FnOnce(&mut Vec<AclRule>) -> Result<Points>,
+        change: impl FnOnce(&mut Vec<AclRule>) -> Result<(Points, Rows)>,
     ) -> Result<()> {
         let mut inner = self.lock();
         // One copy of the record (10k rules are ~2 % of a change per copy):
         // the state's own is taken back as `previous` when `record` goes in.
         let mut record = inner.state.endpoint(endpoint)?.clone();
         let before = Points::of(&record.acls);
-        let points = change(&mut record.acls)?;
+        let (points, rows) = change(&mut record.acls)?;
         let refuses = may_refuse(
             points,
             record.acl_mode == AclMode::Replace,
@@ -189,9 +215,14 @@ impl Engine {
             .ok_or_else(|| EngineError::not_found("namespace", endpoint))?;
         let policy =
             EndpointPolicy::from_endpoint(&network, namespace.isolation, &record.endpoint)?;
-        let key = record.id.to_string();
+        let (id, key) = (record.id, record.id.to_string());
+        let mut removed = None;
         let intent = self.transaction_clearing(&mut inner, |t| {
-            t.put(&record)?;
+            match &rows {
+                Rows::Added(rule) => acl_rows::put_rule(t, &id, rule)?,
+                Rows::Removed(rule, _) => removed = acl_rows::delete_rule(t, &id, rule)?,
+                Rows::All => acl_rows::put_rules(t, &id, &record.acls)?,
+            }
             t.put_intent(Op::Change, Kind::Endpoints, &key, serde_json::Value::Null)
         })?;
         let inner = &mut *inner;
@@ -202,6 +233,11 @@ impl Engine {
             .state
             .insert_endpoint(record)
             .ok_or_else(|| EngineError::not_found("endpoint", endpoint))?;
+        if !points.firewall {
+            // The rule list changed (a switch rule) without the firewall's
+            // kept lists following: their indices would be off.
+            inner.programmed.kept.remove(&(ns_id, id));
+        }
         let mut programmed = Ok(());
         {
             let record = inner.state.endpoint(endpoint)?;
@@ -212,6 +248,7 @@ impl Engine {
                     ns_id,
                     (&previous, record),
                     &policy,
+                    rows.at(record.acls.len()),
                 );
             }
             if points.switch && programmed.is_ok() {
@@ -231,7 +268,14 @@ impl Engine {
                 let _ = self.program_namespace(&mut inner.programmed, &inner.state, ns_id);
             }
             let _ = self.store.transaction(|t| {
-                t.put(&previous)?;
+                match (&rows, &removed) {
+                    (Rows::Added(rule), _) => {
+                        acl_rows::delete_rule(t, &id, rule.id.as_str())?;
+                    }
+                    (Rows::Removed(_, _), Some(row)) => acl_rows::restore_rule(t, row)?,
+                    (Rows::Removed(_, _), None) => {}
+                    (Rows::All, _) => acl_rows::put_rules(t, &id, &previous.acls)?,
+                }
                 t.clear_intent(&intent.id).map(|_| ())
             });
             return Err(e);

@@ -154,8 +154,9 @@ impl Engine {
             .transaction_clearing(&mut inner, |t| {
                 let ip = t.allocate(&net_key, hint, &key)?;
                 endpoint.ip_address.addr = ip;
-                t.put(
-                    &EndpointRecord::from_endpoint(&endpoint, container_id.clone())
+                crate::acl_rows::put_endpoint(
+                    t,
+                    &mut EndpointRecord::from_endpoint(&endpoint, container_id.clone())
                         .with_tap(req.tap),
                 )?;
                 let intent =
@@ -175,7 +176,7 @@ impl Engine {
         undo.push("store endpoint", || {
             self.store
                 .transaction(|t| {
-                    t.delete::<EndpointRecord>(&key)?;
+                    crate::acl_rows::delete_endpoint(t, &key)?;
                     t.release(&net_key, ip)?;
                     t.clear_intent(&intent.id).map(|_| ())
                 })
@@ -297,7 +298,7 @@ impl Engine {
         // and its address go, the intent says the teardown is in flight
         // (reconcile removes whatever a crash leaves: unowned links, pins).
         let intent = self.transaction_clearing(&mut inner, |t| {
-            t.delete::<EndpointRecord>(&key)?;
+            crate::acl_rows::delete_endpoint(t, &key)?;
             t.release(&record.network.to_string(), record.ip_address.addr)?;
             t.put_intent(Op::Delete, Kind::Endpoints, &key, serde_json::Value::Null)
         })?;

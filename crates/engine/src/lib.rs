@@ -24,6 +24,7 @@
 //!   done on drop). See `docs/design.md`, "Deleting an endpoint".
 
 mod acl;
+pub mod acl_rows;
 mod address;
 mod adopt;
 pub mod cluster;

@@ -96,6 +96,10 @@ impl Engine {
         })?;
         let mut errors = Vec::new();
         inner.programmed.firewalls.remove(&namespace.id);
+        inner
+            .programmed
+            .kept
+            .retain(|(ns, _), _| *ns != namespace.id);
         let adopted = inner.state.adopted.contains(&namespace.id);
         let retiring = namespace
             .netns_path

@@ -40,7 +40,7 @@ use serde::Serialize;
 
 use crate::error::{EngineError, Result};
 use crate::network::device_name;
-use crate::records::{EndpointRecord, NamespaceRecord, NetworkRecord};
+use crate::records::{NamespaceRecord, NetworkRecord};
 use crate::state::State;
 use crate::tables::{firewall, replacements, switch_tables, Programmed};
 use crate::{Engine, Inner, NETWORK_DEVICE_PREFIX, SWITCH_PORT_PREFIX};
@@ -81,14 +81,21 @@ impl Engine {
         // Background removals of this instance finish first: what they were
         // removing is not mistaken for leftovers (nor raced with).
         self.settle_locked(inner);
-        let (networks, namespaces, mut endpoints, intents) = self.store.read(|t| {
+        let (networks, namespaces, endpoints, intents) = self.store.read(|t| {
             Ok((
                 t.list::<NetworkRecord>()?,
                 t.list::<NamespaceRecord>()?,
-                t.list::<EndpointRecord>()?,
+                crate::acl_rows::load_endpoints(t)?,
                 t.list_intents()?,
             ))
         })?;
+        let (mut endpoints, stale) = endpoints;
+        // Endpoint records written with their rules inside (schema 1)
+        // become record plus rule rows, all in one transaction.
+        if !stale.is_empty() {
+            self.store
+                .transaction(|t| crate::acl_rows::migrate(t, &mut endpoints, &stale))?;
+        }
         // 1. Finish deletes; remember creates to rebuild.
         let mut rebuild: BTreeSet<String> = BTreeSet::new();
         let mut deleted: BTreeSet<String> = BTreeSet::new();
@@ -103,7 +110,7 @@ impl Engine {
                         let (key, net, ip) =
                             (e.id.to_string(), e.network.to_string(), e.ip_address.addr);
                         self.store.transaction(|t| {
-                            t.delete::<EndpointRecord>(&key)?;
+                            crate::acl_rows::delete_endpoint(t, &key)?;
                             t.release(&net, ip).map(|_| ())
                         })?;
                     }

@@ -121,7 +121,11 @@ pub struct EndpointRecord {
 
 impl Record for EndpointRecord {
     const KIND: Kind = Kind::Endpoints;
-    const SCHEMA: u32 = 1;
+    /// 2: the ACL rules are rows of their own (`acl_rows.rs`); the body's
+    /// `acls` is empty. Schema-1 bodies (rules inside) read as they are and
+    /// are rewritten by reconcile. Store it only through
+    /// `acl_rows::put_endpoint`.
+    const SCHEMA: u32 = 2;
     fn key(&self) -> String {
         self.endpoint.id.to_string()
     }

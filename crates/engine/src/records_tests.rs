@@ -129,3 +129,77 @@ fn an_engine_opens_a_store_with_an_old_vm_namespace() {
     let again: Vec<NamespaceRecord> = store.read(|t| t.list()).unwrap();
     assert_eq!(again[0].namespace, ns);
 }
+
+/// A store written before ACL rules were rows of their own (the rules
+/// inside the schema-1 endpoint record) opens with the endpoint's ACL; the
+/// open rewrites it as a schema-2 record without rules plus one row per
+/// rule, and later changes write rows the next open reads back, in order.
+#[test]
+fn an_engine_opens_a_store_with_rules_inside_the_endpoint_record() {
+    use crate::acl_rows::AclRow;
+    use bulkhead_model::{AclRuleSpec, EndpointSpec};
+    use std::sync::Arc;
+    let store = Arc::new(MemoryStore::new());
+    let kernel = Arc::new(bulkhead_dataplane::fake::FakeKernel::new());
+    let spec = |id: &str, port: &str| AclRuleSpec {
+        id: Some(id.into()),
+        direction: "in".into(),
+        action: "allow".into(),
+        protocol: Some("tcp".into()),
+        local_ports: Some(port.into()),
+        ..AclRuleSpec::default()
+    };
+    let e = crate::test_kit::engine_on(kernel.clone(), store.clone(), "10.1.0.0/24", &["p"]);
+    let ep = e
+        .create_endpoint(EndpointSpec {
+            name: "e".into(),
+            network: "n".into(),
+            namespace: "p".into(),
+            ..EndpointSpec::default()
+        })
+        .unwrap();
+    e.add_acl("e", spec("r1", "21")).unwrap();
+    e.add_acl("e", spec("r9", "29")).unwrap();
+    let old_rules = e.acls("e").unwrap();
+    drop(e);
+    // The store as the previous layout wrote it.
+    let key = ep.id.to_string();
+    store
+        .transaction(|t| {
+            let mut body = t.get::<Old<2, 2>>(&key)?.unwrap();
+            body.0["acls"] = serde_json::to_value(&old_rules).unwrap();
+            t.put(&Old::<2, 1>(body.0))?;
+            t.delete_prefix::<AclRow>("")
+        })
+        .unwrap();
+
+    let open = || {
+        let (e, report) =
+            crate::Engine::open(kernel.clone(), store.clone(), crate::Config::default())
+                .expect("open");
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        e
+    };
+    let ids = |e: &crate::Engine| -> Vec<String> {
+        e.acls("e")
+            .unwrap()
+            .iter()
+            .map(|r| r.id.to_string())
+            .collect()
+    };
+    let e = open();
+    assert_eq!(e.acls("e").unwrap(), old_rules);
+    let body = store.read(|t| t.get::<Old<2, 2>>(&key)).unwrap().unwrap();
+    assert_eq!(body.0["acls"], json!([]), "the rules left the record");
+    assert_eq!(store.read(|t| t.list::<AclRow>()).unwrap().len(), 2);
+
+    e.add_acl("e", spec("r2", "22")).unwrap();
+    e.remove_acl("e", "r1").unwrap();
+    e.add_acl("e", spec("r1", "24")).unwrap();
+    let want = e.acls("e").unwrap();
+    assert_eq!(ids(&e), ["r9", "r2", "r1"]);
+    drop(e);
+    let e = open();
+    assert_eq!(e.acls("e").unwrap(), want, "the same rules, in order");
+    assert_eq!(store.read(|t| t.list::<AclRow>()).unwrap().len(), 3);
+}

@@ -26,7 +26,7 @@ use std::sync::OnceLock;
 
 use bulkhead_dataplane::kernel::TableChange;
 use bulkhead_model::{Id, Isolation, Network};
-use bulkhead_policy::compile::incremental::firewall_rule_change_from;
+use bulkhead_policy::compile::incremental::{firewall_rule_change_kept, RuleLists};
 use bulkhead_policy::compile::{antispoof, nat};
 use bulkhead_policy::diff::{create, diff, Op};
 use bulkhead_policy::ir::Table;
@@ -44,6 +44,11 @@ pub(crate) struct Programmed {
     /// `None` until the switch tables were first programmed.
     pub switch: Option<SwitchTables>,
     pub firewalls: BTreeMap<Id, Table>,
+    /// Per (namespace, endpoint): the endpoint's host-firewall rule lists
+    /// as the last one-rule change left them, so the next one does not
+    /// rebuild them ([`RuleLists`]); dropped whenever the namespace's
+    /// firewall is programmed in full.
+    pub kept: BTreeMap<(Id, Id), RuleLists>,
 }
 
 /// The virtual switch's tables in the host namespace, by role.
@@ -304,9 +309,11 @@ impl Engine {
 
     /// Brings the endpoint firewall of namespace `id` to what `next` needs
     /// after endpoint `old` became `new` (same endpoint, its ACL changed;
-    /// `policy` is `new`'s):
+    /// `policy` is `new`'s; `at`: the index of the one rule added or
+    /// removed, when the caller knows the change is that):
     /// when that is one rule added or removed, only the ops of that rule
-    /// are computed and sent ([`firewall_rule_change`]), at a cost that
+    /// are computed and sent ([`firewall_rule_change_kept`], from the
+    /// endpoint's kept rule lists), at a cost that
     /// depends on the regions the rule covers, not on the ACL's size;
     /// otherwise the table is compiled and diffed in full. In debug builds
     /// the result is checked against a full compile.
@@ -317,15 +324,20 @@ impl Engine {
         id: Id,
         (old, new): (&EndpointRecord, &EndpointRecord),
         policy: &EndpointPolicy,
+        at: Option<usize>,
     ) -> Result<()> {
         let Some(ns) = next.namespaces.get(&id) else {
             return Ok(());
         };
-        let fast = match programmed.firewalls.get(&id) {
+        let Programmed {
+            firewalls, kept, ..
+        } = programmed;
+        let fast = match firewalls.get(&id) {
             Some(table) if ns.isolation == Isolation::Process => {
                 // Only the ACL changed (`acl.rs::change_acls`): the old
                 // policy is `policy`'s facts with the old rules.
-                firewall_rule_change_from(table, new.ifname.as_str(), &old.acls, policy)?
+                let lists = kept.entry((id, new.id)).or_default();
+                firewall_rule_change_kept(table, new.ifname.as_str(), &old.acls, policy, lists, at)?
             }
             _ => None,
         };
@@ -376,6 +388,8 @@ impl Engine {
         next: &State,
         id: Id,
     ) -> Result<()> {
+        // Whatever the full compile changes, the kept lists do not follow.
+        programmed.kept.retain(|(ns, _), _| *ns != id);
         let Some(ns) = next.namespaces.get(&id) else {
             return Ok(());
         };

@@ -12,7 +12,9 @@ use bulkhead_model::{
     AclMode, AclProfile, AclRule, Action, AddressList, Cidr, Direction, Driver, Isolation,
     PortList, PortRange, Protocol, RuleId, RuleType,
 };
-use bulkhead_policy::compile::incremental::firewall_rule_change;
+use bulkhead_policy::compile::incremental::{
+    firewall_rule_change, firewall_rule_change_kept, RuleLists,
+};
 use bulkhead_policy::diff::apply;
 use bulkhead_policy::ir::Table;
 use bulkhead_policy::{compile_endpoint_firewall, EndpointFacts, EndpointPolicy, FirewallEndpoint};
@@ -135,20 +137,42 @@ fn incremental_equals_full_compile() {
         .run(&case(), |(replace, rules, steps)| {
             let mut policy = EndpointPolicy::new(facts(replace), rules).unwrap();
             let mut table = compile(&policy);
+            // The rule lists kept from change to change, as the engine
+            // keeps them: the same ops as a fresh start, and (debug builds)
+            // checked against a fresh build after every change.
+            let mut lists = RuleLists::default();
             for (change, at) in steps {
                 let mut rules = policy.rules().to_vec();
-                match change {
-                    Ok(r) => rules.insert(at % (rules.len() + 1), r),
+                // Where the rule goes or went, as the engine tells it.
+                let p = match change {
+                    Ok(r) => {
+                        let p = at % (rules.len() + 1);
+                        rules.insert(p, r);
+                        p
+                    }
                     Err(i) if !rules.is_empty() => {
                         let i = i % rules.len();
                         rules.remove(i);
+                        i
                     }
                     Err(_) => continue,
-                }
+                };
                 let next = EndpointPolicy::new(facts(replace), rules).unwrap();
                 let full = compile(&next);
                 changes.fetch_add(1, Ordering::Relaxed);
-                if let Some(ops) = firewall_rule_change(&table, "eth0", &policy, &next).unwrap() {
+                let fresh = firewall_rule_change(&table, "eth0", &policy, &next).unwrap();
+                let kept = firewall_rule_change_kept(
+                    &table,
+                    "eth0",
+                    policy.rules(),
+                    &next,
+                    &mut lists,
+                    Some(p),
+                )
+                .unwrap();
+                prop_assert!(fresh == kept, "kept lists: {kept:?}, fresh: {fresh:?}");
+                prop_assert!(fresh.is_some() || lists.is_empty());
+                if let Some(ops) = fresh {
                     taken.fetch_add(1, Ordering::Relaxed);
                     let got = apply(&table, &ops);
                     prop_assert!(got == full, "ops {:?}", ops);

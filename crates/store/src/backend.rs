@@ -1,6 +1,6 @@
 //! The byte-level contract every storage engine implements.
 //!
-//! A backend stores opaque values under string keys in the six [`Kind`]
+//! A backend stores opaque values under string keys in the seven [`Kind`]
 //! tables. A read view is a consistent snapshot; a write view sees its own
 //! changes, is the only writer while it lives, and either commits all of
 //! its changes (durable at the next `Store::sync`) or, when dropped without [`RawWrite::commit`],

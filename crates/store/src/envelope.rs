@@ -30,17 +30,23 @@ pub enum Kind {
     /// Small singletons (counters, format versions). Keys starting with
     /// `store/` are the store's own.
     Meta,
+    /// Rows owned by records of another table, one per element, so that
+    /// changing one element writes (and logs) one small row instead of the
+    /// whole owner (the engine: an endpoint's ACL rules, keyed
+    /// `<endpoint id>/<rule id>`). Last, so older tables keep their index.
+    Acls,
 }
 
 impl Kind {
     /// Every table, in a fixed order.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Networks,
         Kind::Namespaces,
         Kind::Endpoints,
         Kind::Ipam,
         Kind::Intents,
         Kind::Meta,
+        Kind::Acls,
     ];
 
     /// The table's name on disk.
@@ -52,6 +58,7 @@ impl Kind {
             Kind::Ipam => "ipam",
             Kind::Intents => "intents",
             Kind::Meta => "meta",
+            Kind::Acls => "acls",
         }
     }
 

@@ -40,6 +40,12 @@ pub trait Reader: HasRaw {
         list_prefix(self.raw(), "")
     }
 
+    /// The records of the type whose keys start with `prefix`, in key order
+    /// (rows of one owner in [`Kind::Acls`]).
+    fn list_prefix<T: Record>(&self, prefix: &str) -> Result<Vec<T>> {
+        list_prefix(self.raw(), prefix)
+    }
+
     /// The store's revision: that of its latest write (0 for a new store).
     fn revision(&self) -> Result<u64> {
         read_revision(self.raw())
@@ -160,6 +166,21 @@ impl<'s> WriteTxn<'s> {
     /// Removes the record under `key`; whether there was one.
     pub fn delete<T: Record>(&mut self, key: &str) -> Result<bool> {
         self.delete_raw(T::KIND, key)
+    }
+
+    /// Removes every record of the type whose key starts with `prefix`; how
+    /// many there were.
+    pub fn delete_prefix<T: Record>(&mut self, prefix: &str) -> Result<usize> {
+        let keys: Vec<String> = self
+            .raw
+            .scan(T::KIND, prefix)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        for key in &keys {
+            self.delete_raw(T::KIND, key)?;
+        }
+        Ok(keys.len())
     }
 
     /// Makes every change of the transaction durable, or none of them.

@@ -33,7 +33,7 @@ impl Changes {
         self.head(DELETE, kind, key);
     }
     fn head(&mut self, op: u8, kind: Kind, key: &str) {
-        // Kind indexes are < 256 (six tables).
+        // Kind indexes are < 256 (seven tables).
         self.0.extend_from_slice(&[op, kind.index() as u8]);
         self.bytes(key.as_bytes());
     }

@@ -194,3 +194,52 @@ fn a_newer_file_format_is_refused() {
         "schema 9 of meta/store/format is newer than this bulkhead understands (1)"
     );
 }
+
+/// A row owned by another record ([`Kind::Acls`]), keyed `<owner>/<id>`.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Owned {
+    owner: String,
+    id: String,
+}
+
+impl Record for Owned {
+    const KIND: Kind = Kind::Acls;
+    const SCHEMA: u32 = 1;
+    fn key(&self) -> String {
+        format!("{}/{}", self.owner, self.id)
+    }
+}
+
+#[test]
+fn owned_rows_survive_reopen_and_go_by_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let row = |owner: &str, id: &str| Owned {
+        owner: owner.into(),
+        id: id.into(),
+    };
+    {
+        let store = RedbStore::open(&state).unwrap();
+        store
+            .transaction(|t| {
+                for (o, i) in [("a", "1"), ("a", "2"), ("ab", "1"), ("b", "1")] {
+                    t.put(&row(o, i))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+    let store = RedbStore::open(&state).unwrap();
+    let a = store.read(|t| t.list_prefix::<Owned>("a/")).unwrap();
+    assert_eq!(a, [row("a", "1"), row("a", "2")], "only the owner's rows");
+    assert_eq!(
+        store
+            .transaction(|t| t.delete_prefix::<Owned>("a/"))
+            .unwrap(),
+        2
+    );
+    drop(store);
+    let store = RedbStore::open(&state).unwrap();
+    let left = store.read(|t| t.list::<Owned>()).unwrap();
+    assert_eq!(left, [row("ab", "1"), row("b", "1")]);
+}

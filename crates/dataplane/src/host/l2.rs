@@ -59,14 +59,13 @@ impl HostKernel {
     /// the switch port filter (ACLs, by address) never sees traffic between
     /// bridge ports. Both settings are per network namespace.
     fn ensure_br_netfilter(&self) -> Result<()> {
-        let host = self.host.as_deref();
         for key in [
             "net.bridge.bridge-nf-call-iptables",
             "net.bridge.bridge-nf-call-ip6tables",
         ] {
-            match sysctl::read(host, key) {
+            match self.sysctl.read(key) {
                 Ok(v) if v == "1" => {}
-                Ok(_) => sysctl::write(host, key, "1").map_err(err)?,
+                Ok(_) => self.sysctl.write(key, "1").map_err(err)?,
                 Err(e) => {
                     return Err(KernelError::new(format!(
                         "{e} (is the br_netfilter module loaded?)"
@@ -83,7 +82,6 @@ impl HostKernel {
     /// peer is up, so before the port passes any traffic; a kernel without
     /// IPv6 has no IPv6 settings to write.
     pub(super) fn no_router_role(&self, dev: &str) -> Result<()> {
-        let host = self.host.as_deref();
         let v4 = format!("net/ipv4/conf/{dev}/accept_redirects");
         let ra = format!("net/ipv6/conf/{dev}/accept_ra");
         let redirects = format!("net/ipv6/conf/{dev}/accept_redirects");
@@ -92,12 +90,12 @@ impl HostKernel {
             (ra.as_str(), "0"),
             (redirects.as_str(), "0"),
         ];
-        match sysctl::write_all(host, &all) {
+        match self.sysctl.write_all(&all) {
             Err(sysctl::SysctlError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound
                     && !std::path::Path::new("/proc/sys/net/ipv6").exists() =>
             {
-                sysctl::write(host, &v4, "0").map_err(err)
+                self.sysctl.write(&v4, "0").map_err(err)
             }
             done => done.map_err(err),
         }
@@ -268,8 +266,8 @@ impl HostKernel {
     /// each answer by up to 800 ms, stalling a LAN host's first packet).
     fn proxy_at_once(&self, uplink: &str) -> Result<()> {
         let delay = format!("net/ipv4/neigh/{uplink}/proxy_delay");
-        if sysctl::read(self.host.as_deref(), &delay).map_err(err)? != "0" {
-            sysctl::write(self.host.as_deref(), &delay, "0").map_err(err)?;
+        if self.sysctl.read(&delay).map_err(err)? != "0" {
+            self.sysctl.write(&delay, "0").map_err(err)?;
         }
         Ok(())
     }

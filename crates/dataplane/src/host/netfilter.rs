@@ -94,10 +94,24 @@ impl HostKernel {
     }
 
     pub(super) fn tracked_flows(&self, netns: Option<&Path>, addr: IpAddr) -> Result<Vec<Flow>> {
-        let entries = self.with_conntrack(netns, |ct| {
-            let mut all = ct.list_matching(addr, false, true)?;
-            all.extend(ct.list_matching(addr, false, false)?);
-            Ok(all)
+        // Each dump walks the kernel's whole, global, conntrack hash (every
+        // namespace's entries) whatever it returns; the namespace's own
+        // count is kept by the kernel and costs one short request. Read
+        // after the caller's commit, a count of 0 means every connection
+        // still to come is classified by the committed rules: nothing to
+        // cut. A small table is copied out in one walk and matched here.
+        let entries = self.with_conntrack(netns, |ct| match ct.count() {
+            Ok(0) => Ok(Vec::new()),
+            Ok(n) if n <= crate::conntrack::SMALL_TABLE => Ok(ct
+                .list()?
+                .into_iter()
+                .filter(|e| e.orig.src == addr || e.orig.dst == addr)
+                .collect()),
+            _ => {
+                let mut all = ct.list_matching(addr, false, true)?;
+                all.extend(ct.list_matching(addr, false, false)?);
+                Ok(all)
+            }
         })?;
         let ported = |p: u8| matches!(p, 6 | 17 | 132 | 136);
         let mut seen = std::collections::HashSet::new();

@@ -13,7 +13,6 @@ use std::time::Instant;
 use super::{err, HostKernel};
 use crate::kernel::{KernelError, PortAttach, PortKind, PortSpec, Result, RETIRED_GROUP};
 use crate::rtnl::{Batch, Route, Rtnl, TapSpec, VethSpec};
-use crate::sysctl;
 
 /// Queues the creation of a switch port's device in `b`: a veth whose peer
 /// is made in the endpoint namespace, or a persistent TAP (created at once:
@@ -103,13 +102,11 @@ impl HostKernel {
             // 0-800 ms (neigh default), which stalls the first packet between
             // two endpoints; answer at once.
             let delay = format!("net/ipv4/neigh/{port}/proxy_delay");
-            sysctl::write_all(
-                self.host.as_deref(),
-                &[(proxy.as_str(), "1"), (delay.as_str(), "0")],
-            )
-            .map_err(err)?;
+            self.sysctl
+                .write_all(&[(proxy.as_str(), "1"), (delay.as_str(), "0")])
+                .map_err(err)?;
         } else {
-            sysctl::write(self.host.as_deref(), &proxy, "1").map_err(err)?;
+            self.sysctl.write(&proxy, "1").map_err(err)?;
         }
         drop(rtnl);
         self.no_router_role(port)?;

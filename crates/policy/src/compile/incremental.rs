@@ -33,17 +33,20 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bulkhead_model::{AclMode, AclRule};
 
+pub use super::kept::RuleLists;
+
+use super::kept::{self, dims_without, one_rule_apart, same_plan, Change, WithRule};
 use super::twolevel::{lead_dim, TwoLevel};
 use super::{map_base, FIREWALL};
-use crate::boxes::{is_full, rule_box, Dim, RuleBox};
+use crate::boxes::rule_box;
 use crate::classifier::acl_name;
 use crate::diff::Op;
-use crate::endpoint::{ordered_rules, EndpointPolicy};
+use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
 use crate::ir::{be_bytes, from_be, Key, Match, Set, Table, Verdict};
 use crate::matrix::EnforcementPoint;
 use crate::regions::ProtoClass;
-use crate::segment::{plan_skipping, run_dims, runs, Runs};
+use crate::segment::run_dims;
 
 const POINT: EnforcementPoint = EnforcementPoint::HostFirewall;
 
@@ -72,10 +75,48 @@ pub fn firewall_rule_change_from(
     old_rules: &[AclRule],
     new: &EndpointPolicy,
 ) -> Result<Option<Vec<Op>>, PolicyError> {
+    let mut lists = RuleLists::default();
+    firewall_rule_change_kept(table, ifname, old_rules, new, &mut lists, None)
+}
+
+/// [`firewall_rule_change_from`] with the endpoint's rule lists kept
+/// between calls in `lists` ([`RuleLists`]: updated by a change handled
+/// here, emptied by one that is not, or by an error). `at`, when the
+/// caller knows it, is the index at which `new`'s rules have one rule
+/// inserted into or removed from `old_rules` (the engine's add and
+/// remove): the lists are then not compared rule by rule (debug builds
+/// still check it).
+pub fn firewall_rule_change_kept(
+    table: &Table,
+    ifname: &str,
+    old_rules: &[AclRule],
+    new: &EndpointPolicy,
+    lists: &mut RuleLists,
+    at: Option<usize>,
+) -> Result<Option<Vec<Op>>, PolicyError> {
+    lists.check(old_rules.len());
+    let out = change_kept(table, ifname, (old_rules, at), new, lists);
+    if !matches!(out, Ok(Some(_))) {
+        lists.clear();
+    }
+    #[cfg(debug_assertions)]
+    if matches!(out, Ok(Some(_))) {
+        lists.assert_built_from(new.rules(), POINT);
+    }
+    out
+}
+
+fn change_kept(
+    table: &Table,
+    ifname: &str,
+    (old_rules, at): (&[AclRule], Option<usize>),
+    new: &EndpointPolicy,
+    lists: &mut RuleLists,
+) -> Result<Option<Vec<Op>>, PolicyError> {
     if !new.has_point(POINT) {
         return Ok(None);
     }
-    let Some((big, rule, added)) = one_rule_apart(old_rules, new.rules()) else {
+    let Some((big, rule, added, p)) = one_rule_apart(old_rules, new.rules(), at) else {
         return Ok(None);
     };
     if EnforcementPoint::of(rule.rule_type) != POINT {
@@ -93,20 +134,32 @@ pub fn firewall_rule_change_from(
     }
     // The list with the rule; the list without it is the same boxes with
     // that one left out (plan and regions skip it: nothing is copied).
-    let ordered = ordered_rules(big, POINT, direction);
+    // Both come from the kept lists when there are any.
+    if added {
+        lists.inserted(p, big.len());
+    }
     let mut ops = Vec::new();
     for v4 in [true, false] {
         for class in [ProtoClass::Ported, ProtoClass::Portless] {
-            if rule_box(rule, direction, v4, class).is_none() {
-                continue;
-            }
-            let rb = runs(&ordered, direction, v4, class);
-            let Some(q) = rb.winners.iter().position(|(id, _)| *id == rule.id) else {
-                // Shadowed by an earlier rule that covers the whole class:
-                // the list is the same with or without it.
+            let Some(rule_b) = rule_box(rule, direction, v4, class) else {
                 continue;
             };
-            let Some(k) = same_plan(&rb, q) else {
+            let key = (direction, v4, class);
+            let change = Change {
+                big,
+                rule,
+                added,
+                p,
+            };
+            let (kept_big, q, small) = match kept::with_rule(lists, key, &change, rule_b) {
+                WithRule::Changed(kept_big, q, small) => (kept_big, q, small),
+                // Shadowed by an earlier rule that covers the whole class:
+                // the list is the same with or without it.
+                WithRule::Same => continue,
+                WithRule::Unhandled => return Ok(None),
+            };
+            let rb = &kept_big.runs;
+            let Some(k) = same_plan(rb, q, &small) else {
                 return Ok(None);
             };
             let acl = acl_name(POINT, direction, v4, class);
@@ -147,58 +200,19 @@ pub fn firewall_rule_change_from(
                 Some(o) => ops.extend(o),
                 None => return Ok(None),
             }
+            // Kept as the list is after the change.
+            let after = if added {
+                kept_big
+            } else {
+                kept::remove(kept_big, q, small)
+            };
+            lists.put(key, after);
         }
     }
-    Ok(Some(ops))
-}
-
-/// `(the longer list, the rule only it has, whether that is `new`)` when
-/// the rules `old` and `new` are equal but for one inserted rule.
-fn one_rule_apart<'a>(
-    old: &'a [AclRule],
-    new: &'a [AclRule],
-) -> Option<(&'a [AclRule], &'a AclRule, bool)> {
-    let (s, g, added) = match new.len().checked_sub(old.len()) {
-        Some(1) => (old, new, true),
-        _ if old.len().checked_sub(new.len()) == Some(1) => (new, old, false),
-        _ => return None,
-    };
-    let p = s.iter().zip(g).position(|(x, y)| x != y).unwrap_or(s.len());
-    (s[p..] == g[p + 1..]).then(|| (g, &g[p], added))
-}
-
-/// The segment (run index) that holds box `q` of `big`, when the list
-/// without that box is cut into the same runs (shifted past it) and that
-/// run keeps a rule.
-fn same_plan(big: &Runs, q: usize) -> Option<usize> {
-    if is_full(&big.boxes[q]) {
-        return None;
+    if !added {
+        lists.removed(p, big.len() - 1);
     }
-    let k = big.runs.iter().position(|r| r.contains(&q))?;
-    let shifted: Vec<_> = big
-        .runs
-        .iter()
-        .map(|r| {
-            let f = |i: usize| if i > q { i - 1 } else { i };
-            f(r.start)..f(r.end)
-        })
-        .collect();
-    let small = plan_skipping(&big.boxes, Some(q));
-    (shifted == small && !small[k].is_empty()).then_some(k)
-}
-
-/// [`run_dims`] of `boxes` without box `at`.
-fn dims_without(boxes: &[RuleBox], at: usize) -> Vec<Dim> {
-    Dim::ALL
-        .into_iter()
-        .filter(|d| {
-            *d == Dim::Proto
-                || boxes
-                    .iter()
-                    .enumerate()
-                    .any(|(j, b)| j != at && b[*d as usize].is_some())
-        })
-        .collect()
+    Ok(Some(ops))
 }
 
 /// The lead interval of a one-field element key.
@@ -340,11 +354,11 @@ fn segment_ops(
         }
     }
     if !refs.is_empty() {
-        for v in set.elements.values() {
-            if let Some(n) = target(v, &set.name).and_then(|c| refs.get_mut(c)) {
-                *n += 1;
-            }
-        }
+        // A chain stays if more elements enter it than are deleted: count
+        // the deleted ones first (negative), then walk the map until every
+        // candidate is seen entered once more than that (a 10k-rule lead
+        // map holds tens of thousands of elements: no name parsing per
+        // element, and usually an early stop).
         for k in &dels {
             if let Some(n) = set
                 .elements
@@ -355,6 +369,27 @@ fn segment_ops(
                 *n -= 1;
             }
         }
+        // The few candidates in a list, compared from the end: region
+        // chains of one map share their prefix and differ in the content
+        // hash at the end, so a mismatch costs a byte or two, not a hash.
+        let mut counts: Vec<(&str, i64)> = refs.iter().map(|(c, n)| (*c, *n)).collect();
+        let mut open = counts.len();
+        for v in set.elements.values() {
+            let Some(Verdict::Jump(c) | Verdict::Goto(c)) = v else {
+                continue;
+            };
+            let same = |k: &str| k.len() == c.len() && k.bytes().rev().eq(c.bytes().rev());
+            if let Some((_, n)) = counts.iter_mut().find(|(k, _)| same(k)) {
+                *n += 1;
+                if *n == 1 {
+                    open -= 1;
+                    if open == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        refs = counts.into_iter().collect();
     }
     let gone: BTreeSet<&str> = refs
         .into_iter()

@@ -21,6 +21,7 @@
 pub mod antispoof;
 mod firewall;
 pub mod incremental;
+mod kept;
 pub mod nat;
 #[cfg(test)]
 mod nat_tests;
