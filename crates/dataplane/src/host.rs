@@ -9,12 +9,14 @@
 //! host-side call names the host namespace explicitly, so no thread's own
 //! namespace is ever touched by accident.
 //!
-//! Switch ports are destroyed on the reaper's thread too
-//! ([`Kernel::remove_port_later`]), through a host socket of its own so
-//! that the kernel's RCU waits never hold the operations' socket: a removal
-//! deletes every retired port at once (interface group
-//! [`crate::kernel::RETIRED_GROUP`]), so a burst of deletes pays those waits
-//! about once.
+//! Switch ports are destroyed on a thread of their own
+//! ([`Kernel::remove_port_later`], `host/sweep.rs`), through a host socket
+//! of its own so that the kernel's RCU waits never hold the operations'
+//! socket, and only once host rtnetlink has been quiet for a moment: a
+//! device's destruction holds `rtnl_lock` through RCU grace periods, which
+//! a create would otherwise wait for. A removal deletes every retired port
+//! at once (interface group [`crate::kernel::RETIRED_GROUP`]), so a burst
+//! of deletes pays those waits about once.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,7 @@ mod netfilter;
 mod ns;
 mod owned;
 mod port;
+mod sweep;
 mod tunnel;
 
 pub use l2::{VXLAN_OVERHEAD, VXLAN_PORT};
@@ -53,14 +56,15 @@ pub struct HostKernel {
     rtnl: Mutex<Rtnl>,
     nft: Mutex<NftSocket>,
     conntrack: Mutex<Conntrack>,
-    /// The reaper's own host sockets: rtnetlink (port removal) and
-    /// ctnetlink (a removed endpoint's connections). Kept open: closing a
-    /// netfilter socket waits for an RCU grace period.
-    cleanup: Arc<Mutex<Rtnl>>,
+    /// The conntrack reaper's own host socket (a removed endpoint's
+    /// connections; the sweeper has an rtnetlink one). Kept open: closing
+    /// a netfilter socket waits for an RCU grace period.
     cleanup_ct: Arc<Mutex<Conntrack>>,
     /// Addresses whose host connections a queued reaper job will delete.
     forgetting: Arc<Mutex<Vec<IpAddr>>>,
     reaper: Reaper,
+    /// Retired switch ports, destroyed while the host is quiet.
+    sweeper: sweep::Sweeper,
     /// The host's conntrack clean-up, on a thread of its own: each job
     /// walks the kernel's whole connection table, and a runtime waiting
     /// for its ports to go ([`Kernel::settle_ports`]) must not wait for it.
@@ -86,13 +90,14 @@ impl HostKernel {
         let nft = NftSocket::open(host).map_err(err)?;
         let conntrack = Conntrack::open(host).map_err(err)?;
         let cleanup_ct = Conntrack::open(host).map_err(err)?;
+        let cleanup = Arc::new(Mutex::new(cleanup));
         let sysctl = sysctl::NetDir::open(host).map_err(err)?;
         Ok(Self {
             sysctl,
             rtnl: Mutex::new(rtnl),
             nft: Mutex::new(nft),
             conntrack: Mutex::new(conntrack),
-            cleanup: Arc::new(Mutex::new(cleanup)),
+            sweeper: sweep::Sweeper::new(port::destroy_retired(cleanup.clone())),
             cleanup_ct: Arc::new(Mutex::new(cleanup_ct)),
             forgetting: Arc::default(),
             reaper: Reaper::new(),
@@ -103,7 +108,10 @@ impl HostKernel {
         })
     }
 
+    /// The host's rtnetlink socket; taking it marks the host busy (retired
+    /// ports wait for a quiet moment: [`sweep`]).
     fn rtnl(&self) -> std::sync::MutexGuard<'_, Rtnl> {
+        self.sweeper.busy();
         self.rtnl.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -294,11 +302,12 @@ impl Kernel for HostKernel {
 
     fn settle(&self) {
         self.reaper.flush();
+        self.sweeper.settle();
         self.flows_reaper.flush();
     }
 
     fn settle_ports(&self) {
-        self.reaper.flush();
+        self.sweeper.settle();
     }
 
     fn settle_flows(&self) {

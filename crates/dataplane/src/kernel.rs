@@ -315,9 +315,11 @@ pub trait Kernel: Send + Sync + std::fmt::Debug {
     /// port. An absent port is fine.
     fn retire_port(&self, spec: &PortSpec) -> Result<()>;
     /// Destroys the switch port `name` (retired or not; the veth peer goes
-    /// with it) in the background, after every clean-up queued before it;
-    /// absent is fine. Failures can no longer be returned: they are logged.
-    /// [`Kernel::settle`] waits for it.
+    /// with it) in the background, together with the other retired ports,
+    /// once the host's rtnetlink is quiet (at most ~1 s later; a device's
+    /// destruction holds `rtnl_lock`, which creates need); absent is fine.
+    /// Failures can no longer be returned: they are logged.
+    /// [`Kernel::settle`] and [`Kernel::settle_ports`] destroy it at once.
     fn remove_port_later(&self, name: &str);
     /// Blocks until every clean-up queued so far ([`Kernel::remove_port_later`],
     /// [`Kernel::forget_host_flows`], sockets closed in the background) has

@@ -8,6 +8,7 @@
 //! ([`RETIRED_GROUP`]).
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::{err, HostKernel};
@@ -66,16 +67,18 @@ impl HostKernel {
             Some(g) => &mut g.rtnl,
             None => opened.insert(Rtnl::in_netns(netns).map_err(err)?),
         };
-        let mut up = Batch::new();
-        up.set_up(ifname);
-        let found = ns.execute_and_find(&up, &[ifname]).map_err(err)?;
-        let index = found
-            .first()
-            .cloned()
-            .flatten()
+        // Found while still down: once up, the peer has no carrier until
+        // the port comes up, and a link query in between makes the kernel
+        // apply that carrier loss at once (an expedited RCU grace period
+        // under `rtnl_lock`, ~1.5 ms) instead of letting the port's carrier
+        // cancel it.
+        let index = ns
+            .link(ifname)
+            .map_err(err)?
             .map(|l| l.index)
             .ok_or_else(|| KernelError::new(format!("find link {ifname}: gone")))?;
         let mut b = Batch::new();
+        b.set_up(ifname);
         b.add_address(index, spec.address, spec.prefix);
         if let Some(gw) = spec.gateway {
             if gw.is_ipv4() == spec.address.is_ipv4() {
@@ -151,32 +154,38 @@ impl HostKernel {
     }
 
     pub(super) fn remove_port_in_background(&self, name: &str) {
-        let rtnl = self.cleanup.clone();
-        let name = name.to_owned();
-        let queued = Instant::now();
-        self.reaper.later(move || {
-            let started = Instant::now();
-            let mut rtnl = rtnl.lock().unwrap_or_else(|p| p.into_inner());
-            // Every retired port at once (one round of RCU waits), then this
-            // one by name, in case it was never retired.
-            let mut all = Batch::new();
-            all.delete_group(RETIRED_GROUP);
-            let mut one = Batch::new();
-            one.delete_link(&name);
-            for done in [rtnl.execute(&all), rtnl.execute(&one)] {
-                match done {
-                    Err(e) if !e.is_not_found() => {
-                        tracing::warn!(port = %name, error = %e, "could not remove switch port");
-                    }
-                    _ => {}
-                }
-            }
-            tracing::debug!(
-                port = %name,
-                queued_ms = started.duration_since(queued).as_secs_f64() * 1e3,
-                took_ms = started.elapsed().as_secs_f64() * 1e3,
-                "switch port removed"
-            );
-        });
+        self.sweeper.retire(name);
     }
+}
+
+/// The sweeper's destruction of retired ports ([`super::sweep`]), on the
+/// host socket kept for clean-up: every port in [`RETIRED_GROUP`] at once
+/// (one round of RCU waits), then each name given, in case one was never
+/// retired.
+pub(super) fn destroy_retired(rtnl: Arc<Mutex<Rtnl>>) -> super::sweep::Destroy {
+    Box::new(move |names: &[String]| {
+        let started = Instant::now();
+        let mut rtnl = rtnl.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = Batch::new();
+        all.delete_group(RETIRED_GROUP);
+        let mut done = vec![("retired ports", rtnl.execute(&all))];
+        for name in names {
+            let mut one = Batch::new();
+            one.delete_link(name);
+            done.push((name.as_str(), rtnl.execute(&one)));
+        }
+        for (what, result) in done {
+            match result {
+                Err(e) if !e.is_not_found() => {
+                    tracing::warn!(port = %what, error = %e, "could not remove switch port");
+                }
+                _ => {}
+            }
+        }
+        tracing::debug!(
+            ports = names.len(),
+            took_ms = started.elapsed().as_secs_f64() * 1e3,
+            "retired switch ports removed"
+        );
+    })
 }
