@@ -28,8 +28,10 @@ use std::time::{Duration, Instant};
 pub const QUIET: Duration = Duration::from_millis(25);
 /// A retired port waits at most this long for a quiet moment.
 pub const MAX_WAIT: Duration = Duration::from_secs(1);
-/// This many pending ports are destroyed without waiting for quiet.
-pub const MAX_BATCH: usize = 64;
+/// This many pending ports are destroyed without waiting for quiet (one
+/// create in this many may wait behind a destruction under steady churn;
+/// fewer would put those waits into the creates' 99th percentile).
+pub const MAX_BATCH: usize = 256;
 
 /// How the pending ports are destroyed (one call per round, all names).
 pub type Destroy = Box<dyn FnMut(&[String]) + Send>;
