@@ -75,7 +75,7 @@ fn scrape(d: &Daemon) -> String {
 /// sampled by the kernel and read by the watcher, so they come a little
 /// after the packet. `again` runs before each scrape: a caller whose drop
 /// may have come before the watcher opened the namespace's log socket
-/// (its documented first ~50–100 ms, `bulkhead_engine::watch`) drops
+/// (`bulkhead_engine::watch`: the watcher's thread must run first) drops
 /// another packet there.
 fn scrape_after_drop(d: &Daemon, id: &str, again: impl Fn()) -> String {
     let until = Instant::now() + Duration::from_secs(3);

@@ -55,6 +55,7 @@ mod tap;
 mod test_kit;
 pub mod trace;
 pub mod undo;
+mod wake;
 pub mod watch;
 
 use std::collections::BTreeSet;
@@ -141,6 +142,10 @@ pub struct Engine {
     events: Arc<events::EventRing>,
     /// The cluster control plane's hooks, if this host is in a cluster.
     cluster: std::sync::OnceLock<Arc<dyn ClusterHooks>>,
+    /// Poked when a namespace gains a firewall (the watcher opens its
+    /// sockets at once); `None` if no socket pair could be made (the
+    /// watcher's periodic sync still finds it).
+    wake: Option<wake::Wake>,
 }
 
 impl Engine {
@@ -166,6 +171,9 @@ impl Engine {
             needs_reconcile: AtomicBool::new(false),
             events: Arc::new(events::EventRing::default()),
             cluster: std::sync::OnceLock::new(),
+            wake: wake::Wake::new()
+                .map_err(|e| tracing::warn!(error = %e, "no watcher wake-up: new namespaces are watched at the next periodic sync"))
+                .ok(),
         };
         let report = engine.reconcile()?;
         engine.record_reconcile(&report);

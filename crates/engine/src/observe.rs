@@ -87,6 +87,21 @@ impl Engine {
         self.events.push(e);
     }
 
+    /// Wakes the watcher (a namespace gained a firewall).
+    pub(crate) fn poke_watcher(&self) {
+        if let Some(w) = &self.wake {
+            w.poke();
+        }
+    }
+
+    /// The watcher's end of [`Engine::poke_watcher`], if there is one.
+    pub(crate) fn watcher_wake(&self) -> Option<std::os::unix::net::UnixStream> {
+        let w = self.wake.as_ref()?;
+        w.receiver()
+            .map_err(|e| tracing::warn!(error = %e, "no watcher wake-up"))
+            .ok()
+    }
+
     /// Namespaces holding a host firewall bulkhead programmed: id → (name,
     /// path).
     pub(crate) fn firewall_namespaces(&self) -> BTreeMap<Id, (String, PathBuf)> {

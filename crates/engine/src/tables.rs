@@ -415,6 +415,11 @@ impl Engine {
             Some(t) => programmed.firewalls.insert(id, t),
             None => programmed.firewalls.remove(&id),
         };
+        if old.is_none() && programmed.firewalls.contains_key(&id) {
+            // A namespace with a firewall now: the watcher logs its drops
+            // and guards it from now on, not from its next sync.
+            self.poke_watcher();
+        }
         // Freeing a 10k-rule table is tens of milliseconds of allocator work.
         crate::reclaim::later(old);
         Ok(())

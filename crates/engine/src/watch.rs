@@ -8,9 +8,12 @@
 //! once, when the watcher first sees the namespace, and kept until the
 //! namespace loses its firewall (two fds per namespace; the alternative,
 //! entering namespaces in turn to look, would miss drops and could not
-//! restore within a second). The set is synced with the engine every
-//! [`SYNC_EVERY`] (so drops in the first ~50–100 ms of a new namespace's
-//! firewall may go unlogged); all sockets are polled together.
+//! restore within a second). The set is synced with the engine at once
+//! when the engine says a namespace gained a firewall (`wake.rs`), and
+//! every [`SYNC_EVERY`] in any case; a drop in a new namespace goes
+//! unlogged only before the watcher's thread has run that sync (opening
+//! two sockets there: well under a millisecond on an idle host, longer
+//! when the CPUs are busy). All sockets are polled together.
 //!
 //! Contract:
 //! - A logged drop becomes a `drop` event naming the endpoint (by address:
@@ -30,6 +33,7 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -43,10 +47,10 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::Engine;
 
-/// How often the set of watched namespaces is brought up to date: a new
-/// namespace's drops are logged, and its firewall guarded, from at most
-/// about this long (plus opening two sockets) after it was programmed.
-/// A sync is a short walk of the engine's firewall list under its lock.
+/// How often the set of watched namespaces is brought up to date when no
+/// wake-up says so (a namespace that lost its firewall, or an engine with
+/// no wake-up). A sync is a short walk of the engine's firewall list under
+/// its lock.
 pub const SYNC_EVERY: Duration = Duration::from_millis(50);
 
 /// What the watcher does.
@@ -115,9 +119,10 @@ impl Engine {
         let mut watched = BTreeMap::new();
         sync(self, &mut watched, &options);
         let (weak, flag) = (Arc::downgrade(self), stop.clone());
+        let wake = self.watcher_wake();
         let thread = std::thread::Builder::new()
             .name("bulkhead-watch".into())
-            .spawn(move || run(weak, flag, options, host, watched))?;
+            .spawn(move || run(weak, flag, options, (host, wake), watched))?;
         Ok(Watcher {
             stop,
             thread: Some(thread),
@@ -129,13 +134,14 @@ fn run(
     engine: Weak<Engine>,
     stop: Arc<AtomicBool>,
     options: WatchOptions,
-    mut host: Option<NflogSocket>,
+    (mut host, wake): (Option<NflogSocket>, Option<UnixStream>),
     mut watched: BTreeMap<Id, Watched>,
 ) {
     let mut synced = Instant::now();
     let mut host_budget = Budget::new();
+    let mut woken = false;
     while !stop.load(Ordering::Relaxed) {
-        if synced.elapsed() >= SYNC_EVERY {
+        if woken || synced.elapsed() >= SYNC_EVERY {
             let Some(e) = engine.upgrade() else { return };
             sync(&e, &mut watched, &options);
             synced = Instant::now();
@@ -145,6 +151,10 @@ fn run(
         let mut sources: Vec<(Option<Id>, bool)> = Vec::new();
         let ready: Vec<bool> = {
             let mut fds: Vec<PollFd<'_>> = Vec::new();
+            // The engine's wake-up first (a namespace gained a firewall).
+            if let Some(w) = &wake {
+                fds.push(PollFd::new(w.as_fd(), PollFlags::POLLIN));
+            }
             if let Some(h) = &host {
                 sources.push((None, false));
                 fds.push(PollFd::new(h.as_fd(), PollFlags::POLLIN));
@@ -164,11 +174,21 @@ fn run(
                 .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
                 .collect()
         };
+        let ready = match &wake {
+            Some(w) => {
+                woken = ready.first().copied().unwrap_or(false);
+                if woken {
+                    crate::wake::drain(w);
+                }
+                &ready[1..]
+            }
+            None => &ready[..],
+        };
         if !ready.contains(&true) {
             continue;
         }
         let Some(e) = engine.upgrade() else { return };
-        for ((ns, is_monitor), _) in sources.iter().zip(&ready).filter(|(_, r)| **r) {
+        for ((ns, is_monitor), _) in sources.iter().zip(ready).filter(|(_, r)| **r) {
             match (ns, is_monitor) {
                 (None, _) => {
                     if let Some(h) = host.as_mut() {
