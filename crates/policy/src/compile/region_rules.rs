@@ -6,7 +6,7 @@
 use std::hash::{Hash, Hasher};
 
 use crate::boxes::FastHasher;
-use crate::ir::{be_bytes, Field, Key, Match, Rule, Set, SetKind, Table, Verdict as NftVerdict};
+use crate::ir::{Field, Key, KeyBytes, Match, Rule, Set, SetKind, Table, Verdict as NftVerdict};
 
 /// The union of two sorted, disjoint range lists (sorted, disjoint, and
 /// adjacent ranges joined).
@@ -66,7 +66,7 @@ fn join(a: &Match, b: &Match) -> Option<Match> {
 /// or b then v", and a conjunction that differs in one conjunct only is the
 /// conjunction with that conjunct's disjunction. Only rules of the same ACL
 /// rule (equal comments) are joined, so each counter counts one rule.
-pub(super) fn merge_adjacent(rules: Vec<Rule>) -> Vec<Rule> {
+pub(super) fn merge_adjacent(rules: impl ExactSizeIterator<Item = Rule>) -> Vec<Rule> {
     let mut out: Vec<Rule> = Vec::with_capacity(rules.len());
     for r in rules {
         if let Some(last) = out.last_mut() {
@@ -74,14 +74,16 @@ pub(super) fn merge_adjacent(rules: Vec<Rule>) -> Vec<Rule> {
                 && last.comment == r.comment
                 && last.matches.len() == r.matches.len()
             {
-                let diff: Vec<usize> = (0..r.matches.len())
-                    .filter(|&i| last.matches[i] != r.matches[i])
-                    .collect();
-                match diff.as_slice() {
-                    [] => continue,
-                    [i] => {
-                        if let Some(m) = join(&last.matches[*i], &r.matches[*i]) {
-                            last.matches[*i] = m;
+                // The positions where the two differ: none, one, or more
+                // (the first two found are enough to tell).
+                let mut diff = (0..r.matches.len()).filter(|&i| last.matches[i] != r.matches[i]);
+                match (diff.next(), diff.next()) {
+                    (None, _) => continue,
+                    (Some(i), None) => {
+                        if let Some(m) = join(&last.matches[i], &r.matches[i]) {
+                            let mut joined = last.matches.to_vec();
+                            joined[i] = m;
+                            last.matches = joined.into();
                             continue;
                         }
                     }
@@ -104,51 +106,61 @@ pub const MAX_EXPANSION: usize = 32;
 /// walk of the table's sets, once per rule that references it and once per
 /// set created, so thousands of them make a commit quadratic (seconds at
 /// 10k rules), while a few more rules in a small region chain cost a few
-/// comparisons on the first packet of a flow only.
-pub(super) fn expand(table: &mut Table, mut r: Rule) -> Vec<Rule> {
+/// comparisons on the first packet of a flow only. The rules are appended
+/// to `out`.
+pub(super) fn expand(table: &mut Table, mut r: Rule, out: &mut Vec<Rule>) {
     let product = r.matches.iter().fold(1usize, |n, m| match m {
         Match::Ranges { ranges, .. } => n.saturating_mul(ranges.len()),
         _ => n,
     });
+    if product == 1 {
+        // Nothing to spell out: the rule as it is, its matches still shared.
+        out.push(r);
+        return;
+    }
     if product <= MAX_EXPANSION {
-        let mut out = vec![r];
-        for i in 0..out[0].matches.len() {
-            let Match::Ranges { field, ranges } = &out[0].matches[i] else {
+        let mut all = vec![r];
+        for i in 0..all[0].matches.len() {
+            let Match::Ranges { field, ranges } = &all[0].matches[i] else {
                 continue;
             };
             if ranges.len() < 2 {
                 continue;
             }
             let (field, ranges) = (*field, ranges.clone());
-            out = out
+            all = all
                 .into_iter()
                 .flat_map(|rule| {
                     ranges.iter().map(move |&range| {
                         let mut one = rule.clone();
-                        one.matches[i] = Match::Ranges {
+                        let mut matches = one.matches.to_vec();
+                        matches[i] = Match::Ranges {
                             field,
                             ranges: vec![range],
                         };
+                        one.matches = matches.into();
                         one
                     })
                 })
                 .collect();
         }
-        return out;
+        out.extend(all);
+        return;
     }
-    for m in &mut r.matches {
-        if let Match::Ranges { field, ranges } = m {
-            if ranges.len() > 1 {
-                let set = value_set(table, *field, ranges);
-                *m = Match::Lookup {
-                    key: vec![*field],
-                    set,
-                    negate: false,
-                };
-            }
-        }
-    }
-    vec![r]
+    let matches: Vec<Match> = r
+        .matches
+        .iter()
+        .map(|m| match m {
+            Match::Ranges { field, ranges } if ranges.len() > 1 => Match::Lookup {
+                key: vec![*field],
+                set: value_set(table, *field, ranges),
+                negate: false,
+            },
+            m => m.clone(),
+        })
+        .collect();
+    r.matches = matches.into();
+    out.push(r);
 }
 
 /// The named interval set holding `ranges` of `field` (created on first
@@ -161,7 +173,7 @@ fn value_set(table: &mut Table, field: Field, ranges: &[(u128, u128)]) -> String
     let len = field.len();
     let elements: std::collections::BTreeMap<Key, Option<NftVerdict>> = ranges
         .iter()
-        .map(|&(lo, hi)| (vec![(be_bytes(lo, len), be_bytes(hi, len))], None))
+        .map(|&(lo, hi)| (Key::one(KeyBytes::be(lo, len), KeyBytes::be(hi, len)), None))
         .collect();
     let mut h = FastHasher::default();
     ranges.hash(&mut h);

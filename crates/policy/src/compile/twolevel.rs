@@ -50,6 +50,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use bulkhead_model::{Direction, RuleId};
 
@@ -57,7 +58,7 @@ use super::region_rules::{expand, merge_adjacent};
 use super::Lowering;
 use crate::boxes::{domain, Dim, FastBuild, FastHasher, RuleBox};
 use crate::error::PolicyError;
-use crate::ir::{be_bytes, counter_owner, Chain, Key, Match, Rule, Table, Verdict as NftVerdict};
+use crate::ir::{counter_owner, Chain, Key, KeyBytes, Match, Rule, Table, Verdict as NftVerdict};
 use crate::packet::Verdict;
 use crate::regions::{ProtoClass, MAX_REGIONS};
 
@@ -104,8 +105,10 @@ impl Pieces {
 
     /// Ends the current piece with `goto next` and starts `next`.
     pub fn split(&mut self, table: &mut Table, head: &mut Vec<Rule>, next: String) {
-        self.current
-            .push(Rule::verdict(vec![], NftVerdict::Goto(next.clone())));
+        self.current.push(Rule::verdict(
+            vec![],
+            NftVerdict::Goto(next.as_str().into()),
+        ));
         self.flush(table, head);
         self.name = Some(next);
     }
@@ -119,13 +122,14 @@ impl Pieces {
 type Region = ((u128, u128), Vec<u32>);
 
 /// Elements (key order) and counter owners of a window of a lead map.
-pub(super) type WindowElements = (Vec<(Key, Option<NftVerdict>)>, Vec<(Key, String)>);
+pub(super) type WindowElements = (Vec<(Key, Option<NftVerdict>)>, Vec<(Key, Arc<str>)>);
 
-/// The rules a window considers: box indices, and their remaining matches
-/// and whether they decide alone, by position.
+/// The rules a window considers: box indices, their region-chain rules
+/// (built once: a chain's rules are clones of these, sharing matches and
+/// comment) and whether they decide alone, by position.
 struct View<'a> {
     subset: &'a [u32],
-    rests: &'a [Vec<Match>],
+    rules: &'a [Rule],
     terminal: &'a [bool],
 }
 
@@ -262,7 +266,7 @@ impl TwoLevel<'_> {
     }
 
     /// The counter owner of rule `j` (its comment in region chains).
-    fn owner(&self, j: usize) -> String {
+    fn owner(&self, j: usize) -> Arc<str> {
         counter_owner(self.winners[j].0.as_str())
     }
 
@@ -299,6 +303,7 @@ impl TwoLevel<'_> {
             .collect();
         let rests: Vec<Vec<Match>> = subset.iter().map(|&j| self.rest(j as usize)).collect();
         let terminal: Vec<bool> = rests.iter().map(Vec::is_empty).collect();
+        let owners: Vec<Arc<str>> = subset.iter().map(|&j| self.owner(j as usize)).collect();
         let mut ids: HashMap<&[Match], u32, FastBuild> = HashMap::default();
         let rest_id: Vec<u32> = rests
             .iter()
@@ -309,11 +314,21 @@ impl TwoLevel<'_> {
             .collect();
         let len = self.lead.field(self.v4).len();
         let mut interned: HashMap<Vec<u32>, NftVerdict, FastBuild> = HashMap::default();
+        let rules: Vec<Rule> = subset
+            .iter()
+            .zip(&rests)
+            .zip(&owners)
+            .map(|((&j, rest), owner)| {
+                Rule::verdict(rest.as_slice(), self.verdict(j as usize))
+                    .with_comment(owner.clone())
+                    .counted()
+            })
+            .collect();
         let mut out = Vec::new();
-        let mut owners = Vec::new();
+        let mut owned = Vec::new();
         let view = View {
             subset: &subset,
-            rests: &rests,
+            rules: &rules,
             terminal: &terminal,
         };
         for ((lo, hi), list) in self.regions(window, &subset, &terminal, &rest_id)? {
@@ -326,13 +341,13 @@ impl TwoLevel<'_> {
                     v
                 }
             };
-            let key = vec![(be_bytes(lo, len), be_bytes(hi, len))];
+            let key = Key::one(KeyBytes::be(lo, len), KeyBytes::be(hi, len));
             if terminal[first] {
-                owners.push((key.clone(), self.owner(subset[first] as usize)));
+                owned.push((key.clone(), owners[first].clone()));
             }
             out.push((key, Some(v)));
         }
-        Ok((out, owners))
+        Ok((out, owned))
     }
 
     /// The verdict of a region: the first rule's own verdict if it decides
@@ -342,24 +357,13 @@ impl TwoLevel<'_> {
         if view.terminal[first] {
             return self.verdict(view.subset[first] as usize);
         }
-        let mut rules: Vec<Rule> = list
-            .iter()
-            .map(|&p| {
-                let j = view.subset[p as usize] as usize;
-                Rule::verdict(view.rests[p as usize].clone(), self.verdict(j))
-                    .with_comment(self.owner(j))
-                    .counted()
-            })
-            .collect();
-        rules = merge_adjacent(rules)
-            .into_iter()
-            .flat_map(|r| expand(table, r))
-            .collect();
+        let merged = merge_adjacent(list.iter().map(|&p| view.rules[p as usize].clone()));
+        let mut rules = Vec::with_capacity(merged.len() + 1);
+        for r in merged {
+            expand(table, r, &mut rules);
+        }
         if self.lowering.continuation && !view.terminal[*list.last().unwrap_or(&0) as usize] {
-            rules.push(Rule::verdict(
-                vec![],
-                NftVerdict::Goto(self.next.to_owned()),
-            ));
+            rules.push(Rule::verdict(vec![], NftVerdict::Goto(self.next.into())));
         }
         let mut h = FastHasher::default();
         rules.hash(&mut h);
@@ -368,9 +372,9 @@ impl TwoLevel<'_> {
         let mut n = 0;
         let enter = |name: String| {
             if self.lowering.continuation {
-                NftVerdict::Goto(name)
+                NftVerdict::Goto(name.into())
             } else {
-                NftVerdict::Jump(name)
+                NftVerdict::Jump(name.into())
             }
         };
         while let Some(c) = table.chains.get(&name) {
