@@ -66,10 +66,17 @@ fn join(a: &Match, b: &Match) -> Option<Match> {
 /// or b then v", and a conjunction that differs in one conjunct only is the
 /// conjunction with that conjunct's disjunction. Only rules of the same ACL
 /// rule (equal comments) are joined, so each counter counts one rule.
-pub(super) fn merge_adjacent(rules: impl ExactSizeIterator<Item = Rule>) -> Vec<Rule> {
-    let mut out: Vec<Rule> = Vec::with_capacity(rules.len());
-    for r in rules {
-        if let Some(last) = out.last_mut() {
+/// `list` holds positions in `rules`; a rule left as it was comes out as
+/// its position ([`Merged::Rule`]), so its expansion can be reused.
+pub(super) fn merge_adjacent(list: &[u32], rules: &[Rule]) -> Vec<Merged> {
+    let mut out: Vec<Merged> = Vec::with_capacity(list.len());
+    for &p in list {
+        let r = &rules[p as usize];
+        if let Some(prev) = out.last_mut() {
+            let last = match prev {
+                Merged::Rule(q) => &rules[*q as usize],
+                Merged::Joined(j) => &*j,
+            };
             if last.action == r.action
                 && last.comment == r.comment
                 && last.matches.len() == r.matches.len()
@@ -81,9 +88,11 @@ pub(super) fn merge_adjacent(rules: impl ExactSizeIterator<Item = Rule>) -> Vec<
                     (None, _) => continue,
                     (Some(i), None) => {
                         if let Some(m) = join(&last.matches[i], &r.matches[i]) {
-                            let mut joined = last.matches.to_vec();
-                            joined[i] = m;
-                            last.matches = joined.into();
+                            let mut joined = last.clone();
+                            let mut matches = joined.matches.to_vec();
+                            matches[i] = m;
+                            joined.matches = matches.into();
+                            *prev = Merged::Joined(joined);
                             continue;
                         }
                     }
@@ -91,9 +100,17 @@ pub(super) fn merge_adjacent(rules: impl ExactSizeIterator<Item = Rule>) -> Vec<
                 }
             }
         }
-        out.push(r);
+        out.push(Merged::Rule(p));
     }
     out
+}
+
+/// A rule of [`merge_adjacent`]'s output.
+pub(super) enum Merged {
+    /// The rule at this position, unchanged.
+    Rule(u32),
+    /// Consecutive rules joined into one.
+    Joined(Rule),
 }
 
 /// The most rules one region-chain rule may expand to (see [`expand`]).

@@ -48,13 +48,14 @@
 //! beyond that they become a lookup in a named interval set
 //! `values_<field>_<hash>`, shared by all rules with that value list.
 
+use std::collections::btree_map::Entry;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use bulkhead_model::{Direction, RuleId};
 
-use super::region_rules::{expand, merge_adjacent};
+use super::region_rules::{expand, merge_adjacent, Merged};
 use super::Lowering;
 use crate::boxes::{domain, Dim, FastBuild, FastHasher, RuleBox};
 use crate::error::PolicyError;
@@ -126,12 +127,21 @@ pub(super) type WindowElements = (Vec<(Key, Option<NftVerdict>)>, Vec<(Key, Arc<
 
 /// The rules a window considers: box indices, their region-chain rules
 /// (built once: a chain's rules are clones of these, sharing matches and
-/// comment) and whether they decide alone, by position.
+/// comment) and whether they decide alone, by position; and the
+/// continuation chain's name, shared by every `goto` of it.
 struct View<'a> {
     subset: &'a [u32],
     rules: &'a [Rule],
     terminal: &'a [bool],
+    next: Arc<str>,
 }
+
+/// The expansions ([`expand`]) of the rules of a [`View`] that spell out
+/// several values, by position, made when a chain first needs one: the
+/// same ACL rule sits in many region chains, and its expansion depends on
+/// the rule alone (value sets are found by content).
+#[derive(Default)]
+struct Expansions(HashMap<u32, Vec<Rule>, FastBuild>);
 
 pub(super) struct TwoLevel<'a> {
     pub boxes: &'a [RuleBox],
@@ -304,7 +314,8 @@ impl TwoLevel<'_> {
         let rests: Vec<Vec<Match>> = subset.iter().map(|&j| self.rest(j as usize)).collect();
         let terminal: Vec<bool> = rests.iter().map(Vec::is_empty).collect();
         let owners: Vec<Arc<str>> = subset.iter().map(|&j| self.owner(j as usize)).collect();
-        let mut ids: HashMap<&[Match], u32, FastBuild> = HashMap::default();
+        let mut ids: HashMap<&[Match], u32, FastBuild> =
+            HashMap::with_capacity_and_hasher(rests.len(), FastBuild::default());
         let rest_id: Vec<u32> = rests
             .iter()
             .map(|r| {
@@ -313,7 +324,9 @@ impl TwoLevel<'_> {
             })
             .collect();
         let len = self.lead.field(self.v4).len();
-        let mut interned: HashMap<Vec<u32>, NftVerdict, FastBuild> = HashMap::default();
+        let regions = self.regions(window, &subset, &terminal, &rest_id)?;
+        let mut interned: HashMap<Vec<u32>, NftVerdict, FastBuild> =
+            HashMap::with_capacity_and_hasher(regions.len(), FastBuild::default());
         let rules: Vec<Rule> = subset
             .iter()
             .zip(&rests)
@@ -330,13 +343,15 @@ impl TwoLevel<'_> {
             subset: &subset,
             rules: &rules,
             terminal: &terminal,
+            next: self.next.into(),
         };
-        for ((lo, hi), list) in self.regions(window, &subset, &terminal, &rest_id)? {
+        let mut expansions = Expansions::default();
+        for ((lo, hi), list) in regions {
             let first = list[0] as usize;
             let v = match interned.get(&list) {
                 Some(v) => v.clone(),
                 None => {
-                    let v = self.chain(table, &list, &view);
+                    let v = self.chain(table, &list, &view, &mut expansions);
                     interned.insert(list, v.clone());
                     v
                 }
@@ -352,18 +367,39 @@ impl TwoLevel<'_> {
 
     /// The verdict of a region: the first rule's own verdict if it decides
     /// alone, else `goto` the (shared) chain of its rules.
-    fn chain(&self, table: &mut Table, list: &[u32], view: &View<'_>) -> NftVerdict {
+    fn chain(
+        &self,
+        table: &mut Table,
+        list: &[u32],
+        view: &View<'_>,
+        expansions: &mut Expansions,
+    ) -> NftVerdict {
         let first = list[0] as usize;
         if view.terminal[first] {
             return self.verdict(view.subset[first] as usize);
         }
-        let merged = merge_adjacent(list.iter().map(|&p| view.rules[p as usize].clone()));
+        let merged = merge_adjacent(list, view.rules);
         let mut rules = Vec::with_capacity(merged.len() + 1);
-        for r in merged {
-            expand(table, r, &mut rules);
+        for m in merged {
+            match m {
+                Merged::Joined(r) => expand(table, r, &mut rules),
+                Merged::Rule(p) => {
+                    let r = &view.rules[p as usize];
+                    if !r.matches.iter().any(spelled_out) {
+                        rules.push(r.clone());
+                        continue;
+                    }
+                    let e = expansions.0.entry(p).or_insert_with(|| {
+                        let mut e = Vec::new();
+                        expand(table, r.clone(), &mut e);
+                        e
+                    });
+                    rules.extend_from_slice(e);
+                }
+            }
         }
         if self.lowering.continuation && !view.terminal[*list.last().unwrap_or(&0) as usize] {
-            rules.push(Rule::verdict(vec![], NftVerdict::Goto(self.next.into())));
+            rules.push(Rule::verdict(vec![], NftVerdict::Goto(view.next.clone())));
         }
         let mut h = FastHasher::default();
         rules.hash(&mut h);
@@ -377,18 +413,32 @@ impl TwoLevel<'_> {
                 NftVerdict::Jump(name.into())
             }
         };
-        while let Some(c) = table.chains.get(&name) {
-            if c.rules == rules {
-                return enter(name);
+        // One search of the table per candidate name (found: the same
+        // content is the same chain; else the name is taken by another).
+        loop {
+            match table.chains.entry(name) {
+                Entry::Occupied(c) => {
+                    if c.get().rules == rules {
+                        return enter(c.key().clone());
+                    }
+                }
+                Entry::Vacant(v) => {
+                    let name = v.key().clone();
+                    v.insert(Chain {
+                        name: name.clone(),
+                        base: None,
+                        rules,
+                    });
+                    return enter(name);
+                }
             }
             n += 1;
             name = format!("{}_{hash:016x}_{n}", self.prefix);
         }
-        table.add_chain(Chain {
-            name: name.clone(),
-            base: None,
-            rules,
-        });
-        enter(name)
     }
+}
+
+/// Whether `m` is a match [`expand`] spells out (several values).
+fn spelled_out(m: &Match) -> bool {
+    matches!(m, Match::Ranges { ranges, .. } if ranges.len() > 1)
 }
