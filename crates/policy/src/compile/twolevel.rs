@@ -48,9 +48,9 @@
 //! beyond that they become a lookup in a named interval set
 //! `values_<field>_<hash>`, shared by all rules with that value list.
 
-use std::collections::btree_map::Entry;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use bulkhead_model::{Direction, RuleId};
@@ -136,12 +136,21 @@ struct View<'a> {
     next: Arc<str>,
 }
 
-/// The expansions ([`expand`]) of the rules of a [`View`] that spell out
-/// several values, by position, made when a chain first needs one: the
+/// What one [`TwoLevel::build_in`] makes as it goes. `expansions`: the
+/// expansions ([`expand`]) of the rules of its [`View`] that spell out
+/// several values, by position, made when a chain first needs one (the
 /// same ACL rule sits in many region chains, and its expansion depends on
-/// the rule alone (value sets are found by content).
-#[derive(Default)]
-struct Expansions(HashMap<u32, Vec<Rule>, FastBuild>);
+/// the rule alone; value sets are found by content). `chains`: the region
+/// chains it adds, moved into the table at the end in one ordered merge
+/// (a search of the table's ordered map per chain cost more than the rest
+/// of making it, its names sharing a long prefix). `in_table`: whether
+/// the table already holds chains of this prefix (an earlier window), to
+/// be searched as well.
+struct Made {
+    expansions: HashMap<u32, Vec<Rule>, FastBuild>,
+    chains: HashMap<String, Chain, FastBuild>,
+    in_table: bool,
+}
 
 pub(super) struct TwoLevel<'a> {
     pub boxes: &'a [RuleBox],
@@ -345,13 +354,22 @@ impl TwoLevel<'_> {
             terminal: &terminal,
             next: self.next.into(),
         };
-        let mut expansions = Expansions::default();
+        let stem = format!("{}_", self.prefix);
+        let mut made = Made {
+            expansions: HashMap::default(),
+            chains: HashMap::default(),
+            in_table: table
+                .chains
+                .range::<str, _>((Bound::Included(stem.as_str()), Bound::Unbounded))
+                .next()
+                .is_some_and(|(k, _)| k.starts_with(&stem)),
+        };
         for ((lo, hi), list) in regions {
             let first = list[0] as usize;
             let v = match interned.get(&list) {
                 Some(v) => v.clone(),
                 None => {
-                    let v = self.chain(table, &list, &view, &mut expansions);
+                    let v = self.chain(table, &list, &view, &mut made);
                     interned.insert(list, v.clone());
                     v
                 }
@@ -361,6 +379,16 @@ impl TwoLevel<'_> {
                 owned.push((key.clone(), owners[first].clone()));
             }
             out.push((key, Some(v)));
+        }
+        let mut chains: Vec<(String, Chain)> = made.chains.into_iter().collect();
+        chains.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // A merge rewrites the whole map: only when it outweighs searching
+        // for each new chain.
+        if chains.len() * 16 < table.chains.len() {
+            table.chains.extend(chains);
+        } else {
+            let mut chains: BTreeMap<String, Chain> = chains.into_iter().collect();
+            table.chains.append(&mut chains);
         }
         Ok((out, owned))
     }
@@ -372,7 +400,7 @@ impl TwoLevel<'_> {
         table: &mut Table,
         list: &[u32],
         view: &View<'_>,
-        expansions: &mut Expansions,
+        made: &mut Made,
     ) -> NftVerdict {
         let first = list[0] as usize;
         if view.terminal[first] {
@@ -389,7 +417,7 @@ impl TwoLevel<'_> {
                         rules.push(r.clone());
                         continue;
                     }
-                    let e = expansions.0.entry(p).or_insert_with(|| {
+                    let e = made.expansions.entry(p).or_insert_with(|| {
                         let mut e = Vec::new();
                         expand(table, r.clone(), &mut e);
                         e
@@ -413,22 +441,23 @@ impl TwoLevel<'_> {
                 NftVerdict::Jump(name.into())
             }
         };
-        // One search of the table per candidate name (found: the same
-        // content is the same chain; else the name is taken by another).
+        // A name found with the same content is the same chain; with
+        // other content, the name is taken: try the next.
         loop {
-            match table.chains.entry(name) {
-                Entry::Occupied(c) => {
-                    if c.get().rules == rules {
-                        return enter(c.key().clone());
-                    }
-                }
-                Entry::Vacant(v) => {
-                    let name = v.key().clone();
-                    v.insert(Chain {
+            let found = match made.in_table {
+                true => table.chains.get(&name),
+                false => None,
+            };
+            match found.or_else(|| made.chains.get(&name)) {
+                Some(c) if c.rules == rules => return enter(name),
+                Some(_) => {}
+                None => {
+                    let chain = Chain {
                         name: name.clone(),
                         base: None,
                         rules,
-                    });
+                    };
+                    made.chains.insert(name.clone(), chain);
                     return enter(name);
                 }
             }
