@@ -357,7 +357,7 @@ impl TwoLevel<'_> {
         let stem = format!("{}_", self.prefix);
         let mut made = Made {
             expansions: HashMap::default(),
-            chains: HashMap::default(),
+            chains: HashMap::with_capacity_and_hasher(regions.len(), FastBuild::default()),
             in_table: table
                 .chains
                 .range::<str, _>((Bound::Included(stem.as_str()), Bound::Unbounded))
