@@ -1,12 +1,17 @@
 //! The rules of a two-level region chain: consecutive rules of one ACL
 //! rule joined ([`merge_adjacent`]), multi-range value matches spelled out
 //! as one rule per value ([`expand`], up to [`MAX_EXPANSION`]) or, beyond
-//! that, a lookup in a named value set ([`value_set`]).
+//! that, a lookup in a named value set ([`value_set`]); and the chains
+//! one lead map's build makes, named by their content ([`Made`]).
 
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
+use std::ops::Bound;
 
-use crate::boxes::FastHasher;
-use crate::ir::{Field, Key, KeyBytes, Match, Rule, Set, SetKind, Table, Verdict as NftVerdict};
+use crate::boxes::{FastBuild, FastHasher};
+use crate::ir::{
+    Chain, Field, Key, KeyBytes, Match, Rule, Set, SetKind, Table, Verdict as NftVerdict,
+};
 
 /// The union of two sorted, disjoint range lists (sorted, disjoint, and
 /// adjacent ranges joined).
@@ -209,4 +214,104 @@ fn value_set(table: &mut Table, field: Field, ranges: &[(u128, u128)]) -> String
     set.elements = elements;
     table.add_set(set);
     name
+}
+
+/// What one build of a lead map's window makes as it goes.
+/// `expansions`: the expansions ([`expand`]) of its rules that spell out
+/// several values, by position, made when a chain first needs one (the
+/// same ACL rule sits in many region chains, and its expansion depends on
+/// the rule alone; value sets are found by content). `chains`: the region
+/// chains it adds, moved into the table at the end ([`Made::finish`]):
+/// searching the table's ordered map once per chain (~17k names sharing
+/// a long prefix at 10k rules) cost more than the rest of making them.
+/// `in_table`: whether the table already holds chains of this prefix (an
+/// earlier window), to be searched as well.
+pub(super) struct Made {
+    prefix: String,
+    expansions: HashMap<u32, Vec<Rule>, FastBuild>,
+    chains: HashMap<String, Chain, FastBuild>,
+    in_table: bool,
+}
+
+impl Made {
+    /// For chains named `<prefix>_<hash>`, about `regions` of them.
+    pub fn new(table: &Table, prefix: &str, regions: usize) -> Self {
+        let stem = format!("{prefix}_");
+        let in_table = table
+            .chains
+            .range::<str, _>((Bound::Included(stem.as_str()), Bound::Unbounded))
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&stem));
+        Self {
+            prefix: prefix.to_owned(),
+            expansions: HashMap::default(),
+            chains: HashMap::with_capacity_and_hasher(regions, FastBuild::default()),
+            in_table,
+        }
+    }
+
+    /// Appends the rule at position `p` of `rules`, expanded, to `out`.
+    pub fn expanded(&mut self, table: &mut Table, p: u32, rules: &[Rule], out: &mut Vec<Rule>) {
+        let r = &rules[p as usize];
+        if !r.matches.iter().any(spelled_out) {
+            out.push(r.clone());
+            return;
+        }
+        let e = self.expansions.entry(p).or_insert_with(|| {
+            let mut e = Vec::new();
+            expand(table, r.clone(), &mut e);
+            e
+        });
+        out.extend_from_slice(e);
+    }
+
+    /// The name of the chain holding `rules`: `<prefix>_<hash of rules>`
+    /// (`_<n>` appended while the name is taken by other content), made
+    /// unless it exists.
+    pub fn chain(&mut self, table: &Table, rules: Vec<Rule>) -> String {
+        let mut h = FastHasher::default();
+        rules.hash(&mut h);
+        let hash = h.finish();
+        let mut name = format!("{}_{hash:016x}", self.prefix);
+        let mut n = 0;
+        loop {
+            let found = match self.in_table {
+                true => table.chains.get(&name),
+                false => None,
+            };
+            match found.or_else(|| self.chains.get(&name)) {
+                Some(c) if c.rules == rules => return name,
+                Some(_) => {}
+                None => {
+                    let chain = Chain {
+                        name: name.clone(),
+                        base: None,
+                        rules,
+                    };
+                    self.chains.insert(name.clone(), chain);
+                    return name;
+                }
+            }
+            n += 1;
+            name = format!("{}_{hash:016x}_{n}", self.prefix);
+        }
+    }
+
+    /// Moves the chains made into `table`: in one ordered merge (which
+    /// rewrites the whole map) when they are many, else one by one.
+    pub fn finish(self, table: &mut Table) {
+        let mut chains: Vec<(String, Chain)> = self.chains.into_iter().collect();
+        chains.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if chains.len() * 16 < table.chains.len() {
+            table.chains.extend(chains);
+        } else {
+            let mut chains: BTreeMap<String, Chain> = chains.into_iter().collect();
+            table.chains.append(&mut chains);
+        }
+    }
+}
+
+/// Whether `m` is a match [`expand`] spells out (several values).
+fn spelled_out(m: &Match) -> bool {
+    matches!(m, Match::Ranges { ranges, .. } if ranges.len() > 1)
 }

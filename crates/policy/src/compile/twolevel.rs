@@ -48,16 +48,14 @@
 //! beyond that they become a lookup in a named interval set
 //! `values_<field>_<hash>`, shared by all rules with that value list.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
-use std::ops::Bound;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bulkhead_model::{Direction, RuleId};
 
-use super::region_rules::{expand, merge_adjacent, Merged};
+use super::region_rules::{expand, merge_adjacent, Made, Merged};
 use super::Lowering;
-use crate::boxes::{domain, Dim, FastBuild, FastHasher, RuleBox};
+use crate::boxes::{domain, Dim, FastBuild, RuleBox};
 use crate::error::PolicyError;
 use crate::ir::{counter_owner, Chain, Key, KeyBytes, Match, Rule, Table, Verdict as NftVerdict};
 use crate::packet::Verdict;
@@ -134,22 +132,6 @@ struct View<'a> {
     rules: &'a [Rule],
     terminal: &'a [bool],
     next: Arc<str>,
-}
-
-/// What one [`TwoLevel::build_in`] makes as it goes. `expansions`: the
-/// expansions ([`expand`]) of the rules of its [`View`] that spell out
-/// several values, by position, made when a chain first needs one (the
-/// same ACL rule sits in many region chains, and its expansion depends on
-/// the rule alone; value sets are found by content). `chains`: the region
-/// chains it adds, moved into the table at the end in one ordered merge
-/// (a search of the table's ordered map per chain cost more than the rest
-/// of making it, its names sharing a long prefix). `in_table`: whether
-/// the table already holds chains of this prefix (an earlier window), to
-/// be searched as well.
-struct Made {
-    expansions: HashMap<u32, Vec<Rule>, FastBuild>,
-    chains: HashMap<String, Chain, FastBuild>,
-    in_table: bool,
 }
 
 pub(super) struct TwoLevel<'a> {
@@ -354,16 +336,7 @@ impl TwoLevel<'_> {
             terminal: &terminal,
             next: self.next.into(),
         };
-        let stem = format!("{}_", self.prefix);
-        let mut made = Made {
-            expansions: HashMap::default(),
-            chains: HashMap::with_capacity_and_hasher(regions.len(), FastBuild::default()),
-            in_table: table
-                .chains
-                .range::<str, _>((Bound::Included(stem.as_str()), Bound::Unbounded))
-                .next()
-                .is_some_and(|(k, _)| k.starts_with(&stem)),
-        };
+        let mut made = Made::new(table, self.prefix, regions.len());
         for ((lo, hi), list) in regions {
             let first = list[0] as usize;
             let v = match interned.get(&list) {
@@ -380,16 +353,7 @@ impl TwoLevel<'_> {
             }
             out.push((key, Some(v)));
         }
-        let mut chains: Vec<(String, Chain)> = made.chains.into_iter().collect();
-        chains.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        // A merge rewrites the whole map: only when it outweighs searching
-        // for each new chain.
-        if chains.len() * 16 < table.chains.len() {
-            table.chains.extend(chains);
-        } else {
-            let mut chains: BTreeMap<String, Chain> = chains.into_iter().collect();
-            table.chains.append(&mut chains);
-        }
+        made.finish(table);
         Ok((out, owned))
     }
 
@@ -411,63 +375,17 @@ impl TwoLevel<'_> {
         for m in merged {
             match m {
                 Merged::Joined(r) => expand(table, r, &mut rules),
-                Merged::Rule(p) => {
-                    let r = &view.rules[p as usize];
-                    if !r.matches.iter().any(spelled_out) {
-                        rules.push(r.clone());
-                        continue;
-                    }
-                    let e = made.expansions.entry(p).or_insert_with(|| {
-                        let mut e = Vec::new();
-                        expand(table, r.clone(), &mut e);
-                        e
-                    });
-                    rules.extend_from_slice(e);
-                }
+                Merged::Rule(p) => made.expanded(table, p, view.rules, &mut rules),
             }
         }
         if self.lowering.continuation && !view.terminal[*list.last().unwrap_or(&0) as usize] {
             rules.push(Rule::verdict(vec![], NftVerdict::Goto(view.next.clone())));
         }
-        let mut h = FastHasher::default();
-        rules.hash(&mut h);
-        let hash = h.finish();
-        let mut name = format!("{}_{hash:016x}", self.prefix);
-        let mut n = 0;
-        let enter = |name: String| {
-            if self.lowering.continuation {
-                NftVerdict::Goto(name.into())
-            } else {
-                NftVerdict::Jump(name.into())
-            }
-        };
-        // A name found with the same content is the same chain; with
-        // other content, the name is taken: try the next.
-        loop {
-            let found = match made.in_table {
-                true => table.chains.get(&name),
-                false => None,
-            };
-            match found.or_else(|| made.chains.get(&name)) {
-                Some(c) if c.rules == rules => return enter(name),
-                Some(_) => {}
-                None => {
-                    let chain = Chain {
-                        name: name.clone(),
-                        base: None,
-                        rules,
-                    };
-                    made.chains.insert(name.clone(), chain);
-                    return enter(name);
-                }
-            }
-            n += 1;
-            name = format!("{}_{hash:016x}_{n}", self.prefix);
+        let name = made.chain(table, rules);
+        if self.lowering.continuation {
+            NftVerdict::Goto(name.into())
+        } else {
+            NftVerdict::Jump(name.into())
         }
     }
-}
-
-/// Whether `m` is a match [`expand`] spells out (several values).
-fn spelled_out(m: &Match) -> bool {
-    matches!(m, Match::Ranges { ranges, .. } if ranges.len() > 1)
 }
