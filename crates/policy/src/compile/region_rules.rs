@@ -72,9 +72,10 @@ fn join(a: &Match, b: &Match) -> Option<Match> {
 /// conjunction with that conjunct's disjunction. Only rules of the same ACL
 /// rule (equal comments) are joined, so each counter counts one rule.
 /// `list` holds positions in `rules`; a rule left as it was comes out as
-/// its position ([`Merged::Rule`]), so its expansion can be reused.
-pub(super) fn merge_adjacent(list: &[u32], rules: &[Rule]) -> Vec<Merged> {
-    let mut out: Vec<Merged> = Vec::with_capacity(list.len());
+/// its position ([`Merged::Rule`]), so its expansion can be reused. The
+/// result replaces `out`'s content (a buffer kept from chain to chain).
+pub(super) fn merge_adjacent(list: &[u32], rules: &[Rule], out: &mut Vec<Merged>) {
+    out.clear();
     for &p in list {
         let r = &rules[p as usize];
         if let Some(prev) = out.last_mut() {
@@ -107,7 +108,6 @@ pub(super) fn merge_adjacent(list: &[u32], rules: &[Rule]) -> Vec<Merged> {
         }
         out.push(Merged::Rule(p));
     }
-    out
 }
 
 /// A rule of [`merge_adjacent`]'s output.
@@ -228,6 +228,8 @@ fn value_set(table: &mut Table, field: Field, ranges: &[(u128, u128)]) -> String
 /// earlier window), to be searched as well.
 pub(super) struct Made {
     prefix: String,
+    /// [`merge_adjacent`]'s buffer.
+    merged: Vec<Merged>,
     expansions: HashMap<u32, Vec<Rule>, FastBuild>,
     chains: HashMap<String, Chain, FastBuild>,
     in_table: bool,
@@ -244,10 +246,20 @@ impl Made {
             .is_some_and(|(k, _)| k.starts_with(&stem));
         Self {
             prefix: prefix.to_owned(),
+            merged: Vec::new(),
             expansions: HashMap::default(),
             chains: HashMap::with_capacity_and_hasher(regions, FastBuild::default()),
             in_table,
         }
+    }
+
+    /// The buffer for [`merge_adjacent`] (empty), to be put back.
+    pub fn take_merged(&mut self) -> Vec<Merged> {
+        std::mem::take(&mut self.merged)
+    }
+
+    pub fn put_merged(&mut self, merged: Vec<Merged>) {
+        self.merged = merged;
     }
 
     /// Appends the rule at position `p` of `rules`, expanded, to `out`.

@@ -302,32 +302,32 @@ impl TwoLevel<'_> {
                     .is_none_or(|ivs| ivs.iter().any(|&(lo, hi)| lo <= window.1 && hi >= window.0))
             })
             .collect();
-        let rests: Vec<Vec<Match>> = subset.iter().map(|&j| self.rest(j as usize)).collect();
-        let terminal: Vec<bool> = rests.iter().map(Vec::is_empty).collect();
+        // Each rule's region-chain rule, made once (its remaining matches
+        // moved in, not copied).
         let owners: Vec<Arc<str>> = subset.iter().map(|&j| self.owner(j as usize)).collect();
+        let rules: Vec<Rule> = subset
+            .iter()
+            .zip(&owners)
+            .map(|(&j, owner)| {
+                Rule::verdict(self.rest(j as usize), self.verdict(j as usize))
+                    .with_comment(owner.clone())
+                    .counted()
+            })
+            .collect();
+        let terminal: Vec<bool> = rules.iter().map(|r| r.matches.is_empty()).collect();
         let mut ids: HashMap<&[Match], u32, FastBuild> =
-            HashMap::with_capacity_and_hasher(rests.len(), FastBuild::default());
-        let rest_id: Vec<u32> = rests
+            HashMap::with_capacity_and_hasher(rules.len(), FastBuild::default());
+        let rest_id: Vec<u32> = rules
             .iter()
             .map(|r| {
                 let n = ids.len() as u32;
-                *ids.entry(r.as_slice()).or_insert(n)
+                *ids.entry(&r.matches).or_insert(n)
             })
             .collect();
         let len = self.lead.field(self.v4).len();
         let regions = self.regions(window, &subset, &terminal, &rest_id)?;
         let mut interned: HashMap<Vec<u32>, NftVerdict, FastBuild> =
             HashMap::with_capacity_and_hasher(regions.len(), FastBuild::default());
-        let rules: Vec<Rule> = subset
-            .iter()
-            .zip(&rests)
-            .zip(&owners)
-            .map(|((&j, rest), owner)| {
-                Rule::verdict(rest.as_slice(), self.verdict(j as usize))
-                    .with_comment(owner.clone())
-                    .counted()
-            })
-            .collect();
         let mut out = Vec::new();
         let mut owned = Vec::new();
         let view = View {
@@ -370,14 +370,16 @@ impl TwoLevel<'_> {
         if view.terminal[first] {
             return self.verdict(view.subset[first] as usize);
         }
-        let merged = merge_adjacent(list, view.rules);
+        let mut merged = made.take_merged();
+        merge_adjacent(list, view.rules, &mut merged);
         let mut rules = Vec::with_capacity(merged.len() + 1);
-        for m in merged {
+        for m in merged.drain(..) {
             match m {
                 Merged::Joined(r) => expand(table, r, &mut rules),
                 Merged::Rule(p) => made.expanded(table, p, view.rules, &mut rules),
             }
         }
+        made.put_merged(merged);
         if self.lowering.continuation && !view.terminal[*list.last().unwrap_or(&0) as usize] {
             rules.push(Rule::verdict(vec![], NftVerdict::Goto(view.next.clone())));
         }
