@@ -65,8 +65,8 @@ const BARE: &str = "_x";
 fn renamed(t: &Table) -> (Vec<Chain>, Vec<Set>) {
     let chain = |c: &str| format!("{c}{BARE}");
     let verdict = |v: &Verdict| match v {
-        Verdict::Jump(c) => Verdict::Jump(chain(c)),
-        Verdict::Goto(c) => Verdict::Goto(chain(c)),
+        Verdict::Jump(c) => Verdict::Jump(chain(c).into()),
+        Verdict::Goto(c) => Verdict::Goto(chain(c).into()),
         v => v.clone(),
     };
     let chains = t
@@ -77,11 +77,13 @@ fn renamed(t: &Table) -> (Vec<Chain>, Vec<Set>) {
             let mut c = c.clone();
             c.name = chain(&c.name);
             for r in &mut c.rules {
-                for m in &mut r.matches {
+                let mut matches = r.matches.to_vec();
+                for m in &mut matches {
                     if let Match::Lookup { set, .. } = m {
                         *set = chain(set);
                     }
                 }
+                r.matches = matches.into();
                 r.action = match &r.action {
                     Action::Verdict(v) => Action::Verdict(verdict(v)),
                     Action::Vmap { key, map } => Action::Vmap {
@@ -125,7 +127,7 @@ fn combined(t: &Table, ifname: &str, counted: bool) -> Table {
     let target = format!("ep_{ifname}_in{}", if counted { "" } else { BARE });
     if let Some(d) = out.sets.get_mut("endpoints_in") {
         for v in d.elements.values_mut() {
-            *v = Some(Verdict::Jump(target.clone()));
+            *v = Some(Verdict::Jump(target.as_str().into()));
         }
     }
     out

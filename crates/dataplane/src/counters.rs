@@ -55,7 +55,7 @@ fn owned_keys(set: &ir::Set) -> Result<HashMap<Vec<u8>, &str>, LowerError> {
             continue;
         };
         if let Some(first) = encode(set, std::iter::once((key, v)))?.into_iter().next() {
-            out.insert(first.key, owner.as_str());
+            out.insert(first.key, &**owner);
         }
     }
     Ok(out)

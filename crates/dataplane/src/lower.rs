@@ -91,8 +91,8 @@ pub fn lower_verdict(v: &ir::Verdict) -> nft::Verdict {
         ir::Verdict::Drop => nft::Verdict::Drop,
         ir::Verdict::Continue => nft::Verdict::Continue,
         ir::Verdict::Return => nft::Verdict::Return,
-        ir::Verdict::Jump(c) => nft::Verdict::Jump(c.clone()),
-        ir::Verdict::Goto(c) => nft::Verdict::Goto(c.clone()),
+        ir::Verdict::Jump(c) => nft::Verdict::Jump(c.to_string()),
+        ir::Verdict::Goto(c) => nft::Verdict::Goto(c.to_string()),
     }
 }
 

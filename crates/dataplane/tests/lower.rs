@@ -378,7 +378,7 @@ fn dport_map_table(intervals: &[(u16, u16, bool)]) -> Table {
             ir::Verdict::Accept
         };
         set.elements.insert(
-            vec![(from.to_be_bytes().to_vec(), to.to_be_bytes().to_vec())],
+            vec![(from.to_be_bytes().to_vec(), to.to_be_bytes().to_vec())].into(),
             Some(v),
         );
     }

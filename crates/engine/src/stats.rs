@@ -84,7 +84,7 @@ fn reach(
         }
         for rule in &chain.rules {
             if let (true, Some(c)) = (rule.counter, &rule.comment) {
-                r.owners.insert((dir, c.clone()));
+                r.owners.insert((dir, c.to_string()));
             }
             match &rule.action {
                 Action::Verdict(v) => todo.extend(chain_of(v).map(|c| (c.to_owned(), dir))),
@@ -99,7 +99,7 @@ fn reach(
                     todo.extend(targets.map(|c| (c.to_owned(), dir)));
                     if set.counter && !set.owners.is_empty() {
                         r.owners
-                            .extend(set.owners.values().map(|o| (dir, o.clone())));
+                            .extend(set.owners.values().map(|o| (dir, o.to_string())));
                         r.table.add_set(set.clone());
                     }
                 }
@@ -152,7 +152,8 @@ impl Engine {
                         r.chains.insert(base.into(), d);
                         let counted = t.chains.get(base).into_iter().flat_map(|c| &c.rules);
                         for rule in counted.filter(|x| x.counter) {
-                            r.owners.extend(rule.comment.clone().map(|c| (d, c)));
+                            r.owners
+                                .extend(rule.comment.as_deref().map(|c| (d, c.to_owned())));
                         }
                     }
                     reaches.push(r);
@@ -184,7 +185,7 @@ impl Engine {
                 .iter()
                 .filter(|a| EnforcementPoint::of(a.rule_type) == r.point)
             {
-                rows.entry((a.direction, counter_owner(a.id.as_str())))
+                rows.entry((a.direction, counter_owner(a.id.as_str()).to_string()))
                     .or_default();
             }
             sum(r, &read, &mut rows);

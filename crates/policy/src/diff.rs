@@ -11,6 +11,7 @@
 //! flags change (an ACL starts using a new dimension) is recreated.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::ir::{
     Action, BaseChain, Chain, Family, Field, Key, Match, Rule, Set, SetKind, Table, Verdict,
@@ -57,7 +58,7 @@ pub enum Op {
         elements: Vec<(Key, Option<Verdict>)>,
         /// The counter owners of the added elements that have one
         /// (bookkeeping, see [`Set::owners`]; not sent to the kernel).
-        owners: Vec<(Key, String)>,
+        owners: Vec<(Key, Arc<str>)>,
     },
     DeleteElements {
         set: String,
@@ -106,7 +107,7 @@ fn add_set_op(s: &Set) -> Op {
 }
 
 /// The owners of `elements` in `s`.
-fn owners_of(s: &Set, elements: &[(Key, Option<Verdict>)]) -> Vec<(Key, String)> {
+fn owners_of(s: &Set, elements: &[(Key, Option<Verdict>)]) -> Vec<(Key, Arc<str>)> {
     elements
         .iter()
         .filter_map(|(k, _)| s.owners.get(k).map(|o| (k.clone(), o.clone())))

@@ -181,7 +181,7 @@ fn lookup(table: &Table, key: &[Field], set: &str, ctx: &Context) -> Option<Opti
         .find(|(k, _)| {
             k.iter()
                 .zip(&values)
-                .all(|((lo, hi), v)| lo <= v && v <= hi)
+                .all(|((lo, hi), v)| &**lo <= v.as_slice() && v.as_slice() <= &**hi)
         })
         .map(|(_, v)| v.clone())
 }

@@ -7,9 +7,20 @@
 //! element key to per-field inclusive ranges of big-endian bytes of exactly
 //! that length. All collections are ordered (`BTreeMap`, `Vec` in program
 //! order), so equal inputs give equal IR and equal renderings.
+//!
+//! The IR is lean where a large ACL multiplies it: a rule's matches and
+//! comment, chain names in verdicts and counter owners are shared
+//! (`Arc`), so the copies of one ACL rule in many region chains and the
+//! elements entering one chain are reference counts, not allocations; set
+//! element keys hold their bytes inline ([`Key`]).
+
+mod key;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
+
+pub use key::{Key, KeyBytes};
 
 /// nf_tables table families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -149,29 +160,31 @@ impl Chain {
 /// One rule: all matches must hold, then `counter` (if set), then the action.
 /// `comment` becomes the rule's userdata comment; it carries the names that
 /// `trace` shows (e.g. `current:in:allow-common`).
+/// `matches` and `comment` are shared: cloning a rule (the same ACL rule in
+/// many region chains) copies no match.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rule {
-    pub matches: Vec<Match>,
+    pub matches: Arc<[Match]>,
     pub counter: bool,
     pub action: Action,
-    pub comment: Option<String>,
+    pub comment: Option<Arc<str>>,
 }
 
 impl Rule {
-    pub fn new(matches: Vec<Match>, action: Action) -> Self {
+    pub fn new(matches: impl Into<Arc<[Match]>>, action: Action) -> Self {
         Self {
-            matches,
+            matches: matches.into(),
             counter: false,
             action,
             comment: None,
         }
     }
 
-    pub fn verdict(matches: Vec<Match>, verdict: Verdict) -> Self {
+    pub fn verdict(matches: impl Into<Arc<[Match]>>, verdict: Verdict) -> Self {
         Self::new(matches, Action::Verdict(verdict))
     }
 
-    pub fn with_comment(mut self, comment: impl Into<String>) -> Self {
+    pub fn with_comment(mut self, comment: impl Into<Arc<str>>) -> Self {
         self.comment = Some(comment.into());
         self
     }
@@ -265,15 +278,17 @@ pub enum Match {
     EtherType(u16),
 }
 
-/// A terminal or control-flow verdict.
+/// A terminal or control-flow verdict. Chain names are shared: the
+/// elements entering one region chain, and every block's `goto` of the
+/// drop chain, hold one name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Verdict {
     Accept,
     Drop,
     Continue,
     Return,
-    Jump(String),
-    Goto(String),
+    Jump(Arc<str>),
+    Goto(Arc<str>),
 }
 
 /// What a rule does once its matches hold.
@@ -406,11 +421,6 @@ impl Field {
     }
 }
 
-/// An element key: one inclusive `(from, to)` range per key field, each
-/// bound big-endian and exactly `Field::len` bytes. Non-interval sets have
-/// `from == to`.
-pub type Key = Vec<(Vec<u8>, Vec<u8>)>;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SetKind {
     Set,
@@ -433,7 +443,7 @@ pub struct Set {
     /// for elements whose verdict decides; elements entering a region
     /// chain have none (that chain's rules count). Bookkeeping for reading
     /// counters back: never sent to the kernel.
-    pub owners: BTreeMap<Key, String>,
+    pub owners: BTreeMap<Key, Arc<str>>,
 }
 
 impl Set {
@@ -462,8 +472,8 @@ impl Set {
 /// chain rules and the owner of its map elements. Default rules go by
 /// their profile names (`current:in:allow-common`, `stateful`, …), which
 /// never start with `acl:`.
-pub fn counter_owner(rule_id: &str) -> String {
-    format!("acl:{rule_id}")
+pub fn counter_owner(rule_id: &str) -> Arc<str> {
+    format!("acl:{rule_id}").into()
 }
 
 /// Big-endian bytes of a value for a field of `len` bytes (`len` ≤ 16).

@@ -71,7 +71,7 @@ fn render_set(out: &mut String, set: &Set) {
             let parts: Vec<String> = set
                 .key
                 .iter()
-                .zip(key)
+                .zip(key.iter())
                 .map(|(f, (lo, hi))| range(*f, lo, hi))
                 .collect();
             let v = v

@@ -57,7 +57,7 @@ fn mixed() -> Vec<AclRule> {
 #[test]
 fn every_custom_object_names_its_rule_and_defaults_count() {
     let t = firewall(mixed());
-    let ids: Vec<String> = mixed()
+    let ids: Vec<std::sync::Arc<str>> = mixed()
         .iter()
         .map(|r| counter_owner(r.id.as_str()))
         .collect();

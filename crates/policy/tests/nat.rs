@@ -136,7 +136,7 @@ fn mappings_dispatch_by_port_and_bound_address_ipv4_only() {
     // 8080/tcp and 9090/udp to any host address; 8081/udp on 127.0.0.1
     // only; the IPv6-bound mapping and the IPv6 endpoint's are not NATed.
     assert_eq!((any.len(), bound.len()), (2, 1));
-    let jump = |c: String| Some(Verdict::Jump(c));
+    let jump = |c: String| Some(Verdict::Jump(c.into()));
     assert!(any.values().any(|v| *v == jump(chain(0))));
     assert_eq!(bound.values().next(), Some(&jump(chain(1))));
     assert!(t.chains.contains_key(&chain(0)) && t.chains.contains_key(&chain(1)));

@@ -151,8 +151,10 @@ impl RuleBuilder<'_> {
         }
         let mut decl = ir::Set::new("__set%d", vec![f], true, ir::SetKind::Set);
         for &(lo, hi) in ranges {
-            decl.elements
-                .insert(vec![(ir::be_bytes(lo, n), ir::be_bytes(hi, n))], None);
+            decl.elements.insert(
+                ir::Key::one(ir::KeyBytes::be(lo, n), ir::KeyBytes::be(hi, n)),
+                None,
+            );
         }
         let elems = super::set::encode(&decl, decl.elements.iter())?;
         let id = self.ids.next_id();
@@ -298,7 +300,7 @@ pub fn lower_rule(
         anon_sets: Vec::new(),
         ids,
     };
-    for m in &rule.matches {
+    for m in rule.matches.iter() {
         b.lower_match(m)?;
     }
     if rule.counter {

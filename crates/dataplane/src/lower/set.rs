@@ -63,8 +63,8 @@ fn check_key(s: &ir::Set, key: &Key) -> Result<(), LowerError> {
         if !s.interval && from != to {
             return Err(LowerError::RangeInExactSet {
                 set: s.name.clone(),
-                from: from.clone(),
-                to: to.clone(),
+                from: from.to_vec(),
+                to: to.to_vec(),
             });
         }
         if from > to {
@@ -113,7 +113,7 @@ pub(crate) fn encode<'a>(
         let data = data(s, v)?;
         match (&layout, s.interval) {
             (None, false) => {
-                let mut e = Element::new(key[0].0.clone());
+                let mut e = Element::new(key[0].0.to_vec());
                 e.data = data;
                 out.push(e);
             }
@@ -121,7 +121,7 @@ pub(crate) fn encode<'a>(
                 let (from, to) = &key[0];
                 out.push(Element {
                     data,
-                    ..Element::new(from.clone())
+                    ..Element::new(from.to_vec())
                 });
                 if let Some((next, _)) = items.peek() {
                     if &next[0].0 <= to {
@@ -142,10 +142,10 @@ pub(crate) fn encode<'a>(
                 }
             }
             (Some(l), interval) => {
-                let from: Vec<&[u8]> = key.iter().map(|(f, _)| f.as_slice()).collect();
+                let from: Vec<&[u8]> = key.iter().map(|(f, _)| &**f).collect();
                 let start = l.key(&from)?;
                 if interval {
-                    let to: Vec<&[u8]> = key.iter().map(|(_, t)| t.as_slice()).collect();
+                    let to: Vec<&[u8]> = key.iter().map(|(_, t)| &**t).collect();
                     out.push(Element::range(start, l.key(&to)?, data));
                 } else {
                     let mut e = Element::new(start);
@@ -188,11 +188,11 @@ mod tests {
     fn adjacent_intervals_keep_their_end_markers() {
         let mut s = ir::Set::new("m", vec![Field::Dport], true, SetKind::VerdictMap);
         s.elements
-            .insert(vec![(port(10), port(19))], Some(Verdict::Drop));
+            .insert(ir::Key::one(port(10), port(19)), Some(Verdict::Drop));
         s.elements
-            .insert(vec![(port(20), port(29))], Some(Verdict::Accept));
+            .insert(ir::Key::one(port(20), port(29)), Some(Verdict::Accept));
         s.elements
-            .insert(vec![(port(40), port(65535))], Some(Verdict::Drop));
+            .insert(ir::Key::one(port(40), port(65535)), Some(Verdict::Drop));
         let e = lower_elements(&s).unwrap();
         let keys: Vec<(Vec<u8>, bool)> =
             e.iter().map(|e| (e.key.clone(), e.interval_end)).collect();
@@ -208,7 +208,7 @@ mod tests {
         );
         // Removing [20,29] keeps [10,19]'s end marker.
         let mut after = s.elements.clone();
-        after.remove(&vec![(port(20), port(29))]);
+        after.remove(&ir::Key::one(port(20), port(29)));
         let (dels, adds) = element_delta(&s, &s.elements, &after).unwrap();
         assert_eq!(dels.len(), 2);
         assert!(adds.is_empty());
@@ -219,7 +219,7 @@ mod tests {
     fn concat_ranges_use_key_end_and_exact_sets_refuse_ranges() {
         let mut s = ir::Set::new("c", vec![Field::Saddr4, Field::Dport], true, SetKind::Set);
         s.elements.insert(
-            vec![(vec![10, 0, 0, 0], vec![10, 0, 0, 255]), (port(1), port(9))],
+            vec![(vec![10, 0, 0, 0], vec![10, 0, 0, 255]), (port(1), port(9))].into(),
             None,
         );
         let e = lower_elements(&s).unwrap();

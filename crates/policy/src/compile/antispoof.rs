@@ -146,8 +146,9 @@ pub fn build(endpoints: &[(&Endpoint, &Network)]) -> Table {
         }
         let dev = point(ifname_bytes(e.switch_port.as_str()));
         let mac = point(e.mac_address.0.to_vec());
-        ports.elements.insert(vec![dev.clone()], None);
-        macs.elements.insert(vec![dev.clone(), mac.clone()], None);
+        ports.elements.insert(vec![dev.clone()].into(), None);
+        macs.elements
+            .insert(vec![dev.clone(), mac.clone()].into(), None);
         let port = e.switch_port.as_str();
         let v6_addr = match e.ip_address.addr {
             std::net::IpAddr::V6(a) => Some(a),
@@ -169,12 +170,13 @@ pub fn build(endpoints: &[(&Endpoint, &Network)]) -> Table {
                     mac.clone(),
                     point(a.octets().into()),
                 ];
-                arp.elements.insert(key, None);
+                arp.elements.insert(key.into(), None);
                 (&mut v4, a.octets().to_vec())
             }
             std::net::IpAddr::V6(a) => (&mut v6, a.octets().to_vec()),
         };
-        set.elements.insert(vec![dev, mac, point(addr)], None);
+        set.elements
+            .insert(vec![dev, mac, point(addr)].into(), None);
     }
     for s in [ports, macs, v4, v6, arp, nd_sources, nd_targets] {
         t.add_set(s);

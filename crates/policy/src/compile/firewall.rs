@@ -29,7 +29,7 @@ use super::{add_drop_chains, endpoint_rules, nd_matches, FIREWALL, FIREWALL_TABL
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
 use crate::ir::{
-    ifname_bytes, Action, Chain, ChainKind, CtStates, Family, Field, Hook, Match, Rule, Set,
+    ifname_bytes, Action, Chain, ChainKind, CtStates, Family, Field, Hook, Key, Match, Rule, Set,
     SetKind, Table, Verdict,
 };
 use crate::matrix::EnforcementPoint;
@@ -75,7 +75,7 @@ pub fn compile_endpoint_firewall(endpoints: &[FirewallEndpoint]) -> Result<Table
             let k = ifname_bytes(ifname);
             dispatch
                 .elements
-                .insert(vec![(k.clone(), k)], Some(Verdict::Jump(chain_name)));
+                .insert(Key::point(k), Some(Verdict::Jump(chain_name.into())));
         }
         let mut base = Chain::base(hook.as_str(), hook, 0, ChainKind::Filter);
         let lo = match dev_field {

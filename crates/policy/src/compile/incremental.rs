@@ -30,6 +30,7 @@
 //! returns `None`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use bulkhead_model::{AclMode, AclRule};
 
@@ -43,7 +44,7 @@ use crate::classifier::acl_name;
 use crate::diff::Op;
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
-use crate::ir::{be_bytes, from_be, Key, Match, Set, Table, Verdict};
+use crate::ir::{from_be, Key, KeyBytes, Match, Set, Table, Verdict};
 use crate::matrix::EnforcementPoint;
 use crate::regions::ProtoClass;
 use crate::segment::run_dims;
@@ -223,7 +224,7 @@ fn bounds(k: &Key) -> (u128, u128) {
 /// The windows to re-cut for a rule covering `span`: each interval widened
 /// to the elements it overlaps and one adjacent element each side, merged.
 fn windows(set: &Set, span: &[(u128, u128)], len: usize) -> Vec<(u128, u128)> {
-    let key = |lo: u128, hi: u128| vec![(be_bytes(lo, len), be_bytes(hi, len))];
+    let key = |lo: u128, hi: u128| Key::one(KeyBytes::be(lo, len), KeyBytes::be(hi, len));
     // The last element starting before `v`, and the first starting at or after it.
     let before = |v: u128| {
         set.elements
@@ -300,14 +301,14 @@ fn segment_ops(
     span: &[(u128, u128)],
 ) -> Result<Option<Vec<Op>>, PolicyError> {
     let len = two.lead.field(two.v4).len();
-    let key = |lo: u128, hi: u128| vec![(be_bytes(lo, len), be_bytes(hi, len))];
+    let key = |lo: u128, hi: u128| Key::one(KeyBytes::be(lo, len), KeyBytes::be(hi, len));
     let mut scratch = Table::new(table.family, &table.name);
     let mut dels: Vec<Key> = Vec::new();
     let mut adds: Vec<(Key, Option<Verdict>)> = Vec::new();
-    let mut add_owners: Vec<(Key, String)> = Vec::new();
+    let mut add_owners: Vec<(Key, Arc<str>)> = Vec::new();
     for (wlo, whi) in windows(set, span, len) {
         let (elements, owners) = two.build_in(&mut scratch, (wlo, whi))?;
-        let owners: BTreeMap<Key, String> = owners.into_iter().collect();
+        let owners: BTreeMap<Key, Arc<str>> = owners.into_iter().collect();
         let mut fresh: BTreeMap<Key, Option<Verdict>> = elements.into_iter().collect();
         for (k, v) in set.elements.range(key(wlo, wlo)..=key(whi, u128::MAX)) {
             let same = fresh.get(k) == Some(v) && owners.get(k) == set.owners.get(k);

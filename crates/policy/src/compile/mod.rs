@@ -30,6 +30,7 @@ mod switch;
 mod twolevel;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use bulkhead_model::Direction;
 
@@ -42,8 +43,8 @@ use crate::classifier::acl_name;
 use crate::endpoint::EndpointPolicy;
 use crate::error::PolicyError;
 use crate::ir::{
-    be_bytes, counter_owner, Action, Chain, Field, Key, LogSpec, Match, NfProto, Rule, Set,
-    SetKind, Table, Verdict as NftVerdict,
+    be_bytes, counter_owner, Action, Chain, Field, Key, KeyBytes, LogSpec, Match, NfProto, Rule,
+    Set, SetKind, Table, Verdict as NftVerdict,
 };
 use crate::matrix::EnforcementPoint;
 use crate::packet::{Verdict, ND_TYPES, PORTED_PROTOCOLS};
@@ -78,6 +79,18 @@ pub const LOG_PREFIX: &str = "bulkhead";
 /// logs a rate-limited sample to [`LOG_GROUP`] and drops.
 pub fn drop_chain(direction: Direction) -> String {
     format!("drop_{direction}")
+}
+
+/// [`drop_chain`] as the shared name every block's `goto` holds (one
+/// allocation per process, not one per rule and element).
+fn drop_chain_name(direction: Direction) -> Arc<str> {
+    static NAMES: OnceLock<[Arc<str>; 2]> = OnceLock::new();
+    let [inbound, outbound] =
+        NAMES.get_or_init(|| [Direction::In, Direction::Out].map(|d| Arc::from(drop_chain(d))));
+    match direction {
+        Direction::In => inbound.clone(),
+        Direction::Out => outbound.clone(),
+    }
 }
 
 /// The NFLOG prefix of drops at `point` in `direction`.
@@ -140,7 +153,7 @@ impl Lowering {
     fn verdict(self, v: Verdict) -> NftVerdict {
         match v {
             Verdict::Allow => (self.allow)(),
-            Verdict::Block => NftVerdict::Goto(drop_chain(self.direction)),
+            Verdict::Block => NftVerdict::Goto(drop_chain_name(self.direction)),
         }
     }
 
@@ -288,7 +301,7 @@ fn endpoint_rules(
                     };
                     let port = be_bytes(u128::from(m.container_port), 2);
                     set.elements
-                        .insert(vec![(vec![p], vec![p]), (port.clone(), port)], None);
+                        .insert(vec![(vec![p], vec![p]), (port.clone(), port)].into(), None);
                 }
                 if set.elements.is_empty() {
                     continue;
@@ -312,7 +325,7 @@ fn endpoint_rules(
 }
 
 /// Elements of a verdict map and their counter owners.
-type Elements = (BTreeMap<Key, Option<NftVerdict>>, BTreeMap<Key, String>);
+type Elements = (BTreeMap<Key, Option<NftVerdict>>, BTreeMap<Key, Arc<str>>);
 
 /// The elements of one segment's verdict map, each owned (for counters) by
 /// its region's winning rule. Regions come out in key order, so the maps
@@ -328,19 +341,19 @@ fn elements(c: &Classification, key: &[Field], lowering: Lowering) -> Elements {
             })
         })
         .collect();
-    let owners: Vec<String> = c
+    let owners: Vec<Arc<str>> = c
         .winners
         .iter()
         .map(|(id, _)| counter_owner(id.as_str()))
         .collect();
     let lens: Vec<usize> = key.iter().map(|f| f.len()).collect();
     let mut out: Vec<(Key, Option<NftVerdict>)> = Vec::with_capacity(c.region_count());
-    let mut owned: Vec<(Key, String)> = Vec::with_capacity(c.region_count());
+    let mut owned: Vec<(Key, Arc<str>)> = Vec::with_capacity(c.region_count());
     c.for_each_region(|ranges, winner| {
         let k: Key = ranges
             .iter()
             .zip(&lens)
-            .map(|(&(lo, hi), &len)| (be_bytes(lo, len), be_bytes(hi, len)))
+            .map(|(&(lo, hi), &len)| (KeyBytes::be(lo, len), KeyBytes::be(hi, len)))
             .collect();
         owned.push((k.clone(), owners[winner as usize].clone()));
         out.push((k, Some(verdicts[winner as usize].clone())));

@@ -45,7 +45,7 @@ use std::net::IpAddr;
 use bulkhead_model::{Cidr, Driver, Endpoint, Network, Protocol};
 
 use crate::ir::{
-    be_bytes, ifname_bytes, Action, Chain, ChainKind, CtStates, Family, Field, Hook, Key, Match,
+    be_bytes, ifname_bytes, Action, Chain, ChainKind, CtStates, Family, Field, Hook, Match,
     NfProto, Rule, Set, SetKind, Table, Verdict,
 };
 
@@ -120,10 +120,12 @@ impl Subnets {
 
     fn add(&mut self, c: &Cidr, nat: bool) {
         let r = cidr_range(c);
-        self.all.elements.insert(vec![r.clone()], None);
-        self.same.elements.insert(vec![r.clone(), r.clone()], None);
+        self.all.elements.insert(vec![r.clone()].into(), None);
+        self.same
+            .elements
+            .insert(vec![r.clone(), r.clone()].into(), None);
         if nat {
-            self.nat.elements.insert(vec![r], None);
+            self.nat.elements.insert(vec![r].into(), None);
         }
     }
 }
@@ -151,14 +153,14 @@ impl HostReach {
             return;
         }
         let port = exact(ifname_bytes(e.switch_port.as_str()));
-        self.ports.elements.insert(vec![port.clone()], None);
+        self.ports.elements.insert(vec![port.clone()].into(), None);
         let set = match n.gateway {
             Some(IpAddr::V4(_)) => &mut self.gateway4,
             Some(IpAddr::V6(_)) => &mut self.gateway6,
             None => return,
         };
         if let Some(gw) = n.gateway {
-            set.elements.insert(vec![port, ip_key(gw)], None);
+            set.elements.insert(vec![port, ip_key(gw)].into(), None);
         }
     }
 }
@@ -176,15 +178,15 @@ fn add_mappings(t: &mut Table, pm_any: &mut Set, pm_ip: &mut Set, e: &Endpoint) 
             exact(vec![proto]),
             exact(be_bytes(u128::from(m.host_port), 2)),
         ];
-        let jump = Some(Verdict::Jump(chain.clone()));
+        let jump = Some(Verdict::Jump(chain.as_str().into()));
         match m.host_ip {
             None => {
-                pm_any.elements.insert(tail, jump);
+                pm_any.elements.insert(tail.into(), jump);
             }
             Some(ip @ IpAddr::V4(_)) => {
-                let mut key: Key = vec![ip_key(ip)];
+                let mut key = vec![ip_key(ip)];
                 key.extend(tail);
-                pm_ip.elements.insert(key, jump);
+                pm_ip.elements.insert(key.into(), jump);
             }
             Some(IpAddr::V6(_)) => continue,
         }

@@ -3,7 +3,7 @@
 //! hold. The behaviour itself is proven on the kernel by
 //! `tests/attacks/ports`.
 
-use crate::ir::{ifname_bytes, Action, Field, Hook, Match, NfProto, Rule, Table};
+use crate::ir::{ifname_bytes, Action, Field, Hook, Key, Match, NfProto, Rule, Table};
 use bulkhead_model::{
     AclMode, Endpoint, Id, IfAddr, IfName, MacAddress, Name, Network, NetworkSpec, PortMapping,
 };
@@ -54,7 +54,7 @@ fn endpoint(n: &Network, last: u8, publish: &[&str]) -> Endpoint {
 /// The family a rule loads fields of, from its matches, lookups and vmap.
 fn families(r: &Rule) -> (bool, bool) {
     let mut fields: Vec<Field> = Vec::new();
-    for m in &r.matches {
+    for m in r.matches.iter() {
         match m {
             Match::Lookup { key, .. } => fields.extend(key),
             Match::Prefix { field, .. } | Match::Ranges { field, .. } => fields.push(*field),
@@ -142,23 +142,23 @@ fn host_reach_sets_hold_nat_ports_and_their_gateways() {
         (b.clone(), b)
     };
     let ports = set("nat_ports");
-    assert!(ports.elements.contains_key(&vec![port(&eps[0])]));
-    assert!(ports.elements.contains_key(&vec![port(&eps[1])]));
+    assert!(ports.elements.contains_key(&vec![port(&eps[0])].into()));
+    assert!(ports.elements.contains_key(&vec![port(&eps[1])].into()));
     assert!(
-        !ports.elements.contains_key(&vec![port(&eps[2])]),
+        !ports.elements.contains_key(&vec![port(&eps[2])].into()),
         "l2bridge: the host is one more machine"
     );
     let gw4 = (vec![10, 1, 0, 1], vec![10, 1, 0, 1]);
     assert_eq!(
         set("host_gateway4").elements.keys().collect::<Vec<_>>(),
-        [&vec![port(&eps[0]), gw4]]
+        [&vec![port(&eps[0]), gw4].into()]
     );
     let mut fd = vec![0xfd, 1];
     fd.extend([0; 13]);
     fd.push(1);
     assert_eq!(
         set("host_gateway6").elements.keys().collect::<Vec<_>>(),
-        [&vec![port(&eps[1]), (fd.clone(), fd)]]
+        [&Key::from(vec![port(&eps[1]), (fd.clone(), fd)])]
     );
     assert_eq!(set("subnets6").elements.len(), 1);
     assert_eq!(set("same_network6").elements.len(), 1);

@@ -1,12 +1,17 @@
 //! The rules of a two-level region chain: consecutive rules of one ACL
 //! rule joined ([`merge_adjacent`]), multi-range value matches spelled out
 //! as one rule per value ([`expand`], up to [`MAX_EXPANSION`]) or, beyond
-//! that, a lookup in a named value set ([`value_set`]).
+//! that, a lookup in a named value set ([`value_set`]); and the chains
+//! one lead map's build makes, named by their content ([`Made`]).
 
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
+use std::ops::Bound;
 
-use crate::boxes::FastHasher;
-use crate::ir::{be_bytes, Field, Key, Match, Rule, Set, SetKind, Table, Verdict as NftVerdict};
+use crate::boxes::{FastBuild, FastHasher};
+use crate::ir::{
+    Chain, Field, Key, KeyBytes, Match, Rule, Set, SetKind, Table, Verdict as NftVerdict,
+};
 
 /// The union of two sorted, disjoint range lists (sorted, disjoint, and
 /// adjacent ranges joined).
@@ -66,22 +71,34 @@ fn join(a: &Match, b: &Match) -> Option<Match> {
 /// or b then v", and a conjunction that differs in one conjunct only is the
 /// conjunction with that conjunct's disjunction. Only rules of the same ACL
 /// rule (equal comments) are joined, so each counter counts one rule.
-pub(super) fn merge_adjacent(rules: Vec<Rule>) -> Vec<Rule> {
-    let mut out: Vec<Rule> = Vec::with_capacity(rules.len());
-    for r in rules {
-        if let Some(last) = out.last_mut() {
+/// `list` holds positions in `rules`; a rule left as it was comes out as
+/// its position ([`Merged::Rule`]), so its expansion can be reused. The
+/// result replaces `out`'s content (a buffer kept from chain to chain).
+pub(super) fn merge_adjacent(list: &[u32], rules: &[Rule], out: &mut Vec<Merged>) {
+    out.clear();
+    for &p in list {
+        let r = &rules[p as usize];
+        if let Some(prev) = out.last_mut() {
+            let last = match prev {
+                Merged::Rule(q) => &rules[*q as usize],
+                Merged::Joined(j) => &*j,
+            };
             if last.action == r.action
                 && last.comment == r.comment
                 && last.matches.len() == r.matches.len()
             {
-                let diff: Vec<usize> = (0..r.matches.len())
-                    .filter(|&i| last.matches[i] != r.matches[i])
-                    .collect();
-                match diff.as_slice() {
-                    [] => continue,
-                    [i] => {
-                        if let Some(m) = join(&last.matches[*i], &r.matches[*i]) {
-                            last.matches[*i] = m;
+                // The positions where the two differ: none, one, or more
+                // (the first two found are enough to tell).
+                let mut diff = (0..r.matches.len()).filter(|&i| last.matches[i] != r.matches[i]);
+                match (diff.next(), diff.next()) {
+                    (None, _) => continue,
+                    (Some(i), None) => {
+                        if let Some(m) = join(&last.matches[i], &r.matches[i]) {
+                            let mut joined = last.clone();
+                            let mut matches = joined.matches.to_vec();
+                            matches[i] = m;
+                            joined.matches = matches.into();
+                            *prev = Merged::Joined(joined);
                             continue;
                         }
                     }
@@ -89,9 +106,16 @@ pub(super) fn merge_adjacent(rules: Vec<Rule>) -> Vec<Rule> {
                 }
             }
         }
-        out.push(r);
+        out.push(Merged::Rule(p));
     }
-    out
+}
+
+/// A rule of [`merge_adjacent`]'s output.
+pub(super) enum Merged {
+    /// The rule at this position, unchanged.
+    Rule(u32),
+    /// Consecutive rules joined into one.
+    Joined(Rule),
 }
 
 /// The most rules one region-chain rule may expand to (see [`expand`]).
@@ -104,51 +128,61 @@ pub const MAX_EXPANSION: usize = 32;
 /// walk of the table's sets, once per rule that references it and once per
 /// set created, so thousands of them make a commit quadratic (seconds at
 /// 10k rules), while a few more rules in a small region chain cost a few
-/// comparisons on the first packet of a flow only.
-pub(super) fn expand(table: &mut Table, mut r: Rule) -> Vec<Rule> {
+/// comparisons on the first packet of a flow only. The rules are appended
+/// to `out`.
+pub(super) fn expand(table: &mut Table, mut r: Rule, out: &mut Vec<Rule>) {
     let product = r.matches.iter().fold(1usize, |n, m| match m {
         Match::Ranges { ranges, .. } => n.saturating_mul(ranges.len()),
         _ => n,
     });
+    if product == 1 {
+        // Nothing to spell out: the rule as it is, its matches still shared.
+        out.push(r);
+        return;
+    }
     if product <= MAX_EXPANSION {
-        let mut out = vec![r];
-        for i in 0..out[0].matches.len() {
-            let Match::Ranges { field, ranges } = &out[0].matches[i] else {
+        let mut all = vec![r];
+        for i in 0..all[0].matches.len() {
+            let Match::Ranges { field, ranges } = &all[0].matches[i] else {
                 continue;
             };
             if ranges.len() < 2 {
                 continue;
             }
             let (field, ranges) = (*field, ranges.clone());
-            out = out
+            all = all
                 .into_iter()
                 .flat_map(|rule| {
                     ranges.iter().map(move |&range| {
                         let mut one = rule.clone();
-                        one.matches[i] = Match::Ranges {
+                        let mut matches = one.matches.to_vec();
+                        matches[i] = Match::Ranges {
                             field,
                             ranges: vec![range],
                         };
+                        one.matches = matches.into();
                         one
                     })
                 })
                 .collect();
         }
-        return out;
+        out.extend(all);
+        return;
     }
-    for m in &mut r.matches {
-        if let Match::Ranges { field, ranges } = m {
-            if ranges.len() > 1 {
-                let set = value_set(table, *field, ranges);
-                *m = Match::Lookup {
-                    key: vec![*field],
-                    set,
-                    negate: false,
-                };
-            }
-        }
-    }
-    vec![r]
+    let matches: Vec<Match> = r
+        .matches
+        .iter()
+        .map(|m| match m {
+            Match::Ranges { field, ranges } if ranges.len() > 1 => Match::Lookup {
+                key: vec![*field],
+                set: value_set(table, *field, ranges),
+                negate: false,
+            },
+            m => m.clone(),
+        })
+        .collect();
+    r.matches = matches.into();
+    out.push(r);
 }
 
 /// The named interval set holding `ranges` of `field` (created on first
@@ -161,7 +195,7 @@ fn value_set(table: &mut Table, field: Field, ranges: &[(u128, u128)]) -> String
     let len = field.len();
     let elements: std::collections::BTreeMap<Key, Option<NftVerdict>> = ranges
         .iter()
-        .map(|&(lo, hi)| (vec![(be_bytes(lo, len), be_bytes(hi, len))], None))
+        .map(|&(lo, hi)| (Key::one(KeyBytes::be(lo, len), KeyBytes::be(hi, len)), None))
         .collect();
     let mut h = FastHasher::default();
     ranges.hash(&mut h);
@@ -180,4 +214,116 @@ fn value_set(table: &mut Table, field: Field, ranges: &[(u128, u128)]) -> String
     set.elements = elements;
     table.add_set(set);
     name
+}
+
+/// What one build of a lead map's window makes as it goes.
+/// `expansions`: the expansions ([`expand`]) of its rules that spell out
+/// several values, by position, made when a chain first needs one (the
+/// same ACL rule sits in many region chains, and its expansion depends on
+/// the rule alone; value sets are found by content). `chains`: the region
+/// chains it adds, moved into the table at the end ([`Made::finish`]):
+/// searching the table's ordered map once per chain (~17k names sharing
+/// a long prefix at 10k rules) cost more than the rest of making them.
+/// `in_table`: whether the table already holds chains of this prefix (an
+/// earlier window), to be searched as well.
+pub(super) struct Made {
+    prefix: String,
+    /// [`merge_adjacent`]'s buffer.
+    merged: Vec<Merged>,
+    expansions: HashMap<u32, Vec<Rule>, FastBuild>,
+    chains: HashMap<String, Chain, FastBuild>,
+    in_table: bool,
+}
+
+impl Made {
+    /// For chains named `<prefix>_<hash>`, about `regions` of them.
+    pub fn new(table: &Table, prefix: &str, regions: usize) -> Self {
+        let stem = format!("{prefix}_");
+        let in_table = table
+            .chains
+            .range::<str, _>((Bound::Included(stem.as_str()), Bound::Unbounded))
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&stem));
+        Self {
+            prefix: prefix.to_owned(),
+            merged: Vec::new(),
+            expansions: HashMap::default(),
+            chains: HashMap::with_capacity_and_hasher(regions, FastBuild::default()),
+            in_table,
+        }
+    }
+
+    /// The buffer for [`merge_adjacent`] (empty), to be put back.
+    pub fn take_merged(&mut self) -> Vec<Merged> {
+        std::mem::take(&mut self.merged)
+    }
+
+    pub fn put_merged(&mut self, merged: Vec<Merged>) {
+        self.merged = merged;
+    }
+
+    /// Appends the rule at position `p` of `rules`, expanded, to `out`.
+    pub fn expanded(&mut self, table: &mut Table, p: u32, rules: &[Rule], out: &mut Vec<Rule>) {
+        let r = &rules[p as usize];
+        if !r.matches.iter().any(spelled_out) {
+            out.push(r.clone());
+            return;
+        }
+        let e = self.expansions.entry(p).or_insert_with(|| {
+            let mut e = Vec::new();
+            expand(table, r.clone(), &mut e);
+            e
+        });
+        out.extend_from_slice(e);
+    }
+
+    /// The name of the chain holding `rules`: `<prefix>_<hash of rules>`
+    /// (`_<n>` appended while the name is taken by other content), made
+    /// unless it exists.
+    pub fn chain(&mut self, table: &Table, rules: Vec<Rule>) -> String {
+        let mut h = FastHasher::default();
+        rules.hash(&mut h);
+        let hash = h.finish();
+        let mut name = format!("{}_{hash:016x}", self.prefix);
+        let mut n = 0;
+        loop {
+            let found = match self.in_table {
+                true => table.chains.get(&name),
+                false => None,
+            };
+            match found.or_else(|| self.chains.get(&name)) {
+                Some(c) if c.rules == rules => return name,
+                Some(_) => {}
+                None => {
+                    let chain = Chain {
+                        name: name.clone(),
+                        base: None,
+                        rules,
+                    };
+                    self.chains.insert(name.clone(), chain);
+                    return name;
+                }
+            }
+            n += 1;
+            name = format!("{}_{hash:016x}_{n}", self.prefix);
+        }
+    }
+
+    /// Moves the chains made into `table`: in one ordered merge (which
+    /// rewrites the whole map) when they are many, else one by one.
+    pub fn finish(self, table: &mut Table) {
+        let mut chains: Vec<(String, Chain)> = self.chains.into_iter().collect();
+        chains.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if chains.len() * 16 < table.chains.len() {
+            table.chains.extend(chains);
+        } else {
+            let mut chains: BTreeMap<String, Chain> = chains.into_iter().collect();
+            table.chains.append(&mut chains);
+        }
+    }
+}
+
+/// Whether `m` is a match [`expand`] spells out (several values).
+fn spelled_out(m: &Match) -> bool {
+    matches!(m, Match::Ranges { ranges, .. } if ranges.len() > 1)
 }

@@ -139,8 +139,13 @@ pub fn compile_switch(ports: &[SwitchPortPolicy]) -> Result<Table, PolicyError> 
     };
     for (name, p) in &sorted {
         let (dev, mac) = (point(ifname_bytes(name)), point(p.mac.0.to_vec()));
-        add(&mut sets, "switch_ports", vec![dev.clone()], None);
-        add(&mut sets, "port_macs", vec![dev.clone(), mac.clone()], None);
+        add(&mut sets, "switch_ports", vec![dev.clone()].into(), None);
+        add(
+            &mut sets,
+            "port_macs",
+            vec![dev.clone(), mac.clone()].into(),
+            None,
+        );
         let policy: &EndpointPolicy = &p.policy;
         let programmable = policy.has_point(EnforcementPoint::SwitchPort);
         let v6 = policy.facts().addresses.iter().filter_map(|a| match a {
@@ -161,7 +166,7 @@ pub fn compile_switch(ports: &[SwitchPortPolicy]) -> Result<Table, PolicyError> 
             add(
                 &mut sets,
                 bindings,
-                vec![dev.clone(), mac.clone(), a.clone()],
+                vec![dev.clone(), mac.clone(), a.clone()].into(),
                 None,
             );
             if programmable {
@@ -170,14 +175,14 @@ pub fn compile_switch(ports: &[SwitchPortPolicy]) -> Result<Table, PolicyError> 
                 add(
                     &mut sets,
                     &from,
-                    vec![a.clone()],
-                    Some(Verdict::Jump(format!("sw_{name}_out"))),
+                    vec![a.clone()].into(),
+                    Some(Verdict::Jump(format!("sw_{name}_out").into())),
                 );
                 add(
                     &mut sets,
                     &to,
-                    vec![a],
-                    Some(Verdict::Jump(format!("sw_{name}_in"))),
+                    vec![a].into(),
+                    Some(Verdict::Jump(format!("sw_{name}_in").into())),
                 );
             }
         }

@@ -49,15 +49,15 @@
 //! `values_<field>_<hash>`, shared by all rules with that value list.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use bulkhead_model::{Direction, RuleId};
 
-use super::region_rules::{expand, merge_adjacent};
+use super::region_rules::{expand, merge_adjacent, Made, Merged};
 use super::Lowering;
-use crate::boxes::{domain, Dim, FastBuild, FastHasher, RuleBox};
+use crate::boxes::{domain, Dim, FastBuild, RuleBox};
 use crate::error::PolicyError;
-use crate::ir::{be_bytes, counter_owner, Chain, Key, Match, Rule, Table, Verdict as NftVerdict};
+use crate::ir::{counter_owner, Chain, Key, KeyBytes, Match, Rule, Table, Verdict as NftVerdict};
 use crate::packet::Verdict;
 use crate::regions::{ProtoClass, MAX_REGIONS};
 
@@ -104,8 +104,10 @@ impl Pieces {
 
     /// Ends the current piece with `goto next` and starts `next`.
     pub fn split(&mut self, table: &mut Table, head: &mut Vec<Rule>, next: String) {
-        self.current
-            .push(Rule::verdict(vec![], NftVerdict::Goto(next.clone())));
+        self.current.push(Rule::verdict(
+            vec![],
+            NftVerdict::Goto(next.as_str().into()),
+        ));
         self.flush(table, head);
         self.name = Some(next);
     }
@@ -119,14 +121,17 @@ impl Pieces {
 type Region = ((u128, u128), Vec<u32>);
 
 /// Elements (key order) and counter owners of a window of a lead map.
-pub(super) type WindowElements = (Vec<(Key, Option<NftVerdict>)>, Vec<(Key, String)>);
+pub(super) type WindowElements = (Vec<(Key, Option<NftVerdict>)>, Vec<(Key, Arc<str>)>);
 
-/// The rules a window considers: box indices, and their remaining matches
-/// and whether they decide alone, by position.
+/// The rules a window considers: box indices, their region-chain rules
+/// (built once: a chain's rules are clones of these, sharing matches and
+/// comment) and whether they decide alone, by position; and the
+/// continuation chain's name, shared by every `goto` of it.
 struct View<'a> {
     subset: &'a [u32],
-    rests: &'a [Vec<Match>],
+    rules: &'a [Rule],
     terminal: &'a [bool],
+    next: Arc<str>,
 }
 
 pub(super) struct TwoLevel<'a> {
@@ -262,7 +267,7 @@ impl TwoLevel<'_> {
     }
 
     /// The counter owner of rule `j` (its comment in region chains).
-    fn owner(&self, j: usize) -> String {
+    fn owner(&self, j: usize) -> Arc<str> {
         counter_owner(self.winners[j].0.as_str())
     }
 
@@ -297,94 +302,92 @@ impl TwoLevel<'_> {
                     .is_none_or(|ivs| ivs.iter().any(|&(lo, hi)| lo <= window.1 && hi >= window.0))
             })
             .collect();
-        let rests: Vec<Vec<Match>> = subset.iter().map(|&j| self.rest(j as usize)).collect();
-        let terminal: Vec<bool> = rests.iter().map(Vec::is_empty).collect();
-        let mut ids: HashMap<&[Match], u32, FastBuild> = HashMap::default();
-        let rest_id: Vec<u32> = rests
+        // Each rule's region-chain rule, made once (its remaining matches
+        // moved in, not copied).
+        let owners: Vec<Arc<str>> = subset.iter().map(|&j| self.owner(j as usize)).collect();
+        let rules: Vec<Rule> = subset
+            .iter()
+            .zip(&owners)
+            .map(|(&j, owner)| {
+                Rule::verdict(self.rest(j as usize), self.verdict(j as usize))
+                    .with_comment(owner.clone())
+                    .counted()
+            })
+            .collect();
+        let terminal: Vec<bool> = rules.iter().map(|r| r.matches.is_empty()).collect();
+        let mut ids: HashMap<&[Match], u32, FastBuild> =
+            HashMap::with_capacity_and_hasher(rules.len(), FastBuild::default());
+        let rest_id: Vec<u32> = rules
             .iter()
             .map(|r| {
                 let n = ids.len() as u32;
-                *ids.entry(r.as_slice()).or_insert(n)
+                *ids.entry(&r.matches).or_insert(n)
             })
             .collect();
         let len = self.lead.field(self.v4).len();
-        let mut interned: HashMap<Vec<u32>, NftVerdict, FastBuild> = HashMap::default();
+        let regions = self.regions(window, &subset, &terminal, &rest_id)?;
+        let mut interned: HashMap<Vec<u32>, NftVerdict, FastBuild> =
+            HashMap::with_capacity_and_hasher(regions.len(), FastBuild::default());
         let mut out = Vec::new();
-        let mut owners = Vec::new();
+        let mut owned = Vec::new();
         let view = View {
             subset: &subset,
-            rests: &rests,
+            rules: &rules,
             terminal: &terminal,
+            next: self.next.into(),
         };
-        for ((lo, hi), list) in self.regions(window, &subset, &terminal, &rest_id)? {
+        let mut made = Made::new(table, self.prefix, regions.len());
+        for ((lo, hi), list) in regions {
             let first = list[0] as usize;
             let v = match interned.get(&list) {
                 Some(v) => v.clone(),
                 None => {
-                    let v = self.chain(table, &list, &view);
+                    let v = self.chain(table, &list, &view, &mut made);
                     interned.insert(list, v.clone());
                     v
                 }
             };
-            let key = vec![(be_bytes(lo, len), be_bytes(hi, len))];
+            let key = Key::one(KeyBytes::be(lo, len), KeyBytes::be(hi, len));
             if terminal[first] {
-                owners.push((key.clone(), self.owner(subset[first] as usize)));
+                owned.push((key.clone(), owners[first].clone()));
             }
             out.push((key, Some(v)));
         }
-        Ok((out, owners))
+        made.finish(table);
+        Ok((out, owned))
     }
 
     /// The verdict of a region: the first rule's own verdict if it decides
     /// alone, else `goto` the (shared) chain of its rules.
-    fn chain(&self, table: &mut Table, list: &[u32], view: &View<'_>) -> NftVerdict {
+    fn chain(
+        &self,
+        table: &mut Table,
+        list: &[u32],
+        view: &View<'_>,
+        made: &mut Made,
+    ) -> NftVerdict {
         let first = list[0] as usize;
         if view.terminal[first] {
             return self.verdict(view.subset[first] as usize);
         }
-        let mut rules: Vec<Rule> = list
-            .iter()
-            .map(|&p| {
-                let j = view.subset[p as usize] as usize;
-                Rule::verdict(view.rests[p as usize].clone(), self.verdict(j))
-                    .with_comment(self.owner(j))
-                    .counted()
-            })
-            .collect();
-        rules = merge_adjacent(rules)
-            .into_iter()
-            .flat_map(|r| expand(table, r))
-            .collect();
+        let mut merged = made.take_merged();
+        merge_adjacent(list, view.rules, &mut merged);
+        let mut rules = Vec::with_capacity(merged.len() + 1);
+        for m in merged.drain(..) {
+            match m {
+                Merged::Joined(r) => expand(table, r, &mut rules),
+                Merged::Rule(p) => made.expanded(table, p, view.rules, &mut rules),
+            }
+        }
+        made.put_merged(merged);
         if self.lowering.continuation && !view.terminal[*list.last().unwrap_or(&0) as usize] {
-            rules.push(Rule::verdict(
-                vec![],
-                NftVerdict::Goto(self.next.to_owned()),
-            ));
+            rules.push(Rule::verdict(vec![], NftVerdict::Goto(view.next.clone())));
         }
-        let mut h = FastHasher::default();
-        rules.hash(&mut h);
-        let hash = h.finish();
-        let mut name = format!("{}_{hash:016x}", self.prefix);
-        let mut n = 0;
-        let enter = |name: String| {
-            if self.lowering.continuation {
-                NftVerdict::Goto(name)
-            } else {
-                NftVerdict::Jump(name)
-            }
-        };
-        while let Some(c) = table.chains.get(&name) {
-            if c.rules == rules {
-                return enter(name);
-            }
-            n += 1;
-            name = format!("{}_{hash:016x}_{n}", self.prefix);
+        let name = made.chain(table, rules);
+        if self.lowering.continuation {
+            NftVerdict::Goto(name.into())
+        } else {
+            NftVerdict::Jump(name.into())
         }
-        table.add_chain(Chain {
-            name: name.clone(),
-            base: None,
-            rules,
-        });
-        enter(name)
     }
 }

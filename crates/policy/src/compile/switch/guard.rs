@@ -97,10 +97,14 @@ pub fn guard_elements(
             dev.clone(),
             point(mac.to_vec()),
             point(ll.octets().to_vec()),
-        ],
+        ]
+        .into(),
     )];
     for a in std::iter::once(ll).chain(v6) {
-        out.push((ND_TARGETS, vec![dev.clone(), point(a.octets().to_vec())]));
+        out.push((
+            ND_TARGETS,
+            vec![dev.clone(), point(a.octets().to_vec())].into(),
+        ));
     }
     out
 }
