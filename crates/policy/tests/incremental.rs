@@ -129,6 +129,7 @@ fn compile(policy: &EndpointPolicy) -> Table {
 fn incremental_equals_full_compile() {
     let taken = AtomicUsize::new(0);
     let changes = AtomicUsize::new(0);
+    let declined = AtomicUsize::new(0);
     let mut runner = TestRunner::new(Config {
         cases: 300,
         ..Config::default()
@@ -170,8 +171,19 @@ fn incremental_equals_full_compile() {
                     Some(p),
                 )
                 .unwrap();
-                prop_assert!(fresh == kept, "kept lists: {kept:?}, fresh: {fresh:?}");
-                prop_assert!(fresh.is_some() || lists.is_empty());
+                // The kept lists may decline a change the fresh path
+                // handles (the engine then compiles in full: slower, never
+                // wrong), e.g. a rule inserted before rules that match
+                // exactly what it matches; what they do return must be the
+                // fresh path's ops, and declining clears them.
+                prop_assert!(
+                    kept.is_none() || fresh == kept,
+                    "kept lists: {kept:?}, fresh: {fresh:?}"
+                );
+                prop_assert!(kept.is_some() || lists.is_empty());
+                if fresh.is_some() && kept.is_none() {
+                    declined.fetch_add(1, Ordering::Relaxed);
+                }
                 if let Some(ops) = fresh {
                     taken.fetch_add(1, Ordering::Relaxed);
                     let got = apply(&table, &ops);
@@ -184,10 +196,15 @@ fn incremental_equals_full_compile() {
         })
         .unwrap();
     let (taken, changes) = (taken.into_inner(), changes.into_inner());
-    eprintln!("incremental path taken for {taken} of {changes} changes");
+    let declined = declined.into_inner();
+    eprintln!("incremental path taken for {taken} of {changes} changes, {declined} declined by the kept lists");
     assert!(
         taken * 2 > changes,
         "the incremental path was taken for {taken} of {changes} changes only"
+    );
+    assert!(
+        declined * 50 < taken.max(1),
+        "the kept lists declined {declined} of the {taken} changes the fresh path took"
     );
 }
 
