@@ -9,9 +9,9 @@
 //! whether all succeeded.
 
 use std::process::Command;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::{acl, cli_path, daemon, floor, peers, podman, policy, scale};
+use crate::{acl, cli_path, daemon, floor, peers, podman, policy, scale, settle};
 
 const TABLES: [&str; 8] = [
     "peers", "scale", "daemon", "floor", "cli", "acl", "policy", "podman",
@@ -122,6 +122,15 @@ pub fn run(args: &Args) -> Result<(), String> {
         }
         println!("## {table}");
         println!();
+        // The tables before may have left the kernel destroying namespaces.
+        let (freed, waited) = settle::namespaces(Duration::from_secs(120), Duration::from_secs(5));
+        if freed > 0 {
+            println!(
+                "(before this table: the kernel freed {freed} namespaces left by the one before, {:.1} s)",
+                waited.as_secs_f64()
+            );
+            println!();
+        }
         let t = Instant::now();
         let result = match table {
             "peers" => peers::run(&peers::Args {

@@ -18,6 +18,7 @@ mod podman;
 mod policy;
 mod rng;
 mod scale;
+mod settle;
 mod world;
 
 use clap::{Parser, Subcommand};

@@ -135,17 +135,22 @@ pub fn run(args: &Args) -> Result<(), String> {
         jobs.push(Box::new(move || peers::netavark(n, false, Mode::Fill)));
         jobs.push(Box::new(move || peers::cni(n, false, false, Mode::Fill)));
     }
-    let settle = || std::thread::sleep(Duration::from_millis(1000 + 10 * n as u64));
+    let settle = || {
+        crate::settle::namespaces(
+            Duration::from_secs(120),
+            Duration::from_millis(1000 + 10 * n as u64),
+        )
+    };
     let mut rows = Vec::new();
     for job in jobs {
         rows.push(job()?);
         // The kernel frees N namespaces (and their veths) in the background
         // after the run; let it finish before the next side is timed.
-        settle();
+        let _ = settle();
     }
     let concurrent = if args.clients > 0 {
         let got = bulkhead_concurrent(n, args.clients)?;
-        settle();
+        let _ = settle();
         Some(got)
     } else {
         None

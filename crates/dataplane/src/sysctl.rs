@@ -90,6 +90,15 @@ pub fn write(netns: Option<&Path>, name: &str, value: &str) -> Result<(), Sysctl
 /// Writes several sysctls in `netns` with one namespace entry, in order;
 /// stops at the first failure.
 pub fn write_all(netns: Option<&Path>, settings: &[(&str, &str)]) -> Result<(), SysctlError> {
+    write_files(netns, settings, path_of)
+}
+
+/// [`write_all`] with each setting's file found by `path`.
+fn write_files(
+    netns: Option<&Path>,
+    settings: &[(&str, &str)],
+    path: impl Fn(&str) -> Result<PathBuf, SysctlError>,
+) -> Result<(), SysctlError> {
     let mut files = Vec::with_capacity(settings.len());
     for (name, value) in settings {
         if value.contains('\n') {
@@ -98,7 +107,7 @@ pub fn write_all(netns: Option<&Path>, settings: &[(&str, &str)]) -> Result<(), 
                 value: (*value).to_owned(),
             });
         }
-        files.push((*name, path_of(name)?, *value));
+        files.push((*name, path(name)?, *value));
     }
     let names: Vec<&str> = settings.iter().map(|(n, _)| *n).collect();
     let failed = in_netns(netns, "write", &names.join(","), move || {
@@ -175,33 +184,9 @@ impl NetDir {
     /// Writes several sysctls of this namespace with one namespace entry,
     /// in order; stops at the first failure.
     pub fn write_all(&self, settings: &[(&str, &str)]) -> Result<(), SysctlError> {
-        let mut files = Vec::with_capacity(settings.len());
-        for (name, value) in settings {
-            if value.contains('\n') {
-                return Err(SysctlError::InvalidValue {
-                    name: (*name).to_owned(),
-                    value: (*value).to_owned(),
-                });
-            }
-            files.push((*name, self.through_dir(name)?, *value));
-        }
-        let names: Vec<&str> = settings.iter().map(|(n, _)| *n).collect();
-        let failed = in_netns(self.netns.as_deref(), "write", &names.join(","), || {
-            for (name, path, value) in files {
-                if let Err(e) = std::fs::write(&path, value) {
-                    return Ok(Some((name, e)));
-                }
-            }
-            Ok(None)
-        })?;
-        match failed {
-            Some((name, source)) => Err(SysctlError::Io {
-                op: "write",
-                name: name.to_owned(),
-                source,
-            }),
-            None => Ok(()),
-        }
+        write_files(self.netns.as_deref(), settings, |name| {
+            self.through_dir(name)
+        })
     }
 
     /// Writes one sysctl of this namespace.

@@ -30,6 +30,18 @@ fn watch_options(h: &Harness) -> WatchOptions {
     }
 }
 
+/// Blocks the endpoint's outbound UDP to port 5353.
+fn block_out_mdns() -> AclRuleSpec {
+    AclRuleSpec {
+        action: "block".into(),
+        direction: "out".into(),
+        protocol: Some("udp".into()),
+        remote_ports: Some("5353".into()),
+        priority: Some("100".into()),
+        ..Default::default()
+    }
+}
+
 /// Waits up to 3 s for an event after `after` that `want` accepts.
 fn wait_event(engine: &Engine, after: u64, want: impl Fn(&Event) -> bool) -> Option<Event> {
     let until = Instant::now() + Duration::from_secs(3);
@@ -55,17 +67,7 @@ fn a_blocked_probe_is_listed_with_its_endpoint_rule_and_headers() {
     let a = h.endpoint("a", "n", &[], None);
     let b = h.endpoint("b", "n", &[], None);
     let block_in = h.acl(&b, rule("block", "in", "tcp", Some("23"), None, 100));
-    let block_out = h.acl(
-        &a,
-        AclRuleSpec {
-            action: "block".into(),
-            direction: "out".into(),
-            protocol: Some("udp".into()),
-            remote_ports: Some("5353".into()),
-            priority: Some("100".into()),
-            ..Default::default()
-        },
-    );
+    let block_out = h.acl(&a, block_out_mdns());
     let _slot = watcher_slot();
     let _watcher = h.engine.watch(watch_options(&h)).expect("watch");
 
@@ -360,17 +362,7 @@ fn a_new_namespaces_first_drop_is_logged() {
         let name = format!("w{i}");
         let created = Instant::now();
         let a = h.endpoint(&name, "n", &[], None);
-        let id = h.acl(
-            &a,
-            AclRuleSpec {
-                action: "block".into(),
-                direction: "out".into(),
-                protocol: Some("udp".into()),
-                remote_ports: Some("5353".into()),
-                priority: Some("100".into()),
-                ..Default::default()
-            },
-        );
+        let id = h.acl(&a, block_out_mdns());
         std::thread::sleep(Duration::from_millis(20).saturating_sub(created.elapsed()));
         let before = h.engine.events().last_seq();
         let tx = netns::run_in(Some(&a.ns), || UdpSocket::bind("0.0.0.0:0"))
