@@ -90,14 +90,13 @@ impl HostKernel {
         let nft = NftSocket::open(host).map_err(err)?;
         let conntrack = Conntrack::open(host).map_err(err)?;
         let cleanup_ct = Conntrack::open(host).map_err(err)?;
-        let cleanup = Arc::new(Mutex::new(cleanup));
         let sysctl = sysctl::NetDir::open(host).map_err(err)?;
         Ok(Self {
             sysctl,
             rtnl: Mutex::new(rtnl),
             nft: Mutex::new(nft),
             conntrack: Mutex::new(conntrack),
-            sweeper: sweep::Sweeper::new(port::destroy_retired(cleanup.clone())),
+            sweeper: sweep::Sweeper::new(port::destroy_retired(cleanup)),
             cleanup_ct: Arc::new(Mutex::new(cleanup_ct)),
             forgetting: Arc::default(),
             reaper: Reaper::new(),

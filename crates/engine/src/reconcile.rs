@@ -216,7 +216,11 @@ impl Engine {
             match applied {
                 Ok(()) => {
                     if let Some(t) = fw {
-                        programmed.firewalls.insert(ns.id, t);
+                        // A repair may run beside the watcher: it watches
+                        // this namespace from now on, not from its next sync.
+                        if programmed.firewalls.insert(ns.id, t).is_none() {
+                            self.poke_watcher();
+                        }
                     }
                 }
                 Err(e) => {

@@ -8,7 +8,6 @@
 //! ([`RETIRED_GROUP`]).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::{err, HostKernel};
@@ -162,10 +161,9 @@ impl HostKernel {
 /// host socket kept for clean-up: every port in [`RETIRED_GROUP`] at once
 /// (one round of RCU waits), then each name given, in case one was never
 /// retired.
-pub(super) fn destroy_retired(rtnl: Arc<Mutex<Rtnl>>) -> super::sweep::Destroy {
+pub(super) fn destroy_retired(mut rtnl: Rtnl) -> super::sweep::Destroy {
     Box::new(move |names: &[String]| {
         let started = Instant::now();
-        let mut rtnl = rtnl.lock().unwrap_or_else(|p| p.into_inner());
         let mut all = Batch::new();
         all.delete_group(RETIRED_GROUP);
         let mut done = vec![("retired ports", rtnl.execute(&all))];
