@@ -732,6 +732,12 @@ fn deleted_endpoint_is_out_of_service_and_its_address_reusable_at_once() {
     }
     assert_eq!(host_routes_to(&h, ip), "", "no host route to a's address");
     assert!(!ping(&c.ns, ip), "a no longer answers");
+    // The tenant keeps a's interface until the retired port is destroyed
+    // (at the next quiet moment): nothing it sends crosses it.
+    assert!(
+        !udp_arrives(&x, None, &c.ns, c.addr(7009)),
+        "a's namespace still reaches c through its retired port"
+    );
 
     // Same address, another namespace: at once.
     let b = h.engine.create_endpoint(spec("b", "y")).expect("b");
