@@ -70,8 +70,11 @@ proptest! {
         store.transaction(|t| t.create_pool("n", subnet, gateway)).unwrap();
         // The model: address -> owner.
         let mut held: BTreeMap<IpAddr, String> = BTreeMap::new();
-        let usable = (subnet.network().is_ipv4())
-            .then(|| (1u32 << (32 - subnet.prefix())) - 2 - u32::from(gateway.is_some()));
+        // IPv4 reserves the network and broadcast addresses, IPv6 the
+        // subnet-router anycast address; both reserve the gateway.
+        let (bits, reserved) = if subnet.network().is_ipv4() { (32, 2) } else { (128, 1) };
+        let usable = (bits - subnet.prefix() < 32)
+            .then(|| (1u32 << (bits - subnet.prefix())) - reserved - u32::from(gateway.is_some()));
 
         for op in ops {
             match op {
