@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use bulkhead_dataplane::kernel::Flow;
 use bulkhead_model::{AclMode, AclRule, AclRuleSpec, Action, Direction, Isolation, RuleType};
 use bulkhead_policy::reference::evaluate_ordered;
-use bulkhead_policy::{CtState, EndpointPolicy, EnforcementPoint, Packet, Verdict};
+use bulkhead_policy::{check_rule, CtState, EnforcementPoint, Packet, Policy, Verdict};
 use bulkhead_store::{Kind, Op, StoreExt};
 
 use crate::acl_rows;
@@ -213,8 +213,16 @@ impl Engine {
             .get(&record.namespace)
             .cloned()
             .ok_or_else(|| EngineError::not_found("namespace", endpoint))?;
-        let policy =
-            EndpointPolicy::from_endpoint(&network, namespace.isolation, &record.endpoint)?;
+        // The stored rules passed these checks when they were stored: only
+        // what this change brings is checked (a 100k-rule ACL is not
+        // walked for one rule), before anything is stored.
+        match &rows {
+            Rows::Added(rule) => check_rule(network.driver, namespace.isolation, rule.rule_type)?,
+            Rows::Removed(..) => {}
+            Rows::All => {
+                Policy::from_endpoint(&network, namespace.isolation, &record.endpoint)?;
+            }
+        }
         let (id, key) = (record.id, record.id.to_string());
         let mut removed = None;
         let intent = self.transaction_clearing(&mut inner, |t| {
@@ -241,6 +249,7 @@ impl Engine {
         let mut programmed = Ok(());
         {
             let record = inner.state.endpoint(endpoint)?;
+            let policy = Policy::from_stored(&network, namespace.isolation, &record.endpoint);
             if points.firewall {
                 programmed = self.program_namespace_change(
                     &mut inner.programmed,
@@ -281,6 +290,7 @@ impl Engine {
             return Err(e);
         }
         let record = inner.state.endpoint(endpoint)?;
+        let policy = Policy::from_stored(&network, namespace.isolation, &record.endpoint);
         // Listing the tracked connections walks the kernel's whole
         // conntrack table: only when the change can refuse one.
         if points.firewall && refuses {
@@ -314,7 +324,7 @@ impl Engine {
     /// refuse now if they were new.
     fn cut_refused_flows(
         &self,
-        policy: &EndpointPolicy,
+        policy: &Policy<'_>,
         point: EnforcementPoint,
         netns: Option<&std::path::Path>,
         record: &EndpointRecord,
@@ -327,6 +337,9 @@ impl Engine {
                 return;
             }
         };
+        if flows.is_empty() {
+            return;
+        }
         // Each direction's rules in precedence order once, not one sort of
         // the whole list per connection (thousands of them at 10k rules).
         let ordered = [Direction::In, Direction::Out].map(|d| policy.ordered_rules(point, d));

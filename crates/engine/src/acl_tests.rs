@@ -144,3 +144,45 @@ fn replace_mode_first_allow_can_refuse() {
         Points::of(new.rules())
     ));
 }
+
+#[test]
+fn a_rule_for_a_point_the_endpoint_lacks_is_refused_and_nothing_changes() {
+    // A change checks only the rule it brings (the stored ones were checked
+    // when stored), before it stores anything; programming checks the
+    // whole policy again behind it. A switch rule on a nat endpoint, which
+    // has no switch port, is refused, naming the rule type, and nothing
+    // changes.
+    let (e, k) = crate::test_kit::engine("10.60.0.0/24", &["c"]);
+    e.create_endpoint(bulkhead_model::EndpointSpec {
+        name: "ep".into(),
+        network: "n".into(),
+        namespace: "c".into(),
+        ..Default::default()
+    })
+    .expect("endpoint");
+    let host = bulkhead_model::AclRuleSpec {
+        id: Some("h".into()),
+        action: "block".into(),
+        direction: "in".into(),
+        protocol: Some("tcp".into()),
+        local_ports: Some("80".into()),
+        ..Default::default()
+    };
+    e.add_acl("ep", host.clone()).expect("a host rule");
+    let applied = k.applied().len();
+    let switch = bulkhead_model::AclRuleSpec {
+        id: Some("s".into()),
+        rule_type: Some("switch".into()),
+        ..host
+    };
+    let err = e.add_acl("ep", switch).unwrap_err().to_string();
+    assert!(err.contains("switch"), "{err}");
+    let ids: Vec<String> = e
+        .acls("ep")
+        .expect("acls")
+        .iter()
+        .map(|r| r.id.to_string())
+        .collect();
+    assert_eq!(ids, ["h"]);
+    assert_eq!(k.applied().len(), applied, "nothing programmed");
+}

@@ -131,7 +131,7 @@ impl Engine {
         };
         crate::published::check_published(&inner.state, &endpoint)?;
         // The policy must hold before anything is stored.
-        bulkhead_policy::EndpointPolicy::from_endpoint(&network, namespace.isolation, &endpoint)?;
+        bulkhead_policy::Policy::from_endpoint(&network, namespace.isolation, &endpoint)?;
         // A deleted endpoint's veth may still be in this namespace, holding
         // its interface name, address and routes: let its removal finish.
         if namespace

@@ -31,7 +31,8 @@ use bulkhead_policy::compile::{antispoof, nat};
 use bulkhead_policy::diff::{create, diff, Op};
 use bulkhead_policy::ir::Table;
 use bulkhead_policy::{
-    compile_endpoint_firewall, compile_switch, EndpointPolicy, FirewallEndpoint, SwitchPortPolicy,
+    compile_endpoint_firewall, compile_switch, EndpointPolicy, FirewallEndpoint, Policy,
+    SwitchPortPolicy,
 };
 
 use crate::error::{EngineError, Result};
@@ -87,11 +88,8 @@ pub(crate) fn policy_of(state: &State, e: &EndpointRecord) -> Result<EndpointPol
         .namespaces
         .get(&e.namespace)
         .ok_or_else(|| EngineError::not_found("namespace", e.namespace.to_string()))?;
-    Ok(EndpointPolicy::from_endpoint(
-        network,
-        namespace.isolation,
-        &e.endpoint,
-    )?)
+    // Compiled tables keep their policies: owned.
+    Ok(Policy::from_endpoint(network, namespace.isolation, &e.endpoint)?.into_owned())
 }
 
 /// The policy of each endpoint of `endpoints`.
@@ -323,7 +321,7 @@ impl Engine {
         next: &State,
         id: Id,
         (old, new): (&EndpointRecord, &EndpointRecord),
-        policy: &EndpointPolicy,
+        policy: &Policy<'_>,
         at: Option<usize>,
     ) -> Result<()> {
         let Some(ns) = next.namespaces.get(&id) else {

@@ -29,7 +29,7 @@ pub mod segment;
 
 pub use classifier::Classifier;
 pub use compile::{compile_endpoint_firewall, compile_switch, FirewallEndpoint, SwitchPortPolicy};
-pub use endpoint::{EndpointFacts, EndpointPolicy};
+pub use endpoint::{EndpointFacts, EndpointPolicy, Policy};
 pub use error::PolicyError;
 pub use matrix::{check_rule, enforcement_points, EnforcementPoint};
 pub use packet::{CtState, Decider, Decision, Packet, Verdict};

@@ -17,7 +17,7 @@
 
 use bulkhead_model::{AclProfile, Direction, Driver, Isolation};
 
-use crate::endpoint::EndpointPolicy;
+use crate::endpoint::Policy;
 use crate::matrix::EnforcementPoint;
 use crate::packet::{Packet, Verdict};
 
@@ -108,7 +108,7 @@ const PORT_OUT: &[DefaultRule] = &[rule(
 /// The default rules at `point` for `direction`, in order; the last one
 /// matches every packet. Meaningful only where the point exists.
 pub fn default_rules(
-    policy: &EndpointPolicy,
+    policy: &Policy<'_>,
     point: EnforcementPoint,
     direction: Direction,
 ) -> &'static [DefaultRule] {
@@ -132,7 +132,7 @@ pub fn default_rules(
 }
 
 /// Whether a default rule matches the packet.
-pub fn default_matches(policy: &EndpointPolicy, rule: &DefaultRule, packet: &Packet) -> bool {
+pub fn default_matches(policy: &Policy<'_>, rule: &DefaultRule, packet: &Packet) -> bool {
     match rule.matcher {
         DefaultMatch::All => true,
         DefaultMatch::Protocols(ps) => ps.contains(&packet.protocol),

@@ -10,7 +10,7 @@
 
 use bulkhead_model::{AclRule, Action};
 
-use crate::endpoint::EndpointPolicy;
+use crate::endpoint::Policy;
 use crate::matrix::EnforcementPoint;
 use crate::packet::{is_ported, CtState, Decider, Decision, Packet, Verdict};
 use crate::profile::{default_matches, default_rules, ALLOW_ND};
@@ -34,7 +34,7 @@ pub fn rule_matches(rule: &AclRule, packet: &Packet) -> bool {
 }
 
 /// The verdict at `point` for `packet`, with the deciding rule.
-pub fn evaluate(policy: &EndpointPolicy, point: EnforcementPoint, packet: &Packet) -> Decision {
+pub fn evaluate(policy: &Policy<'_>, point: EnforcementPoint, packet: &Packet) -> Decision {
     decide(policy, point, packet, |p| {
         policy
             .ordered_rules(point, p.direction)
@@ -45,10 +45,10 @@ pub fn evaluate(policy: &EndpointPolicy, point: EnforcementPoint, packet: &Packe
 }
 
 /// [`evaluate`] with the point's rules for the packet's direction already in
-/// precedence order (as [`EndpointPolicy::ordered_rules`] gives them), for
+/// precedence order (as [`Policy::ordered_rules`] gives them), for
 /// callers that evaluate many packets.
 pub fn evaluate_ordered(
-    policy: &EndpointPolicy,
+    policy: &Policy<'_>,
     point: EnforcementPoint,
     packet: &Packet,
     ordered: &[&AclRule],
@@ -63,7 +63,7 @@ pub fn evaluate_ordered(
 
 /// The shared frame of every evaluator; `custom` finds the winning custom rule.
 pub(crate) fn decide(
-    policy: &EndpointPolicy,
+    policy: &Policy<'_>,
     point: EnforcementPoint,
     packet: &Packet,
     custom: impl FnOnce(&Packet) -> Option<(bulkhead_model::RuleId, Action)>,

@@ -42,7 +42,7 @@ use super::{map_base, FIREWALL};
 use crate::boxes::rule_box;
 use crate::classifier::acl_name;
 use crate::diff::Op;
-use crate::endpoint::EndpointPolicy;
+use crate::endpoint::Policy;
 use crate::error::PolicyError;
 use crate::ir::{from_be, Key, KeyBytes, Match, Set, Table, Verdict};
 use crate::matrix::EnforcementPoint;
@@ -58,8 +58,8 @@ const POINT: EnforcementPoint = EnforcementPoint::HostFirewall;
 pub fn firewall_rule_change(
     table: &Table,
     ifname: &str,
-    old: &EndpointPolicy,
-    new: &EndpointPolicy,
+    old: &Policy<'_>,
+    new: &Policy<'_>,
 ) -> Result<Option<Vec<Op>>, PolicyError> {
     if old.facts() != new.facts() {
         return Ok(None);
@@ -74,7 +74,7 @@ pub fn firewall_rule_change_from(
     table: &Table,
     ifname: &str,
     old_rules: &[AclRule],
-    new: &EndpointPolicy,
+    new: &Policy<'_>,
 ) -> Result<Option<Vec<Op>>, PolicyError> {
     let mut lists = RuleLists::default();
     firewall_rule_change_kept(table, ifname, old_rules, new, &mut lists, None)
@@ -91,7 +91,7 @@ pub fn firewall_rule_change_kept(
     table: &Table,
     ifname: &str,
     old_rules: &[AclRule],
-    new: &EndpointPolicy,
+    new: &Policy<'_>,
     lists: &mut RuleLists,
     at: Option<usize>,
 ) -> Result<Option<Vec<Op>>, PolicyError> {
@@ -111,7 +111,7 @@ fn change_kept(
     table: &Table,
     ifname: &str,
     (old_rules, at): (&[AclRule], Option<usize>),
-    new: &EndpointPolicy,
+    new: &Policy<'_>,
     lists: &mut RuleLists,
 ) -> Result<Option<Vec<Op>>, PolicyError> {
     if !new.has_point(POINT) {

@@ -40,7 +40,7 @@ pub use switch::{
 };
 
 use crate::classifier::acl_name;
-use crate::endpoint::EndpointPolicy;
+use crate::endpoint::Policy;
 use crate::error::PolicyError;
 use crate::ir::{
     be_bytes, counter_owner, Action, Chain, Field, Key, KeyBytes, LogSpec, Match, NfProto, Rule,
@@ -197,7 +197,7 @@ fn map_base(tag: &str, acl: &str) -> String {
 fn endpoint_rules(
     table: &mut Table,
     rules: &mut Vec<Rule>,
-    policy: &EndpointPolicy,
+    policy: &Policy<'_>,
     lowering: Lowering,
     direction: Direction,
     tag: &str,
