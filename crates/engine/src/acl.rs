@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use bulkhead_dataplane::kernel::Flow;
 use bulkhead_model::{AclMode, AclRule, AclRuleSpec, Action, Direction, Isolation, RuleType};
-use bulkhead_policy::reference::evaluate_ordered;
+use bulkhead_policy::reference::{evaluate, evaluate_ordered};
 use bulkhead_policy::{check_rule, CtState, EnforcementPoint, Packet, Policy, Verdict};
 use bulkhead_store::{Kind, Op, StoreExt};
 
@@ -15,6 +15,11 @@ use crate::acl_rows;
 use crate::error::{EngineError, Result};
 use crate::records::EndpointRecord;
 use crate::Engine;
+
+/// Up to this many connections are checked against the rules one by one
+/// (a pass each); more share one precedence sort of the rules (a sort of
+/// n rules costs about log2(n) passes).
+const FEW_FLOWS: usize = 16;
 
 /// The first `rule-<n>` id not taken (linear in the ACL size, once).
 fn next_rule_id(acls: &[AclRule]) -> String {
@@ -340,9 +345,16 @@ impl Engine {
         if flows.is_empty() {
             return;
         }
-        // Each direction's rules in precedence order once, not one sort of
-        // the whole list per connection (thousands of them at 10k rules).
-        let ordered = [Direction::In, Direction::Out].map(|d| policy.ordered_rules(point, d));
+        // Each direction's rules in precedence order once, not one pass
+        // over the whole list per connection (thousands of them at 10k
+        // rules); a few connections are each checked in one pass instead
+        // (sorting 100k rules twice was 9 % of a one-rule change).
+        let few = flows.len() <= FEW_FLOWS;
+        let ordered = if few {
+            [vec![], vec![]]
+        } else {
+            [Direction::In, Direction::Out].map(|d| policy.ordered_rules(point, d))
+        };
         let refused: Vec<Flow> = flows
             .into_iter()
             .filter(|f| {
@@ -356,8 +368,17 @@ impl Engine {
                     p = p.with_ports(s, d);
                 }
                 p.ct = CtState::New;
-                let rules = &ordered[usize::from(direction == Direction::Out)];
-                evaluate_ordered(policy, point, &p, rules).verdict == Verdict::Block
+                let decision = if few {
+                    evaluate(policy, point, &p)
+                } else {
+                    evaluate_ordered(
+                        policy,
+                        point,
+                        &p,
+                        &ordered[usize::from(direction == Direction::Out)],
+                    )
+                };
+                decision.verdict == Verdict::Block
             })
             .collect();
         if !refused.is_empty() {

@@ -10,7 +10,7 @@
 
 use bulkhead_model::{AclRule, Action};
 
-use crate::endpoint::Policy;
+use crate::endpoint::{precedence, Policy};
 use crate::matrix::EnforcementPoint;
 use crate::packet::{is_ported, CtState, Decider, Decision, Packet, Verdict};
 use crate::profile::{default_matches, default_rules, ALLOW_ND};
@@ -35,12 +35,20 @@ pub fn rule_matches(rule: &AclRule, packet: &Packet) -> bool {
 
 /// The verdict at `point` for `packet`, with the deciding rule.
 pub fn evaluate(policy: &Policy<'_>, point: EnforcementPoint, packet: &Packet) -> Decision {
+    // The first match in precedence order is the matching rule of least
+    // precedence key: one pass, no sorted copy of the list.
     decide(policy, point, packet, |p| {
         policy
-            .ordered_rules(point, p.direction)
-            .into_iter()
-            .find(|r| rule_matches(r, p))
-            .map(|r| (r.id.clone(), r.action))
+            .rules()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.direction == p.direction
+                    && EnforcementPoint::of(r.rule_type) == point
+                    && rule_matches(r, p)
+            })
+            .min_by_key(|(i, r)| precedence(r, *i))
+            .map(|(_, r)| (r.id.clone(), r.action))
     })
 }
 
