@@ -75,22 +75,22 @@ impl Segments {
 
 /// The region estimate of the run being planned.
 #[derive(Default)]
-struct Estimate {
+pub(crate) struct Estimate {
     /// Distinct interval boundaries per dimension.
     bounds: [HashSet<u128, FastBuild>; 5],
     /// Own boxes per multiplier bucket: `[proto spanned][first constrained
     /// address/port dimension]`; bucket `[_][0]` has no multiplier.
-    buckets: [[u64; 5]; 2],
+    pub(crate) buckets: [[u64; 5]; 2],
     own: u64,
 }
 
-fn points(ivs: &Intervals) -> impl Iterator<Item = u128> + '_ {
+pub(crate) fn points(ivs: &Intervals) -> impl Iterator<Item = u128> + '_ {
     ivs.iter()
         .flat_map(|&(lo, hi)| std::iter::once(lo).chain(hi.checked_add(1)))
 }
 
 /// `(proto spanned, first constrained address/port dim or 0, own boxes)`.
-fn shape(b: &RuleBox) -> (usize, usize, u64) {
+pub(crate) fn shape(b: &RuleBox) -> (usize, usize, u64) {
     let first = (1..5).find(|&d| b[d].is_some()).unwrap_or(0);
     let own = b
         .iter()
@@ -99,24 +99,33 @@ fn shape(b: &RuleBox) -> (usize, usize, u64) {
     (usize::from(first > 0 && b[0].is_none()), first, own)
 }
 
+/// The region estimate of own-box `buckets` when each dimension has
+/// `counts` distinct boundaries (see the module doc).
+pub(crate) fn estimate(buckets: &[[u64; 5]; 2], counts: [u64; 5]) -> u64 {
+    let b = |d: usize| counts[d].saturating_add(1);
+    let mut total = 0u64;
+    for (proto, row) in buckets.iter().enumerate() {
+        let mut factor = if proto == 1 { b(0) } else { 1 };
+        for (first, &own) in row.iter().enumerate() {
+            if first >= 2 {
+                factor = factor.saturating_mul(b(first - 1));
+            }
+            total = total.saturating_add(own.saturating_mul(factor));
+        }
+    }
+    total
+}
+
 impl Estimate {
     fn cost(&self, buckets: &[[u64; 5]; 2], new: &[usize; 5]) -> u64 {
-        let b = |d: usize| (self.bounds[d].len() + new[d]) as u64 + 1;
-        let mut total = 0u64;
-        for (proto, row) in buckets.iter().enumerate() {
-            let mut factor = if proto == 1 { b(0) } else { 1 };
-            for (first, &own) in row.iter().enumerate() {
-                if first >= 2 {
-                    factor = factor.saturating_mul(b(first - 1));
-                }
-                total = total.saturating_add(own.saturating_mul(factor));
-            }
-        }
-        total
+        estimate(
+            buckets,
+            std::array::from_fn(|d| (self.bounds[d].len() + new[d]) as u64),
+        )
     }
 
     /// Whether `b` may join the run under `blowup`.
-    fn fits(&self, b: &RuleBox, blowup: u64) -> bool {
+    pub(crate) fn fits(&self, b: &RuleBox, blowup: u64) -> bool {
         let mut new = [0usize; 5];
         for (d, ivs) in b.iter().enumerate() {
             if let Some(ivs) = ivs {
@@ -130,7 +139,21 @@ impl Estimate {
         self.cost(&buckets, &new) <= budget
     }
 
-    fn add(&mut self, b: &RuleBox) {
+    /// Each dimension's number of distinct boundaries so far.
+    pub(crate) fn counts(&self) -> [u64; 5] {
+        std::array::from_fn(|d| self.bounds[d].len() as u64)
+    }
+
+    /// The bound minus the estimate, for the run as it is (what [`fits`]
+    /// compared when its last box joined).
+    ///
+    /// [`fits`]: Estimate::fits
+    pub(crate) fn margin(&self, blowup: u64) -> i128 {
+        let budget = blowup.saturating_mul(self.own.saturating_add(SLACK));
+        i128::from(budget) - i128::from(self.cost(&self.buckets, &[0; 5]))
+    }
+
+    pub(crate) fn add(&mut self, b: &RuleBox) {
         for (d, ivs) in b.iter().enumerate() {
             if let Some(ivs) = ivs {
                 self.bounds[d].extend(points(ivs));

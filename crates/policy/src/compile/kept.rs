@@ -12,7 +12,9 @@
 //! is rebuilt from the rules. Each kept list is exactly what
 //! [`crate::segment::runs`] builds for the same rules (boxes, winners,
 //! plan), plus each box's precedence key, so an inserted rule's place is a
-//! binary search. Keys carry the rule's index in the endpoint's whole rule
+//! binary search. A list planned as one run also keeps its [`Slack`],
+//! which proves most one-box changes leave it one run without planning
+//! its 100k boxes again (`slack.rs`). Keys carry the rule's index in the endpoint's whole rule
 //! list; an insertion or removal at index `p` shifts the later ones, in
 //! every kept list, so keys stay exact. Also here: how two rule lists
 //! differ by one rule, and whether the segment plan survives it.
@@ -27,14 +29,18 @@ use crate::matrix::EnforcementPoint;
 use crate::regions::ProtoClass;
 use crate::segment::{plan, plan_skipping, Runs};
 
+use super::slack::Slack;
+
 /// A rule's precedence key ([`precedence`]): lower wins.
 pub(crate) type PrecKey = (u16, u8, usize);
 
-/// One list: [`Runs`] and the precedence key of each box.
+/// One list: [`Runs`], the precedence key of each box, and, while the
+/// list is planned as one run, its [`Slack`].
 #[derive(Debug, Clone)]
 pub(crate) struct Kept {
     pub runs: Runs,
     pub keys: Vec<PrecKey>,
+    pub slack: Option<Box<Slack>>,
 }
 
 /// The kept lists of one endpoint (see the module doc).
@@ -144,7 +150,7 @@ pub(crate) fn build(
             }
         }
     }
-    let runs = plan(&boxes);
+    let (runs, slack) = planned(&boxes);
     Kept {
         runs: Runs {
             boxes,
@@ -152,7 +158,22 @@ pub(crate) fn build(
             runs,
         },
         keys,
+        slack,
     }
+}
+
+/// [`plan`] of `boxes`, and their [`Slack`] when that is one run (the
+/// slack's pass is then the plan: one run needs no relaxing or merging).
+fn planned(boxes: &[RuleBox]) -> (Vec<Range<usize>>, Option<Box<Slack>>) {
+    match Slack::of(boxes.iter()) {
+        Some(slack) => (one_run(boxes.len()), Some(Box::new(slack))),
+        None => (plan(boxes), None),
+    }
+}
+
+/// The plan of `len` boxes in one run.
+fn one_run(len: usize) -> Vec<Range<usize>> {
+    (len > 0).then_some(0..len).into_iter().collect()
 }
 
 /// What [`insert`] made of a kept list.
@@ -180,15 +201,34 @@ fn insert(mut kept: Kept, key: PrecKey, b: RuleBox, winner: (RuleId, Action)) ->
     if q == kept.keys.len() && kept.runs.boxes.last().is_some_and(is_full) {
         return Inserted::Shadowed(kept);
     }
+    // A one-run list whose slack admits the box stays one run; a list
+    // planned as one run is planned again with its slack; a list already
+    // cut is planned in full (its slack would stop at its first cut).
+    let was_one_run = kept.runs.runs.len() <= 1;
+    let admitted = kept.slack.as_mut().is_some_and(|s| s.insert(q, &b));
     kept.keys.insert(q, key);
     kept.runs.boxes.insert(q, b);
     kept.runs.winners.insert(q, winner);
-    let before = std::mem::replace(&mut kept.runs.runs, plan(&kept.runs.boxes));
+    let after = if admitted {
+        one_run(kept.runs.boxes.len())
+    } else if was_one_run {
+        let (runs, slack) = planned(&kept.runs.boxes);
+        kept.slack = slack;
+        runs
+    } else {
+        kept.slack = None;
+        plan(&kept.runs.boxes)
+    };
+    let before = std::mem::replace(&mut kept.runs.runs, after);
     Inserted::At { kept, q, before }
 }
 
 /// A kept list without box `q`, given the plan of the list without it.
 pub(crate) fn remove(mut kept: Kept, q: usize, plan_without: Vec<Range<usize>>) -> Kept {
+    let b = &kept.runs.boxes[q];
+    if !kept.slack.as_mut().is_some_and(|s| s.remove(q, b)) {
+        kept.slack = None;
+    }
     kept.keys.remove(q);
     kept.runs.boxes.remove(q);
     kept.runs.winners.remove(q);
@@ -198,7 +238,11 @@ pub(crate) fn remove(mut kept: Kept, q: usize, plan_without: Vec<Range<usize>>) 
 
 /// The plan of a kept list without box `q`.
 fn plan_without(kept: &Kept, q: usize) -> Vec<Range<usize>> {
-    plan_skipping(&kept.runs.boxes, Some(q))
+    let boxes = &kept.runs.boxes;
+    match &kept.slack {
+        Some(s) if s.removable(q, &boxes[q]) => one_run(boxes.len() - 1),
+        _ => plan_skipping(boxes, Some(q)),
+    }
 }
 
 /// One rule inserted into or removed from an endpoint's rules.

@@ -26,6 +26,7 @@ pub mod nat;
 #[cfg(test)]
 mod nat_tests;
 mod region_rules;
+mod slack;
 mod switch;
 mod twolevel;
 
