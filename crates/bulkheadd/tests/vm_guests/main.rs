@@ -28,6 +28,20 @@ use bulkhead_testkit::guest::probe::{
 use bulkhead_testkit::probe::ping;
 use world::{World, DRIVERS};
 
+/// A probe that must pass gets three tries: under TCG, ten guests on a
+/// two-CPU host, a guest's busybox `nc` now and then misses its probe's
+/// bounded wait (seen for TCP to a guest and between guests, on any
+/// driver, about one run in two). A path bulkhead blocks stays blocked for
+/// all three; probes that must be blocked get one try.
+fn passes(mut probe: impl FnMut() -> bool) -> bool {
+    (0..3).any(|_| probe())
+}
+
+/// [`passes`] for a probe that answers with what it saw.
+fn seen<T>(mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    (0..3).find_map(|_| probe())
+}
+
 /// guest ↔ process endpoint and guest ↔ guest, every protocol class.
 fn traffic(w: &mut World) {
     let dr = w.driver;
@@ -43,29 +57,29 @@ fn traffic(w: &mut World) {
         "{dr}: the process endpoint pings the guest"
     );
     assert_eq!(
-        on(&mut g0.guest, |g| tcp_from_guest(g, &p_ns, w.p.at(7001))),
+        seen(|| on(&mut g0.guest, |g| tcp_from_guest(g, &p_ns, w.p.at(7001)))),
         Some(g0.ip),
         "{dr}: TCP guest -> process endpoint, seen from the guest's own address"
     );
     let to = g0.at(7002);
     assert!(
-        on(&mut g0.guest, |g| tcp_to_guest(g, &p_ns, to)),
+        passes(|| on(&mut g0.guest, |g| tcp_to_guest(g, &p_ns, to))),
         "{dr}: TCP process endpoint -> guest"
     );
     assert_eq!(
-        on(&mut g0.guest, |g| udp_from_guest(g, &p_ns, w.p.at(6901))),
+        seen(|| on(&mut g0.guest, |g| udp_from_guest(g, &p_ns, w.p.at(6901)))),
         Some(g0.ip),
         "{dr}: UDP guest <-> process endpoint"
     );
     assert!(g0.guest.ping(&g1.ip.to_string()), "{dr}: guest pings guest");
     let to = g1.at(7003);
     assert!(
-        on(&mut g0.guest, |g| tcp_guest_to_guest(g, &mut g1.guest, to)),
+        passes(|| on(&mut g0.guest, |g| tcp_guest_to_guest(g, &mut g1.guest, to))),
         "{dr}: TCP guest <-> guest"
     );
     let to = g1.at(6902);
     assert!(
-        on(&mut g0.guest, |g| udp_guest_to_guest(g, &mut g1.guest, to)),
+        passes(|| on(&mut g0.guest, |g| udp_guest_to_guest(g, &mut g1.guest, to))),
         "{dr}: UDP guest -> guest"
     );
 }
@@ -235,7 +249,7 @@ fn switch_acls(w: &mut World) {
         // The default is allow-all: TCP to any port of the guest.
         let to = w.vms[0].at(7004);
         assert!(
-            on(&mut w.vms[0].guest, |g| tcp_to_guest(g, &w.p.ns, to)),
+            passes(|| on(&mut w.vms[0].guest, |g| tcp_to_guest(g, &w.p.ns, to))),
             "{dr}: allow-all"
         );
         return;
@@ -258,7 +272,7 @@ fn switch_acls(w: &mut World) {
     assert_eq!(after, before, "{dr}: no TCP segment reached the guest");
     w.d.ok(&["acl", "rm", "g0", &id]);
     assert!(
-        on(&mut w.vms[0].guest, |g| tcp_to_guest(g, &w.p.ns, to)),
+        passes(|| on(&mut w.vms[0].guest, |g| tcp_to_guest(g, &w.p.ns, to))),
         "{dr}: restored"
     );
     // Outbound ICMP blocked at the port: nothing reaches the far side.
