@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use crate::boxes::{FastBuild, FastHasher};
 use crate::ir::{
@@ -217,21 +218,22 @@ fn value_set(table: &mut Table, field: Field, ranges: &[(u128, u128)]) -> String
 }
 
 /// What one build of a lead map's window makes as it goes.
-/// `expansions`: the expansions ([`expand`]) of its rules that spell out
-/// several values, by position, made when a chain first needs one (the
-/// same ACL rule sits in many region chains, and its expansion depends on
-/// the rule alone; value sets are found by content). `chains`: the region
-/// chains it adds, moved into the table at the end ([`Made::finish`]):
-/// searching the table's ordered map once per chain (~17k names sharing
-/// a long prefix at 10k rules) cost more than the rest of making them.
-/// `in_table`: whether the table already holds chains of this prefix (an
-/// earlier window), to be searched as well.
+/// `expansions`: the expansions ([`expand`]) of its rules, by position,
+/// made when a chain first needs one (the same ACL rule sits in many region
+/// chains, and its expansion depends on the rule alone; value sets are
+/// found by content). `chains`: the region chains it adds, by the hash of
+/// their rules and the collision suffix, with their shared names, moved
+/// into the table at the end ([`Made::finish`]): searching the table's
+/// ordered map once per chain (~17k names sharing a long prefix at 10k
+/// rules) cost more than the rest of making them. `in_table`: whether the
+/// table already holds chains of this prefix (an earlier window), to be
+/// searched as well.
 pub(super) struct Made {
     prefix: String,
     /// [`merge_adjacent`]'s buffer.
     merged: Vec<Merged>,
-    expansions: HashMap<u32, Vec<Rule>, FastBuild>,
-    chains: HashMap<String, Chain, FastBuild>,
+    expansions: Vec<Option<Vec<Rule>>>,
+    chains: HashMap<(u64, u32), (Arc<str>, Chain), FastBuild>,
     in_table: bool,
 }
 
@@ -247,7 +249,7 @@ impl Made {
         Self {
             prefix: prefix.to_owned(),
             merged: Vec::new(),
-            expansions: HashMap::default(),
+            expansions: Vec::new(),
             chains: HashMap::with_capacity_and_hasher(regions, FastBuild::default()),
             in_table,
         }
@@ -264,14 +266,18 @@ impl Made {
 
     /// Appends the rule at position `p` of `rules`, expanded, to `out`.
     pub fn expanded(&mut self, table: &mut Table, p: u32, rules: &[Rule], out: &mut Vec<Rule>) {
-        let r = &rules[p as usize];
-        if !r.matches.iter().any(spelled_out) {
-            out.push(r.clone());
-            return;
+        let p = p as usize;
+        if self.expansions.len() <= p {
+            self.expansions.resize(rules.len().max(p + 1), None);
         }
-        let e = self.expansions.entry(p).or_insert_with(|| {
+        let e = self.expansions[p].get_or_insert_with(|| {
+            let r = &rules[p];
             let mut e = Vec::new();
-            expand(table, r.clone(), &mut e);
+            if r.matches.iter().any(spelled_out) {
+                expand(table, r.clone(), &mut e);
+            } else {
+                e.push(r.clone());
+            }
             e
         });
         out.extend_from_slice(e);
@@ -280,47 +286,73 @@ impl Made {
     /// The name of the chain holding `rules`: `<prefix>_<hash of rules>`
     /// (`_<n>` appended while the name is taken by other content), made
     /// unless it exists.
-    pub fn chain(&mut self, table: &Table, rules: Vec<Rule>) -> String {
+    pub fn chain(&mut self, table: &Table, rules: Vec<Rule>) -> Arc<str> {
         let mut h = FastHasher::default();
         rules.hash(&mut h);
         let hash = h.finish();
-        let mut name = format!("{}_{hash:016x}", self.prefix);
-        let mut n = 0;
+        let mut n = 0u32;
         loop {
-            let found = match self.in_table {
-                true => table.chains.get(&name),
-                false => None,
-            };
-            match found.or_else(|| self.chains.get(&name)) {
-                Some(c) if c.rules == rules => return name,
-                Some(_) => {}
+            if self.in_table {
+                let name = chain_name(&self.prefix, hash, n);
+                match table.chains.get(&name) {
+                    Some(c) if c.rules == rules => return name.into(),
+                    Some(_) => {
+                        n += 1;
+                        continue;
+                    }
+                    None => {}
+                }
+            }
+            match self.chains.get(&(hash, n)) {
+                Some((name, c)) if c.rules == rules => return name.clone(),
+                Some(_) => n += 1,
                 None => {
+                    let name = chain_name(&self.prefix, hash, n);
+                    let shared: Arc<str> = name.as_str().into();
                     let chain = Chain {
-                        name: name.clone(),
+                        name,
                         base: None,
                         rules,
                     };
-                    self.chains.insert(name.clone(), chain);
-                    return name;
+                    self.chains.insert((hash, n), (shared.clone(), chain));
+                    return shared;
                 }
             }
-            n += 1;
-            name = format!("{}_{hash:016x}_{n}", self.prefix);
         }
     }
 
     /// Moves the chains made into `table`: in one ordered merge (which
-    /// rewrites the whole map) when they are many, else one by one.
+    /// rewrites the whole map) when they are many, else one by one. Names
+    /// differ in their hash's fixed-width hex digits first, so the hash
+    /// orders them (the names only on equal hashes).
     pub fn finish(self, table: &mut Table) {
-        let mut chains: Vec<(String, Chain)> = self.chains.into_iter().collect();
-        chains.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut chains: Vec<((u64, u32), Chain)> =
+            self.chains.into_iter().map(|(k, (_, c))| (k, c)).collect();
+        chains.sort_unstable_by(|a, b| a.0 .0.cmp(&b.0 .0).then_with(|| a.1.name.cmp(&b.1.name)));
+        let chains = chains.into_iter().map(|(_, c)| (c.name.clone(), c));
         if chains.len() * 16 < table.chains.len() {
             table.chains.extend(chains);
         } else {
-            let mut chains: BTreeMap<String, Chain> = chains.into_iter().collect();
+            let mut chains: BTreeMap<String, Chain> = chains.collect();
             table.chains.append(&mut chains);
         }
     }
+}
+
+/// `<prefix>_<hash, 16 hex digits>`, then `_<n>` if `n` > 0.
+fn chain_name(prefix: &str, hash: u64, n: u32) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut name = String::with_capacity(prefix.len() + 24);
+    name.push_str(prefix);
+    name.push('_');
+    for i in (0..16).rev() {
+        name.push(HEX[(hash >> (4 * i)) as usize & 0xf] as char);
+    }
+    if n > 0 {
+        name.push('_');
+        name.push_str(&n.to_string());
+    }
+    name
 }
 
 /// Whether `m` is a match [`expand`] spells out (several values).

@@ -117,8 +117,13 @@ impl Pieces {
     }
 }
 
-/// A lead interval and its rule list (positions in the rules considered).
-type Region = ((u128, u128), Vec<u32>);
+/// A window's lead regions: each a lead interval and its rule list
+/// (positions in the rules considered), a range of `lists`.
+#[derive(Default)]
+struct Regions {
+    spans: Vec<((u128, u128), (u32, u32))>,
+    lists: Vec<u32>,
+}
 
 /// Elements (key order) and counter owners of a window of a lead map.
 pub(super) type WindowElements = (Vec<(Key, Option<NftVerdict>)>, Vec<(Key, Arc<str>)>);
@@ -197,35 +202,24 @@ impl TwoLevel<'_> {
     /// axis's regions there (what [`crate::compile::incremental`] relies on).
     /// Errs when the lists together would hold more than [`MAX_REGIONS`]
     /// entries (pathological overlap: every rule covering every region).
+    ///
+    /// One sweep along the axis: the rules' interval edges sorted, the
+    /// rules covering the current point kept in precedence order, each
+    /// elementary interval's list made in one buffer and stored only when
+    /// it differs from its left neighbour's.
     fn regions(
         &self,
         window: (u128, u128),
         subset: &[u32],
         terminal: &[bool],
         rest_id: &[u32],
-    ) -> Result<Vec<Region>, PolicyError> {
+    ) -> Result<Regions, PolicyError> {
         let (wlo, whi) = window;
         let d = self.lead as usize;
-        let mut points: Vec<u128> = vec![wlo];
-        for &j in subset {
-            if let Some(ivs) = &self.boxes[j as usize][d] {
-                for &(lo, hi) in ivs {
-                    if lo > wlo && lo <= whi {
-                        points.push(lo);
-                    }
-                    if hi >= wlo && hi < whi {
-                        points.push(hi + 1);
-                    }
-                }
-            }
-        }
-        points.sort_unstable();
-        points.dedup();
-        let idx = |v: u128| points.binary_search(&v).unwrap_or_else(|i| i - 1);
-        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); points.len()];
-        let mut closed = vec![false; points.len()];
         let whole = [window];
-        let mut entries = 0usize;
+        // (edge, position, whether the rule starts covering there); a
+        // rule's intervals are disjoint and never adjacent (merged boxes).
+        let mut edges: Vec<(u128, u32, bool)> = Vec::with_capacity(subset.len() * 2);
         for (p, &j) in subset.iter().enumerate() {
             let ivs: &[(u128, u128)] = self.boxes[j as usize][d].as_deref().unwrap_or(&whole);
             for &(lo, hi) in ivs {
@@ -233,35 +227,67 @@ impl TwoLevel<'_> {
                 if lo > hi {
                     continue;
                 }
-                let end = if hi >= whi { points.len() } else { idx(hi + 1) };
-                if entries > MAX_REGIONS {
-                    return Err(PolicyError::TooManyRegions {
-                        acl: self.acl.to_owned(),
-                        limit: MAX_REGIONS,
-                    });
-                }
-                for k in idx(lo)..end {
-                    // A rule whose remaining matches equal an earlier
-                    // rule's in the region can never decide there.
-                    if !closed[k] && !lists[k].iter().any(|&i| rest_id[i as usize] == rest_id[p]) {
-                        lists[k].push(p as u32);
-                        closed[k] = terminal[p];
-                        entries += 1;
-                    }
+                edges.push((lo, p as u32, true));
+                if hi < whi {
+                    edges.push((hi + 1, p as u32, false));
                 }
             }
         }
-        let mut out: Vec<Region> = Vec::new();
-        for (k, list) in lists.into_iter().enumerate() {
+        edges.sort_unstable_by_key(|e| e.0);
+        let mut out = Regions::default();
+        let mut covering: Vec<u32> = Vec::new();
+        let mut list: Vec<u32> = Vec::new();
+        let mut entries = 0usize;
+        let mut i = 0;
+        while i < edges.len() {
+            let lo = edges[i].0;
+            while let Some(&(_, p, starts)) = edges.get(i).filter(|e| e.0 == lo) {
+                match (covering.binary_search(&p), starts) {
+                    (Err(at), true) => covering.insert(at, p),
+                    (Ok(at), false) => {
+                        covering.remove(at);
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            let hi = edges.get(i).map_or(whi, |e| e.0 - 1);
+            list.clear();
+            for &p in &covering {
+                // A rule whose remaining matches equal an earlier rule's
+                // in the region can never decide there.
+                if list
+                    .iter()
+                    .any(|&q| rest_id[q as usize] == rest_id[p as usize])
+                {
+                    continue;
+                }
+                list.push(p);
+                if terminal[p as usize] {
+                    break;
+                }
+            }
+            entries += list.len();
+            if entries > MAX_REGIONS {
+                return Err(PolicyError::TooManyRegions {
+                    acl: self.acl.to_owned(),
+                    limit: MAX_REGIONS,
+                });
+            }
             if list.is_empty() {
                 continue;
             }
-            let lo = points[k];
-            let hi = points.get(k + 1).map_or(whi, |n| n - 1);
-            match out.last_mut() {
-                Some((r, l)) if r.1.checked_add(1) == Some(lo) && *l == list => r.1 = hi,
-                _ => out.push(((lo, hi), list)),
+            if let Some(((_, last_hi), (s, e))) = out.spans.last_mut() {
+                if last_hi.checked_add(1) == Some(lo)
+                    && out.lists[*s as usize..*e as usize] == list[..]
+                {
+                    *last_hi = hi;
+                    continue;
+                }
             }
+            let s = out.lists.len() as u32;
+            out.lists.extend_from_slice(&list);
+            out.spans.push(((lo, hi), (s, out.lists.len() as u32)));
         }
         Ok(out)
     }
@@ -326,9 +352,9 @@ impl TwoLevel<'_> {
             .collect();
         let len = self.lead.field(self.v4).len();
         let regions = self.regions(window, &subset, &terminal, &rest_id)?;
-        let mut interned: HashMap<Vec<u32>, NftVerdict, FastBuild> =
-            HashMap::with_capacity_and_hasher(regions.len(), FastBuild::default());
-        let mut out = Vec::new();
+        let mut interned: HashMap<&[u32], NftVerdict, FastBuild> =
+            HashMap::with_capacity_and_hasher(regions.spans.len(), FastBuild::default());
+        let mut out = Vec::with_capacity(regions.spans.len());
         let mut owned = Vec::new();
         let view = View {
             subset: &subset,
@@ -336,17 +362,14 @@ impl TwoLevel<'_> {
             terminal: &terminal,
             next: self.next.into(),
         };
-        let mut made = Made::new(table, self.prefix, regions.len());
-        for ((lo, hi), list) in regions {
+        let mut made = Made::new(table, self.prefix, regions.spans.len());
+        for &((lo, hi), (s, e)) in &regions.spans {
+            let list = &regions.lists[s as usize..e as usize];
             let first = list[0] as usize;
-            let v = match interned.get(&list) {
-                Some(v) => v.clone(),
-                None => {
-                    let v = self.chain(table, &list, &view, &mut made);
-                    interned.insert(list, v.clone());
-                    v
-                }
-            };
+            let v = interned
+                .entry(list)
+                .or_insert_with(|| self.chain(table, list, &view, &mut made))
+                .clone();
             let key = Key::one(KeyBytes::be(lo, len), KeyBytes::be(hi, len));
             if terminal[first] {
                 owned.push((key.clone(), owners[first].clone()));
@@ -385,9 +408,9 @@ impl TwoLevel<'_> {
         }
         let name = made.chain(table, rules);
         if self.lowering.continuation {
-            NftVerdict::Goto(name.into())
+            NftVerdict::Goto(name)
         } else {
-            NftVerdict::Jump(name.into())
+            NftVerdict::Jump(name)
         }
     }
 }
