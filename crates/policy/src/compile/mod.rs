@@ -205,6 +205,8 @@ fn endpoint_rules(
     let lowering = lowering.towards(direction);
     let ordered = policy.ordered_rules(lowering.point, direction);
     let mut out = Pieces::default();
+    // Region chains of all two-level segments, added in one merge.
+    let mut region_chains: Vec<Chain> = Vec::new();
     for v4 in [true, false] {
         for class in [ProtoClass::Ported, ProtoClass::Portless] {
             let acl = acl_name(lowering.point, direction, v4, class);
@@ -258,7 +260,7 @@ fn endpoint_rules(
                     };
                     let key = vec![lead.field(v4)];
                     let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
-                    (set.elements, set.owners) = two.build(table)?;
+                    (set.elements, set.owners) = two.build(table, &mut region_chains)?;
                     set.counter = true;
                     table.add_set(set);
                     out.current
@@ -321,6 +323,7 @@ fn endpoint_rules(
         );
     }
     out.finish(table, rules);
+    region_rules::add_chains(table, region_chains);
     Ok(())
 }
 

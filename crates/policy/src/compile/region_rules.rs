@@ -84,10 +84,11 @@ pub(super) fn merge_adjacent(list: &[u32], rules: &[Rule], out: &mut Vec<Merged>
                 Merged::Rule(q) => &rules[*q as usize],
                 Merged::Joined(j) => &*j,
             };
-            if last.action == r.action
-                && last.comment == r.comment
-                && last.matches.len() == r.matches.len()
-            {
+            let same_rule = match (&last.comment, &r.comment) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+                (a, b) => a == b,
+            };
+            if same_rule && last.action == r.action && last.matches.len() == r.matches.len() {
                 // The positions where the two differ: none, one, or more
                 // (the first two found are enough to tell).
                 let mut diff = (0..r.matches.len()).filter(|&i| last.matches[i] != r.matches[i]);
@@ -267,20 +268,22 @@ impl Made {
     /// Appends the rule at position `p` of `rules`, expanded, to `out`.
     pub fn expanded(&mut self, table: &mut Table, p: u32, rules: &[Rule], out: &mut Vec<Rule>) {
         let p = p as usize;
+        if let Some(Some(e)) = self.expansions.get(p) {
+            out.extend_from_slice(e);
+            return;
+        }
+        let r = &rules[p];
+        if !r.matches.iter().any(spelled_out) {
+            out.push(r.clone());
+            return;
+        }
         if self.expansions.len() <= p {
             self.expansions.resize(rules.len().max(p + 1), None);
         }
-        let e = self.expansions[p].get_or_insert_with(|| {
-            let r = &rules[p];
-            let mut e = Vec::new();
-            if r.matches.iter().any(spelled_out) {
-                expand(table, r.clone(), &mut e);
-            } else {
-                e.push(r.clone());
-            }
-            e
-        });
-        out.extend_from_slice(e);
+        let mut e = Vec::new();
+        expand(table, r.clone(), &mut e);
+        out.extend_from_slice(&e);
+        self.expansions[p] = Some(e);
     }
 
     /// The name of the chain holding `rules`: `<prefix>_<hash of rules>`
@@ -321,15 +324,20 @@ impl Made {
         }
     }
 
-    /// Moves the chains made into `table`: in one ordered merge (which
-    /// rewrites the whole map) when they are many, else one by one. Names
-    /// differ in their hash's fixed-width hex digits first, so the hash
-    /// orders them (the names only on equal hashes).
-    pub fn finish(self, table: &mut Table) {
+    /// The chains made, in name order. Names differ in their hash's
+    /// fixed-width hex digits first, so the hash orders them (the names
+    /// only on equal hashes).
+    fn sorted(self) -> impl ExactSizeIterator<Item = Chain> {
         let mut chains: Vec<((u64, u32), Chain)> =
             self.chains.into_iter().map(|(k, (_, c))| (k, c)).collect();
         chains.sort_unstable_by(|a, b| a.0 .0.cmp(&b.0 .0).then_with(|| a.1.name.cmp(&b.1.name)));
-        let chains = chains.into_iter().map(|(_, c)| (c.name.clone(), c));
+        chains.into_iter().map(|(_, c)| c)
+    }
+
+    /// Moves the chains made into `table`: in one ordered merge (which
+    /// rewrites the whole map) when they are many, else one by one.
+    pub fn finish(self, table: &mut Table) {
+        let chains = self.sorted().map(|c| (c.name.clone(), c));
         if chains.len() * 16 < table.chains.len() {
             table.chains.extend(chains);
         } else {
@@ -337,6 +345,25 @@ impl Made {
             table.chains.append(&mut chains);
         }
     }
+
+    /// Appends the chains made to `out`, in name order.
+    pub fn finish_into(self, out: &mut Vec<Chain>) {
+        out.extend(self.sorted());
+    }
+}
+
+/// Adds `chains` (no name already in `table`) to `table` in one ordered
+/// merge: a merge per segment would rewrite the table's whole map each
+/// time.
+pub(super) fn add_chains(table: &mut Table, mut chains: Vec<Chain>) {
+    if chains.is_empty() {
+        return;
+    }
+    // Segments come in name order, so this is mostly a check.
+    chains.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut chains: BTreeMap<String, Chain> =
+        chains.into_iter().map(|c| (c.name.clone(), c)).collect();
+    table.chains.append(&mut chains);
 }
 
 /// `<prefix>_<hash, 16 hex digits>`, then `_<n>` if `n` > 0.

@@ -305,8 +305,16 @@ impl TwoLevel<'_> {
 
     /// The lead map's elements and their counter owners (the elements
     /// whose first rule decides alone); adds the region chains to `table`.
-    pub fn build(&self, table: &mut Table) -> Result<super::Elements, PolicyError> {
-        let (out, owners) = self.build_in(table, self.axis())?;
+    /// The region chains go to `chains` (name order within the segment),
+    /// for the caller to add to the table with those of its other segments
+    /// in one ordered merge.
+    pub fn build(
+        &self,
+        table: &mut Table,
+        chains: &mut Vec<Chain>,
+    ) -> Result<super::Elements, PolicyError> {
+        let ((out, owners), made) = self.window(table, self.axis())?;
+        made.finish_into(chains);
         Ok((out.into_iter().collect(), owners.into_iter().collect()))
     }
 
@@ -319,6 +327,17 @@ impl TwoLevel<'_> {
         table: &mut Table,
         window: (u128, u128),
     ) -> Result<WindowElements, PolicyError> {
+        let (elements, made) = self.window(table, window)?;
+        made.finish(table);
+        Ok(elements)
+    }
+
+    /// [`TwoLevel::build_in`] with the region chains still in [`Made`].
+    fn window(
+        &self,
+        table: &mut Table,
+        window: (u128, u128),
+    ) -> Result<(WindowElements, Made), PolicyError> {
         let d = self.lead as usize;
         let subset: Vec<u32> = (0..self.boxes.len() as u32)
             .filter(|&j| self.exclude != Some(j as usize))
@@ -376,8 +395,7 @@ impl TwoLevel<'_> {
             }
             out.push((key, Some(v)));
         }
-        made.finish(table);
-        Ok((out, owned))
+        Ok(((out, owned), made))
     }
 
     /// The verdict of a region: the first rule's own verdict if it decides
