@@ -84,8 +84,11 @@ pub(super) fn merge_adjacent(list: &[u32], rules: &[Rule], out: &mut Vec<Merged>
                 Merged::Rule(q) => &rules[*q as usize],
                 Merged::Joined(j) => &*j,
             };
+            // One comment per ACL rule (ids are unique in a policy, and
+            // [`super::twolevel`] makes one per rule), so equal comments
+            // are the same one.
             let same_rule = match (&last.comment, &r.comment) {
-                (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
                 (a, b) => a == b,
             };
             if same_rule && last.action == r.action && last.matches.len() == r.matches.len() {
@@ -222,9 +225,10 @@ fn value_set(table: &mut Table, field: Field, ranges: &[(u128, u128)]) -> String
 /// `expansions`: the expansions ([`expand`]) of its rules, by position,
 /// made when a chain first needs one (the same ACL rule sits in many region
 /// chains, and its expansion depends on the rule alone; value sets are
-/// found by content). `chains`: the region chains it adds, by the hash of
-/// their rules and the collision suffix, with their shared names, moved
-/// into the table at the end ([`Made::finish`]): searching the table's
+/// found by content). `chains`: the region chains it adds (keyed by name,
+/// as the table holds them), found by the hash of their rules and the
+/// collision suffix (`index`), with their shared names, moved into the
+/// table at the end ([`Made::finish`]): searching the table's
 /// ordered map once per chain (~17k names sharing a long prefix at 10k
 /// rules) cost more than the rest of making them. `in_table`: whether the
 /// table already holds chains of this prefix (an earlier window), to be
@@ -234,7 +238,11 @@ pub(super) struct Made {
     /// [`merge_adjacent`]'s buffer.
     merged: Vec<Merged>,
     expansions: Vec<Option<Vec<Rule>>>,
-    chains: HashMap<(u64, u32), (Arc<str>, Chain), FastBuild>,
+    chains: Vec<(String, Chain)>,
+    /// Per chain: its name, shared by the verdicts entering it, and the
+    /// hash of its rules.
+    names: Vec<(Arc<str>, u64)>,
+    index: HashMap<(u64, u32), u32, FastBuild>,
     in_table: bool,
 }
 
@@ -251,7 +259,9 @@ impl Made {
             prefix: prefix.to_owned(),
             merged: Vec::new(),
             expansions: Vec::new(),
-            chains: HashMap::with_capacity_and_hasher(regions, FastBuild::default()),
+            chains: Vec::with_capacity(regions),
+            names: Vec::with_capacity(regions),
+            index: HashMap::with_capacity_and_hasher(regions, FastBuild::default()),
             in_table,
         }
     }
@@ -306,64 +316,84 @@ impl Made {
                     None => {}
                 }
             }
-            match self.chains.get(&(hash, n)) {
-                Some((name, c)) if c.rules == rules => return name.clone(),
+            match self.index.get(&(hash, n)) {
+                Some(&i) if self.chains[i as usize].1.rules == rules => {
+                    return self.names[i as usize].0.clone();
+                }
                 Some(_) => n += 1,
                 None => {
                     let name = chain_name(&self.prefix, hash, n);
                     let shared: Arc<str> = name.as_str().into();
+                    self.index.insert((hash, n), self.chains.len() as u32);
+                    self.names.push((shared.clone(), hash));
                     let chain = Chain {
-                        name,
+                        name: name.clone(),
                         base: None,
                         rules,
                     };
-                    self.chains.insert((hash, n), (shared.clone(), chain));
+                    self.chains.push((name, chain));
                     return shared;
                 }
             }
         }
     }
 
-    /// The chains made, in name order. Names differ in their hash's
-    /// fixed-width hex digits first, so the hash orders them (the names
-    /// only on equal hashes).
-    fn sorted(self) -> impl ExactSizeIterator<Item = Chain> {
-        let mut chains: Vec<((u64, u32), Chain)> =
-            self.chains.into_iter().map(|(k, (_, c))| (k, c)).collect();
-        chains.sort_unstable_by(|a, b| a.0 .0.cmp(&b.0 .0).then_with(|| a.1.name.cmp(&b.1.name)));
-        chains.into_iter().map(|(_, c)| c)
+    /// The chains made, by name, in name order. Names differ in their
+    /// hash's fixed-width hex digits first, so the hash orders them (the
+    /// names only on equal hashes); each chain is moved once.
+    fn sorted(self) -> impl ExactSizeIterator<Item = (String, Chain)> {
+        let mut order: Vec<(u64, u32)> = (self.names.iter())
+            .zip(0..)
+            .map(|((_, hash), i)| (*hash, i))
+            .collect();
+        let mut chains = self.chains;
+        order.sort_unstable_by(|a, b| {
+            (a.0.cmp(&b.0)).then_with(|| chains[a.1 as usize].0.cmp(&chains[b.1 as usize].0))
+        });
+        let mut out = Vec::with_capacity(order.len());
+        for (_, i) in order {
+            let empty = (String::new(), Chain::regular(String::new()));
+            out.push(std::mem::replace(&mut chains[i as usize], empty));
+        }
+        out.into_iter()
     }
 
     /// Moves the chains made into `table`: in one ordered merge (which
     /// rewrites the whole map) when they are many, else one by one.
     pub fn finish(self, table: &mut Table) {
-        let chains = self.sorted().map(|c| (c.name.clone(), c));
+        let chains = self.sorted();
         if chains.len() * 16 < table.chains.len() {
             table.chains.extend(chains);
         } else {
-            let mut chains: BTreeMap<String, Chain> = chains.collect();
-            table.chains.append(&mut chains);
+            add_chains(table, chains.collect());
         }
     }
 
-    /// Appends the chains made to `out`, in name order.
-    pub fn finish_into(self, out: &mut Vec<Chain>) {
+    /// Appends the chains made to `out` (by name), in name order.
+    pub fn finish_into(self, out: &mut Vec<(String, Chain)>) {
         out.extend(self.sorted());
     }
 }
 
-/// Adds `chains` (no name already in `table`) to `table` in one ordered
-/// merge: a merge per segment would rewrite the table's whole map each
-/// time.
-pub(super) fn add_chains(table: &mut Table, mut chains: Vec<Chain>) {
+/// Adds `chains` (by name; no name already in `table`) to `table` in one
+/// ordered merge: a merge per segment would rewrite the table's whole map
+/// each time. When the table holds few chains yet, they are the ones
+/// inserted, into the new map.
+pub(super) fn add_chains(table: &mut Table, mut chains: Vec<(String, Chain)>) {
     if chains.is_empty() {
         return;
     }
     // Segments come in name order, so this is mostly a check.
-    chains.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut chains: BTreeMap<String, Chain> =
-        chains.into_iter().map(|c| (c.name.clone(), c)).collect();
-    table.chains.append(&mut chains);
+    if !chains.is_sorted_by(|a, b| a.0 < b.0) {
+        chains.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+    let mut chains: BTreeMap<String, Chain> = chains.into_iter().collect();
+    if table.chains.len() * 16 < chains.len() {
+        std::mem::swap(&mut table.chains, &mut chains);
+        table.chains.extend(chains);
+    } else {
+        table.chains.append(&mut chains);
+    }
 }
 
 /// `<prefix>_<hash, 16 hex digits>`, then `_<n>` if `n` > 0.

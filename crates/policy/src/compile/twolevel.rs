@@ -311,7 +311,7 @@ impl TwoLevel<'_> {
     pub fn build(
         &self,
         table: &mut Table,
-        chains: &mut Vec<Chain>,
+        chains: &mut Vec<(String, Chain)>,
     ) -> Result<super::Elements, PolicyError> {
         let ((out, owners), made) = self.window(table, self.axis())?;
         made.finish_into(chains);
