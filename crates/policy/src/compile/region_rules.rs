@@ -237,7 +237,10 @@ pub(super) struct Made {
     prefix: String,
     /// [`merge_adjacent`]'s buffer.
     merged: Vec<Merged>,
-    expansions: Vec<Option<Vec<Rule>>>,
+    expansions: Vec<Option<Expansion>>,
+    /// The chain being assembled: its rules and their digests.
+    rules: Vec<Rule>,
+    digests: Vec<u64>,
     chains: Vec<(String, Chain)>,
     /// Per chain: its name, shared by the verdicts entering it, and the
     /// hash of its rules.
@@ -259,6 +262,8 @@ impl Made {
             prefix: prefix.to_owned(),
             merged: Vec::new(),
             expansions: Vec::new(),
+            rules: Vec::new(),
+            digests: Vec::new(),
             chains: Vec::with_capacity(regions),
             names: Vec::with_capacity(regions),
             index: HashMap::with_capacity_and_hasher(regions, FastBuild::default()),
@@ -275,34 +280,61 @@ impl Made {
         self.merged = merged;
     }
 
-    /// Appends the rule at position `p` of `rules`, expanded, to `out`.
-    pub fn expanded(&mut self, table: &mut Table, p: u32, rules: &[Rule], out: &mut Vec<Rule>) {
+    /// Adds rule `r` to the chain being assembled.
+    pub fn push(&mut self, r: Rule) {
+        self.digests.push(digest(&r));
+        self.rules.push(r);
+    }
+
+    /// Adds rule `r`, expanded, to the chain being assembled.
+    pub fn push_expanded(&mut self, table: &mut Table, r: Rule) {
+        let start = self.rules.len();
+        expand(table, r, &mut self.rules);
+        self.digests.extend(self.rules[start..].iter().map(digest));
+    }
+
+    /// Adds the rule at position `p` of `rules`, expanded, to the chain
+    /// being assembled (expansion and digests made on first use).
+    pub fn push_position(&mut self, table: &mut Table, p: u32, rules: &[Rule]) {
         let p = p as usize;
-        if let Some(Some(e)) = self.expansions.get(p) {
-            out.extend_from_slice(e);
-            return;
-        }
-        let r = &rules[p];
-        if !r.matches.iter().any(spelled_out) {
-            out.push(r.clone());
-            return;
-        }
         if self.expansions.len() <= p {
             self.expansions.resize(rules.len().max(p + 1), None);
         }
-        let mut e = Vec::new();
-        expand(table, r.clone(), &mut e);
-        out.extend_from_slice(&e);
-        self.expansions[p] = Some(e);
+        let e = self.expansions[p].get_or_insert_with(|| {
+            let r = &rules[p];
+            if !r.matches.iter().any(spelled_out) {
+                return Expansion::Plain(digest(r));
+            }
+            let mut e = Vec::new();
+            expand(table, r.clone(), &mut e);
+            let digests = e.iter().map(digest).collect();
+            Expansion::Spelled(e, digests)
+        });
+        match e {
+            Expansion::Plain(d) => {
+                self.rules.push(rules[p].clone());
+                self.digests.push(*d);
+            }
+            Expansion::Spelled(e, d) => {
+                self.rules.extend_from_slice(e);
+                self.digests.extend_from_slice(d);
+            }
+        }
     }
 
-    /// The name of the chain holding `rules`: `<prefix>_<hash of rules>`
-    /// (`_<n>` appended while the name is taken by other content), made
-    /// unless it exists.
-    pub fn chain(&mut self, table: &Table, rules: Vec<Rule>) -> Arc<str> {
+    /// The name of the chain holding the rules assembled (which it takes):
+    /// `<prefix>_<hash of their digests>` (`_<n>` appended while the name
+    /// is taken by other content), made unless it exists.
+    pub fn chain(&mut self, table: &Table) -> Arc<str> {
         let mut h = FastHasher::default();
-        rules.hash(&mut h);
+        h.write_usize(self.digests.len());
+        for &d in &self.digests {
+            h.write_u64(d);
+        }
+        self.digests.clear();
         let hash = h.finish();
+        // Exactly as long as it needs to be.
+        let rules: Vec<Rule> = self.rules.drain(..).collect();
         let mut n = 0u32;
         loop {
             if self.in_table {
@@ -410,6 +442,23 @@ fn chain_name(prefix: &str, hash: u64, n: u32) -> String {
         name.push_str(&n.to_string());
     }
     name
+}
+
+/// A rule's expansion ([`expand`]) and the digests of its rules.
+#[derive(Clone)]
+enum Expansion {
+    /// Nothing to spell out: the rule itself.
+    Plain(u64),
+    Spelled(Vec<Rule>, Vec<u64>),
+}
+
+/// A rule's digest: the hash of its content. A chain is named by the hash
+/// of its rules' digests, so each distinct rule's content is hashed once,
+/// not once per chain it sits in.
+fn digest(r: &Rule) -> u64 {
+    let mut h = FastHasher::default();
+    r.hash(&mut h);
+    h.finish()
 }
 
 /// Whether `m` is a match [`expand`] spells out (several values).

@@ -53,7 +53,7 @@ use std::sync::Arc;
 
 use bulkhead_model::{Direction, RuleId};
 
-use super::region_rules::{expand, merge_adjacent, Made, Merged};
+use super::region_rules::{merge_adjacent, Made, Merged};
 use super::Lowering;
 use crate::boxes::{domain, Dim, FastBuild, RuleBox};
 use crate::error::PolicyError;
@@ -413,18 +413,17 @@ impl TwoLevel<'_> {
         }
         let mut merged = made.take_merged();
         merge_adjacent(list, view.rules, &mut merged);
-        let mut rules = Vec::with_capacity(merged.len() + 1);
         for m in merged.drain(..) {
             match m {
-                Merged::Joined(r) => expand(table, r, &mut rules),
-                Merged::Rule(p) => made.expanded(table, p, view.rules, &mut rules),
+                Merged::Joined(r) => made.push_expanded(table, r),
+                Merged::Rule(p) => made.push_position(table, p, view.rules),
             }
         }
         made.put_merged(merged);
         if self.lowering.continuation && !view.terminal[*list.last().unwrap_or(&0) as usize] {
-            rules.push(Rule::verdict(vec![], NftVerdict::Goto(view.next.clone())));
+            made.push(Rule::verdict(vec![], NftVerdict::Goto(view.next.clone())));
         }
-        let name = made.chain(table, rules);
+        let name = made.chain(table);
         if self.lowering.continuation {
             NftVerdict::Goto(name)
         } else {
