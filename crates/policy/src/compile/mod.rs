@@ -22,9 +22,11 @@ pub mod antispoof;
 mod firewall;
 pub mod incremental;
 mod kept;
+mod lead_regions;
 pub mod nat;
 #[cfg(test)]
 mod nat_tests;
+mod region_chains;
 mod region_rules;
 mod switch;
 mod twolevel;
@@ -323,7 +325,7 @@ fn endpoint_rules(
         );
     }
     out.finish(table, rules);
-    region_rules::add_chains(table, region_chains);
+    region_chains::add_chains(table, region_chains);
     Ok(())
 }
 
