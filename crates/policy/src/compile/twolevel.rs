@@ -152,32 +152,39 @@ pub(super) struct TwoLevel<'a> {
 }
 
 impl TwoLevel<'_> {
-    /// The matches of rule `j` beyond the lead dimension.
-    fn rest(&self, j: usize) -> Vec<Match> {
+    /// The matches of rule `j` beyond the lead dimension (one allocation:
+    /// the shared slice, sized before it is filled).
+    fn rest(&self, j: usize) -> Arc<[Match]> {
         let b = &self.boxes[j];
-        let mut out = Vec::new();
+        let mut dims = [Dim::Proto; 5];
+        let mut n = 0;
         for d in Dim::ALL {
-            if d == self.lead {
-                continue;
-            }
-            let Some(ivs) = &b[d as usize] else { continue };
-            if d == Dim::Proto {
-                out.push(Match::L4Proto {
-                    protos: ivs
-                        .iter()
-                        .flat_map(|&(lo, hi)| lo..=hi)
-                        .map(|p| p as u8)
-                        .collect(),
-                    negate: false,
-                });
-            } else {
-                out.push(Match::Ranges {
-                    field: d.field(self.v4),
-                    ranges: ivs.clone(),
-                });
+            if d != self.lead && b[d as usize].is_some() {
+                dims[n] = d;
+                n += 1;
             }
         }
-        out
+        dims[..n]
+            .iter()
+            .map(|&d| {
+                let ivs = b[d as usize].as_deref().unwrap_or_default();
+                if d == Dim::Proto {
+                    Match::L4Proto {
+                        protos: ivs
+                            .iter()
+                            .flat_map(|&(lo, hi)| lo..=hi)
+                            .map(|p| p as u8)
+                            .collect(),
+                        negate: false,
+                    }
+                } else {
+                    Match::Ranges {
+                        field: d.field(self.v4),
+                        ranges: ivs.to_vec(),
+                    }
+                }
+            })
+            .collect()
     }
 
     fn verdict(&self, j: usize) -> NftVerdict {
