@@ -89,6 +89,9 @@ fn cidr_range(c: &Cidr) -> (u128, u128) {
 
 /// `v` sorted, overlapping and adjacent intervals joined (in place).
 fn merged(mut v: Intervals) -> Intervals {
+    if v.len() < 2 {
+        return v;
+    }
     v.sort_unstable();
     let mut n = 0;
     for i in 0..v.len() {
@@ -124,26 +127,24 @@ pub fn rule_box(
         if l.is_any() {
             return Some(None);
         }
-        let v: Intervals = l
-            .items()
-            .iter()
-            .filter(|c| c.is_ipv4() == v4)
-            .map(cidr_range)
-            .collect();
-        if v.is_empty() {
-            None
-        } else {
-            Some(Some(merged(v)))
+        let items = l.items();
+        let n = items.iter().filter(|c| c.is_ipv4() == v4).count();
+        if n == 0 {
+            return None;
         }
+        let mut v: Intervals = Vec::with_capacity(n);
+        v.extend(items.iter().filter(|c| c.is_ipv4() == v4).map(cidr_range));
+        Some(Some(merged(v)))
     };
     let ports = |l: &bulkhead_model::PortList| -> Option<Intervals> {
         (!l.is_any()).then(|| {
-            merged(
+            let mut v: Intervals = Vec::with_capacity(l.ranges().len());
+            v.extend(
                 l.ranges()
                     .iter()
-                    .map(|r| (u128::from(r.start), u128::from(r.end)))
-                    .collect(),
-            )
+                    .map(|r| (u128::from(r.start), u128::from(r.end))),
+            );
+            merged(v)
         })
     };
     let (remote, local) = (
