@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::region_rules::{expand, spelled_out, Merged};
 use crate::boxes::{FastBuild, FastHasher};
-use crate::ir::{Chain, Rule, Table};
+use crate::ir::{Chain, Rule, Table, Verdict};
 
 /// What one build of a lead map's window makes as it goes.
 /// `expansions`: the expansions ([`expand`]) of its rules, by position,
@@ -30,6 +30,8 @@ pub(super) struct Made {
     /// [`merge_adjacent`]'s buffer.
     merged: Vec<Merged>,
     expansions: Vec<Option<Expansion>>,
+    /// What a rule moved into its last chain leaves behind.
+    placeholder: Rule,
     /// The chain being assembled: its rules and their digests.
     rules: Vec<Rule>,
     digests: Vec<u64>,
@@ -54,6 +56,7 @@ impl Made {
             prefix: prefix.to_owned(),
             merged: Vec::new(),
             expansions: Vec::new(),
+            placeholder: Rule::verdict(Vec::new(), Verdict::Accept),
             rules: Vec::new(),
             digests: Vec::new(),
             chains: Vec::with_capacity(regions),
@@ -86,31 +89,58 @@ impl Made {
     }
 
     /// Adds the rule at position `p` of `rules`, expanded, to the chain
-    /// being assembled (expansion and digests made on first use).
-    pub fn push_position(&mut self, table: &mut Table, p: u32, rules: &[Rule]) {
+    /// being assembled (expansion and digests made on first use). On its
+    /// `last` use the rule, or its cached expansion, is moved into the
+    /// chain rather than cloned (most rules sit in one chain), leaving a
+    /// placeholder at `p`.
+    pub fn push_position(&mut self, table: &mut Table, p: u32, rules: &mut [Rule], last: bool) {
         let p = p as usize;
-        if self.expansions.len() <= p {
+        match self.expansions.get_mut(p).and_then(Option::as_mut) {
+            Some(Expansion::Plain(d)) => {
+                self.digests.push(*d);
+                let r = match last {
+                    true => std::mem::replace(&mut rules[p], self.placeholder.clone()),
+                    false => rules[p].clone(),
+                };
+                self.rules.push(r);
+                return;
+            }
+            Some(Expansion::Spelled(e, d)) => {
+                if last {
+                    self.rules.append(e);
+                    self.digests.append(d);
+                    self.expansions[p] = None;
+                } else {
+                    self.rules.extend_from_slice(e);
+                    self.digests.extend_from_slice(d);
+                }
+                return;
+            }
+            None => {}
+        }
+        let spelled = rules[p].matches.iter().any(spelled_out);
+        let r = match last {
+            true => std::mem::replace(&mut rules[p], self.placeholder.clone()),
+            false => rules[p].clone(),
+        };
+        if !last && self.expansions.len() <= p {
             self.expansions.resize(rules.len().max(p + 1), None);
         }
-        let e = self.expansions[p].get_or_insert_with(|| {
-            let r = &rules[p];
-            if !r.matches.iter().any(spelled_out) {
-                return Expansion::Plain(digest(r));
+        if !spelled {
+            let d = digest(&r);
+            if !last {
+                self.expansions[p] = Some(Expansion::Plain(d));
             }
-            let mut e = Vec::new();
-            expand(table, r.clone(), &mut e);
-            let digests = e.iter().map(digest).collect();
-            Expansion::Spelled(e, digests)
-        });
-        match e {
-            Expansion::Plain(d) => {
-                self.rules.push(rules[p].clone());
-                self.digests.push(*d);
-            }
-            Expansion::Spelled(e, d) => {
-                self.rules.extend_from_slice(e);
-                self.digests.extend_from_slice(d);
-            }
+            self.digests.push(d);
+            self.rules.push(r);
+            return;
+        }
+        let start = self.rules.len();
+        expand(table, r, &mut self.rules);
+        let digests: Vec<u64> = self.rules[start..].iter().map(digest).collect();
+        self.digests.extend_from_slice(&digests);
+        if !last {
+            self.expansions[p] = Some(Expansion::Spelled(self.rules[start..].to_vec(), digests));
         }
     }
 

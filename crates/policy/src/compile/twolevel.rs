@@ -122,13 +122,14 @@ impl Pieces {
 /// Elements (key order) and counter owners of a window of a lead map.
 pub(super) type WindowElements = (Vec<(Key, Option<NftVerdict>)>, Vec<(Key, Arc<str>)>);
 
-/// The rules a window considers: box indices, their region-chain rules
-/// (built once: a chain's rules are clones of these, sharing matches and
-/// comment) and whether they decide alone, by position; and the
-/// continuation chain's name, shared by every `goto` of it.
+/// The rules a window considers: box indices and whether they decide
+/// alone, by position; and the continuation chain's name, shared by every
+/// `goto` of it. Their region-chain rules (built once: a chain's rules are
+/// clones of these, sharing matches and comment, or the rule itself in its
+/// last chain) go beside it, with how many chains still to be made use
+/// each.
 struct View<'a> {
     subset: &'a [u32],
-    rules: &'a [Rule],
     terminal: &'a [bool],
     next: Arc<str>,
 }
@@ -252,7 +253,7 @@ impl TwoLevel<'_> {
         // Each rule's region-chain rule, made once (its remaining matches
         // moved in, not copied).
         let owners: Vec<Arc<str>> = subset.iter().map(|&j| self.owner(j as usize)).collect();
-        let rules: Vec<Rule> = subset
+        let mut rules: Vec<Rule> = subset
             .iter()
             .zip(&owners)
             .map(|(&j, owner)| {
@@ -262,15 +263,17 @@ impl TwoLevel<'_> {
             })
             .collect();
         let terminal: Vec<bool> = rules.iter().map(|r| r.matches.is_empty()).collect();
-        let mut ids: HashMap<&[Match], u32, FastBuild> =
-            HashMap::with_capacity_and_hasher(rules.len(), FastBuild::default());
-        let rest_id: Vec<u32> = rules
-            .iter()
-            .map(|r| {
-                let n = ids.len() as u32;
-                *ids.entry(&r.matches).or_insert(n)
-            })
-            .collect();
+        let rest_id: Vec<u32> = {
+            let mut ids: HashMap<&[Match], u32, FastBuild> =
+                HashMap::with_capacity_and_hasher(rules.len(), FastBuild::default());
+            rules
+                .iter()
+                .map(|r| {
+                    let n = ids.len() as u32;
+                    *ids.entry(&r.matches).or_insert(n)
+                })
+                .collect()
+        };
         let len = self.lead.field(self.v4).len();
         let regions = Sweep {
             boxes: self.boxes,
@@ -278,29 +281,44 @@ impl TwoLevel<'_> {
             acl: self.acl,
         }
         .regions(window, &subset, &terminal, &rest_id)?;
-        let mut interned: HashMap<&[u32], NftVerdict, FastBuild> =
+        // The distinct lists, in order of first appearance, and how many
+        // chains each rule will sit in.
+        let mut ids: HashMap<&[u32], u32, FastBuild> =
             HashMap::with_capacity_and_hasher(regions.spans.len(), FastBuild::default());
-        let mut out = Vec::with_capacity(regions.spans.len());
-        let mut owned = Vec::new();
+        let mut distinct: Vec<&[u32]> = Vec::new();
+        let mut uses = vec![0u32; subset.len()];
+        let list_ids: Vec<u32> = (regions.spans.iter())
+            .map(|&(_, (s, e))| {
+                let list = &regions.lists[s as usize..e as usize];
+                *ids.entry(list).or_insert_with(|| {
+                    if !terminal[list[0] as usize] {
+                        for &p in list {
+                            uses[p as usize] += 1;
+                        }
+                    }
+                    distinct.push(list);
+                    distinct.len() as u32 - 1
+                })
+            })
+            .collect();
         let view = View {
             subset: &subset,
-            rules: &rules,
             terminal: &terminal,
             next: self.next.into(),
         };
         let mut made = Made::new(table, self.prefix, regions.spans.len());
-        for &((lo, hi), (s, e)) in &regions.spans {
-            let list = &regions.lists[s as usize..e as usize];
-            let first = list[0] as usize;
-            let v = interned
-                .entry(list)
-                .or_insert_with(|| self.chain(table, list, &view, &mut made))
-                .clone();
+        let verdicts: Vec<NftVerdict> = (distinct.iter())
+            .map(|list| self.chain(table, list, &view, (&mut rules, &mut uses), &mut made))
+            .collect();
+        let mut out = Vec::with_capacity(regions.spans.len());
+        let mut owned = Vec::new();
+        for (&((lo, hi), (s, _)), &id) in regions.spans.iter().zip(&list_ids) {
+            let first = regions.lists[s as usize] as usize;
             let key = Key::one(KeyBytes::be(lo, len), KeyBytes::be(hi, len));
             if terminal[first] {
                 owned.push((key.clone(), owners[first].clone()));
             }
-            out.push((key, Some(v)));
+            out.push((key, Some(verdicts[id as usize].clone())));
         }
         Ok(((out, owned), made))
     }
@@ -312,6 +330,7 @@ impl TwoLevel<'_> {
         table: &mut Table,
         list: &[u32],
         view: &View<'_>,
+        (rules, uses): (&mut [Rule], &mut [u32]),
         made: &mut Made,
     ) -> NftVerdict {
         let first = list[0] as usize;
@@ -319,11 +338,17 @@ impl TwoLevel<'_> {
             return self.verdict(view.subset[first] as usize);
         }
         let mut merged = made.take_merged();
-        merge_adjacent(list, view.rules, &mut merged);
+        merge_adjacent(list, rules, &mut merged);
         for m in merged.drain(..) {
             match m {
                 Merged::Joined(r) => made.push_expanded(table, r),
-                Merged::Rule(p) => made.push_position(table, p, view.rules),
+                Merged::Rule(p) => {
+                    // Rules joined into another are not counted down, so
+                    // they are never moved out (only cloned).
+                    uses[p as usize] -= 1;
+                    let last = uses[p as usize] == 0;
+                    made.push_position(table, p, rules, last);
+                }
             }
         }
         made.put_merged(merged);
