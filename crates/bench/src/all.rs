@@ -166,6 +166,8 @@ pub fn run(args: &Args) -> Result<(), String> {
                 packets: args.packets,
                 seed: 42,
                 reps: 5,
+                max_rules: 100_000,
+                dump_ir: None,
             })
             .map_err(|e| e.to_string()),
         };

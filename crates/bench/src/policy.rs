@@ -33,6 +33,25 @@ pub struct Args {
     /// Repetitions of each compile (the median is printed).
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
+    /// The largest list size to compile (1,000, 10,000 or 100,000); larger
+    /// rows of both compile tables are skipped. The classifier timing
+    /// needs the 10k list.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_rules: usize,
+    /// Writes each compiled table, rendered, to `<dir>/policy-<n>.nft` and
+    /// `<dir>/acl-<n>.nft` (to check that a compiler change keeps the IR).
+    #[arg(long)]
+    pub dump_ir: Option<std::path::PathBuf>,
+}
+
+/// Writes `table`'s rendering to `<dir>/<name>.nft` when dumping.
+fn dump(dir: Option<&std::path::Path>, name: &str, table: &bulkhead_policy::ir::Table) {
+    if let Some(dir) = dir {
+        let path = dir.join(format!("{name}.nft"));
+        if let Err(e) = std::fs::write(&path, bulkhead_policy::render::render(table)) {
+            eprintln!("bulkhead-bench: {}: {e}", path.display());
+        }
+    }
 }
 
 const EP: Ipv4Addr = Ipv4Addr::new(172, 16, 0, 2);
@@ -166,6 +185,9 @@ pub fn run(args: &Args) -> Result<(), PolicyError> {
     let mut ten_k = None;
     let mut one_rule = Vec::new();
     for n in [1_000, 10_000, 100_000] {
+        if n > args.max_rules {
+            continue;
+        }
         let policy = policy(&mut rng, n)?;
         let (mut tc, mut ti) = (Vec::new(), Vec::new());
         let mut regions = 0;
@@ -198,6 +220,7 @@ pub fn run(args: &Args) -> Result<(), PolicyError> {
                 .sum::<usize>();
             chains = table.chains.len();
             ir_rules = table.rule_count();
+            dump(args.dump_ir.as_deref(), &format!("policy-{n}"), &table);
             // Region chains: `acl_…_<hash>` (not the `_next` continuations).
             longest = table
                 .chains
@@ -231,7 +254,10 @@ pub fn run(args: &Args) -> Result<(), PolicyError> {
     for (n, line) in one_rule {
         println!("| {n} | {line} | ≤ 5 ms |");
     }
-    acl_bench_lists(args.reps.max(1))?;
+    acl_bench_lists(args.reps.max(1), args.max_rules, args.dump_ir.as_deref())?;
+    if ten_k.is_none() {
+        return Ok(());
+    }
     let policy = ten_k.expect("10k policy");
     let classifier = Classifier::new(&policy)?;
     let packets: Vec<Packet> = (0..args.packets)
@@ -353,7 +379,11 @@ fn regions_of(c: &Classifier) -> usize {
 /// times cloning the finished IR beside it: the compile builds that IR, so
 /// its clone is what materialising the IR costs, whatever the compiler
 /// does (thread CPU time, medians of `reps`).
-fn acl_bench_lists(reps: usize) -> Result<(), PolicyError> {
+fn acl_bench_lists(
+    reps: usize,
+    max_rules: usize,
+    dump_ir: Option<&std::path::Path>,
+) -> Result<(), PolicyError> {
     let cpu = || crate::acl::cpu_ns() as f64 / 1e6;
     println!();
     println!("the ACL of `bulkhead-bench acl` (thread CPU time, medians of {reps} runs)");
@@ -361,6 +391,9 @@ fn acl_bench_lists(reps: usize) -> Result<(), PolicyError> {
     println!("| rules | compile to IR | clone of the IR | chains | IR rules | elements |");
     println!("|---:|---:|---:|---:|---:|---:|");
     for n in [10_000, 100_000] {
+        if n > max_rules {
+            continue;
+        }
         let rules = crate::acl::rules(n, 7)
             .iter()
             .enumerate()
@@ -393,6 +426,7 @@ fn acl_bench_lists(reps: usize) -> Result<(), PolicyError> {
             drop(copy);
             let elements = table.sets.values().map(|s| s.elements.len()).sum();
             sizes = (table.chains.len(), table.rule_count(), elements);
+            dump(dump_ir, &format!("acl-{n}"), &table);
         }
         let med = |mut v: Vec<f64>| {
             v.sort_by(f64::total_cmp);

@@ -87,16 +87,25 @@ fn cidr_range(c: &Cidr) -> (u128, u128) {
     (v(c.network()), v(c.last()))
 }
 
+/// `v` sorted, overlapping and adjacent intervals joined (in place).
 fn merged(mut v: Intervals) -> Intervals {
+    if v.len() < 2 {
+        return v;
+    }
     v.sort_unstable();
-    let mut out: Intervals = Vec::with_capacity(v.len());
-    for (lo, hi) in v {
-        match out.last_mut() {
-            Some(last) if last.1 == u128::MAX || lo <= last.1 + 1 => last.1 = last.1.max(hi),
-            _ => out.push((lo, hi)),
+    let mut n = 0;
+    for i in 0..v.len() {
+        let (lo, hi) = v[i];
+        let joins = n > 0 && (v[n - 1].1 == u128::MAX || lo <= v[n - 1].1 + 1);
+        if joins {
+            v[n - 1].1 = v[n - 1].1.max(hi);
+        } else {
+            v[n] = (lo, hi);
+            n += 1;
         }
     }
-    out
+    v.truncate(n);
+    v
 }
 
 /// The box a rule covers, or `None` if the rule cannot match this
@@ -118,26 +127,24 @@ pub fn rule_box(
         if l.is_any() {
             return Some(None);
         }
-        let v: Intervals = l
-            .items()
-            .iter()
-            .filter(|c| c.is_ipv4() == v4)
-            .map(cidr_range)
-            .collect();
-        if v.is_empty() {
-            None
-        } else {
-            Some(Some(merged(v)))
+        let items = l.items();
+        let n = items.iter().filter(|c| c.is_ipv4() == v4).count();
+        if n == 0 {
+            return None;
         }
+        let mut v: Intervals = Vec::with_capacity(n);
+        v.extend(items.iter().filter(|c| c.is_ipv4() == v4).map(cidr_range));
+        Some(Some(merged(v)))
     };
     let ports = |l: &bulkhead_model::PortList| -> Option<Intervals> {
         (!l.is_any()).then(|| {
-            merged(
+            let mut v: Intervals = Vec::with_capacity(l.ranges().len());
+            v.extend(
                 l.ranges()
                     .iter()
-                    .map(|r| (u128::from(r.start), u128::from(r.end)))
-                    .collect(),
-            )
+                    .map(|r| (u128::from(r.start), u128::from(r.end))),
+            );
+            merged(v)
         })
     };
     let (remote, local) = (
@@ -194,9 +201,17 @@ impl Hasher for FastHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
+        // Little-endian words, the last one zero-padded.
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
             let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
+            b.copy_from_slice(word);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            let mut b = [0u8; 8];
+            b[..tail.len()].copy_from_slice(tail);
             self.write_u64(u64::from_le_bytes(b));
         }
     }

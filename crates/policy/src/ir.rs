@@ -473,7 +473,17 @@ impl Set {
 /// their profile names (`current:in:allow-common`, `stateful`, …), which
 /// never start with `acl:`.
 pub fn counter_owner(rule_id: &str) -> Arc<str> {
-    format!("acl:{rule_id}").into()
+    const PREFIX: &[u8] = b"acl:";
+    let mut buf = [0u8; 64];
+    match buf.get_mut(..PREFIX.len() + rule_id.len()) {
+        // Short ids (all in practice): one allocation, the `Arc`'s.
+        Some(name) => {
+            name[..PREFIX.len()].copy_from_slice(PREFIX);
+            name[PREFIX.len()..].copy_from_slice(rule_id.as_bytes());
+            Arc::from(std::str::from_utf8(name).unwrap_or_default())
+        }
+        None => format!("acl:{rule_id}").into(),
+    }
 }
 
 /// Big-endian bytes of a value for a field of `len` bytes (`len` ≤ 16).

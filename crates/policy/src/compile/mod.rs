@@ -22,9 +22,11 @@ pub mod antispoof;
 mod firewall;
 pub mod incremental;
 mod kept;
+mod lead_regions;
 pub mod nat;
 #[cfg(test)]
 mod nat_tests;
+mod region_chains;
 mod region_rules;
 mod slack;
 mod switch;
@@ -206,6 +208,8 @@ fn endpoint_rules(
     let lowering = lowering.towards(direction);
     let ordered = policy.ordered_rules(lowering.point, direction);
     let mut out = Pieces::default();
+    // Region chains of all two-level segments, added in one merge.
+    let mut region_chains: Vec<(String, Chain)> = Vec::new();
     for v4 in [true, false] {
         for class in [ProtoClass::Ported, ProtoClass::Portless] {
             let acl = acl_name(lowering.point, direction, v4, class);
@@ -259,7 +263,7 @@ fn endpoint_rules(
                     };
                     let key = vec![lead.field(v4)];
                     let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
-                    (set.elements, set.owners) = two.build(table)?;
+                    (set.elements, set.owners) = two.build(table, &mut region_chains)?;
                     set.counter = true;
                     table.add_set(set);
                     out.current
@@ -322,6 +326,7 @@ fn endpoint_rules(
         );
     }
     out.finish(table, rules);
+    region_chains::add_chains(table, region_chains);
     Ok(())
 }
 

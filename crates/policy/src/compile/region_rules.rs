@@ -1,17 +1,14 @@
 //! The rules of a two-level region chain: consecutive rules of one ACL
 //! rule joined ([`merge_adjacent`]), multi-range value matches spelled out
 //! as one rule per value ([`expand`], up to [`MAX_EXPANSION`]) or, beyond
-//! that, a lookup in a named value set ([`value_set`]); and the chains
-//! one lead map's build makes, named by their content ([`Made`]).
+//! that, a lookup in a named value set ([`value_set`]). The chains one
+//! lead map's build makes are [`super::region_chains`]'.
 
-use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::ops::Bound;
+use std::sync::Arc;
 
-use crate::boxes::{FastBuild, FastHasher};
-use crate::ir::{
-    Chain, Field, Key, KeyBytes, Match, Rule, Set, SetKind, Table, Verdict as NftVerdict,
-};
+use crate::boxes::FastHasher;
+use crate::ir::{Field, Key, KeyBytes, Match, Rule, Set, SetKind, Table, Verdict as NftVerdict};
 
 /// The union of two sorted, disjoint range lists (sorted, disjoint, and
 /// adjacent ranges joined).
@@ -83,10 +80,14 @@ pub(super) fn merge_adjacent(list: &[u32], rules: &[Rule], out: &mut Vec<Merged>
                 Merged::Rule(q) => &rules[*q as usize],
                 Merged::Joined(j) => &*j,
             };
-            if last.action == r.action
-                && last.comment == r.comment
-                && last.matches.len() == r.matches.len()
-            {
+            // One comment per ACL rule (ids are unique in a policy, and
+            // [`super::twolevel`] makes one per rule), so equal comments
+            // are the same one.
+            let same_rule = match (&last.comment, &r.comment) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (a, b) => a == b,
+            };
+            if same_rule && last.action == r.action && last.matches.len() == r.matches.len() {
                 // The positions where the two differ: none, one, or more
                 // (the first two found are enough to tell).
                 let mut diff = (0..r.matches.len()).filter(|&i| last.matches[i] != r.matches[i]);
@@ -216,114 +217,7 @@ fn value_set(table: &mut Table, field: Field, ranges: &[(u128, u128)]) -> String
     name
 }
 
-/// What one build of a lead map's window makes as it goes.
-/// `expansions`: the expansions ([`expand`]) of its rules that spell out
-/// several values, by position, made when a chain first needs one (the
-/// same ACL rule sits in many region chains, and its expansion depends on
-/// the rule alone; value sets are found by content). `chains`: the region
-/// chains it adds, moved into the table at the end ([`Made::finish`]):
-/// searching the table's ordered map once per chain (~17k names sharing
-/// a long prefix at 10k rules) cost more than the rest of making them.
-/// `in_table`: whether the table already holds chains of this prefix (an
-/// earlier window), to be searched as well.
-pub(super) struct Made {
-    prefix: String,
-    /// [`merge_adjacent`]'s buffer.
-    merged: Vec<Merged>,
-    expansions: HashMap<u32, Vec<Rule>, FastBuild>,
-    chains: HashMap<String, Chain, FastBuild>,
-    in_table: bool,
-}
-
-impl Made {
-    /// For chains named `<prefix>_<hash>`, about `regions` of them.
-    pub fn new(table: &Table, prefix: &str, regions: usize) -> Self {
-        let stem = format!("{prefix}_");
-        let in_table = table
-            .chains
-            .range::<str, _>((Bound::Included(stem.as_str()), Bound::Unbounded))
-            .next()
-            .is_some_and(|(k, _)| k.starts_with(&stem));
-        Self {
-            prefix: prefix.to_owned(),
-            merged: Vec::new(),
-            expansions: HashMap::default(),
-            chains: HashMap::with_capacity_and_hasher(regions, FastBuild::default()),
-            in_table,
-        }
-    }
-
-    /// The buffer for [`merge_adjacent`] (empty), to be put back.
-    pub fn take_merged(&mut self) -> Vec<Merged> {
-        std::mem::take(&mut self.merged)
-    }
-
-    pub fn put_merged(&mut self, merged: Vec<Merged>) {
-        self.merged = merged;
-    }
-
-    /// Appends the rule at position `p` of `rules`, expanded, to `out`.
-    pub fn expanded(&mut self, table: &mut Table, p: u32, rules: &[Rule], out: &mut Vec<Rule>) {
-        let r = &rules[p as usize];
-        if !r.matches.iter().any(spelled_out) {
-            out.push(r.clone());
-            return;
-        }
-        let e = self.expansions.entry(p).or_insert_with(|| {
-            let mut e = Vec::new();
-            expand(table, r.clone(), &mut e);
-            e
-        });
-        out.extend_from_slice(e);
-    }
-
-    /// The name of the chain holding `rules`: `<prefix>_<hash of rules>`
-    /// (`_<n>` appended while the name is taken by other content), made
-    /// unless it exists.
-    pub fn chain(&mut self, table: &Table, rules: Vec<Rule>) -> String {
-        let mut h = FastHasher::default();
-        rules.hash(&mut h);
-        let hash = h.finish();
-        let mut name = format!("{}_{hash:016x}", self.prefix);
-        let mut n = 0;
-        loop {
-            let found = match self.in_table {
-                true => table.chains.get(&name),
-                false => None,
-            };
-            match found.or_else(|| self.chains.get(&name)) {
-                Some(c) if c.rules == rules => return name,
-                Some(_) => {}
-                None => {
-                    let chain = Chain {
-                        name: name.clone(),
-                        base: None,
-                        rules,
-                    };
-                    self.chains.insert(name.clone(), chain);
-                    return name;
-                }
-            }
-            n += 1;
-            name = format!("{}_{hash:016x}_{n}", self.prefix);
-        }
-    }
-
-    /// Moves the chains made into `table`: in one ordered merge (which
-    /// rewrites the whole map) when they are many, else one by one.
-    pub fn finish(self, table: &mut Table) {
-        let mut chains: Vec<(String, Chain)> = self.chains.into_iter().collect();
-        chains.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        if chains.len() * 16 < table.chains.len() {
-            table.chains.extend(chains);
-        } else {
-            let mut chains: BTreeMap<String, Chain> = chains.into_iter().collect();
-            table.chains.append(&mut chains);
-        }
-    }
-}
-
 /// Whether `m` is a match [`expand`] spells out (several values).
-fn spelled_out(m: &Match) -> bool {
+pub(super) fn spelled_out(m: &Match) -> bool {
     matches!(m, Match::Ranges { ranges, .. } if ranges.len() > 1)
 }

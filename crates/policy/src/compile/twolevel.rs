@@ -53,13 +53,15 @@ use std::sync::Arc;
 
 use bulkhead_model::{Direction, RuleId};
 
-use super::region_rules::{expand, merge_adjacent, Made, Merged};
+use super::lead_regions::Sweep;
+use super::region_chains::Made;
+use super::region_rules::{merge_adjacent, Merged};
 use super::Lowering;
 use crate::boxes::{domain, Dim, FastBuild, RuleBox};
 use crate::error::PolicyError;
 use crate::ir::{counter_owner, Chain, Key, KeyBytes, Match, Rule, Table, Verdict as NftVerdict};
 use crate::packet::Verdict;
-use crate::regions::{ProtoClass, MAX_REGIONS};
+use crate::regions::ProtoClass;
 
 /// Segments whose rules constrain no address keep one (possibly
 /// concatenated) map up to this many elements: a small pipapo set is cheap,
@@ -117,19 +119,17 @@ impl Pieces {
     }
 }
 
-/// A lead interval and its rule list (positions in the rules considered).
-type Region = ((u128, u128), Vec<u32>);
-
 /// Elements (key order) and counter owners of a window of a lead map.
 pub(super) type WindowElements = (Vec<(Key, Option<NftVerdict>)>, Vec<(Key, Arc<str>)>);
 
-/// The rules a window considers: box indices, their region-chain rules
-/// (built once: a chain's rules are clones of these, sharing matches and
-/// comment) and whether they decide alone, by position; and the
-/// continuation chain's name, shared by every `goto` of it.
+/// The rules a window considers: box indices and whether they decide
+/// alone, by position; and the continuation chain's name, shared by every
+/// `goto` of it. Their region-chain rules (built once: a chain's rules are
+/// clones of these, sharing matches and comment, or the rule itself in its
+/// last chain) go beside it, with how many chains still to be made use
+/// each.
 struct View<'a> {
     subset: &'a [u32],
-    rules: &'a [Rule],
     terminal: &'a [bool],
     next: Arc<str>,
 }
@@ -153,32 +153,39 @@ pub(super) struct TwoLevel<'a> {
 }
 
 impl TwoLevel<'_> {
-    /// The matches of rule `j` beyond the lead dimension.
-    fn rest(&self, j: usize) -> Vec<Match> {
+    /// The matches of rule `j` beyond the lead dimension (one allocation:
+    /// the shared slice, sized before it is filled).
+    fn rest(&self, j: usize) -> Arc<[Match]> {
         let b = &self.boxes[j];
-        let mut out = Vec::new();
+        let mut dims = [Dim::Proto; 5];
+        let mut n = 0;
         for d in Dim::ALL {
-            if d == self.lead {
-                continue;
-            }
-            let Some(ivs) = &b[d as usize] else { continue };
-            if d == Dim::Proto {
-                out.push(Match::L4Proto {
-                    protos: ivs
-                        .iter()
-                        .flat_map(|&(lo, hi)| lo..=hi)
-                        .map(|p| p as u8)
-                        .collect(),
-                    negate: false,
-                });
-            } else {
-                out.push(Match::Ranges {
-                    field: d.field(self.v4),
-                    ranges: ivs.clone(),
-                });
+            if d != self.lead && b[d as usize].is_some() {
+                dims[n] = d;
+                n += 1;
             }
         }
-        out
+        dims[..n]
+            .iter()
+            .map(|&d| {
+                let ivs = b[d as usize].as_deref().unwrap_or_default();
+                if d == Dim::Proto {
+                    Match::L4Proto {
+                        protos: ivs
+                            .iter()
+                            .flat_map(|&(lo, hi)| lo..=hi)
+                            .map(|p| p as u8)
+                            .collect(),
+                        negate: false,
+                    }
+                } else {
+                    Match::Ranges {
+                        field: d.field(self.v4),
+                        ranges: ivs.to_vec(),
+                    }
+                }
+            })
+            .collect()
     }
 
     fn verdict(&self, j: usize) -> NftVerdict {
@@ -186,84 +193,6 @@ impl TwoLevel<'_> {
             bulkhead_model::Action::Allow => Verdict::Allow,
             bulkhead_model::Action::Block => Verdict::Block,
         })
-    }
-
-    /// Disjoint lead regions within `window` and their rule lists
-    /// (positions in `subset`, the rules overlapping the window in
-    /// precedence order), cut after the first rule that decides alone,
-    /// adjacent equal lists merged, empty ones left out. A point's list
-    /// depends only on the rules covering it, so the regions of a window
-    /// whose edges are region edges of the whole axis are exactly the whole
-    /// axis's regions there (what [`crate::compile::incremental`] relies on).
-    /// Errs when the lists together would hold more than [`MAX_REGIONS`]
-    /// entries (pathological overlap: every rule covering every region).
-    fn regions(
-        &self,
-        window: (u128, u128),
-        subset: &[u32],
-        terminal: &[bool],
-        rest_id: &[u32],
-    ) -> Result<Vec<Region>, PolicyError> {
-        let (wlo, whi) = window;
-        let d = self.lead as usize;
-        let mut points: Vec<u128> = vec![wlo];
-        for &j in subset {
-            if let Some(ivs) = &self.boxes[j as usize][d] {
-                for &(lo, hi) in ivs {
-                    if lo > wlo && lo <= whi {
-                        points.push(lo);
-                    }
-                    if hi >= wlo && hi < whi {
-                        points.push(hi + 1);
-                    }
-                }
-            }
-        }
-        points.sort_unstable();
-        points.dedup();
-        let idx = |v: u128| points.binary_search(&v).unwrap_or_else(|i| i - 1);
-        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); points.len()];
-        let mut closed = vec![false; points.len()];
-        let whole = [window];
-        let mut entries = 0usize;
-        for (p, &j) in subset.iter().enumerate() {
-            let ivs: &[(u128, u128)] = self.boxes[j as usize][d].as_deref().unwrap_or(&whole);
-            for &(lo, hi) in ivs {
-                let (lo, hi) = (lo.max(wlo), hi.min(whi));
-                if lo > hi {
-                    continue;
-                }
-                let end = if hi >= whi { points.len() } else { idx(hi + 1) };
-                if entries > MAX_REGIONS {
-                    return Err(PolicyError::TooManyRegions {
-                        acl: self.acl.to_owned(),
-                        limit: MAX_REGIONS,
-                    });
-                }
-                for k in idx(lo)..end {
-                    // A rule whose remaining matches equal an earlier
-                    // rule's in the region can never decide there.
-                    if !closed[k] && !lists[k].iter().any(|&i| rest_id[i as usize] == rest_id[p]) {
-                        lists[k].push(p as u32);
-                        closed[k] = terminal[p];
-                        entries += 1;
-                    }
-                }
-            }
-        }
-        let mut out: Vec<Region> = Vec::new();
-        for (k, list) in lists.into_iter().enumerate() {
-            if list.is_empty() {
-                continue;
-            }
-            let lo = points[k];
-            let hi = points.get(k + 1).map_or(whi, |n| n - 1);
-            match out.last_mut() {
-                Some((r, l)) if r.1.checked_add(1) == Some(lo) && *l == list => r.1 = hi,
-                _ => out.push(((lo, hi), list)),
-            }
-        }
-        Ok(out)
     }
 
     /// The counter owner of rule `j` (its comment in region chains).
@@ -279,8 +208,16 @@ impl TwoLevel<'_> {
 
     /// The lead map's elements and their counter owners (the elements
     /// whose first rule decides alone); adds the region chains to `table`.
-    pub fn build(&self, table: &mut Table) -> Result<super::Elements, PolicyError> {
-        let (out, owners) = self.build_in(table, self.axis())?;
+    /// The region chains go to `chains` (name order within the segment),
+    /// for the caller to add to the table with those of its other segments
+    /// in one ordered merge.
+    pub fn build(
+        &self,
+        table: &mut Table,
+        chains: &mut Vec<(String, Chain)>,
+    ) -> Result<super::Elements, PolicyError> {
+        let ((out, owners), made) = self.window(table, self.axis())?;
+        made.finish_into(chains);
         Ok((out.into_iter().collect(), owners.into_iter().collect()))
     }
 
@@ -293,6 +230,17 @@ impl TwoLevel<'_> {
         table: &mut Table,
         window: (u128, u128),
     ) -> Result<WindowElements, PolicyError> {
+        let (elements, made) = self.window(table, window)?;
+        made.finish(table);
+        Ok(elements)
+    }
+
+    /// [`TwoLevel::build_in`] with the region chains still in [`Made`].
+    fn window(
+        &self,
+        table: &mut Table,
+        window: (u128, u128),
+    ) -> Result<(WindowElements, Made), PolicyError> {
         let d = self.lead as usize;
         let subset: Vec<u32> = (0..self.boxes.len() as u32)
             .filter(|&j| self.exclude != Some(j as usize))
@@ -305,7 +253,7 @@ impl TwoLevel<'_> {
         // Each rule's region-chain rule, made once (its remaining matches
         // moved in, not copied).
         let owners: Vec<Arc<str>> = subset.iter().map(|&j| self.owner(j as usize)).collect();
-        let rules: Vec<Rule> = subset
+        let mut rules: Vec<Rule> = subset
             .iter()
             .zip(&owners)
             .map(|(&j, owner)| {
@@ -315,46 +263,64 @@ impl TwoLevel<'_> {
             })
             .collect();
         let terminal: Vec<bool> = rules.iter().map(|r| r.matches.is_empty()).collect();
-        let mut ids: HashMap<&[Match], u32, FastBuild> =
-            HashMap::with_capacity_and_hasher(rules.len(), FastBuild::default());
-        let rest_id: Vec<u32> = rules
-            .iter()
-            .map(|r| {
-                let n = ids.len() as u32;
-                *ids.entry(&r.matches).or_insert(n)
+        let rest_id: Vec<u32> = {
+            let mut ids: HashMap<&[Match], u32, FastBuild> =
+                HashMap::with_capacity_and_hasher(rules.len(), FastBuild::default());
+            rules
+                .iter()
+                .map(|r| {
+                    let n = ids.len() as u32;
+                    *ids.entry(&r.matches).or_insert(n)
+                })
+                .collect()
+        };
+        let len = self.lead.field(self.v4).len();
+        let regions = Sweep {
+            boxes: self.boxes,
+            lead: self.lead,
+            acl: self.acl,
+        }
+        .regions(window, &subset, &terminal, &rest_id)?;
+        // The distinct lists, in order of first appearance, and how many
+        // chains each rule will sit in.
+        let mut ids: HashMap<&[u32], u32, FastBuild> =
+            HashMap::with_capacity_and_hasher(regions.spans.len(), FastBuild::default());
+        let mut distinct: Vec<&[u32]> = Vec::new();
+        let mut uses = vec![0u32; subset.len()];
+        let list_ids: Vec<u32> = (regions.spans.iter())
+            .map(|&(_, (s, e))| {
+                let list = &regions.lists[s as usize..e as usize];
+                *ids.entry(list).or_insert_with(|| {
+                    if !terminal[list[0] as usize] {
+                        for &p in list {
+                            uses[p as usize] += 1;
+                        }
+                    }
+                    distinct.push(list);
+                    distinct.len() as u32 - 1
+                })
             })
             .collect();
-        let len = self.lead.field(self.v4).len();
-        let regions = self.regions(window, &subset, &terminal, &rest_id)?;
-        let mut interned: HashMap<Vec<u32>, NftVerdict, FastBuild> =
-            HashMap::with_capacity_and_hasher(regions.len(), FastBuild::default());
-        let mut out = Vec::new();
-        let mut owned = Vec::new();
         let view = View {
             subset: &subset,
-            rules: &rules,
             terminal: &terminal,
             next: self.next.into(),
         };
-        let mut made = Made::new(table, self.prefix, regions.len());
-        for ((lo, hi), list) in regions {
-            let first = list[0] as usize;
-            let v = match interned.get(&list) {
-                Some(v) => v.clone(),
-                None => {
-                    let v = self.chain(table, &list, &view, &mut made);
-                    interned.insert(list, v.clone());
-                    v
-                }
-            };
+        let mut made = Made::new(table, self.prefix, regions.spans.len());
+        let verdicts: Vec<NftVerdict> = (distinct.iter())
+            .map(|list| self.chain(table, list, &view, (&mut rules, &mut uses), &mut made))
+            .collect();
+        let mut out = Vec::with_capacity(regions.spans.len());
+        let mut owned = Vec::new();
+        for (&((lo, hi), (s, _)), &id) in regions.spans.iter().zip(&list_ids) {
+            let first = regions.lists[s as usize] as usize;
             let key = Key::one(KeyBytes::be(lo, len), KeyBytes::be(hi, len));
             if terminal[first] {
                 owned.push((key.clone(), owners[first].clone()));
             }
-            out.push((key, Some(v)));
+            out.push((key, Some(verdicts[id as usize].clone())));
         }
-        made.finish(table);
-        Ok((out, owned))
+        Ok(((out, owned), made))
     }
 
     /// The verdict of a region: the first rule's own verdict if it decides
@@ -364,6 +330,7 @@ impl TwoLevel<'_> {
         table: &mut Table,
         list: &[u32],
         view: &View<'_>,
+        (rules, uses): (&mut [Rule], &mut [u32]),
         made: &mut Made,
     ) -> NftVerdict {
         let first = list[0] as usize;
@@ -371,23 +338,28 @@ impl TwoLevel<'_> {
             return self.verdict(view.subset[first] as usize);
         }
         let mut merged = made.take_merged();
-        merge_adjacent(list, view.rules, &mut merged);
-        let mut rules = Vec::with_capacity(merged.len() + 1);
+        merge_adjacent(list, rules, &mut merged);
         for m in merged.drain(..) {
             match m {
-                Merged::Joined(r) => expand(table, r, &mut rules),
-                Merged::Rule(p) => made.expanded(table, p, view.rules, &mut rules),
+                Merged::Joined(r) => made.push_expanded(table, r),
+                Merged::Rule(p) => {
+                    // Rules joined into another are not counted down, so
+                    // they are never moved out (only cloned).
+                    uses[p as usize] -= 1;
+                    let last = uses[p as usize] == 0;
+                    made.push_position(table, p, rules, last);
+                }
             }
         }
         made.put_merged(merged);
         if self.lowering.continuation && !view.terminal[*list.last().unwrap_or(&0) as usize] {
-            rules.push(Rule::verdict(vec![], NftVerdict::Goto(view.next.clone())));
+            made.push(Rule::verdict(vec![], NftVerdict::Goto(view.next.clone())));
         }
-        let name = made.chain(table, rules);
+        let name = made.chain(table);
         if self.lowering.continuation {
-            NftVerdict::Goto(name.into())
+            NftVerdict::Goto(name)
         } else {
-            NftVerdict::Jump(name.into())
+            NftVerdict::Jump(name)
         }
     }
 }

@@ -1,0 +1,285 @@
+//! The region chains one build of a lead map's window makes ([`Made`]):
+//! each region's rules assembled (every ACL rule's expansion made once and
+//! reused), the chain found or added by the hash of its rules' digests and
+//! named by it, and the chains moved into the table in name order, in one
+//! ordered merge ([`add_chains`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use super::region_rules::{expand, spelled_out, Merged};
+use crate::boxes::{FastBuild, FastHasher};
+use crate::ir::{Chain, Rule, Table, Verdict};
+
+/// What one build of a lead map's window makes as it goes.
+/// `expansions`: the expansions ([`expand`]) of its rules, by position,
+/// made when a chain first needs one (the same ACL rule sits in many region
+/// chains, and its expansion depends on the rule alone; value sets are
+/// found by content). `chains`: the region chains it adds (keyed by name,
+/// as the table holds them), found by the hash of their rules and the
+/// collision suffix (`index`), with their shared names, moved into the
+/// table at the end ([`Made::finish`]): searching the table's
+/// ordered map once per chain (~17k names sharing a long prefix at 10k
+/// rules) cost more than the rest of making them. `in_table`: whether the
+/// table already holds chains of this prefix (an earlier window), to be
+/// searched as well.
+pub(super) struct Made {
+    prefix: String,
+    /// [`merge_adjacent`]'s buffer.
+    merged: Vec<Merged>,
+    expansions: Vec<Option<Expansion>>,
+    /// What a rule moved into its last chain leaves behind.
+    placeholder: Rule,
+    /// The chain being assembled: its rules and their digests.
+    rules: Vec<Rule>,
+    digests: Vec<u64>,
+    chains: Vec<(String, Chain)>,
+    /// Per chain: its name, shared by the verdicts entering it, and the
+    /// hash of its rules.
+    names: Vec<(Arc<str>, u64)>,
+    index: HashMap<(u64, u32), u32, FastBuild>,
+    in_table: bool,
+}
+
+impl Made {
+    /// For chains named `<prefix>_<hash>`, about `regions` of them.
+    pub fn new(table: &Table, prefix: &str, regions: usize) -> Self {
+        let stem = format!("{prefix}_");
+        let in_table = table
+            .chains
+            .range::<str, _>((Bound::Included(stem.as_str()), Bound::Unbounded))
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&stem));
+        Self {
+            prefix: prefix.to_owned(),
+            merged: Vec::new(),
+            expansions: Vec::new(),
+            placeholder: Rule::verdict(Vec::new(), Verdict::Accept),
+            rules: Vec::new(),
+            digests: Vec::new(),
+            chains: Vec::with_capacity(regions),
+            names: Vec::with_capacity(regions),
+            index: HashMap::with_capacity_and_hasher(regions, FastBuild::default()),
+            in_table,
+        }
+    }
+
+    /// The buffer for [`merge_adjacent`] (empty), to be put back.
+    pub fn take_merged(&mut self) -> Vec<Merged> {
+        std::mem::take(&mut self.merged)
+    }
+
+    pub fn put_merged(&mut self, merged: Vec<Merged>) {
+        self.merged = merged;
+    }
+
+    /// Adds rule `r` to the chain being assembled.
+    pub fn push(&mut self, r: Rule) {
+        self.digests.push(digest(&r));
+        self.rules.push(r);
+    }
+
+    /// Adds rule `r`, expanded, to the chain being assembled.
+    pub fn push_expanded(&mut self, table: &mut Table, r: Rule) {
+        let start = self.rules.len();
+        expand(table, r, &mut self.rules);
+        self.digests.extend(self.rules[start..].iter().map(digest));
+    }
+
+    /// Adds the rule at position `p` of `rules`, expanded, to the chain
+    /// being assembled (expansion and digests made on first use). On its
+    /// `last` use the rule, or its cached expansion, is moved into the
+    /// chain rather than cloned (most rules sit in one chain), leaving a
+    /// placeholder at `p`.
+    pub fn push_position(&mut self, table: &mut Table, p: u32, rules: &mut [Rule], last: bool) {
+        let p = p as usize;
+        match self.expansions.get_mut(p).and_then(Option::as_mut) {
+            Some(Expansion::Plain(d)) => {
+                self.digests.push(*d);
+                let r = match last {
+                    true => std::mem::replace(&mut rules[p], self.placeholder.clone()),
+                    false => rules[p].clone(),
+                };
+                self.rules.push(r);
+                return;
+            }
+            Some(Expansion::Spelled(e, d)) => {
+                if last {
+                    self.rules.append(e);
+                    self.digests.append(d);
+                    self.expansions[p] = None;
+                } else {
+                    self.rules.extend_from_slice(e);
+                    self.digests.extend_from_slice(d);
+                }
+                return;
+            }
+            None => {}
+        }
+        let spelled = rules[p].matches.iter().any(spelled_out);
+        let r = match last {
+            true => std::mem::replace(&mut rules[p], self.placeholder.clone()),
+            false => rules[p].clone(),
+        };
+        if !last && self.expansions.len() <= p {
+            self.expansions.resize(rules.len().max(p + 1), None);
+        }
+        if !spelled {
+            let d = digest(&r);
+            if !last {
+                self.expansions[p] = Some(Expansion::Plain(d));
+            }
+            self.digests.push(d);
+            self.rules.push(r);
+            return;
+        }
+        let start = self.rules.len();
+        expand(table, r, &mut self.rules);
+        let digests: Vec<u64> = self.rules[start..].iter().map(digest).collect();
+        self.digests.extend_from_slice(&digests);
+        if !last {
+            self.expansions[p] = Some(Expansion::Spelled(self.rules[start..].to_vec(), digests));
+        }
+    }
+
+    /// The name of the chain holding the rules assembled (which it takes):
+    /// `<prefix>_<hash of their digests>` (`_<n>` appended while the name
+    /// is taken by other content), made unless it exists.
+    pub fn chain(&mut self, table: &Table) -> Arc<str> {
+        let mut h = FastHasher::default();
+        h.write_usize(self.digests.len());
+        for &d in &self.digests {
+            h.write_u64(d);
+        }
+        self.digests.clear();
+        let hash = h.finish();
+        // Exactly as long as it needs to be.
+        let rules: Vec<Rule> = self.rules.drain(..).collect();
+        let mut n = 0u32;
+        loop {
+            if self.in_table {
+                let name = chain_name(&self.prefix, hash, n);
+                match table.chains.get(&name) {
+                    Some(c) if c.rules == rules => return name.into(),
+                    Some(_) => {
+                        n += 1;
+                        continue;
+                    }
+                    None => {}
+                }
+            }
+            match self.index.get(&(hash, n)) {
+                Some(&i) if self.chains[i as usize].1.rules == rules => {
+                    return self.names[i as usize].0.clone();
+                }
+                Some(_) => n += 1,
+                None => {
+                    let name = chain_name(&self.prefix, hash, n);
+                    let shared: Arc<str> = name.as_str().into();
+                    self.index.insert((hash, n), self.chains.len() as u32);
+                    self.names.push((shared.clone(), hash));
+                    let chain = Chain {
+                        name: name.clone(),
+                        base: None,
+                        rules,
+                    };
+                    self.chains.push((name, chain));
+                    return shared;
+                }
+            }
+        }
+    }
+
+    /// The chains made, by name, in name order. Names differ in their
+    /// hash's fixed-width hex digits first, so the hash orders them (the
+    /// names only on equal hashes); each chain is moved once.
+    fn sorted(self) -> Vec<(String, Chain)> {
+        let mut order: Vec<(u64, u32)> = (self.names.iter())
+            .zip(0..)
+            .map(|((_, hash), i)| (*hash, i))
+            .collect();
+        let mut chains = self.chains;
+        order.sort_unstable_by(|a, b| {
+            (a.0.cmp(&b.0)).then_with(|| chains[a.1 as usize].0.cmp(&chains[b.1 as usize].0))
+        });
+        let mut out = Vec::with_capacity(order.len());
+        for (_, i) in order {
+            let empty = (String::new(), Chain::regular(String::new()));
+            out.push(std::mem::replace(&mut chains[i as usize], empty));
+        }
+        out
+    }
+
+    /// Moves the chains made into `table`: in one ordered merge (which
+    /// rewrites the whole map) when they are many, else one by one.
+    pub fn finish(self, table: &mut Table) {
+        let chains = self.sorted();
+        if chains.len() * 16 < table.chains.len() {
+            table.chains.extend(chains);
+        } else {
+            add_chains(table, chains);
+        }
+    }
+
+    /// Appends the chains made to `out` (by name), in name order.
+    pub fn finish_into(self, out: &mut Vec<(String, Chain)>) {
+        if out.is_empty() {
+            *out = self.sorted();
+        } else {
+            out.extend(self.sorted());
+        }
+    }
+}
+
+/// Adds `chains` (by name; no name already in `table`) to `table` in one
+/// ordered merge: a merge per segment would rewrite the table's whole map
+/// each time. When the table holds few chains yet, they are the ones
+/// inserted, into the new map.
+pub(super) fn add_chains(table: &mut Table, chains: Vec<(String, Chain)>) {
+    if chains.is_empty() {
+        return;
+    }
+    // Segments come in name order: the map's stable sort finds one run.
+    let mut chains: BTreeMap<String, Chain> = chains.into_iter().collect();
+    if table.chains.len() * 16 < chains.len() {
+        std::mem::swap(&mut table.chains, &mut chains);
+        table.chains.extend(chains);
+    } else {
+        table.chains.append(&mut chains);
+    }
+}
+
+/// `<prefix>_<hash, 16 hex digits>`, then `_<n>` if `n` > 0.
+fn chain_name(prefix: &str, hash: u64, n: u32) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut name = String::with_capacity(prefix.len() + 24);
+    name.push_str(prefix);
+    name.push('_');
+    for i in (0..16).rev() {
+        name.push(HEX[(hash >> (4 * i)) as usize & 0xf] as char);
+    }
+    if n > 0 {
+        name.push('_');
+        name.push_str(&n.to_string());
+    }
+    name
+}
+
+/// A rule's expansion ([`expand`]) and the digests of its rules.
+#[derive(Clone)]
+enum Expansion {
+    /// Nothing to spell out: the rule itself.
+    Plain(u64),
+    Spelled(Vec<Rule>, Vec<u64>),
+}
+
+/// A rule's digest: the hash of its content. A chain is named by the hash
+/// of its rules' digests, so each distinct rule's content is hashed once,
+/// not once per chain it sits in.
+fn digest(r: &Rule) -> u64 {
+    let mut h = FastHasher::default();
+    r.hash(&mut h);
+    h.finish()
+}
