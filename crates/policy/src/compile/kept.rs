@@ -14,9 +14,9 @@
 //! plan), plus each box's precedence key, so an inserted rule's place is a
 //! binary search. A list planned as one run also keeps its [`Slack`],
 //! which proves most one-box changes leave it one run without planning
-//! its 100k boxes again (`slack.rs`). Keys carry the rule's index in the endpoint's whole rule
-//! list; an insertion or removal at index `p` shifts the later ones, in
-//! every kept list, so keys stay exact. Also here: how two rule lists
+//! its 100k boxes again (`slack.rs`). Keys carry the rule's index in the
+//! endpoint's whole rule list; an insertion or removal at index `p`
+//! shifts the later ones, in every kept list, so keys stay exact. Also here: how two rule lists
 //! differ by one rule, and whether the segment plan survives it.
 
 use std::ops::Range;
