@@ -349,12 +349,8 @@ impl Engine {
         // over the whole list per connection (thousands of them at 10k
         // rules); a few connections are each checked in one pass instead
         // (sorting 100k rules twice was 9 % of a one-rule change).
-        let few = flows.len() <= FEW_FLOWS;
-        let ordered = if few {
-            [vec![], vec![]]
-        } else {
-            [Direction::In, Direction::Out].map(|d| policy.ordered_rules(point, d))
-        };
+        let ordered = (flows.len() > FEW_FLOWS)
+            .then(|| [Direction::In, Direction::Out].map(|d| policy.ordered_rules(point, d)));
         let refused: Vec<Flow> = flows
             .into_iter()
             .filter(|f| {
@@ -368,15 +364,12 @@ impl Engine {
                     p = p.with_ports(s, d);
                 }
                 p.ct = CtState::New;
-                let decision = if few {
-                    evaluate(policy, point, &p)
-                } else {
-                    evaluate_ordered(
-                        policy,
-                        point,
-                        &p,
-                        &ordered[usize::from(direction == Direction::Out)],
-                    )
+                let decision = match &ordered {
+                    Some(o) => {
+                        let rules = &o[usize::from(direction == Direction::Out)];
+                        evaluate_ordered(policy, point, &p, rules)
+                    }
+                    None => evaluate(policy, point, &p),
                 };
                 decision.verdict == Verdict::Block
             })
