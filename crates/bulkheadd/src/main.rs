@@ -3,7 +3,8 @@
 //! [--api-max-connections-per-uid N] [--metrics-address ADDR:PORT]
 //! [--web-address ADDR:PORT] [--etcd URL[,URL...] --node NAME
 //! --underlay-address IP [--etcd-cacert F --etcd-cert F --etcd-key F]
-//! [--node-ttl DURATION] [--lost-node-grace DURATION]]`: bulkhead's service.
+//! [--node-ttl DURATION] [--lost-node-grace DURATION]]
+//! [--warm-namespaces N]`: bulkhead's service.
 
 use std::path::PathBuf;
 
@@ -80,6 +81,10 @@ struct Args {
     /// address blocks); without it only `bulkhead node rm` removes one.
     #[arg(long, value_name = "DURATION", value_parser = bulkheadd::run::parse_duration)]
     lost_node_grace: Option<std::time::Duration>,
+    /// Network namespaces kept made ahead of their create, so that a
+    /// namespace create only pins one (0: make each at its create).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=64))]
+    warm_namespaces: u32,
 }
 
 fn main() {
@@ -127,6 +132,7 @@ fn main() {
         },
         metrics_address: args.metrics_address,
         web_address: args.web_address,
+        warm_namespaces: args.warm_namespaces as usize,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -34,6 +34,9 @@ pub struct Options {
     pub web_address: Option<SocketAddr>,
     /// The cluster to join (`None`: a cluster of one, as before).
     pub cluster: Option<bulkhead_cluster::Config>,
+    /// Network namespaces kept made ahead of their create (0: none); see
+    /// `docs/design.md`, "Namespaces made ahead".
+    pub warm_namespaces: usize,
 }
 
 /// The gid of `group`: a group name from the group database, or a number.
@@ -87,7 +90,9 @@ pub fn open_engine_with(opts: &Options, metrics: Option<&Arc<Metrics>>) -> Resul
     if let Some(m) = metrics {
         store.observe_commits(m.commit_observer());
     }
-    let kernel = HostKernel::open(None).map_err(|e| e.to_string())?;
+    let kernel = HostKernel::open(None)
+        .and_then(|k| k.warm_namespaces(opts.warm_namespaces))
+        .map_err(|e| e.to_string())?;
     let config = Config {
         netns_prefix: opts.netns_prefix.clone(),
     };

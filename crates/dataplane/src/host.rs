@@ -39,6 +39,7 @@ mod owned;
 mod port;
 mod sweep;
 mod tunnel;
+mod warm;
 
 pub use l2::{VXLAN_OVERHEAD, VXLAN_PORT};
 
@@ -75,6 +76,9 @@ pub struct HostKernel {
     protected: Vec<(NetnsId, Protected)>,
     /// The DHCP servers of vm ports, in the host namespace.
     dhcp: crate::dhcp::DhcpServers,
+    /// Namespaces made ahead of their create, if asked for
+    /// ([`HostKernel::warm_namespaces`]).
+    warm: Option<warm::Warm>,
 }
 
 impl HostKernel {
@@ -104,6 +108,45 @@ impl HostKernel {
             owned: owned::Owned::default(),
             protected: ns::protected_now(host),
             dhcp: crate::dhcp::DhcpServers::new(host.map(Path::to_path_buf)),
+            warm: None,
+        })
+    }
+
+    /// Keeps up to `size` namespaces made ahead of their create
+    /// (`host/warm.rs`): [`Kernel::create_netns`] then pins one of them
+    /// instead of making one. 0 keeps none (the default).
+    pub fn warm_namespaces(mut self, size: usize) -> Result<Self> {
+        self.warm = match size {
+            0 => None,
+            n => Some(
+                warm::Warm::start(n, Self::make_warm)
+                    .map_err(|e| KernelError::io("start the namespace pool", &e))?,
+            ),
+        };
+        Ok(self)
+    }
+
+    /// A namespace for the pool, readied as [`Self::ready_netns_here`] does.
+    fn make_warm() -> Result<warm::Made> {
+        let (ns, ready) = netns::create_unpinned(|| Self::ready_netns_here(None))
+            .map_err(|e| KernelError::io("make a namespace", &e))?;
+        Ok(warm::Made {
+            ns,
+            sockets: ready?,
+        })
+    }
+
+    /// Pins a namespace from the pool at `name`, if one is ready; `None`
+    /// when the pool is empty or off.
+    fn create_netns_warm(&self, name: &str) -> Option<Result<PathBuf>> {
+        let mut made = self.warm.as_ref()?.take()?;
+        Some(match netns::pin(name, &made.ns) {
+            Ok(path) => {
+                made.sockets.rtnl.name_netns(&path);
+                self.owned.keep(&path, made.sockets);
+                Ok(path)
+            }
+            Err(e) => Err(KernelError::io(format!("create netns {name}"), &e)),
         })
     }
 
@@ -117,15 +160,25 @@ impl HostKernel {
     /// A namespace just made, run by the thread still inside it
     /// ([`netns::create_with`]): loopback up, strict TCP tracking, and the
     /// sockets later calls for it reuse, all opened there (no entry per
-    /// socket or setting). `path` names it in errors.
-    fn ready_netns_here(path: &Path) -> Result<owned::NsSockets> {
-        let mut rtnl = Rtnl::here_named(path).map_err(err)?;
+    /// socket or setting). `path` names it in errors (`None`: not pinned
+    /// yet).
+    fn ready_netns_here(path: Option<&Path>) -> Result<owned::NsSockets> {
+        let mut rtnl = match path {
+            Some(p) => Rtnl::here_named(p),
+            None => Rtnl::current(),
+        }
+        .map_err(err)?;
         let mut b = Batch::new();
         b.set_up("lo");
         rtnl.execute(&b).map_err(err)?;
         ns::strict_tcp_here()?;
         let nft = NftSocket::open(None).map_err(err)?;
         Ok(owned::NsSockets { rtnl, nft })
+    }
+
+    /// How many namespaces made ahead wait in the pool now.
+    pub fn warm_ready(&self) -> usize {
+        self.warm.as_ref().map_or(0, warm::Warm::ready)
     }
 
     /// How many namespaces made by this kernel have sockets kept open.
@@ -154,8 +207,11 @@ impl Kernel for HostKernel {
     }
 
     fn create_netns(&self, name: &str) -> Result<PathBuf> {
+        if let Some(pinned) = self.create_netns_warm(name) {
+            return pinned;
+        }
         let pin = netns::path_of(name);
-        let (path, ready) = netns::create_with(name, || Self::ready_netns_here(&pin))
+        let (path, ready) = netns::create_with(name, || Self::ready_netns_here(Some(&pin)))
             .map_err(|e| KernelError::io(format!("create netns {name}"), &e))?;
         match ready {
             Ok(sockets) => {

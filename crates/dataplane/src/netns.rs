@@ -92,14 +92,7 @@ pub fn create_with<R>(name: &str, ready: impl FnOnce() -> R) -> io::Result<(Path
     // The calling thread makes the namespace and pins it, then goes home.
     let made = Entered::home().and_then(|home| {
         unshare(CloneFlags::CLONE_NEWNET).map_err(errno)?;
-        mount(
-            Some("/proc/thread-self/ns/net"),
-            &path,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(errno)?;
+        bind("/proc/thread-self/ns/net", &path)?;
         let out = ready();
         drop(home);
         Ok(out)
@@ -111,6 +104,51 @@ pub fn create_with<R>(name: &str, ready: impl FnOnce() -> R) -> io::Result<(Path
             Err(e)
         }
     }
+}
+
+/// Makes a fresh namespace that no pin holds, for [`pin`] later: the
+/// calling thread enters it, runs `ready` there (as in [`create_with`]),
+/// and goes home. The namespace lives as long as the returned file or
+/// anything `ready` opened in it.
+pub fn create_unpinned<R>(ready: impl FnOnce() -> R) -> io::Result<(File, R)> {
+    let home = Entered::home()?;
+    unshare(CloneFlags::CLONE_NEWNET).map_err(errno)?;
+    let ns = File::open("/proc/thread-self/ns/net")?;
+    let out = ready();
+    drop(home);
+    Ok((ns, out))
+}
+
+/// Pins the namespace `ns` (from [`create_unpinned`]) at
+/// `/run/netns/NAME`, as [`create`] would have. Fails with
+/// `AlreadyExists` if the pin exists; on any failure nothing is left.
+pub fn pin(name: &str, ns: &File) -> io::Result<PathBuf> {
+    use std::os::fd::AsRawFd;
+    prepare_run_dir()?;
+    let path = path_of(name);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    match bind(&format!("/proc/self/fd/{}", ns.as_raw_fd()), &path) {
+        Ok(()) => Ok(path),
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            Err(e)
+        }
+    }
+}
+
+/// Bind-mounts the namespace file `source` onto the pin `path`.
+fn bind(source: &str, path: &Path) -> io::Result<()> {
+    mount(
+        Some(source),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(errno)
 }
 
 /// Mounts stacked on one pin that [`delete`] takes off before giving up.

@@ -196,3 +196,95 @@ fn a_new_namespace_is_readied_from_inside_it() {
         "the caller's untouched"
     );
 }
+
+/// Waits (up to 10 s) until `kernel`'s pool holds `n` namespaces.
+fn pool_fills(kernel: &HostKernel, n: usize) -> bool {
+    let until = Instant::now() + Duration::from_secs(10);
+    while kernel.warm_ready() < n {
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// The names of this process's threads.
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("tasks")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_owned())
+        .collect()
+}
+
+/// A namespace made ahead of its create is pinned under the asked name as
+/// fresh as one made then: its own namespace (not the host's, the
+/// caller's or another create's), loopback up, strict TCP tracking, its
+/// sockets kept; the pool fills again; `delete_netns` lets it go like any
+/// other (nothing of the pool holds it); dropping the kernel stops the
+/// pool's thread.
+#[test]
+fn a_namespace_made_ahead_is_pinned_fresh_and_goes_with_delete() {
+    if !require_root() {
+        return;
+    }
+    use bulkhead_dataplane::sysctl;
+    const LOOSE: &str = "net.netfilter.nf_conntrack_tcp_loose";
+    let home = own_ns();
+    let host = NetnsGuard::create(&unique_name("wh")).expect("host ns");
+    let watch = NetnsGuard::create(&unique_name("ww")).expect("watch ns");
+    let kernel = HostKernel::open(Some(host.path()))
+        .and_then(|k| k.warm_namespaces(2))
+        .expect("kernel with a pool");
+    assert!(pool_fills(&kernel, 2), "the pool fills");
+
+    let (a, b) = (unique_name("wa"), unique_name("wb"));
+    let pa = kernel.create_netns(&a).expect("create from the pool");
+    let pb = kernel.create_netns(&b).expect("create from the pool");
+    assert_eq!(own_ns(), home, "the caller stays home");
+    let (ia, ib) = (ino(&pa), ino(&pb));
+    assert!(
+        ia != ib && ia != home && ia != ino(host.path()) && ib != home,
+        "each create pins a namespace of its own"
+    );
+    assert_eq!(kernel.kept_namespaces(), 2, "their sockets are kept");
+    assert_eq!(sysctl::read(Some(&pa), LOOSE).expect("read"), "0");
+    let lo = Command::new("ip")
+        .args(["-n", &a, "link", "show", "lo"])
+        .output()
+        .expect("ip");
+    assert!(String::from_utf8_lossy(&lo.stdout).contains("UP"), "lo up");
+    assert!(pool_fills(&kernel, 2), "the pool fills again");
+
+    // It goes with delete_netns (a veth tied to it vanishes from the
+    // watch namespace once the kernel frees it).
+    ip(&[
+        "-n",
+        watch.name(),
+        "link",
+        "add",
+        "wa0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "in0",
+        "netns",
+        &pa.display().to_string(),
+    ]);
+    kernel.delete_netns(&a).expect("delete_netns");
+    kernel.delete_netns(&b).expect("delete_netns");
+    kernel.settle();
+    assert!(
+        vanishes(&watch, "wa0"),
+        "a namespace from the pool outlived delete_netns"
+    );
+
+    assert!(thread_names().iter().any(|n| n == "bulkhead-warm-n"));
+    drop(kernel);
+    assert!(
+        !thread_names().iter().any(|n| n == "bulkhead-warm-n"),
+        "the pool's thread stops with the kernel"
+    );
+}

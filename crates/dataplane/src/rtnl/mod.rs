@@ -204,6 +204,12 @@ impl Rtnl {
         self.sock.release_buffer();
     }
 
+    /// Names the namespace this handle was opened in (`netns` in errors):
+    /// for a handle opened in a namespace before it was pinned.
+    pub fn name_netns(&mut self, netns: &Path) {
+        self.netns = Some(netns.to_path_buf());
+    }
+
     /// The namespace this handle acts on (`None`: the one it was opened in).
     pub fn netns(&self) -> Option<&Path> {
         self.netns.as_deref()
