@@ -45,6 +45,17 @@ pub enum ClientError {
         /// The HTTP error.
         error: hyper::Error,
     },
+    /// The exchange on a blocking socket broke off.
+    #[error("lost the connection to bulkheadd at {}: {}", socket.display(), os_text(error))]
+    Lost {
+        /// The socket path.
+        socket: PathBuf,
+        /// The OS error.
+        error: io::Error,
+    },
+    /// The daemon's answer is not an HTTP response this client can read.
+    #[error("unreadable response from bulkheadd: {0}")]
+    Malformed(String),
     /// The daemon answered with a body this client cannot read.
     #[error("unexpected response from bulkheadd: {0}")]
     Decode(serde_json::Error),
@@ -136,11 +147,7 @@ impl Client {
             .map_err(http_err)?
             .to_bytes();
         driver.abort();
-        if (200..300).contains(&status) {
-            Response::decode(cmd.response_kind(), &body).map_err(ClientError::Decode)
-        } else {
-            Err(ClientError::Api(error_from(status, &body)))
-        }
+        finish(cmd, status, &body)
     }
 
     /// `GET /v1/health`.
@@ -284,6 +291,15 @@ impl Client {
 }
 
 /// The daemon's error from a failure body, or one made from the status.
+/// The response `cmd` calls for, from the answer's status and body.
+pub(crate) fn finish(cmd: &Command, status: u16, body: &[u8]) -> Result<Response, ClientError> {
+    if (200..300).contains(&status) {
+        Response::decode(cmd.response_kind(), body).map_err(ClientError::Decode)
+    } else {
+        Err(ClientError::Api(error_from(status, body)))
+    }
+}
+
 fn error_from(status: u16, body: &[u8]) -> ApiError {
     if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
         // Through `new`: the message is folded to one line whatever sent it.

@@ -16,6 +16,7 @@ pub mod command;
 pub mod error;
 pub mod gate;
 pub mod metrics_route;
+mod oneshot;
 pub mod request;
 pub mod response;
 pub mod route;

@@ -7,7 +7,8 @@
 //! Both sides are timed from the first spawn to the last exit of a cycle,
 //! one cycle at a time, alternating bulkhead and netavark cycle by cycle so
 //! that the machine's load drifts over both alike. bulkhead: two spawns of
-//! the release `bulkhead` binary next to this executable (`--socket` of a
+//! the release `bulkhead` binary (its static build when there is one:
+//! [`crate::clients`]; `--socket` of a
 //! [`crate::daemon::Daemon`] in its throwaway host namespace, one nat
 //! network). netavark: the namespace made in-process (`unshare` + bind
 //! mount, what `ip netns add` does minus its spawn: in netavark's favour),
@@ -16,7 +17,7 @@
 //! floors (`bulkhead --version` twice; `nsenter … /bin/true` once) are
 //! printed beside them: most of both sides is process start-up.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,23 +37,6 @@ pub struct Args {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-/// The `bulkhead` CLI built next to this executable.
-fn cli_bin() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
-    let bin = exe
-        .parent()
-        .ok_or("executable without a directory")?
-        .join("bulkhead");
-    if bin.exists() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "{} missing: run `cargo build --release -p bulkhead` (bench/run does)",
-            bin.display()
-        ))
-    }
 }
 
 /// Runs `bulkhead --socket SOCK ARGS` to its exit; an error names the
@@ -85,8 +69,7 @@ struct Sides {
     nsenter_floor: Vec<f64>,
 }
 
-fn drive(n: usize) -> Result<Sides, String> {
-    let bin = cli_bin()?;
+fn drive(bin: &Path, n: usize) -> Result<Sides, String> {
     crate::peers::check_installed()?;
     let d = Daemon::start(None)?;
     let sock = d.socket();
@@ -141,9 +124,9 @@ fn drive(n: usize) -> Result<Sides, String> {
     for i in 0..n {
         let (ns, ep) = (format!("c{i}"), format!("e{i}"));
         let t = Instant::now();
-        cli(&bin, &sock, &["namespace", "create", &ns])?;
+        cli(bin, &sock, &["namespace", "create", &ns])?;
         cli(
-            &bin,
+            bin,
             &sock,
             &[
                 "endpoint",
@@ -157,8 +140,8 @@ fn drive(n: usize) -> Result<Sides, String> {
         )?;
         s.bh_setup.push(ms(t.elapsed()));
         let t = Instant::now();
-        cli(&bin, &sock, &["endpoint", "rm", &ep])?;
-        cli(&bin, &sock, &["namespace", "rm", &ns])?;
+        cli(bin, &sock, &["endpoint", "rm", &ep])?;
+        cli(bin, &sock, &["namespace", "rm", &ns])?;
         s.bh_tear.push(ms(t.elapsed()));
 
         let file = dir.path().join(format!("c{i}.json"));
@@ -179,7 +162,7 @@ fn drive(n: usize) -> Result<Sides, String> {
 
         let t = Instant::now();
         for _ in 0..2 {
-            let ok = Command::new(&bin)
+            let ok = Command::new(bin)
                 .arg("--version")
                 .stdout(Stdio::null())
                 .status()
@@ -207,7 +190,8 @@ pub fn run(args: &Args) -> Result<(), String> {
     if n == 0 {
         return Err("--cycles must be at least 1".into());
     }
-    let s = drive(n)?;
+    let bin = crate::clients::find("bulkhead")?;
+    let s = drive(bin.path(), n)?;
     let (bs, bt) = (p50_p99(&s.bh_setup), p50_p99(&s.bh_tear));
     println!("the CLI path: {n} cycles per side, alternating cycle by cycle; spawn to exit");
     println!("target: bulkhead CLI namespace create + endpoint create ≥ 5× faster than netavark setup (namespace made by the caller)");
@@ -244,7 +228,11 @@ pub fn run(args: &Args) -> Result<(), String> {
         &s.nsenter_floor,
     );
     println!();
-    println!("bulkhead: release `bulkhead` CLI against the release `bulkheadd` (redb store, commit log fdatasync, state on $TMPDIR).");
+    println!(
+        "bulkhead: release `bulkhead` CLI, {} build ({}), against the release `bulkheadd` (redb store, commit log fdatasync, state on $TMPDIR).",
+        bin.build,
+        bin.path.display()
+    );
     println!("netavark: namespace made in-process (no `ip netns add` spawn), then `nsenter --net=HOST netavark setup`; DNS off.");
     Ok(())
 }

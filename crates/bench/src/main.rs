@@ -6,6 +6,7 @@
 mod acl;
 mod all;
 mod cli_path;
+mod clients;
 mod cluster;
 mod counters;
 mod daemon;

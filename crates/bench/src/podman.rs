@@ -120,8 +120,8 @@ fn configure(dir: &Path, host: &Path, socket: &Path) -> Result<(Podman, Podman),
     for sub in ["plugins", "cni", "netavark", "ipam", "cnitmp", "navtmp"] {
         std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("mkdir {sub}: {e}"))?;
     }
-    let plugin = sibling("bulkhead-cni")?;
-    std::os::unix::fs::symlink(&plugin, dir.join("plugins/bulkhead-cni"))
+    let plugin = crate::clients::find("bulkhead-cni")?;
+    std::os::unix::fs::symlink(plugin.path(), dir.join("plugins/bulkhead-cni"))
         .map_err(|e| format!("plugin link: {e}"))?;
     let bh = format!(
         r#"{{"cniVersion":"1.0.0","name":"{BH_NET}","plugins":[{{"type":"bulkhead-cni",
@@ -178,20 +178,6 @@ fn configure(dir: &Path, host: &Path, socket: &Path) -> Result<(Podman, Podman),
         NAV_NET,
     ])?;
     Ok((cni, nav))
-}
-
-/// A binary built next to this executable.
-fn sibling(name: &str) -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
-    let bin = exe.with_file_name(name);
-    if bin.exists() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "{} missing: run `cargo build --release -p {name}` (bench/run does)",
-            bin.display()
-        ))
-    }
 }
 
 pub fn run(args: &Args) -> Result<(), String> {
@@ -291,8 +277,11 @@ fn print(runs: usize, rows: &Rows) {
         );
     }
     println!();
+    let plugin = crate::clients::find("bulkhead-cni")
+        .map(|b| format!("{} build ({})", b.build, b.path.display()))
+        .unwrap_or_else(|e| e);
     println!(
         "podman 4.3 (runc, cgroupfs, vfs storage, private state) in a throwaway host namespace; \
-         bulkheadd and bulkhead-cni: the release builds next to this executable."
+         bulkheadd: the release build next to this executable; bulkhead-cni: {plugin}."
     );
 }

@@ -226,7 +226,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             },
         )),
         Plan::Api(cmd) => {
-            let response = runtime()?.block_on(client.execute(&cmd))?;
+            // One call per process: a blocking exchange, no runtime.
+            let response = client.execute_blocking(&cmd)?;
             print(output::render(cli.output, &cmd, &response).as_bytes())
         }
     }
