@@ -130,10 +130,11 @@ impl HostKernel {
     fn make_warm() -> Result<warm::Made> {
         let (ns, ready) = netns::create_unpinned(|| Self::ready_netns_here(None))
             .map_err(|e| KernelError::io("make a namespace", &e))?;
-        Ok(warm::Made {
-            ns,
-            sockets: ready?,
-        })
+        let mut sockets = ready?;
+        // Until it is taken (as `owned` does for a namespace in use).
+        sockets.rtnl.release_buffer();
+        sockets.nft.release_buffer();
+        Ok(warm::Made { ns, sockets })
     }
 
     /// Pins a namespace from the pool at `name`, if one is ready; `None`
