@@ -83,12 +83,7 @@ pub fn create(name: &str) -> io::Result<PathBuf> {
 /// says it failed is the caller's call. A panic in `ready` still returns
 /// the thread home (the pin stays).
 pub fn create_with<R>(name: &str, ready: impl FnOnce() -> R) -> io::Result<(PathBuf, R)> {
-    prepare_run_dir()?;
-    let path = path_of(name);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
+    let path = new_pin(name)?;
     // The calling thread makes the namespace and pins it, then goes home.
     let made = Entered::home().and_then(|home| {
         unshare(CloneFlags::CLONE_NEWNET).map_err(errno)?;
@@ -97,13 +92,7 @@ pub fn create_with<R>(name: &str, ready: impl FnOnce() -> R) -> io::Result<(Path
         drop(home);
         Ok(out)
     });
-    match made {
-        Ok(out) => Ok((path, out)),
-        Err(e) => {
-            let _ = std::fs::remove_file(&path);
-            Err(e)
-        }
-    }
+    or_unpin(&path, made).map(|out| (path, out))
 }
 
 /// Makes a fresh namespace that no pin holds, for [`pin`] later: the
@@ -124,19 +113,29 @@ pub fn create_unpinned<R>(ready: impl FnOnce() -> R) -> io::Result<(File, R)> {
 /// `AlreadyExists` if the pin exists; on any failure nothing is left.
 pub fn pin(name: &str, ns: &File) -> io::Result<PathBuf> {
     use std::os::fd::AsRawFd;
+    let path = new_pin(name)?;
+    let bound = bind(&format!("/proc/self/fd/{}", ns.as_raw_fd()), &path);
+    or_unpin(&path, bound).map(|()| path)
+}
+
+/// Makes the empty pin file `/run/netns/NAME`; fails with `AlreadyExists`
+/// if it exists.
+fn new_pin(name: &str) -> io::Result<PathBuf> {
     prepare_run_dir()?;
     let path = path_of(name);
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&path)?;
-    match bind(&format!("/proc/self/fd/{}", ns.as_raw_fd()), &path) {
-        Ok(()) => Ok(path),
-        Err(e) => {
-            let _ = std::fs::remove_file(&path);
-            Err(e)
-        }
+    Ok(path)
+}
+
+/// `made`, with the pin file at `path` removed again if it failed.
+fn or_unpin<T>(path: &Path, made: io::Result<T>) -> io::Result<T> {
+    if made.is_err() {
+        let _ = std::fs::remove_file(path);
     }
+    made
 }
 
 /// Bind-mounts the namespace file `source` onto the pin `path`.

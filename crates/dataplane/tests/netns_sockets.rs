@@ -19,7 +19,11 @@ use bulkhead_dataplane::host::HostKernel;
 use bulkhead_dataplane::kernel::Kernel;
 use bulkhead_dataplane::netns::{self, NetnsGuard};
 use bulkhead_dataplane::rtnl::Rtnl;
+use bulkhead_dataplane::sysctl;
 use bulkhead_dataplane::testing::{require_root, unique_name};
+
+/// Off (0) in a namespace bulkhead readied; the kernel's default is 1.
+const LOOSE: &str = "net.netfilter.nf_conntrack_tcp_loose";
 
 fn own_ns() -> u64 {
     std::fs::metadata("/proc/thread-self/ns/net")
@@ -50,17 +54,22 @@ fn has_link(ns: &NetnsGuard, name: &str) -> bool {
         .is_some()
 }
 
-/// Waits (up to 10 s: the kernel frees a namespace on a work queue) for
-/// `name` to vanish from `ns`; whether it did.
-fn vanishes(ns: &NetnsGuard, name: &str) -> bool {
+/// Waits up to 10 s for `done`; whether it came.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + Duration::from_secs(10);
-    while has_link(ns, name) {
+    while !done() {
         if Instant::now() > until {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(5));
     }
     true
+}
+
+/// Whether `name` vanishes from `ns` (the kernel frees a namespace on a
+/// work queue).
+fn vanishes(ns: &NetnsGuard, name: &str) -> bool {
+    eventually(|| !has_link(ns, name))
 }
 
 #[test]
@@ -168,8 +177,6 @@ fn a_new_namespace_is_readied_from_inside_it() {
     if !require_root() {
         return;
     }
-    use bulkhead_dataplane::sysctl;
-    const LOOSE: &str = "net.netfilter.nf_conntrack_tcp_loose";
     let home = own_ns();
     let name = unique_name("cw");
     let (path, inside) = netns::create_with(&name, own_ns).expect("create_with");
@@ -197,16 +204,9 @@ fn a_new_namespace_is_readied_from_inside_it() {
     );
 }
 
-/// Waits (up to 10 s) until `kernel`'s pool holds `n` namespaces.
+/// Whether `kernel`'s pool comes to hold `n` namespaces.
 fn pool_fills(kernel: &HostKernel, n: usize) -> bool {
-    let until = Instant::now() + Duration::from_secs(10);
-    while kernel.warm_ready() < n {
-        if Instant::now() > until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    true
+    eventually(|| kernel.warm_ready() >= n)
 }
 
 /// The names of this process's threads.
@@ -229,8 +229,6 @@ fn a_namespace_made_ahead_is_pinned_fresh_and_goes_with_delete() {
     if !require_root() {
         return;
     }
-    use bulkhead_dataplane::sysctl;
-    const LOOSE: &str = "net.netfilter.nf_conntrack_tcp_loose";
     let home = own_ns();
     let host = NetnsGuard::create(&unique_name("wh")).expect("host ns");
     let watch = NetnsGuard::create(&unique_name("ww")).expect("watch ns");
