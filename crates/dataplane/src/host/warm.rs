@@ -21,10 +21,12 @@
 //!   thread and drops the unused ones (the kernel frees them).
 //! - A failure to make one is logged and retried after a pause, so a host
 //!   that refuses new namespaces costs one attempt per pause, not a spin.
-//! - The pool makes the next one [`REFILL_AFTER`] after the last take, not
-//!   at once: a namespace create is usually followed at once by an
-//!   endpoint create in it, and making a namespace meanwhile (~0.5 ms of
-//!   CPU, and `rtnl_lock` for its loopback) would slow that create down.
+//! - The pool makes the next one once no namespace has been taken for
+//!   [`REFILL_AFTER`], never beside a create: a namespace create is usually
+//!   followed at once by an endpoint create in it, and making a namespace
+//!   meanwhile (~0.5 ms of CPU, and `rtnl_lock` for its loopback) slowed
+//!   both down. Under creates closer together than that the pool drains
+//!   and each create makes its own, as without a pool: never slower.
 
 use std::fs::File;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
