@@ -152,6 +152,8 @@ pub fn run(args: &Args) -> Result<(), String> {
                 clients: 50,
                 per_client: 4,
                 state_in: None,
+                warm_namespaces: None,
+                pause_ms: 0.0,
             }),
             "acl" => acl::run(&acl::Args {
                 rules: args.rules.clone(),

@@ -42,6 +42,14 @@ pub struct Args {
     /// nothing: the figures are then the engine and the API without it.
     #[arg(long)]
     pub state_in: Option<PathBuf>,
+    /// The daemon's `--warm-namespaces` (default: the daemon's default).
+    #[arg(long, value_name = "N")]
+    pub warm_namespaces: Option<u32>,
+    /// A pause between two sequential create cycles, in milliseconds (a
+    /// client that does something else between calls; the daemon refills
+    /// its namespace pool in such pauses).
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    pub pause_ms: f64,
 }
 
 /// The `bulkheadd` built next to this executable.
@@ -309,6 +317,9 @@ fn drive(d: &Daemon, n: usize, args: &Args) -> Result<Figures, String> {
         }));
         ep_create.push(ms(t.elapsed()));
         call(format!("create endpoint e{i}"), r.map(drop))?;
+        if args.pause_ms > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(args.pause_ms / 1e3));
+        }
     }
     std::thread::sleep(Duration::from_millis(500));
     let full = d.memory()?;
@@ -349,7 +360,16 @@ pub fn run(args: &Args) -> Result<(), String> {
     if n == 0 {
         return Err("--endpoints must be at least 1".into());
     }
-    let mut d = Daemon::start(args.state_in.as_deref())?;
+    let extra: Vec<String> = args
+        .warm_namespaces
+        .map(|w| vec!["--warm-namespaces".into(), w.to_string()])
+        .unwrap_or_default();
+    let mut d = Daemon::start_in(
+        crate::peers::host("dmn")?,
+        "dmn",
+        args.state_in.as_deref(),
+        &extra,
+    )?;
     let f = drive(&d, n, args)?;
     let exit_secs = d.stop()?;
     let left = netns::list(&d.prefix).map_err(|e| e.to_string())?;
@@ -360,8 +380,10 @@ pub fn run(args: &Args) -> Result<(), String> {
         Path::new(&bin).display()
     );
     println!(
-        "one nat network; per endpoint: create namespace, create endpoint (redb store, fsync; state in {})",
-        args.state_in.as_deref().map_or_else(|| "$TMPDIR".into(), |p| p.display().to_string())
+        "one nat network; per endpoint: create namespace, create endpoint (redb store, fsync; state in {}); {} ms between cycles; warm namespaces: {}",
+        args.state_in.as_deref().map_or_else(|| "$TMPDIR".into(), |p| p.display().to_string()),
+        args.pause_ms,
+        args.warm_namespaces.map_or_else(|| "the daemon's default".into(), |w| w.to_string())
     );
     println!();
     println!("| bulkheadd | VmRSS | VmHWM (peak) | target |");
