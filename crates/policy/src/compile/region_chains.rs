@@ -14,17 +14,23 @@ use crate::boxes::{FastBuild, FastHasher};
 use crate::ir::{Chain, Rule, Table, Verdict};
 
 /// What one build of a lead map's window makes as it goes.
-/// `expansions`: the expansions ([`expand`]) of its rules, by position,
-/// made when a chain first needs one (the same ACL rule sits in many region
-/// chains, and its expansion depends on the rule alone; value sets are
-/// found by content). `chains`: the region chains it adds (keyed by name,
-/// as the table holds them), found by the hash of their rules and the
-/// collision suffix (`index`), with their shared names, moved into the
-/// table at the end ([`Made::finish`]): searching the table's
-/// ordered map once per chain (~17k names sharing a long prefix at 10k
-/// rules) cost more than the rest of making them. `in_table`: whether the
-/// table already holds chains of this prefix (an earlier window), to be
-/// searched as well.
+/// `expansions`: the expansions ([`expand`]) of its rules and their
+/// digests, by position, made when a chain first needs one (the same ACL
+/// rule sits in many region chains, and its expansion depends on the rule
+/// alone; value sets are found by content). `chains`: the region chains it
+/// adds (keyed by name, as the table holds them), found by the hash of
+/// their rules and the collision suffix (`index`), with their shared
+/// names, moved into the table at the end ([`Made::finish`]): searching the
+/// table's ordered map once per chain (~17k names sharing a long prefix at
+/// 10k rules) cost more than the rest of making them. `in_table`: whether
+/// the table already holds chains of this prefix (an earlier window), to
+/// be searched as well.
+///
+/// A chain is assembled in two steps: its parts are noted with their
+/// digests ([`Made::note_position`], [`Made::note_rule`]), then
+/// [`Made::chain`] finds it by their hash, and only a chain not found is
+/// made, its rules cloned (or moved, on their last use) straight into a
+/// vector of its exact size.
 pub(super) struct Made {
     prefix: String,
     /// [`merge_adjacent`]'s buffer.
@@ -32,8 +38,10 @@ pub(super) struct Made {
     expansions: Vec<Option<Expansion>>,
     /// What a rule moved into its last chain leaves behind.
     placeholder: Rule,
-    /// The chain being assembled: its rules and their digests.
-    rules: Vec<Rule>,
+    /// The chain being assembled: its parts, the rules of its parts that
+    /// are not positions (in order), and the digests of all its rules.
+    parts: Vec<Part>,
+    own: Vec<Rule>,
     digests: Vec<u64>,
     chains: Vec<(String, Chain)>,
     /// Per chain: its name, shared by the verdicts entering it, and the
@@ -41,6 +49,15 @@ pub(super) struct Made {
     names: Vec<(Arc<str>, u64)>,
     index: HashMap<(u64, u32), u32, FastBuild>,
     in_table: bool,
+}
+
+/// A part of the chain being assembled.
+#[derive(Clone, Copy)]
+enum Part {
+    /// The expansion of the rule at this position.
+    Position(u32),
+    /// This many rules of [`Made::own`].
+    Own(u32),
 }
 
 impl Made {
@@ -57,7 +74,8 @@ impl Made {
             merged: Vec::new(),
             expansions: Vec::new(),
             placeholder: Rule::verdict(Vec::new(), Verdict::Accept),
-            rules: Vec::new(),
+            parts: Vec::new(),
+            own: Vec::new(),
             digests: Vec::new(),
             chains: Vec::with_capacity(regions),
             names: Vec::with_capacity(regions),
@@ -75,94 +93,89 @@ impl Made {
         self.merged = merged;
     }
 
-    /// Adds rule `r` to the chain being assembled.
-    pub fn push(&mut self, r: Rule) {
-        self.digests.push(digest(&r));
-        self.rules.push(r);
+    /// Notes rule `r`, expanded, as the next part of the chain being
+    /// assembled.
+    pub fn note_rule(&mut self, table: &mut Table, r: Rule) {
+        let start = self.own.len();
+        expand(table, r, &mut self.own);
+        self.digests.extend(self.own[start..].iter().map(digest));
+        self.parts.push(Part::Own((self.own.len() - start) as u32));
     }
 
-    /// Adds rule `r`, expanded, to the chain being assembled.
-    pub fn push_expanded(&mut self, table: &mut Table, r: Rule) {
-        let start = self.rules.len();
-        expand(table, r, &mut self.rules);
-        self.digests.extend(self.rules[start..].iter().map(digest));
-    }
-
-    /// Adds the rule at position `p` of `rules`, expanded, to the chain
-    /// being assembled (expansion and digests made on first use). On its
-    /// `last` use the rule, or its cached expansion, is moved into the
-    /// chain rather than cloned (most rules sit in one chain), leaving a
-    /// placeholder at `p`.
-    pub fn push_position(&mut self, table: &mut Table, p: u32, rules: &mut [Rule], last: bool) {
-        let p = p as usize;
-        match self.expansions.get_mut(p).and_then(Option::as_mut) {
-            Some(Expansion::Plain(d)) => {
-                self.digests.push(*d);
-                let r = match last {
-                    true => std::mem::replace(&mut rules[p], self.placeholder.clone()),
-                    false => rules[p].clone(),
-                };
-                self.rules.push(r);
-                return;
-            }
-            Some(Expansion::Spelled(e, d)) => {
-                if last {
-                    self.rules.append(e);
-                    self.digests.append(d);
-                    self.expansions[p] = None;
-                } else {
-                    self.rules.extend_from_slice(e);
-                    self.digests.extend_from_slice(d);
+    /// Notes the rule at position `p` of `rules`, expanded, as the next
+    /// part of the chain being assembled, and counts it down in `uses`. On
+    /// its last use the rule, or its expansion, is moved into the chain
+    /// rather than cloned (most rules sit in one chain), leaving a
+    /// placeholder; on others its expansion and digests are kept for the
+    /// next chains (made on first use).
+    pub fn note_position(
+        &mut self,
+        table: &mut Table,
+        p: u32,
+        rules: &mut [Rule],
+        uses: &mut [u32],
+    ) {
+        let at = p as usize;
+        uses[at] -= 1;
+        if uses[at] == 0 {
+            let start = self.own.len();
+            match self.expansions.get_mut(at).and_then(Option::take) {
+                Some(Expansion::Plain(d)) => {
+                    self.own
+                        .push(std::mem::replace(&mut rules[at], self.placeholder.clone()));
+                    self.digests.push(d);
                 }
-                return;
+                Some(Expansion::Spelled(mut e, d)) => {
+                    self.own.append(&mut e);
+                    self.digests.extend_from_slice(&d);
+                }
+                None => {
+                    let r = std::mem::replace(&mut rules[at], self.placeholder.clone());
+                    expand(table, r, &mut self.own);
+                    self.digests.extend(self.own[start..].iter().map(digest));
+                }
             }
-            None => {}
-        }
-        let spelled = rules[p].matches.iter().any(spelled_out);
-        let r = match last {
-            true => std::mem::replace(&mut rules[p], self.placeholder.clone()),
-            false => rules[p].clone(),
-        };
-        if !last && self.expansions.len() <= p {
-            self.expansions.resize(rules.len().max(p + 1), None);
-        }
-        if !spelled {
-            let d = digest(&r);
-            if !last {
-                self.expansions[p] = Some(Expansion::Plain(d));
-            }
-            self.digests.push(d);
-            self.rules.push(r);
+            self.parts.push(Part::Own((self.own.len() - start) as u32));
             return;
         }
-        let start = self.rules.len();
-        expand(table, r, &mut self.rules);
-        let digests: Vec<u64> = self.rules[start..].iter().map(digest).collect();
-        self.digests.extend_from_slice(&digests);
-        if !last {
-            self.expansions[p] = Some(Expansion::Spelled(self.rules[start..].to_vec(), digests));
+        if self.expansions.len() <= at {
+            self.expansions.resize(rules.len().max(at + 1), None);
         }
+        let e = self.expansions[at].get_or_insert_with(|| {
+            let r = &rules[at];
+            if !r.matches.iter().any(spelled_out) {
+                return Expansion::Plain(digest(r));
+            }
+            let mut e = Vec::new();
+            expand(table, r.clone(), &mut e);
+            let d = e.iter().map(digest).collect();
+            Expansion::Spelled(e, d)
+        });
+        match e {
+            Expansion::Plain(d) => self.digests.push(*d),
+            Expansion::Spelled(_, d) => self.digests.extend_from_slice(d),
+        }
+        self.parts.push(Part::Position(p));
     }
 
-    /// The name of the chain holding the rules assembled (which it takes):
+    /// The name of the chain holding the rules noted:
     /// `<prefix>_<hash of their digests>` (`_<n>` appended while the name
     /// is taken by other content), made unless it exists.
-    pub fn chain(&mut self, table: &Table) -> Arc<str> {
+    pub fn chain(&mut self, table: &Table, rules: &[Rule]) -> Arc<str> {
         let mut h = FastHasher::default();
         h.write_usize(self.digests.len());
         for &d in &self.digests {
             h.write_u64(d);
         }
+        let len = self.digests.len();
         self.digests.clear();
         let hash = h.finish();
-        // Exactly as long as it needs to be.
-        let rules: Vec<Rule> = self.rules.drain(..).collect();
         let mut n = 0u32;
-        loop {
+        let found = loop {
             if self.in_table {
                 let name = chain_name(&self.prefix, hash, n);
                 match table.chains.get(&name) {
-                    Some(c) if c.rules == rules => return name.into(),
+                    Some(c) if self.holds(&c.rules, len, rules) => break Some(name.into()),
                     Some(_) => {
                         n += 1;
                         continue;
@@ -171,25 +184,72 @@ impl Made {
                 }
             }
             match self.index.get(&(hash, n)) {
-                Some(&i) if self.chains[i as usize].1.rules == rules => {
-                    return self.names[i as usize].0.clone();
+                Some(&i) if self.holds(&self.chains[i as usize].1.rules, len, rules) => {
+                    break Some(self.names[i as usize].0.clone());
                 }
                 Some(_) => n += 1,
-                None => {
-                    let name = chain_name(&self.prefix, hash, n);
-                    let shared: Arc<str> = name.as_str().into();
-                    self.index.insert((hash, n), self.chains.len() as u32);
-                    self.names.push((shared.clone(), hash));
-                    let chain = Chain {
-                        name: name.clone(),
-                        base: None,
-                        rules,
-                    };
-                    self.chains.push((name, chain));
-                    return shared;
+                None => break None,
+            }
+        };
+        if let Some(name) = found {
+            self.parts.clear();
+            self.own.clear();
+            return name;
+        }
+        let rules = self.assemble(len, rules);
+        let name = chain_name(&self.prefix, hash, n);
+        let shared: Arc<str> = name.as_str().into();
+        self.index.insert((hash, n), self.chains.len() as u32);
+        self.names.push((shared.clone(), hash));
+        let chain = Chain {
+            name: name.clone(),
+            base: None,
+            rules,
+        };
+        self.chains.push((name, chain));
+        shared
+    }
+
+    /// Whether `chain` holds exactly the `len` rules noted.
+    fn holds(&self, chain: &[Rule], len: usize, rules: &[Rule]) -> bool {
+        if chain.len() != len {
+            return false;
+        }
+        let (mut at, mut own) = (0, 0);
+        for part in &self.parts {
+            let slice: &[Rule] = match *part {
+                Part::Position(p) => match &self.expansions[p as usize] {
+                    Some(Expansion::Spelled(e, _)) => e,
+                    _ => std::slice::from_ref(&rules[p as usize]),
+                },
+                Part::Own(k) => {
+                    own += k as usize;
+                    &self.own[own - k as usize..own]
                 }
+            };
+            if chain[at..at + slice.len()] != *slice {
+                return false;
+            }
+            at += slice.len();
+        }
+        true
+    }
+
+    /// The `len` rules noted, in a vector of exactly that size (the parts
+    /// taken: rules at positions cloned, the others moved).
+    fn assemble(&mut self, len: usize, rules: &[Rule]) -> Vec<Rule> {
+        let mut out = Vec::with_capacity(len);
+        let mut own = self.own.drain(..);
+        for part in self.parts.drain(..) {
+            match part {
+                Part::Own(k) => out.extend(own.by_ref().take(k as usize)),
+                Part::Position(p) => match &self.expansions[p as usize] {
+                    Some(Expansion::Spelled(e, _)) => out.extend_from_slice(e),
+                    _ => out.push(rules[p as usize].clone()),
+                },
             }
         }
+        out
     }
 
     /// The chains made, by name, in name order. Names differ in their

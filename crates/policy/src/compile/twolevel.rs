@@ -341,21 +341,18 @@ impl TwoLevel<'_> {
         merge_adjacent(list, rules, &mut merged);
         for m in merged.drain(..) {
             match m {
-                Merged::Joined(r) => made.push_expanded(table, r),
-                Merged::Rule(p) => {
-                    // Rules joined into another are not counted down, so
-                    // they are never moved out (only cloned).
-                    uses[p as usize] -= 1;
-                    let last = uses[p as usize] == 0;
-                    made.push_position(table, p, rules, last);
-                }
+                Merged::Joined(r) => made.note_rule(table, r),
+                // Rules joined into another are not counted down, so they
+                // are never moved out (only cloned).
+                Merged::Rule(p) => made.note_position(table, p, rules, uses),
             }
         }
         made.put_merged(merged);
         if self.lowering.continuation && !view.terminal[*list.last().unwrap_or(&0) as usize] {
-            made.push(Rule::verdict(vec![], NftVerdict::Goto(view.next.clone())));
+            let next = Rule::verdict(vec![], NftVerdict::Goto(view.next.clone()));
+            made.note_rule(table, next);
         }
-        let name = made.chain(table);
+        let name = made.chain(table, rules);
         if self.lowering.continuation {
             NftVerdict::Goto(name)
         } else {
