@@ -164,6 +164,19 @@ impl Estimate {
         true
     }
 
+    /// Room for the boundaries of `boxes` (at most two per interval), so
+    /// that the sets do not grow while a run is planned.
+    pub(crate) fn reserve(&mut self, boxes: &[RuleBox]) {
+        for (d, set) in self.bounds.iter_mut().enumerate() {
+            let n: usize = boxes
+                .iter()
+                .filter_map(|b| b[d].as_ref())
+                .map(|ivs| 2 * ivs.len())
+                .sum();
+            set.reserve(n);
+        }
+    }
+
     /// The estimate of an empty run, keeping the sets' capacity.
     pub(crate) fn clear(&mut self) {
         for set in &mut self.bounds {
@@ -189,6 +202,7 @@ fn plan_with(boxes: &[RuleBox], skip: Option<usize>, blowup: u64) -> Vec<Range<u
     let mut out = Vec::new();
     let mut start = 0;
     let mut est = Estimate::default();
+    est.reserve(boxes);
     let kept = boxes
         .iter()
         .enumerate()

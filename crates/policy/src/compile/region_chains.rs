@@ -43,9 +43,10 @@ pub(super) struct Made {
     parts: Vec<Part>,
     own: Vec<Rule>,
     digests: Vec<u64>,
-    chains: Vec<(String, Chain)>,
-    /// Per chain: its name, shared by the verdicts entering it, and the
-    /// hash of its rules.
+    /// Per chain: its rules; its name, shared by the verdicts entering it,
+    /// and the hash of its rules. The chains themselves (two more copies
+    /// of the name) are made at the end, in name order.
+    chains: Vec<Vec<Rule>>,
     names: Vec<(Arc<str>, u64)>,
     index: HashMap<(u64, u32), u32, FastBuild>,
     in_table: bool,
@@ -184,7 +185,7 @@ impl Made {
                 }
             }
             match self.index.get(&(hash, n)) {
-                Some(&i) if self.holds(&self.chains[i as usize].1.rules, len, rules) => {
+                Some(&i) if self.holds(&self.chains[i as usize], len, rules) => {
                     break Some(self.names[i as usize].0.clone());
                 }
                 Some(_) => n += 1,
@@ -197,16 +198,10 @@ impl Made {
             return name;
         }
         let rules = self.assemble(len, rules);
-        let name = chain_name(&self.prefix, hash, n);
-        let shared: Arc<str> = name.as_str().into();
+        let shared: Arc<str> = chain_name(&self.prefix, hash, n).into();
         self.index.insert((hash, n), self.chains.len() as u32);
         self.names.push((shared.clone(), hash));
-        let chain = Chain {
-            name: name.clone(),
-            base: None,
-            rules,
-        };
-        self.chains.push((name, chain));
+        self.chains.push(rules);
         shared
     }
 
@@ -254,20 +249,28 @@ impl Made {
 
     /// The chains made, by name, in name order. Names differ in their
     /// hash's fixed-width hex digits first, so the hash orders them (the
-    /// names only on equal hashes); each chain is moved once.
+    /// names only on equal hashes); each chain's rules are moved once, and
+    /// its names made in that order (so the map built from them compares
+    /// names laid out in order).
     fn sorted(self) -> Vec<(String, Chain)> {
-        let mut order: Vec<(u64, u32)> = (self.names.iter())
+        let names = self.names;
+        let mut order: Vec<(u64, u32)> = (names.iter())
             .zip(0..)
             .map(|((_, hash), i)| (*hash, i))
             .collect();
-        let mut chains = self.chains;
         order.sort_unstable_by(|a, b| {
-            (a.0.cmp(&b.0)).then_with(|| chains[a.1 as usize].0.cmp(&chains[b.1 as usize].0))
+            (a.0.cmp(&b.0)).then_with(|| names[a.1 as usize].0.cmp(&names[b.1 as usize].0))
         });
+        let mut chains = self.chains;
         let mut out = Vec::with_capacity(order.len());
         for (_, i) in order {
-            let empty = (String::new(), Chain::regular(String::new()));
-            out.push(std::mem::replace(&mut chains[i as usize], empty));
+            let name = String::from(&*names[i as usize].0);
+            let chain = Chain {
+                name: name.clone(),
+                base: None,
+                rules: std::mem::take(&mut chains[i as usize]),
+            };
+            out.push((name, chain));
         }
         out
     }
