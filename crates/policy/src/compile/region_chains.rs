@@ -198,7 +198,7 @@ impl Made {
             return name;
         }
         let rules = self.assemble(len, rules);
-        let shared: Arc<str> = chain_name(&self.prefix, hash, n).into();
+        let shared = shared_chain_name(&self.prefix, hash, n);
         self.index.insert((hash, n), self.chains.len() as u32);
         self.names.push((shared.clone(), hash));
         self.chains.push(rules);
@@ -314,9 +314,29 @@ pub(super) fn add_chains(table: &mut Table, chains: Vec<(String, Chain)>) {
     }
 }
 
+/// [`chain_name`] as the shared name verdicts hold: one allocation (the
+/// `Arc`'s) for the names of all but pathological prefixes.
+fn shared_chain_name(prefix: &str, hash: u64, n: u32) -> Arc<str> {
+    let mut buf = [0u8; 128];
+    let len = prefix.len() + 17;
+    if n > 0 || len > buf.len() {
+        return chain_name(prefix, hash, n).into();
+    }
+    buf[..prefix.len()].copy_from_slice(prefix.as_bytes());
+    buf[prefix.len()] = b'_';
+    for (i, b) in buf[prefix.len() + 1..len].iter_mut().enumerate() {
+        *b = HEX[(hash >> (4 * (15 - i))) as usize & 0xf];
+    }
+    match std::str::from_utf8(&buf[..len]) {
+        Ok(name) => name.into(),
+        Err(_) => chain_name(prefix, hash, n).into(),
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// `<prefix>_<hash, 16 hex digits>`, then `_<n>` if `n` > 0.
 fn chain_name(prefix: &str, hash: u64, n: u32) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut name = String::with_capacity(prefix.len() + 24);
     name.push_str(prefix);
     name.push('_');
