@@ -49,7 +49,8 @@ impl Family {
 pub struct Table {
     pub family: Family,
     pub name: String,
-    pub chains: BTreeMap<String, Chain>,
+    /// By name; the key is the chain's own name (one shared string).
+    pub chains: BTreeMap<Arc<str>, Chain>,
     pub sets: BTreeMap<String, Set>,
 }
 
@@ -125,15 +126,17 @@ pub struct BaseChain {
     pub device: Option<String>,
 }
 
+/// A chain. Its name is shared with the table's key and with the verdicts
+/// entering it (region chains: thousands of them at 10k rules).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chain {
-    pub name: String,
+    pub name: Arc<str>,
     pub base: Option<BaseChain>,
     pub rules: Vec<Rule>,
 }
 
 impl Chain {
-    pub fn regular(name: impl Into<String>) -> Self {
+    pub fn regular(name: impl Into<Arc<str>>) -> Self {
         Self {
             name: name.into(),
             base: None,
@@ -141,7 +144,7 @@ impl Chain {
         }
     }
 
-    pub fn base(name: impl Into<String>, hook: Hook, priority: i32, kind: ChainKind) -> Self {
+    pub fn base(name: impl Into<Arc<str>>, hook: Hook, priority: i32, kind: ChainKind) -> Self {
         let base = BaseChain {
             hook,
             priority,

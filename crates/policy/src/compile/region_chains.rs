@@ -175,7 +175,7 @@ impl Made {
         let found = loop {
             if self.in_table {
                 let name = chain_name(&self.prefix, hash, n);
-                match table.chains.get(&name) {
+                match table.chains.get(name.as_str()) {
                     Some(c) if self.holds(&c.rules, len, rules) => break Some(name.into()),
                     Some(_) => {
                         n += 1;
@@ -252,7 +252,7 @@ impl Made {
     /// names only on equal hashes); each chain's rules are moved once, and
     /// its names made in that order (so the map built from them compares
     /// names laid out in order).
-    fn sorted(self) -> Vec<(String, Chain)> {
+    fn sorted(self) -> Vec<(Arc<str>, Chain)> {
         let names = self.names;
         let mut order: Vec<(u64, u32)> = (names.iter())
             .zip(0..)
@@ -264,7 +264,7 @@ impl Made {
         let mut chains = self.chains;
         let mut out = Vec::with_capacity(order.len());
         for (_, i) in order {
-            let name = String::from(&*names[i as usize].0);
+            let name = names[i as usize].0.clone();
             let chain = Chain {
                 name: name.clone(),
                 base: None,
@@ -287,7 +287,7 @@ impl Made {
     }
 
     /// Appends the chains made to `out` (by name), in name order.
-    pub fn finish_into(self, out: &mut Vec<(String, Chain)>) {
+    pub fn finish_into(self, out: &mut Vec<(Arc<str>, Chain)>) {
         if out.is_empty() {
             *out = self.sorted();
         } else {
@@ -300,12 +300,12 @@ impl Made {
 /// ordered merge: a merge per segment would rewrite the table's whole map
 /// each time. When the table holds few chains yet, they are the ones
 /// inserted, into the new map.
-pub(super) fn add_chains(table: &mut Table, chains: Vec<(String, Chain)>) {
+pub(super) fn add_chains(table: &mut Table, chains: Vec<(Arc<str>, Chain)>) {
     if chains.is_empty() {
         return;
     }
     // Segments come in name order: the map's stable sort finds one run.
-    let mut chains: BTreeMap<String, Chain> = chains.into_iter().collect();
+    let mut chains: BTreeMap<Arc<str>, Chain> = chains.into_iter().collect();
     if table.chains.len() * 16 < chains.len() {
         std::mem::swap(&mut table.chains, &mut chains);
         table.chains.extend(chains);

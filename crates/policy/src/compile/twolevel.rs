@@ -97,7 +97,7 @@ impl Pieces {
         match self.name.take() {
             None => head.extend(rules),
             Some(name) => table.add_chain(Chain {
-                name,
+                name: name.into(),
                 base: None,
                 rules,
             }),
@@ -214,7 +214,7 @@ impl TwoLevel<'_> {
     pub fn build(
         &self,
         table: &mut Table,
-        chains: &mut Vec<(String, Chain)>,
+        chains: &mut Vec<(Arc<str>, Chain)>,
     ) -> Result<super::Elements, PolicyError> {
         let ((out, owners), made) = self.window(table, self.axis())?;
         made.finish_into(chains);
