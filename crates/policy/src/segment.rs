@@ -77,11 +77,53 @@ impl Segments {
 #[derive(Default)]
 pub(crate) struct Estimate {
     /// Distinct interval boundaries per dimension.
-    bounds: [HashSet<u128, FastBuild>; 5],
+    bounds: [Bounds; 5],
     /// Own boxes per multiplier bucket: `[proto spanned][first constrained
     /// address/port dimension]`; bucket `[_][0]` has no multiplier.
     pub(crate) buckets: [[u64; 5]; 2],
     own: u64,
+}
+
+/// The distinct boundaries of one dimension: those that fit a word (IPv4
+/// addresses, ports and protocols: all of most lists) in a set of words,
+/// half the memory and hashing of a set of `u128`, the others beside.
+#[derive(Default)]
+struct Bounds {
+    narrow: HashSet<u64, FastBuild>,
+    wide: HashSet<u128, FastBuild>,
+}
+
+impl Bounds {
+    fn len(&self) -> usize {
+        self.narrow.len() + self.wide.len()
+    }
+
+    fn extend(&mut self, points: impl Iterator<Item = u128>) {
+        for p in points {
+            match u64::try_from(p) {
+                Ok(n) => self.narrow.insert(n),
+                Err(_) => self.wide.insert(p),
+            };
+        }
+    }
+
+    /// Room for `points` more.
+    fn reserve(&mut self, points: impl Iterator<Item = u128>) {
+        let (mut narrow, mut wide) = (0, 0);
+        for p in points {
+            match u64::try_from(p) {
+                Ok(_) => narrow += 1,
+                Err(_) => wide += 1,
+            }
+        }
+        self.narrow.reserve(narrow);
+        self.wide.reserve(wide);
+    }
+
+    fn clear(&mut self) {
+        self.narrow.clear();
+        self.wide.clear();
+    }
 }
 
 pub(crate) fn points(ivs: &Intervals) -> impl Iterator<Item = u128> + '_ {
@@ -168,12 +210,7 @@ impl Estimate {
     /// that the sets do not grow while a run is planned.
     pub(crate) fn reserve(&mut self, boxes: &[RuleBox]) {
         for (d, set) in self.bounds.iter_mut().enumerate() {
-            let n: usize = boxes
-                .iter()
-                .filter_map(|b| b[d].as_ref())
-                .map(|ivs| 2 * ivs.len())
-                .sum();
-            set.reserve(n);
+            set.reserve(boxes.iter().filter_map(|b| b[d].as_ref()).flat_map(points));
         }
     }
 
