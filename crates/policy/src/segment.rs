@@ -107,17 +107,10 @@ impl Bounds {
         }
     }
 
-    /// Room for `points` more.
-    fn reserve(&mut self, points: impl Iterator<Item = u128>) {
-        let (mut narrow, mut wide) = (0, 0);
-        for p in points {
-            match u64::try_from(p) {
-                Ok(_) => narrow += 1,
-                Err(_) => wide += 1,
-            }
-        }
-        self.narrow.reserve(narrow);
-        self.wide.reserve(wide);
+    /// Room for `n` more that fit a word (IPv6 boundaries, rarer, are
+    /// left to grow their set).
+    fn reserve(&mut self, n: usize) {
+        self.narrow.reserve(n);
     }
 
     fn clear(&mut self) {
@@ -210,7 +203,12 @@ impl Estimate {
     /// that the sets do not grow while a run is planned.
     pub(crate) fn reserve(&mut self, boxes: &[RuleBox]) {
         for (d, set) in self.bounds.iter_mut().enumerate() {
-            set.reserve(boxes.iter().filter_map(|b| b[d].as_ref()).flat_map(points));
+            let n: usize = boxes
+                .iter()
+                .filter_map(|b| b[d].as_ref())
+                .map(|ivs| 2 * ivs.len())
+                .sum();
+            set.reserve(n);
         }
     }
 

@@ -307,9 +307,15 @@ impl TwoLevel<'_> {
             next: self.next.into(),
         };
         let mut made = Made::new(table, self.prefix, regions.spans.len());
-        let verdicts: Vec<NftVerdict> = (distinct.iter())
+        let mut verdicts: Vec<NftVerdict> = (distinct.iter())
             .map(|list| self.chain(table, list, &view, (&mut rules, &mut uses), &mut made))
             .collect();
+        // Each verdict moved into the last element entering it, not cloned
+        // (most lists have one region).
+        let mut left = vec![0u32; verdicts.len()];
+        for &id in &list_ids {
+            left[id as usize] += 1;
+        }
         let mut out = Vec::with_capacity(regions.spans.len());
         let mut owned = Vec::new();
         for (&((lo, hi), (s, _)), &id) in regions.spans.iter().zip(&list_ids) {
@@ -318,7 +324,13 @@ impl TwoLevel<'_> {
             if terminal[first] {
                 owned.push((key.clone(), owners[first].clone()));
             }
-            out.push((key, Some(verdicts[id as usize].clone())));
+            let id = id as usize;
+            left[id] -= 1;
+            let verdict = match left[id] {
+                0 => std::mem::replace(&mut verdicts[id], NftVerdict::Accept),
+                _ => verdicts[id].clone(),
+            };
+            out.push((key, Some(verdict)));
         }
         Ok(((out, owned), made))
     }
