@@ -43,13 +43,25 @@ pub(super) struct Made {
     parts: Vec<Part>,
     own: Vec<Rule>,
     digests: Vec<u64>,
-    /// Per chain: its rules; its name, shared by the verdicts entering it,
-    /// and the hash of its rules. The chains themselves (two more copies
-    /// of the name) are made at the end, in name order.
+    /// Per chain: its rules, and the hash of its rules and the collision
+    /// suffix of its name. The names ([`Made::names`]) and the chains are
+    /// made at the end, in name order (so the table's map, built from
+    /// them, compares names laid out in order).
     chains: Vec<Vec<Rule>>,
-    names: Vec<(Arc<str>, u64)>,
+    keys: Vec<(u64, u32)>,
+    /// The chains' shared names, by chain, and the chains in name order.
+    names: Vec<Arc<str>>,
+    order: Vec<u32>,
     index: HashMap<(u64, u32), u32, FastBuild>,
     in_table: bool,
+}
+
+/// The chain [`Made::chain`] found or made.
+pub(super) enum Entered {
+    /// The table's chain of this name.
+    Table(Arc<str>),
+    /// The chain made here at this index (see [`Made::names`]).
+    Made(u32),
 }
 
 /// A part of the chain being assembled.
@@ -79,7 +91,9 @@ impl Made {
             own: Vec::new(),
             digests: Vec::new(),
             chains: Vec::with_capacity(regions),
-            names: Vec::with_capacity(regions),
+            keys: Vec::with_capacity(regions),
+            names: Vec::new(),
+            order: Vec::new(),
             index: HashMap::with_capacity_and_hasher(regions, FastBuild::default()),
             in_table,
         }
@@ -159,10 +173,11 @@ impl Made {
         self.parts.push(Part::Position(p));
     }
 
-    /// The name of the chain holding the rules noted:
+    /// The chain holding the rules noted, made unless it exists, named
     /// `<prefix>_<hash of their digests>` (`_<n>` appended while the name
-    /// is taken by other content), made unless it exists.
-    pub fn chain(&mut self, table: &Table, rules: &[Rule]) -> Arc<str> {
+    /// is taken by other content): one of the table's, or one made here
+    /// (named by [`Made::names`] once all are made).
+    pub fn chain(&mut self, table: &Table, rules: &[Rule]) -> Entered {
         let mut h = FastHasher::default();
         h.write_usize(self.digests.len());
         for &d in &self.digests {
@@ -175,8 +190,10 @@ impl Made {
         let found = loop {
             if self.in_table {
                 let name = chain_name(&self.prefix, hash, n);
-                match table.chains.get(name.as_str()) {
-                    Some(c) if self.holds(&c.rules, len, rules) => break Some(name.into()),
+                match table.chains.get_key_value(name.as_str()) {
+                    Some((k, c)) if self.holds(&c.rules, len, rules) => {
+                        break Some(Entered::Table(k.clone()))
+                    }
                     Some(_) => {
                         n += 1;
                         continue;
@@ -186,23 +203,51 @@ impl Made {
             }
             match self.index.get(&(hash, n)) {
                 Some(&i) if self.holds(&self.chains[i as usize], len, rules) => {
-                    break Some(self.names[i as usize].0.clone());
+                    break Some(Entered::Made(i));
                 }
                 Some(_) => n += 1,
                 None => break None,
             }
         };
-        if let Some(name) = found {
+        if let Some(entered) = found {
             self.parts.clear();
             self.own.clear();
-            return name;
+            return entered;
         }
         let rules = self.assemble(len, rules);
-        let shared = shared_chain_name(&self.prefix, hash, n);
-        self.index.insert((hash, n), self.chains.len() as u32);
-        self.names.push((shared.clone(), hash));
+        let i = self.chains.len() as u32;
+        self.index.insert((hash, n), i);
+        self.keys.push((hash, n));
         self.chains.push(rules);
-        shared
+        Entered::Made(i)
+    }
+
+    /// The shared names of the chains made, by chain (made once, in name
+    /// order). Names differ in their hash's fixed-width hex digits first,
+    /// so the hash orders them, then the suffix, as a string.
+    pub fn names(&mut self) -> &[Arc<str>] {
+        if self.names.len() < self.chains.len() {
+            let keys = &self.keys;
+            let suffix = |n: u32| {
+                if n == 0 {
+                    String::new()
+                } else {
+                    format!("_{n}")
+                }
+            };
+            self.order = (0..keys.len() as u32).collect();
+            self.order.sort_unstable_by(|&a, &b| {
+                let (x, y) = (keys[a as usize], keys[b as usize]);
+                (x.0.cmp(&y.0)).then_with(|| suffix(x.1).cmp(&suffix(y.1)))
+            });
+            let mut names: Vec<Option<Arc<str>>> = vec![None; keys.len()];
+            for &i in &self.order {
+                let (hash, n) = keys[i as usize];
+                names[i as usize] = Some(shared_chain_name(&self.prefix, hash, n));
+            }
+            self.names = names.into_iter().flatten().collect();
+        }
+        &self.names
     }
 
     /// Whether `chain` holds exactly the `len` rules noted.
@@ -247,24 +292,14 @@ impl Made {
         out
     }
 
-    /// The chains made, by name, in name order. Names differ in their
-    /// hash's fixed-width hex digits first, so the hash orders them (the
-    /// names only on equal hashes); each chain's rules are moved once, and
-    /// its names made in that order (so the map built from them compares
-    /// names laid out in order).
-    fn sorted(self) -> Vec<(Arc<str>, Chain)> {
-        let names = self.names;
-        let mut order: Vec<(u64, u32)> = (names.iter())
-            .zip(0..)
-            .map(|((_, hash), i)| (*hash, i))
-            .collect();
-        order.sort_unstable_by(|a, b| {
-            (a.0.cmp(&b.0)).then_with(|| names[a.1 as usize].0.cmp(&names[b.1 as usize].0))
-        });
+    /// The chains made, by name, in name order; each chain's rules are
+    /// moved once.
+    fn sorted(mut self) -> Vec<(Arc<str>, Chain)> {
+        self.names();
         let mut chains = self.chains;
-        let mut out = Vec::with_capacity(order.len());
-        for (_, i) in order {
-            let name = names[i as usize].0.clone();
+        let mut out = Vec::with_capacity(self.order.len());
+        for &i in &self.order {
+            let name = self.names[i as usize].clone();
             let chain = Chain {
                 name: name.clone(),
                 base: None,

@@ -54,7 +54,7 @@ use std::sync::Arc;
 use bulkhead_model::{Direction, RuleId};
 
 use super::lead_regions::Sweep;
-use super::region_chains::Made;
+use super::region_chains::{Entered, Made};
 use super::region_rules::{merge_adjacent, Merged};
 use super::Lowering;
 use crate::boxes::{domain, Dim, FastBuild, RuleBox};
@@ -117,6 +117,13 @@ impl Pieces {
     pub fn finish(mut self, table: &mut Table, head: &mut Vec<Rule>) {
         self.flush(table, head);
     }
+}
+
+/// What a region's list enters: a verdict, or the chain made at this
+/// index (named once all are made).
+enum Target {
+    Verdict(NftVerdict),
+    Made(u32),
 }
 
 /// Elements (key order) and counter owners of a window of a lead map.
@@ -307,8 +314,15 @@ impl TwoLevel<'_> {
             next: self.next.into(),
         };
         let mut made = Made::new(table, self.prefix, regions.spans.len());
-        let mut verdicts: Vec<NftVerdict> = (distinct.iter())
+        let targets: Vec<Target> = (distinct.iter())
             .map(|list| self.chain(table, list, &view, (&mut rules, &mut uses), &mut made))
+            .collect();
+        let names = made.names();
+        let mut verdicts: Vec<NftVerdict> = (targets.into_iter())
+            .map(|t| match t {
+                Target::Verdict(v) => v,
+                Target::Made(i) => self.entering(names[i as usize].clone()),
+            })
             .collect();
         // Each verdict moved into the last element entering it, not cloned
         // (most lists have one region).
@@ -336,7 +350,8 @@ impl TwoLevel<'_> {
     }
 
     /// The verdict of a region: the first rule's own verdict if it decides
-    /// alone, else `goto` the (shared) chain of its rules.
+    /// alone, else `goto` the (shared) chain of its rules (once named, if
+    /// made here).
     fn chain(
         &self,
         table: &mut Table,
@@ -344,10 +359,10 @@ impl TwoLevel<'_> {
         view: &View<'_>,
         (rules, uses): (&mut [Rule], &mut [u32]),
         made: &mut Made,
-    ) -> NftVerdict {
+    ) -> Target {
         let first = list[0] as usize;
         if view.terminal[first] {
-            return self.verdict(view.subset[first] as usize);
+            return Target::Verdict(self.verdict(view.subset[first] as usize));
         }
         let mut merged = made.take_merged();
         merge_adjacent(list, rules, &mut merged);
@@ -364,7 +379,14 @@ impl TwoLevel<'_> {
             let next = Rule::verdict(vec![], NftVerdict::Goto(view.next.clone()));
             made.note_rule(table, next);
         }
-        let name = made.chain(table, rules);
+        match made.chain(table, rules) {
+            Entered::Table(name) => Target::Verdict(self.entering(name)),
+            Entered::Made(i) => Target::Made(i),
+        }
+    }
+
+    /// The verdict entering region chain `name`.
+    fn entering(&self, name: Arc<str>) -> NftVerdict {
         if self.lowering.continuation {
             NftVerdict::Goto(name)
         } else {
