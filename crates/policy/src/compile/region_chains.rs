@@ -44,14 +44,16 @@ pub(super) struct Made {
     own: Vec<Rule>,
     digests: Vec<u64>,
     /// Per chain: its rules, and the hash of its rules and the collision
-    /// suffix of its name. The names ([`Made::names`]) and the chains are
+    /// suffix of its name. The names ([`Made::name_all`]) and the chains are
     /// made at the end, in name order (so the table's map, built from
     /// them, compares names laid out in order).
     chains: Vec<Vec<Rule>>,
     keys: Vec<(u64, u32)>,
-    /// The chains' shared names, by chain, and the chains in name order.
+    /// The chains' shared names in name order, the chain at each place
+    /// of that order, and each chain's place.
     names: Vec<Arc<str>>,
     order: Vec<u32>,
+    rank: Vec<u32>,
     index: HashMap<(u64, u32), u32, FastBuild>,
     in_table: bool,
 }
@@ -60,7 +62,7 @@ pub(super) struct Made {
 pub(super) enum Entered {
     /// The table's chain of this name.
     Table(Arc<str>),
-    /// The chain made here at this index (see [`Made::names`]).
+    /// The chain made here at this index (see [`Made::name`]).
     Made(u32),
 }
 
@@ -94,6 +96,7 @@ impl Made {
             keys: Vec::with_capacity(regions),
             names: Vec::new(),
             order: Vec::new(),
+            rank: Vec::new(),
             index: HashMap::with_capacity_and_hasher(regions, FastBuild::default()),
             in_table,
         }
@@ -176,7 +179,7 @@ impl Made {
     /// The chain holding the rules noted, made unless it exists, named
     /// `<prefix>_<hash of their digests>` (`_<n>` appended while the name
     /// is taken by other content): one of the table's, or one made here
-    /// (named by [`Made::names`] once all are made).
+    /// (named by [`Made::name_all`] once all are made).
     pub fn chain(&mut self, table: &Table, rules: &[Rule]) -> Entered {
         let mut h = FastHasher::default();
         h.write_usize(self.digests.len());
@@ -222,12 +225,16 @@ impl Made {
         Entered::Made(i)
     }
 
-    /// The shared names of the chains made, by chain (made once, in name
-    /// order). Names differ in their hash's fixed-width hex digits first,
-    /// so the hash orders them, then the suffix, as a string.
-    pub fn names(&mut self) -> &[Arc<str>] {
+    /// Names the chains made (once all are made), in name order. Names
+    /// differ in their hash's fixed-width hex digits first, so the hash
+    /// orders them, then the suffix, as a string.
+    pub fn name_all(&mut self) {
         if self.names.len() < self.chains.len() {
-            let keys = &self.keys;
+            // Sorted by value (hash, suffix, chain), not through indices.
+            let mut order: Vec<(u64, u32, u32)> = (self.keys.iter())
+                .zip(0..)
+                .map(|(&(hash, n), i)| (hash, n, i))
+                .collect();
             let suffix = |n: u32| {
                 if n == 0 {
                     String::new()
@@ -235,19 +242,24 @@ impl Made {
                     format!("_{n}")
                 }
             };
-            self.order = (0..keys.len() as u32).collect();
-            self.order.sort_unstable_by(|&a, &b| {
-                let (x, y) = (keys[a as usize], keys[b as usize]);
+            order.sort_unstable_by(|x, y| {
                 (x.0.cmp(&y.0)).then_with(|| suffix(x.1).cmp(&suffix(y.1)))
             });
-            let mut names: Vec<Option<Arc<str>>> = vec![None; keys.len()];
-            for &i in &self.order {
-                let (hash, n) = keys[i as usize];
-                names[i as usize] = Some(shared_chain_name(&self.prefix, hash, n));
+            self.rank = vec![0; order.len()];
+            self.names = Vec::with_capacity(order.len());
+            self.order = Vec::with_capacity(order.len());
+            for (at, &(hash, n, i)) in order.iter().enumerate() {
+                self.rank[i as usize] = at as u32;
+                self.names.push(shared_chain_name(&self.prefix, hash, n));
+                self.order.push(i);
             }
-            self.names = names.into_iter().flatten().collect();
         }
-        &self.names
+    }
+
+    /// The shared name of the chain made at index `i` (after
+    /// [`Made::name_all`]).
+    pub fn name(&self, i: u32) -> Arc<str> {
+        self.names[self.rank[i as usize] as usize].clone()
     }
 
     /// Whether `chain` holds exactly the `len` rules noted.
@@ -295,11 +307,10 @@ impl Made {
     /// The chains made, by name, in name order; each chain's rules are
     /// moved once.
     fn sorted(mut self) -> Vec<(Arc<str>, Chain)> {
-        self.names();
+        self.name_all();
         let mut chains = self.chains;
         let mut out = Vec::with_capacity(self.order.len());
-        for &i in &self.order {
-            let name = self.names[i as usize].clone();
+        for (&i, name) in self.order.iter().zip(self.names) {
             let chain = Chain {
                 name: name.clone(),
                 base: None,

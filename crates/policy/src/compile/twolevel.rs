@@ -317,11 +317,11 @@ impl TwoLevel<'_> {
         let targets: Vec<Target> = (distinct.iter())
             .map(|list| self.chain(table, list, &view, (&mut rules, &mut uses), &mut made))
             .collect();
-        let names = made.names();
+        made.name_all();
         let mut verdicts: Vec<NftVerdict> = (targets.into_iter())
             .map(|t| match t {
                 Target::Verdict(v) => v,
-                Target::Made(i) => self.entering(names[i as usize].clone()),
+                Target::Made(i) => self.entering(made.name(i)),
             })
             .collect();
         // Each verdict moved into the last element entering it, not cloned
