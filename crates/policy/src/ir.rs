@@ -9,10 +9,11 @@
 //! order), so equal inputs give equal IR and equal renderings.
 //!
 //! The IR is lean where a large ACL multiplies it: a rule's matches and
-//! comment, chain names in verdicts and counter owners are shared
-//! (`Arc`), so the copies of one ACL rule in many region chains and the
-//! elements entering one chain are reference counts, not allocations; set
-//! element keys hold their bytes inline ([`Key`]).
+//! comment, chain names and counter owners are shared (`Arc`), so the
+//! copies of one ACL rule in many region chains, a chain's name (its own,
+//! the table's key, the verdicts entering it) and the elements entering
+//! one chain are reference counts, not allocations; set element keys hold
+//! their bytes inline ([`Key`]).
 
 mod key;
 
