@@ -66,7 +66,11 @@ impl Sweep<'_> {
             }
         }
         sort_edges(&mut edges, whi, subset.len());
-        let mut out = Regions::default();
+        // About one region per edge, most lists short.
+        let mut out = Regions {
+            spans: Vec::with_capacity(edges.len()),
+            lists: Vec::with_capacity(edges.len() * 2),
+        };
         let mut covering: Vec<u32> = Vec::new();
         let mut list: Vec<u32> = Vec::new();
         let mut entries = 0usize;
