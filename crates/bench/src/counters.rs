@@ -75,7 +75,7 @@ fn renamed(t: &Table) -> (Vec<Chain>, Vec<Set>) {
         .filter(|c| c.base.is_none())
         .map(|c| {
             let mut c = c.clone();
-            c.name = chain(&c.name);
+            c.name = chain(&c.name).into();
             for r in &mut c.rules {
                 let mut matches = r.matches.to_vec();
                 for m in &mut matches {

@@ -265,7 +265,7 @@ impl Engine {
             ) else {
                 return;
             };
-            let chains: Vec<String> = t.chains.keys().cloned().collect();
+            let chains: Vec<String> = t.chains.keys().map(|k| k.to_string()).collect();
             (path, chains)
         };
         let table = NftTable::new(Family::Inet, FIREWALL_TABLE);

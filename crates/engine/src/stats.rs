@@ -76,7 +76,7 @@ fn reach(
     };
     let mut todo: Vec<(String, Direction)> = roots.to_vec();
     while let Some((name, dir)) = todo.pop() {
-        let Some(chain) = table.chains.get(&name) else {
+        let Some(chain) = table.chains.get(name.as_str()) else {
             continue;
         };
         if r.chains.insert(name, dir).is_some() {
@@ -146,7 +146,7 @@ impl Engine {
                     .iter()
                     .map(|d| (format!("ep_{}_{d}", e.ifname), *d))
                     .collect();
-                if t.chains.contains_key(&roots[0].0) {
+                if t.chains.contains_key(roots[0].0.as_str()) {
                     let mut r = reach(EnforcementPoint::HostFirewall, Some(netns), t, &roots);
                     for (base, d) in [("input", Direction::In), ("output", Direction::Out)] {
                         r.chains.insert(base.into(), d);
@@ -165,7 +165,7 @@ impl Engine {
                     .iter()
                     .map(|d| (format!("sw_{}_{d}", e.switch_port), *d))
                     .collect();
-                if t.chains.contains_key(&roots[0].0) {
+                if t.chains.contains_key(roots[0].0.as_str()) {
                     reaches.push(reach(EnforcementPoint::SwitchPort, None, t, &roots));
                 }
             }

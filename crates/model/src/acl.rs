@@ -7,6 +7,7 @@
 //! holds validated rules.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -78,9 +79,11 @@ impl Default for AclMode {
 }
 
 /// A rule id: 1–128 characters of `[a-zA-Z0-9_.:{}-]` (HCN ids are often GUIDs).
+/// Shared: the compiler copies a list's ids beside its rule boxes (one
+/// reference count each, not a string).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct RuleId(String);
+pub struct RuleId(Arc<str>);
 
 impl RuleId {
     pub fn parse(field: &str, value: &str) -> Result<Self> {
@@ -89,7 +92,7 @@ impl RuleId {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_.:{}-".contains(&b));
         if ok {
-            Ok(Self(value.to_owned()))
+            Ok(Self(value.into()))
         } else {
             Err(InvalidValue::new(
                 field,
@@ -113,7 +116,7 @@ impl TryFrom<String> for RuleId {
 
 impl From<RuleId> for String {
     fn from(r: RuleId) -> String {
-        r.0
+        r.0.as_ref().to_owned()
     }
 }
 

@@ -172,7 +172,7 @@ pub fn diff(old: &Table, new: &Table) -> Vec<Op> {
         .chains
         .values()
         .filter(|c| new.chains.get(&c.name).is_none_or(|n| n.base != c.base))
-        .map(|c| c.name.as_str())
+        .map(|c| &*c.name)
         .collect();
     let stale = |v: &Option<Verdict>| {
         v.as_ref()
@@ -183,12 +183,12 @@ pub fn diff(old: &Table, new: &Table) -> Vec<Op> {
     // 1. Flush chains that go away or whose rules change (or point at something recreated).
     let mut rewrite: Vec<&Chain> = Vec::new();
     for c in old.chains.values() {
-        let gone = chain_gone.contains(c.name.as_str());
+        let gone = chain_gone.contains(&*c.name);
         let changed = new.chains.get(&c.name).is_some_and(|n| n.rules != c.rules);
         let refs = c.rules.iter().any(|r| rule_refs(r, &set_gone, &chain_gone));
         if !c.rules.is_empty() && (gone || changed || refs) {
             ops.push(Op::FlushChain {
-                name: c.name.clone(),
+                name: c.name.to_string(),
             });
         }
         if !gone && (changed || refs) {
@@ -253,10 +253,10 @@ pub fn diff(old: &Table, new: &Table) -> Vec<Op> {
     let new_chains: Vec<&Chain> = new
         .chains
         .values()
-        .filter(|c| !old.chains.contains_key(&c.name) || chain_gone.contains(c.name.as_str()))
+        .filter(|c| !old.chains.contains_key(&c.name) || chain_gone.contains(&*c.name))
         .collect();
     ops.extend(new_chains.iter().map(|c| Op::AddChain {
-        name: c.name.clone(),
+        name: c.name.to_string(),
         base: c.base.clone(),
     }));
     let new_sets: Vec<&Set> = new
@@ -285,7 +285,7 @@ pub fn diff(old: &Table, new: &Table) -> Vec<Op> {
     for c in rewrite.into_iter().chain(new_chains) {
         if !c.rules.is_empty() {
             ops.push(Op::AddRules {
-                chain: c.name.clone(),
+                chain: c.name.to_string(),
                 rules: c.rules.clone(),
             });
         }
@@ -320,13 +320,13 @@ pub fn apply_in_place(t: &mut Table, ops: &[Op]) -> Result<(), String> {
             }
             Op::AddChain { name, base } => {
                 t.add_chain(Chain {
-                    name: name.clone(),
+                    name: name.as_str().into(),
                     base: base.clone(),
                     rules: Vec::new(),
                 });
             }
             Op::DeleteChain { name } => {
-                t.chains.remove(name);
+                t.chains.remove(name.as_str());
             }
             Op::AddSet {
                 name,
@@ -344,13 +344,13 @@ pub fn apply_in_place(t: &mut Table, ops: &[Op]) -> Result<(), String> {
             }
             Op::FlushChain { name } => t
                 .chains
-                .get_mut(name)
+                .get_mut(name.as_str())
                 .ok_or_else(|| format!("flush of a missing chain {name}"))?
                 .rules
                 .clear(),
             Op::AddRules { chain, rules } => t
                 .chains
-                .get_mut(chain)
+                .get_mut(chain.as_str())
                 .ok_or_else(|| format!("rules for a missing chain {chain}"))?
                 .rules
                 .extend(rules.iter().cloned()),

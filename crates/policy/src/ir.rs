@@ -9,10 +9,11 @@
 //! order), so equal inputs give equal IR and equal renderings.
 //!
 //! The IR is lean where a large ACL multiplies it: a rule's matches and
-//! comment, chain names in verdicts and counter owners are shared
-//! (`Arc`), so the copies of one ACL rule in many region chains and the
-//! elements entering one chain are reference counts, not allocations; set
-//! element keys hold their bytes inline ([`Key`]).
+//! comment, chain names and counter owners are shared (`Arc`), so the
+//! copies of one ACL rule in many region chains, a chain's name (its own,
+//! the table's key, the verdicts entering it) and the elements entering
+//! one chain are reference counts, not allocations; set element keys hold
+//! their bytes inline ([`Key`]).
 
 mod key;
 
@@ -49,7 +50,8 @@ impl Family {
 pub struct Table {
     pub family: Family,
     pub name: String,
-    pub chains: BTreeMap<String, Chain>,
+    /// By name; the key is the chain's own name (one shared string).
+    pub chains: BTreeMap<Arc<str>, Chain>,
     pub sets: BTreeMap<String, Set>,
 }
 
@@ -125,15 +127,17 @@ pub struct BaseChain {
     pub device: Option<String>,
 }
 
+/// A chain. Its name is shared with the table's key and with the verdicts
+/// entering it (region chains: thousands of them at 10k rules).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chain {
-    pub name: String,
+    pub name: Arc<str>,
     pub base: Option<BaseChain>,
     pub rules: Vec<Rule>,
 }
 
 impl Chain {
-    pub fn regular(name: impl Into<String>) -> Self {
+    pub fn regular(name: impl Into<Arc<str>>) -> Self {
         Self {
             name: name.into(),
             base: None,
@@ -141,7 +145,7 @@ impl Chain {
         }
     }
 
-    pub fn base(name: impl Into<String>, hook: Hook, priority: i32, kind: ChainKind) -> Self {
+    pub fn base(name: impl Into<Arc<str>>, hook: Hook, priority: i32, kind: ChainKind) -> Self {
         let base = BaseChain {
             hook,
             priority,

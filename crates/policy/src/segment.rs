@@ -77,11 +77,46 @@ impl Segments {
 #[derive(Default)]
 pub(crate) struct Estimate {
     /// Distinct interval boundaries per dimension.
-    bounds: [HashSet<u128, FastBuild>; 5],
+    bounds: [Bounds; 5],
     /// Own boxes per multiplier bucket: `[proto spanned][first constrained
     /// address/port dimension]`; bucket `[_][0]` has no multiplier.
     pub(crate) buckets: [[u64; 5]; 2],
     own: u64,
+}
+
+/// The distinct boundaries of one dimension: those that fit a word (IPv4
+/// addresses, ports and protocols: all of most lists) in a set of words,
+/// half the memory and hashing of a set of `u128`, the others beside.
+#[derive(Default)]
+struct Bounds {
+    narrow: HashSet<u64, FastBuild>,
+    wide: HashSet<u128, FastBuild>,
+}
+
+impl Bounds {
+    fn len(&self) -> usize {
+        self.narrow.len() + self.wide.len()
+    }
+
+    fn extend(&mut self, points: impl Iterator<Item = u128>) {
+        for p in points {
+            match u64::try_from(p) {
+                Ok(n) => self.narrow.insert(n),
+                Err(_) => self.wide.insert(p),
+            };
+        }
+    }
+
+    /// Room for `n` more that fit a word (IPv6 boundaries, rarer, are
+    /// left to grow their set).
+    fn reserve(&mut self, n: usize) {
+        self.narrow.reserve(n);
+    }
+
+    fn clear(&mut self) {
+        self.narrow.clear();
+        self.wide.clear();
+    }
 }
 
 pub(crate) fn points(ivs: &Intervals) -> impl Iterator<Item = u128> + '_ {
@@ -124,33 +159,66 @@ impl Estimate {
         )
     }
 
-    /// Whether `b` may join the run under `blowup`.
-    pub(crate) fn fits(&self, b: &RuleBox, blowup: u64) -> bool {
-        let mut new = [0usize; 5];
-        for (d, ivs) in b.iter().enumerate() {
-            if let Some(ivs) = ivs {
-                new[d] = points(ivs).filter(|p| !self.bounds[d].contains(p)).count();
-            }
-        }
-        let (proto, first, own) = shape(b);
-        let mut buckets = self.buckets;
-        buckets[proto][first] = buckets[proto][first].saturating_add(own);
-        let budget = blowup.saturating_mul(self.own.saturating_add(own).saturating_add(SLACK));
-        self.cost(&buckets, &new) <= budget
-    }
-
     /// Each dimension's number of distinct boundaries so far.
     pub(crate) fn counts(&self) -> [u64; 5] {
         std::array::from_fn(|d| self.bounds[d].len() as u64)
     }
 
-    /// The bound minus the estimate, for the run as it is (what [`fits`]
-    /// compared when its last box joined).
+    /// The bound minus the estimate, for the run as it is (what
+    /// [`admit`] compared when its last box joined).
     ///
-    /// [`fits`]: Estimate::fits
+    /// [`admit`]: Estimate::admit
     pub(crate) fn margin(&self, blowup: u64) -> i128 {
         let budget = blowup.saturating_mul(self.own.saturating_add(SLACK));
         i128::from(budget) - i128::from(self.cost(&self.buckets, &[0; 5]))
+    }
+
+    /// Adds `b` when it may join the run under `blowup` (the estimate with
+    /// its boundaries and boxes stays ≤ `blowup` × (own boxes +
+    /// [`SLACK`])), and says whether it did. When it may not, the estimate
+    /// holds `b`'s boundaries but not its boxes: the caller starts a new
+    /// run ([`clear`]). Each boundary is hashed once.
+    ///
+    /// [`clear`]: Estimate::clear
+    pub(crate) fn admit(&mut self, b: &RuleBox, blowup: u64) -> bool {
+        for (d, ivs) in b.iter().enumerate() {
+            if let Some(ivs) = ivs {
+                self.bounds[d].extend(points(ivs));
+            }
+        }
+        let (proto, first, own) = shape(b);
+        let mut buckets = self.buckets;
+        buckets[proto][first] = buckets[proto][first].saturating_add(own);
+        let own = self.own.saturating_add(own);
+        let budget = blowup.saturating_mul(own.saturating_add(SLACK));
+        if self.cost(&buckets, &[0; 5]) > budget {
+            return false;
+        }
+        self.buckets = buckets;
+        self.own = own;
+        true
+    }
+
+    /// Room for the boundaries of `boxes` (at most two per interval), so
+    /// that the sets do not grow while a run is planned.
+    pub(crate) fn reserve(&mut self, boxes: &[RuleBox]) {
+        for (d, set) in self.bounds.iter_mut().enumerate() {
+            let n: usize = boxes
+                .iter()
+                .filter_map(|b| b[d].as_ref())
+                .map(|ivs| 2 * ivs.len())
+                .sum();
+            set.reserve(n);
+        }
+    }
+
+    /// The estimate of an empty run, keeping the sets' capacity.
+    pub(crate) fn clear(&mut self) {
+        for set in &mut self.bounds {
+            set.clear();
+        }
+        self.buckets = [[0; 5]; 2];
+        self.own = 0;
     }
 
     pub(crate) fn add(&mut self, b: &RuleBox) {
@@ -169,6 +237,7 @@ fn plan_with(boxes: &[RuleBox], skip: Option<usize>, blowup: u64) -> Vec<Range<u
     let mut out = Vec::new();
     let mut start = 0;
     let mut est = Estimate::default();
+    est.reserve(boxes);
     let kept = boxes
         .iter()
         .enumerate()
@@ -176,12 +245,14 @@ fn plan_with(boxes: &[RuleBox], skip: Option<usize>, blowup: u64) -> Vec<Range<u
         .map(|(_, b)| b);
     let len = boxes.len() - usize::from(skip.is_some_and(|q| q < boxes.len()));
     for (i, b) in kept.enumerate() {
-        if i > start && !est.fits(b, blowup) {
+        if i == start {
+            est.add(b);
+        } else if !est.admit(b, blowup) {
             out.push(start..i);
             start = i;
-            est = Estimate::default();
+            est.clear();
+            est.add(b);
         }
-        est.add(b);
     }
     if start < len {
         out.push(start..len);
@@ -225,8 +296,8 @@ pub struct Runs {
 /// The boxes of `rules` (one direction and enforcement point, precedence
 /// order) for one family and protocol class, cut into runs.
 pub fn runs(rules: &[&AclRule], direction: Direction, v4: bool, class: ProtoClass) -> Runs {
-    let mut boxes = Vec::new();
-    let mut winners = Vec::new();
+    let mut boxes = Vec::with_capacity(rules.len());
+    let mut winners = Vec::with_capacity(rules.len());
     for rule in rules {
         if let Some(b) = rule_box(rule, direction, v4, class) {
             let full = is_full(&b);

@@ -62,7 +62,7 @@ pub fn compile_endpoint_firewall(endpoints: &[FirewallEndpoint]) -> Result<Table
         let mut dispatch = Set::new(map, vec![dev_field], false, SetKind::VerdictMap);
         for (ifname, policy) in &sorted {
             let chain_name = format!("ep_{ifname}_{direction}");
-            let mut chain = Chain::regular(&chain_name);
+            let mut chain = Chain::regular(chain_name.as_str());
             endpoint_rules(
                 &mut table,
                 &mut chain.rules,

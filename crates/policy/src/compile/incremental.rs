@@ -438,7 +438,7 @@ fn segment_ops(
         });
     }
     for c in &new_chains {
-        let rules = &scratch.chains[c].rules;
+        let rules = &scratch.chains[c.as_str()].rules;
         if !rules.is_empty() {
             ops.push(Op::AddRules {
                 chain: c.clone(),

@@ -209,7 +209,7 @@ fn endpoint_rules(
     let ordered = policy.ordered_rules(lowering.point, direction);
     let mut out = Pieces::default();
     // Region chains of all two-level segments, added in one merge.
-    let mut region_chains: Vec<(String, Chain)> = Vec::new();
+    let mut region_chains: Vec<(Arc<str>, Chain)> = Vec::new();
     for v4 in [true, false] {
         for class in [ProtoClass::Ported, ProtoClass::Portless] {
             let acl = acl_name(lowering.point, direction, v4, class);

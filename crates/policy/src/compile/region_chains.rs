@@ -14,17 +14,23 @@ use crate::boxes::{FastBuild, FastHasher};
 use crate::ir::{Chain, Rule, Table, Verdict};
 
 /// What one build of a lead map's window makes as it goes.
-/// `expansions`: the expansions ([`expand`]) of its rules, by position,
-/// made when a chain first needs one (the same ACL rule sits in many region
-/// chains, and its expansion depends on the rule alone; value sets are
-/// found by content). `chains`: the region chains it adds (keyed by name,
-/// as the table holds them), found by the hash of their rules and the
-/// collision suffix (`index`), with their shared names, moved into the
-/// table at the end ([`Made::finish`]): searching the table's
-/// ordered map once per chain (~17k names sharing a long prefix at 10k
-/// rules) cost more than the rest of making them. `in_table`: whether the
-/// table already holds chains of this prefix (an earlier window), to be
-/// searched as well.
+/// `expansions`: the expansions ([`expand`]) of its rules and their
+/// digests, by position, made when a chain first needs one (the same ACL
+/// rule sits in many region chains, and its expansion depends on the rule
+/// alone; value sets are found by content). `chains`: the region chains it
+/// adds (keyed by name, as the table holds them), found by the hash of
+/// their rules and the collision suffix (`index`), with their shared
+/// names, moved into the table at the end ([`Made::finish`]): searching the
+/// table's ordered map once per chain (~17k names sharing a long prefix at
+/// 10k rules) cost more than the rest of making them. `in_table`: whether
+/// the table already holds chains of this prefix (an earlier window), to
+/// be searched as well.
+///
+/// A chain is assembled in two steps: its parts are noted with their
+/// digests ([`Made::note_position`], [`Made::note_rule`]), then
+/// [`Made::chain`] finds it by their hash, and only a chain not found is
+/// made, its rules cloned (or moved, on their last use) straight into a
+/// vector of its exact size.
 pub(super) struct Made {
     prefix: String,
     /// [`merge_adjacent`]'s buffer.
@@ -32,15 +38,41 @@ pub(super) struct Made {
     expansions: Vec<Option<Expansion>>,
     /// What a rule moved into its last chain leaves behind.
     placeholder: Rule,
-    /// The chain being assembled: its rules and their digests.
-    rules: Vec<Rule>,
+    /// The chain being assembled: its parts, the rules of its parts that
+    /// are not positions (in order), and the digests of all its rules.
+    parts: Vec<Part>,
+    own: Vec<Rule>,
     digests: Vec<u64>,
-    chains: Vec<(String, Chain)>,
-    /// Per chain: its name, shared by the verdicts entering it, and the
-    /// hash of its rules.
-    names: Vec<(Arc<str>, u64)>,
+    /// Per chain: its rules, and the hash of its rules and the collision
+    /// suffix of its name. The names ([`Made::name_all`]) and the chains are
+    /// made at the end, in name order (so the table's map, built from
+    /// them, compares names laid out in order).
+    chains: Vec<Vec<Rule>>,
+    keys: Vec<(u64, u32)>,
+    /// The chains' shared names in name order, the chain at each place
+    /// of that order, and each chain's place.
+    names: Vec<Arc<str>>,
+    order: Vec<u32>,
+    rank: Vec<u32>,
     index: HashMap<(u64, u32), u32, FastBuild>,
     in_table: bool,
+}
+
+/// The chain [`Made::chain`] found or made.
+pub(super) enum Entered {
+    /// The table's chain of this name.
+    Table(Arc<str>),
+    /// The chain made here at this index (see [`Made::name`]).
+    Made(u32),
+}
+
+/// A part of the chain being assembled.
+#[derive(Clone, Copy)]
+enum Part {
+    /// The expansion of the rule at this position.
+    Position(u32),
+    /// This many rules of [`Made::own`].
+    Own(u32),
 }
 
 impl Made {
@@ -57,10 +89,14 @@ impl Made {
             merged: Vec::new(),
             expansions: Vec::new(),
             placeholder: Rule::verdict(Vec::new(), Verdict::Accept),
-            rules: Vec::new(),
+            parts: Vec::new(),
+            own: Vec::new(),
             digests: Vec::new(),
             chains: Vec::with_capacity(regions),
-            names: Vec::with_capacity(regions),
+            keys: Vec::with_capacity(regions),
+            names: Vec::new(),
+            order: Vec::new(),
+            rank: Vec::new(),
             index: HashMap::with_capacity_and_hasher(regions, FastBuild::default()),
             in_table,
         }
@@ -75,94 +111,92 @@ impl Made {
         self.merged = merged;
     }
 
-    /// Adds rule `r` to the chain being assembled.
-    pub fn push(&mut self, r: Rule) {
-        self.digests.push(digest(&r));
-        self.rules.push(r);
+    /// Notes rule `r`, expanded, as the next part of the chain being
+    /// assembled.
+    pub fn note_rule(&mut self, table: &mut Table, r: Rule) {
+        let start = self.own.len();
+        expand(table, r, &mut self.own);
+        self.digests.extend(self.own[start..].iter().map(digest));
+        self.parts.push(Part::Own((self.own.len() - start) as u32));
     }
 
-    /// Adds rule `r`, expanded, to the chain being assembled.
-    pub fn push_expanded(&mut self, table: &mut Table, r: Rule) {
-        let start = self.rules.len();
-        expand(table, r, &mut self.rules);
-        self.digests.extend(self.rules[start..].iter().map(digest));
-    }
-
-    /// Adds the rule at position `p` of `rules`, expanded, to the chain
-    /// being assembled (expansion and digests made on first use). On its
-    /// `last` use the rule, or its cached expansion, is moved into the
-    /// chain rather than cloned (most rules sit in one chain), leaving a
-    /// placeholder at `p`.
-    pub fn push_position(&mut self, table: &mut Table, p: u32, rules: &mut [Rule], last: bool) {
-        let p = p as usize;
-        match self.expansions.get_mut(p).and_then(Option::as_mut) {
-            Some(Expansion::Plain(d)) => {
-                self.digests.push(*d);
-                let r = match last {
-                    true => std::mem::replace(&mut rules[p], self.placeholder.clone()),
-                    false => rules[p].clone(),
-                };
-                self.rules.push(r);
-                return;
-            }
-            Some(Expansion::Spelled(e, d)) => {
-                if last {
-                    self.rules.append(e);
-                    self.digests.append(d);
-                    self.expansions[p] = None;
-                } else {
-                    self.rules.extend_from_slice(e);
-                    self.digests.extend_from_slice(d);
+    /// Notes the rule at position `p` of `rules`, expanded, as the next
+    /// part of the chain being assembled, and counts it down in `uses`. On
+    /// its last use the rule, or its expansion, is moved into the chain
+    /// rather than cloned (most rules sit in one chain), leaving a
+    /// placeholder; on others its expansion and digests are kept for the
+    /// next chains (made on first use).
+    pub fn note_position(
+        &mut self,
+        table: &mut Table,
+        p: u32,
+        rules: &mut [Rule],
+        uses: &mut [u32],
+    ) {
+        let at = p as usize;
+        uses[at] -= 1;
+        if uses[at] == 0 {
+            let start = self.own.len();
+            match self.expansions.get_mut(at).and_then(Option::take) {
+                Some(Expansion::Plain(d)) => {
+                    self.own
+                        .push(std::mem::replace(&mut rules[at], self.placeholder.clone()));
+                    self.digests.push(d);
                 }
-                return;
+                Some(Expansion::Spelled(mut e, d)) => {
+                    self.own.append(&mut e);
+                    self.digests.extend_from_slice(&d);
+                }
+                None => {
+                    let r = std::mem::replace(&mut rules[at], self.placeholder.clone());
+                    expand(table, r, &mut self.own);
+                    self.digests.extend(self.own[start..].iter().map(digest));
+                }
             }
-            None => {}
-        }
-        let spelled = rules[p].matches.iter().any(spelled_out);
-        let r = match last {
-            true => std::mem::replace(&mut rules[p], self.placeholder.clone()),
-            false => rules[p].clone(),
-        };
-        if !last && self.expansions.len() <= p {
-            self.expansions.resize(rules.len().max(p + 1), None);
-        }
-        if !spelled {
-            let d = digest(&r);
-            if !last {
-                self.expansions[p] = Some(Expansion::Plain(d));
-            }
-            self.digests.push(d);
-            self.rules.push(r);
+            self.parts.push(Part::Own((self.own.len() - start) as u32));
             return;
         }
-        let start = self.rules.len();
-        expand(table, r, &mut self.rules);
-        let digests: Vec<u64> = self.rules[start..].iter().map(digest).collect();
-        self.digests.extend_from_slice(&digests);
-        if !last {
-            self.expansions[p] = Some(Expansion::Spelled(self.rules[start..].to_vec(), digests));
+        if self.expansions.len() <= at {
+            self.expansions.resize(rules.len().max(at + 1), None);
         }
+        let e = self.expansions[at].get_or_insert_with(|| {
+            let r = &rules[at];
+            if !r.matches.iter().any(spelled_out) {
+                return Expansion::Plain(digest(r));
+            }
+            let mut e = Vec::new();
+            expand(table, r.clone(), &mut e);
+            let d = e.iter().map(digest).collect();
+            Expansion::Spelled(e, d)
+        });
+        match e {
+            Expansion::Plain(d) => self.digests.push(*d),
+            Expansion::Spelled(_, d) => self.digests.extend_from_slice(d),
+        }
+        self.parts.push(Part::Position(p));
     }
 
-    /// The name of the chain holding the rules assembled (which it takes):
+    /// The chain holding the rules noted, made unless it exists, named
     /// `<prefix>_<hash of their digests>` (`_<n>` appended while the name
-    /// is taken by other content), made unless it exists.
-    pub fn chain(&mut self, table: &Table) -> Arc<str> {
+    /// is taken by other content): one of the table's, or one made here
+    /// (named by [`Made::name_all`] once all are made).
+    pub fn chain(&mut self, table: &Table, rules: &[Rule]) -> Entered {
         let mut h = FastHasher::default();
         h.write_usize(self.digests.len());
         for &d in &self.digests {
             h.write_u64(d);
         }
+        let len = self.digests.len();
         self.digests.clear();
         let hash = h.finish();
-        // Exactly as long as it needs to be.
-        let rules: Vec<Rule> = self.rules.drain(..).collect();
         let mut n = 0u32;
-        loop {
+        let found = loop {
             if self.in_table {
                 let name = chain_name(&self.prefix, hash, n);
-                match table.chains.get(&name) {
-                    Some(c) if c.rules == rules => return name.into(),
+                match table.chains.get_key_value(name.as_str()) {
+                    Some((k, c)) if self.holds(&c.rules, len, rules) => {
+                        break Some(Entered::Table(k.clone()))
+                    }
                     Some(_) => {
                         n += 1;
                         continue;
@@ -171,43 +205,118 @@ impl Made {
                 }
             }
             match self.index.get(&(hash, n)) {
-                Some(&i) if self.chains[i as usize].1.rules == rules => {
-                    return self.names[i as usize].0.clone();
+                Some(&i) if self.holds(&self.chains[i as usize], len, rules) => {
+                    break Some(Entered::Made(i));
                 }
                 Some(_) => n += 1,
-                None => {
-                    let name = chain_name(&self.prefix, hash, n);
-                    let shared: Arc<str> = name.as_str().into();
-                    self.index.insert((hash, n), self.chains.len() as u32);
-                    self.names.push((shared.clone(), hash));
-                    let chain = Chain {
-                        name: name.clone(),
-                        base: None,
-                        rules,
-                    };
-                    self.chains.push((name, chain));
-                    return shared;
+                None => break None,
+            }
+        };
+        if let Some(entered) = found {
+            self.parts.clear();
+            self.own.clear();
+            return entered;
+        }
+        let rules = self.assemble(len, rules);
+        let i = self.chains.len() as u32;
+        self.index.insert((hash, n), i);
+        self.keys.push((hash, n));
+        self.chains.push(rules);
+        Entered::Made(i)
+    }
+
+    /// Names the chains made (once all are made), in name order. Names
+    /// differ in their hash's fixed-width hex digits first, so the hash
+    /// orders them, then the suffix, as a string.
+    pub fn name_all(&mut self) {
+        if self.names.len() < self.chains.len() {
+            // Sorted by value (hash, suffix, chain), not through indices.
+            let mut order: Vec<(u64, u32, u32)> = (self.keys.iter())
+                .zip(0..)
+                .map(|(&(hash, n), i)| (hash, n, i))
+                .collect();
+            let suffix = |n: u32| {
+                if n == 0 {
+                    String::new()
+                } else {
+                    format!("_{n}")
                 }
+            };
+            order.sort_unstable_by(|x, y| {
+                (x.0.cmp(&y.0)).then_with(|| suffix(x.1).cmp(&suffix(y.1)))
+            });
+            self.rank = vec![0; order.len()];
+            self.names = Vec::with_capacity(order.len());
+            self.order = Vec::with_capacity(order.len());
+            for (at, &(hash, n, i)) in order.iter().enumerate() {
+                self.rank[i as usize] = at as u32;
+                self.names.push(shared_chain_name(&self.prefix, hash, n));
+                self.order.push(i);
             }
         }
     }
 
-    /// The chains made, by name, in name order. Names differ in their
-    /// hash's fixed-width hex digits first, so the hash orders them (the
-    /// names only on equal hashes); each chain is moved once.
-    fn sorted(self) -> Vec<(String, Chain)> {
-        let mut order: Vec<(u64, u32)> = (self.names.iter())
-            .zip(0..)
-            .map(|((_, hash), i)| (*hash, i))
-            .collect();
+    /// The shared name of the chain made at index `i` (after
+    /// [`Made::name_all`]).
+    pub fn name(&self, i: u32) -> Arc<str> {
+        self.names[self.rank[i as usize] as usize].clone()
+    }
+
+    /// Whether `chain` holds exactly the `len` rules noted.
+    fn holds(&self, chain: &[Rule], len: usize, rules: &[Rule]) -> bool {
+        if chain.len() != len {
+            return false;
+        }
+        let (mut at, mut own) = (0, 0);
+        for part in &self.parts {
+            let slice: &[Rule] = match *part {
+                Part::Position(p) => match &self.expansions[p as usize] {
+                    Some(Expansion::Spelled(e, _)) => e,
+                    _ => std::slice::from_ref(&rules[p as usize]),
+                },
+                Part::Own(k) => {
+                    own += k as usize;
+                    &self.own[own - k as usize..own]
+                }
+            };
+            if chain[at..at + slice.len()] != *slice {
+                return false;
+            }
+            at += slice.len();
+        }
+        true
+    }
+
+    /// The `len` rules noted, in a vector of exactly that size (the parts
+    /// taken: rules at positions cloned, the others moved).
+    fn assemble(&mut self, len: usize, rules: &[Rule]) -> Vec<Rule> {
+        let mut out = Vec::with_capacity(len);
+        let mut own = self.own.drain(..);
+        for part in self.parts.drain(..) {
+            match part {
+                Part::Own(k) => out.extend(own.by_ref().take(k as usize)),
+                Part::Position(p) => match &self.expansions[p as usize] {
+                    Some(Expansion::Spelled(e, _)) => out.extend_from_slice(e),
+                    _ => out.push(rules[p as usize].clone()),
+                },
+            }
+        }
+        out
+    }
+
+    /// The chains made, by name, in name order; each chain's rules are
+    /// moved once.
+    fn sorted(mut self) -> Vec<(Arc<str>, Chain)> {
+        self.name_all();
         let mut chains = self.chains;
-        order.sort_unstable_by(|a, b| {
-            (a.0.cmp(&b.0)).then_with(|| chains[a.1 as usize].0.cmp(&chains[b.1 as usize].0))
-        });
-        let mut out = Vec::with_capacity(order.len());
-        for (_, i) in order {
-            let empty = (String::new(), Chain::regular(String::new()));
-            out.push(std::mem::replace(&mut chains[i as usize], empty));
+        let mut out = Vec::with_capacity(self.order.len());
+        for (&i, name) in self.order.iter().zip(self.names) {
+            let chain = Chain {
+                name: name.clone(),
+                base: None,
+                rules: std::mem::take(&mut chains[i as usize]),
+            };
+            out.push((name, chain));
         }
         out
     }
@@ -224,7 +333,7 @@ impl Made {
     }
 
     /// Appends the chains made to `out` (by name), in name order.
-    pub fn finish_into(self, out: &mut Vec<(String, Chain)>) {
+    pub fn finish_into(self, out: &mut Vec<(Arc<str>, Chain)>) {
         if out.is_empty() {
             *out = self.sorted();
         } else {
@@ -237,12 +346,12 @@ impl Made {
 /// ordered merge: a merge per segment would rewrite the table's whole map
 /// each time. When the table holds few chains yet, they are the ones
 /// inserted, into the new map.
-pub(super) fn add_chains(table: &mut Table, chains: Vec<(String, Chain)>) {
+pub(super) fn add_chains(table: &mut Table, chains: Vec<(Arc<str>, Chain)>) {
     if chains.is_empty() {
         return;
     }
     // Segments come in name order: the map's stable sort finds one run.
-    let mut chains: BTreeMap<String, Chain> = chains.into_iter().collect();
+    let mut chains: BTreeMap<Arc<str>, Chain> = chains.into_iter().collect();
     if table.chains.len() * 16 < chains.len() {
         std::mem::swap(&mut table.chains, &mut chains);
         table.chains.extend(chains);
@@ -251,9 +360,29 @@ pub(super) fn add_chains(table: &mut Table, chains: Vec<(String, Chain)>) {
     }
 }
 
+/// [`chain_name`] as the shared name verdicts hold: one allocation (the
+/// `Arc`'s) for the names of all but pathological prefixes.
+fn shared_chain_name(prefix: &str, hash: u64, n: u32) -> Arc<str> {
+    let mut buf = [0u8; 128];
+    let len = prefix.len() + 17;
+    if n > 0 || len > buf.len() {
+        return chain_name(prefix, hash, n).into();
+    }
+    buf[..prefix.len()].copy_from_slice(prefix.as_bytes());
+    buf[prefix.len()] = b'_';
+    for (i, b) in buf[prefix.len() + 1..len].iter_mut().enumerate() {
+        *b = HEX[(hash >> (4 * (15 - i))) as usize & 0xf];
+    }
+    match std::str::from_utf8(&buf[..len]) {
+        Ok(name) => name.into(),
+        Err(_) => chain_name(prefix, hash, n).into(),
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// `<prefix>_<hash, 16 hex digits>`, then `_<n>` if `n` > 0.
 fn chain_name(prefix: &str, hash: u64, n: u32) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut name = String::with_capacity(prefix.len() + 24);
     name.push_str(prefix);
     name.push('_');

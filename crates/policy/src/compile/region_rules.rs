@@ -142,33 +142,48 @@ pub(super) fn expand(table: &mut Table, mut r: Rule, out: &mut Vec<Rule>) {
         return;
     }
     if product <= MAX_EXPANSION {
-        let mut all = vec![r];
-        for i in 0..all[0].matches.len() {
-            let Match::Ranges { field, ranges } = &all[0].matches[i] else {
-                continue;
-            };
-            if ranges.len() < 2 {
-                continue;
-            }
-            let (field, ranges) = (*field, ranges.clone());
-            all = all
-                .into_iter()
-                .flat_map(|rule| {
-                    ranges.iter().map(move |&range| {
-                        let mut one = rule.clone();
-                        let mut matches = one.matches.to_vec();
-                        matches[i] = Match::Ranges {
-                            field,
-                            ranges: vec![range],
-                        };
-                        one.matches = matches.into();
-                        one
-                    })
-                })
+        // One rule per combination, the first spelled-out match varying
+        // slowest; each rule's matches made in one allocation.
+        let spelled: Vec<(usize, &[(u128, u128)])> = (r.matches.iter().enumerate())
+            .filter_map(|(i, m)| match m {
+                Match::Ranges { ranges, .. } if ranges.len() > 1 => Some((i, &ranges[..])),
+                _ => None,
+            })
+            .collect();
+        let mut at = vec![0usize; spelled.len()];
+        out.reserve(product);
+        loop {
+            let matches: Arc<[Match]> = (0..r.matches.len())
+                .map(
+                    |i| match (&r.matches[i], spelled.iter().position(|s| s.0 == i)) {
+                        (Match::Ranges { field, .. }, Some(k)) => Match::Ranges {
+                            field: *field,
+                            ranges: vec![spelled[k].1[at[k]]],
+                        },
+                        (m, _) => m.clone(),
+                    },
+                )
                 .collect();
+            out.push(Rule {
+                matches,
+                counter: r.counter,
+                action: r.action.clone(),
+                comment: r.comment.clone(),
+            });
+            // The next combination, the last spelled-out match fastest.
+            let mut k = spelled.len();
+            loop {
+                if k == 0 {
+                    return;
+                }
+                k -= 1;
+                at[k] += 1;
+                if at[k] < spelled[k].1.len() {
+                    break;
+                }
+                at[k] = 0;
+            }
         }
-        out.extend(all);
-        return;
     }
     let matches: Vec<Match> = r
         .matches

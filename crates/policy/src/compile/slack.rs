@@ -51,10 +51,11 @@ impl Slack {
         let mut est = Estimate::default();
         let mut margins = Vec::with_capacity(boxes.len());
         for (i, b) in boxes.enumerate() {
-            if i > 0 && !est.fits(b, BLOWUP) {
+            if i == 0 {
+                est.add(b);
+            } else if !est.admit(b, BLOWUP) {
                 return None;
             }
-            est.add(b);
             margins.push(est.margin(BLOWUP));
         }
         let counts = est.counts();

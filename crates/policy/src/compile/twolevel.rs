@@ -54,7 +54,7 @@ use std::sync::Arc;
 use bulkhead_model::{Direction, RuleId};
 
 use super::lead_regions::Sweep;
-use super::region_chains::Made;
+use super::region_chains::{Entered, Made};
 use super::region_rules::{merge_adjacent, Merged};
 use super::Lowering;
 use crate::boxes::{domain, Dim, FastBuild, RuleBox};
@@ -97,7 +97,7 @@ impl Pieces {
         match self.name.take() {
             None => head.extend(rules),
             Some(name) => table.add_chain(Chain {
-                name,
+                name: name.into(),
                 base: None,
                 rules,
             }),
@@ -117,6 +117,13 @@ impl Pieces {
     pub fn finish(mut self, table: &mut Table, head: &mut Vec<Rule>) {
         self.flush(table, head);
     }
+}
+
+/// What a region's list enters: a verdict, or the chain made at this
+/// index (named once all are made).
+enum Target {
+    Verdict(NftVerdict),
+    Made(u32),
 }
 
 /// Elements (key order) and counter owners of a window of a lead map.
@@ -214,7 +221,7 @@ impl TwoLevel<'_> {
     pub fn build(
         &self,
         table: &mut Table,
-        chains: &mut Vec<(String, Chain)>,
+        chains: &mut Vec<(Arc<str>, Chain)>,
     ) -> Result<super::Elements, PolicyError> {
         let ((out, owners), made) = self.window(table, self.axis())?;
         made.finish_into(chains);
@@ -307,9 +314,22 @@ impl TwoLevel<'_> {
             next: self.next.into(),
         };
         let mut made = Made::new(table, self.prefix, regions.spans.len());
-        let verdicts: Vec<NftVerdict> = (distinct.iter())
+        let targets: Vec<Target> = (distinct.iter())
             .map(|list| self.chain(table, list, &view, (&mut rules, &mut uses), &mut made))
             .collect();
+        made.name_all();
+        let mut verdicts: Vec<NftVerdict> = (targets.into_iter())
+            .map(|t| match t {
+                Target::Verdict(v) => v,
+                Target::Made(i) => self.entering(made.name(i)),
+            })
+            .collect();
+        // Each verdict moved into the last element entering it, not cloned
+        // (most lists have one region).
+        let mut left = vec![0u32; verdicts.len()];
+        for &id in &list_ids {
+            left[id as usize] += 1;
+        }
         let mut out = Vec::with_capacity(regions.spans.len());
         let mut owned = Vec::new();
         for (&((lo, hi), (s, _)), &id) in regions.spans.iter().zip(&list_ids) {
@@ -318,13 +338,20 @@ impl TwoLevel<'_> {
             if terminal[first] {
                 owned.push((key.clone(), owners[first].clone()));
             }
-            out.push((key, Some(verdicts[id as usize].clone())));
+            let id = id as usize;
+            left[id] -= 1;
+            let verdict = match left[id] {
+                0 => std::mem::replace(&mut verdicts[id], NftVerdict::Accept),
+                _ => verdicts[id].clone(),
+            };
+            out.push((key, Some(verdict)));
         }
         Ok(((out, owned), made))
     }
 
     /// The verdict of a region: the first rule's own verdict if it decides
-    /// alone, else `goto` the (shared) chain of its rules.
+    /// alone, else `goto` the (shared) chain of its rules (once named, if
+    /// made here).
     fn chain(
         &self,
         table: &mut Table,
@@ -332,30 +359,34 @@ impl TwoLevel<'_> {
         view: &View<'_>,
         (rules, uses): (&mut [Rule], &mut [u32]),
         made: &mut Made,
-    ) -> NftVerdict {
+    ) -> Target {
         let first = list[0] as usize;
         if view.terminal[first] {
-            return self.verdict(view.subset[first] as usize);
+            return Target::Verdict(self.verdict(view.subset[first] as usize));
         }
         let mut merged = made.take_merged();
         merge_adjacent(list, rules, &mut merged);
         for m in merged.drain(..) {
             match m {
-                Merged::Joined(r) => made.push_expanded(table, r),
-                Merged::Rule(p) => {
-                    // Rules joined into another are not counted down, so
-                    // they are never moved out (only cloned).
-                    uses[p as usize] -= 1;
-                    let last = uses[p as usize] == 0;
-                    made.push_position(table, p, rules, last);
-                }
+                Merged::Joined(r) => made.note_rule(table, r),
+                // Rules joined into another are not counted down, so they
+                // are never moved out (only cloned).
+                Merged::Rule(p) => made.note_position(table, p, rules, uses),
             }
         }
         made.put_merged(merged);
         if self.lowering.continuation && !view.terminal[*list.last().unwrap_or(&0) as usize] {
-            made.push(Rule::verdict(vec![], NftVerdict::Goto(view.next.clone())));
+            let next = Rule::verdict(vec![], NftVerdict::Goto(view.next.clone()));
+            made.note_rule(table, next);
         }
-        let name = made.chain(table);
+        match made.chain(table, rules) {
+            Entered::Table(name) => Target::Verdict(self.entering(name)),
+            Entered::Made(i) => Target::Made(i),
+        }
+    }
+
+    /// The verdict entering region chain `name`.
+    fn entering(&self, name: Arc<str>) -> NftVerdict {
         if self.lowering.continuation {
             NftVerdict::Goto(name)
         } else {

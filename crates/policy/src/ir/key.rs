@@ -103,7 +103,44 @@ impl<const N: usize> From<[u8; N]> for KeyBytes {
     }
 }
 
-as_slice!(KeyBytes);
+/// Equality and order of the byte slices, computed on the zero-padded
+/// arrays: equal slices are equal arrays of equal lengths, and slices
+/// order as the arrays read as big-endian numbers, then by length (a
+/// slice that is a prefix of another pads to an array no greater). Two
+/// comparisons of words, where a slice comparison calls `memcmp` (every
+/// element of a map is compared when the map is built).
+impl PartialEq for KeyBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.bytes == other.bytes
+    }
+}
+
+impl Eq for KeyBytes {}
+
+impl PartialOrd for KeyBytes {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for KeyBytes {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (u128::from_be_bytes(self.bytes), self.len)
+            .cmp(&(u128::from_be_bytes(other.bytes), other.len))
+    }
+}
+
+impl Hash for KeyBytes {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl fmt::Debug for KeyBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
 
 /// One key field's inclusive range.
 pub type KeyPart = (KeyBytes, KeyBytes);
@@ -185,5 +222,27 @@ mod tests {
         assert_eq!(&*two[1].0, &[0, 80]);
         // By bytes, as a vector of byte vectors compared: 6 < 10.
         assert!(two < a);
+    }
+
+    #[test]
+    fn bound_order_and_equality_are_the_slices() {
+        let slices: [&[u8]; 9] = [
+            &[],
+            &[0],
+            &[0, 0],
+            &[0, 1],
+            &[1],
+            &[1, 0],
+            &[1, 0, 0],
+            &[255; 16],
+            &[255, 0],
+        ];
+        for a in slices {
+            for b in slices {
+                let (x, y) = (KeyBytes::new(a), KeyBytes::new(b));
+                assert_eq!(x.cmp(&y), a.cmp(b), "{a:?} vs {b:?}");
+                assert_eq!(x == y, a == b, "{a:?} vs {b:?}");
+            }
+        }
     }
 }
