@@ -290,7 +290,6 @@ impl Client {
     }
 }
 
-/// The daemon's error from a failure body, or one made from the status.
 /// The response `cmd` calls for, from the answer's status and body.
 pub(crate) fn finish(cmd: &Command, status: u16, body: &[u8]) -> Result<Response, ClientError> {
     if (200..300).contains(&status) {
@@ -300,6 +299,7 @@ pub(crate) fn finish(cmd: &Command, status: u16, body: &[u8]) -> Result<Response
     }
 }
 
+/// The daemon's error from a failure body, or one made from the status.
 fn error_from(status: u16, body: &[u8]) -> ApiError {
     if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
         // Through `new`: the message is folded to one line whatever sent it.

@@ -21,7 +21,7 @@
 //!   thread and drops the unused ones (the kernel frees them).
 //! - A failure to make one is logged and retried after a pause, so a host
 //!   that refuses new namespaces costs one attempt per pause, not a spin.
-//! - The pool makes the next one once no namespace has been taken for
+//! - The pool makes the next one once no create has asked it for one for
 //!   [`REFILL_AFTER`], never beside a create: a namespace create is usually
 //!   followed at once by an endpoint create in it, and making a namespace
 //!   meanwhile (~0.5 ms of CPU, and `rtnl_lock` for its loopback) slowed
@@ -56,7 +56,7 @@ const REFILL_AFTER: Duration = Duration::from_millis(3);
 #[derive(Debug, Default)]
 struct State {
     ready: Vec<Made>,
-    /// When a namespace was last taken.
+    /// When a create last asked for a namespace.
     taken_at: Option<Instant>,
     stop: bool,
 }
@@ -98,7 +98,8 @@ impl Warm {
         })
     }
 
-    /// A made namespace, if one is ready.
+    /// A made namespace, if one is ready. Either way the refill waits
+    /// [`REFILL_AFTER`] from now.
     pub fn take(&self) -> Option<Made> {
         let made = {
             let mut state = self.shared.state();
