@@ -191,7 +191,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         return Err("--cycles must be at least 1".into());
     }
     let bin = crate::clients::find("bulkhead")?;
-    let s = drive(bin.path(), n)?;
+    let s = drive(&bin.path, n)?;
     let (bs, bt) = (p50_p99(&s.bh_setup), p50_p99(&s.bh_tear));
     println!("the CLI path: {n} cycles per side, alternating cycle by cycle; spawn to exit");
     println!("target: bulkhead CLI namespace create + endpoint create ≥ 5× faster than netavark setup (namespace made by the caller)");

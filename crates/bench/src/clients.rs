@@ -8,7 +8,7 @@
 //! (`target/x86_64-unknown-linux-musl/release/NAME`) and the glibc build
 //! next to this executable otherwise, and says which.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The static build's target triple.
 pub const STATIC_TARGET: &str = "x86_64-unknown-linux-musl";
@@ -37,22 +37,23 @@ pub fn find(name: &str) -> Result<ClientBin, String> {
             });
         }
     }
-    let bin = dir.join(name);
+    Ok(ClientBin {
+        path: beside_exe(name)?,
+        build: "dynamic (glibc)",
+    })
+}
+
+/// The release binary `name` built next to this executable (the daemon,
+/// or a client without a static build); an error says how to build it.
+pub fn beside_exe(name: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
+    let bin = exe.with_file_name(name);
     if bin.exists() {
-        Ok(ClientBin {
-            path: bin,
-            build: "dynamic (glibc)",
-        })
+        Ok(bin)
     } else {
         Err(format!(
             "{} missing: run `cargo build --release -p {name}` (bench/run does)",
             bin.display()
         ))
-    }
-}
-
-impl ClientBin {
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }

@@ -52,23 +52,6 @@ pub struct Args {
     pub pause_ms: f64,
 }
 
-/// The `bulkheadd` built next to this executable.
-fn daemon_bin() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
-    let bin = exe
-        .parent()
-        .ok_or("executable without a directory")?
-        .join("bulkheadd");
-    if bin.exists() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "{} missing: run `cargo build --release -p bulkheadd` (bench/run does)",
-            bin.display()
-        ))
-    }
-}
-
 /// A running daemon in its throwaway host namespace; on drop: killed,
 /// its namespace pins removed, then the host namespace (field order).
 pub(crate) struct Daemon {
@@ -94,7 +77,7 @@ impl Daemon {
         state_in: Option<&Path>,
         extra: &[String],
     ) -> Result<Self, String> {
-        let bin = daemon_bin()?;
+        let bin = crate::clients::beside_exe("bulkheadd")?;
         let pid = std::process::id();
         let dir = match state_in {
             Some(d) => tempfile::tempdir_in(d),
@@ -374,7 +357,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     let exit_secs = d.stop()?;
     let left = netns::list(&d.prefix).map_err(|e| e.to_string())?;
     drop(d);
-    let bin = daemon_bin()?;
+    let bin = crate::clients::beside_exe("bulkheadd")?;
     println!(
         "bulkheadd ({}) in a throwaway host namespace, driven through its API socket",
         Path::new(&bin).display()

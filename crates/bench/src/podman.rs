@@ -121,7 +121,7 @@ fn configure(dir: &Path, host: &Path, socket: &Path) -> Result<(Podman, Podman),
         std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("mkdir {sub}: {e}"))?;
     }
     let plugin = crate::clients::find("bulkhead-cni")?;
-    std::os::unix::fs::symlink(plugin.path(), dir.join("plugins/bulkhead-cni"))
+    std::os::unix::fs::symlink(&plugin.path, dir.join("plugins/bulkhead-cni"))
         .map_err(|e| format!("plugin link: {e}"))?;
     let bh = format!(
         r#"{{"cniVersion":"1.0.0","name":"{BH_NET}","plugins":[{{"type":"bulkhead-cni",
