@@ -51,7 +51,7 @@ fn stripped(t: &Table) -> Table {
     }
     for c in t.chains.values_mut() {
         for r in &mut c.rules {
-            r.counter = false;
+            r.body_mut().counter = false;
         }
     }
     t
@@ -83,8 +83,7 @@ fn renamed(t: &Table) -> (Vec<Chain>, Vec<Set>) {
                         *set = chain(set);
                     }
                 }
-                r.matches = matches.into();
-                r.action = match &r.action {
+                let action = match &r.action {
                     Action::Verdict(v) => Action::Verdict(verdict(v)),
                     Action::Vmap { key, map } => Action::Vmap {
                         key: key.clone(),
@@ -92,6 +91,9 @@ fn renamed(t: &Table) -> (Vec<Chain>, Vec<Set>) {
                     },
                     a => a.clone(),
                 };
+                let body = r.body_mut();
+                body.matches = matches.into();
+                body.action = action;
             }
             c
         })

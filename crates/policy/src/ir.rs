@@ -161,13 +161,22 @@ impl Chain {
     }
 }
 
-/// One rule: all matches must hold, then `counter` (if set), then the action.
-/// `comment` becomes the rule's userdata comment; it carries the names that
-/// `trace` shows (e.g. `current:in:allow-common`).
-/// `matches` and `comment` are shared: cloning a rule (the same ACL rule in
-/// many region chains) copies no match.
+/// One rule: all matches must hold, then `counter` (if set), then the action
+/// ([`RuleBody`], read through `Deref`). The rule is one shared object:
+/// cloning it (the same ACL rule in many region chains: tens of thousands
+/// of copies at 10k rules) is one reference count, moving it is one
+/// pointer, and comparing two copies of one rule is a pointer comparison.
+/// Changing a shared rule ([`Rule::body_mut`]) copies it first.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Rule(Arc<RuleBody>);
+
+/// What a [`Rule`] holds. `comment` becomes the rule's userdata comment; it
+/// carries the names that `trace` shows (e.g. `current:in:allow-common`).
+/// `matches` and `comment` are shared as well: rules spelled out of one
+/// ACL rule share its comment, a rule joined with its neighbour keeps the
+/// matches it does not change.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Rule {
+pub struct RuleBody {
     pub matches: Arc<[Match]>,
     pub counter: bool,
     pub action: Action,
@@ -176,12 +185,12 @@ pub struct Rule {
 
 impl Rule {
     pub fn new(matches: impl Into<Arc<[Match]>>, action: Action) -> Self {
-        Self {
+        Self(Arc::new(RuleBody {
             matches: matches.into(),
             counter: false,
             action,
             comment: None,
-        }
+        }))
     }
 
     pub fn verdict(matches: impl Into<Arc<[Match]>>, verdict: Verdict) -> Self {
@@ -189,15 +198,45 @@ impl Rule {
     }
 
     pub fn with_comment(mut self, comment: impl Into<Arc<str>>) -> Self {
-        self.comment = Some(comment.into());
+        self.body_mut().comment = Some(comment.into());
         self
     }
 
     /// The rule with a `counter` (read back by `acl ls --stats`, which
     /// attributes it by the rule's comment).
     pub fn counted(mut self) -> Self {
-        self.counter = true;
+        self.body_mut().counter = true;
         self
+    }
+
+    /// The rule's body to change: this rule's own, copied first if other
+    /// rules share it.
+    pub fn body_mut(&mut self) -> &mut RuleBody {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl From<RuleBody> for Rule {
+    fn from(body: RuleBody) -> Self {
+        Self(Arc::new(body))
+    }
+}
+
+impl std::ops::Deref for Rule {
+    type Target = RuleBody;
+    fn deref(&self) -> &RuleBody {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rule")
+            .field("matches", &self.matches)
+            .field("counter", &self.counter)
+            .field("action", &self.action)
+            .field("comment", &self.comment)
+            .finish()
     }
 }
 

@@ -8,7 +8,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::boxes::FastHasher;
-use crate::ir::{Field, Key, KeyBytes, Match, Rule, Set, SetKind, Table, Verdict as NftVerdict};
+use crate::ir::{
+    Field, Key, KeyBytes, Match, Rule, RuleBody, Set, SetKind, Table, Verdict as NftVerdict,
+};
 
 /// The union of two sorted, disjoint range lists (sorted, disjoint, and
 /// adjacent ranges joined).
@@ -98,7 +100,7 @@ pub(super) fn merge_adjacent(list: &[u32], rules: &[Rule], out: &mut Vec<Merged>
                             let mut joined = last.clone();
                             let mut matches = joined.matches.to_vec();
                             matches[i] = m;
-                            joined.matches = matches.into();
+                            joined.body_mut().matches = matches.into();
                             *prev = Merged::Joined(joined);
                             continue;
                         }
@@ -164,12 +166,15 @@ pub(super) fn expand(table: &mut Table, mut r: Rule, out: &mut Vec<Rule>) {
                     },
                 )
                 .collect();
-            out.push(Rule {
-                matches,
-                counter: r.counter,
-                action: r.action.clone(),
-                comment: r.comment.clone(),
-            });
+            out.push(
+                RuleBody {
+                    matches,
+                    counter: r.counter,
+                    action: r.action.clone(),
+                    comment: r.comment.clone(),
+                }
+                .into(),
+            );
             // The next combination, the last spelled-out match fastest.
             let mut k = spelled.len();
             loop {
@@ -197,7 +202,7 @@ pub(super) fn expand(table: &mut Table, mut r: Rule, out: &mut Vec<Rule>) {
             m => m.clone(),
         })
         .collect();
-    r.matches = matches.into();
+    r.body_mut().matches = matches.into();
     out.push(r);
 }
 
