@@ -8,11 +8,12 @@
 //! that length. All collections are ordered (`BTreeMap`, `Vec` in program
 //! order), so equal inputs give equal IR and equal renderings.
 //!
-//! The IR is lean where a large ACL multiplies it: a rule's matches and
-//! comment, chain names and counter owners are shared (`Arc`), so the
-//! copies of one ACL rule in many region chains, a chain's name (its own,
-//! the table's key, the verdicts entering it) and the elements entering
-//! one chain are reference counts, not allocations; set element keys hold
+//! The IR is lean where a large ACL multiplies it: a rule is one shared
+//! object ([`Rule`]), and its matches and comment, chain names and counter
+//! owners are shared too (`Arc`), so the copies of one ACL rule in many
+//! region chains (one reference count each), a chain's name (its own, the
+//! table's key, the verdicts entering it) and the elements entering one
+//! chain are reference counts, not allocations; set element keys hold
 //! their bytes inline ([`Key`]).
 
 mod key;
