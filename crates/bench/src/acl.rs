@@ -727,7 +727,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     println!();
     println!(
         "CPU: medians of the calling thread's time on a CPU (user and kernel, the commit included; \
-         /proc/thread-self/schedstat), which a loaded machine does not inflate"
+         CLOCK_THREAD_CPUTIME_ID), which a loaded machine does not inflate"
     );
     println!(
         "median (max) of up to 5 replaces and {} add/remove pairs; a kind stops repeating past {} s",
