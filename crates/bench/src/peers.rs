@@ -490,9 +490,13 @@ pub fn run(args: &Args) -> Result<(), String> {
     let mut rows = Vec::new();
     for job in jobs {
         rows.push(job()?);
-        // Let the kernel's background namespace cleanup finish before the
-        // next run is timed.
-        std::thread::sleep(Duration::from_millis(500 + 5 * n as u64));
+        // Let the kernel's background namespace cleanup of the row just
+        // timed finish before the next row is timed (it holds the RTNL
+        // lock every link change takes).
+        crate::settle::namespaces(
+            Duration::from_secs(60),
+            Duration::from_millis(500 + 5 * n as u64),
+        );
     }
     let stats = |v: &[f64]| {
         let mut s = v.to_vec();
