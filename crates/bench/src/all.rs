@@ -170,6 +170,7 @@ pub fn run(args: &Args) -> Result<(), String> {
                 reps: 5,
                 max_rules: 100_000,
                 dump_ir: None,
+                acl_only: false,
             })
             .map_err(|e| e.to_string()),
         };

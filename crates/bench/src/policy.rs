@@ -42,6 +42,10 @@ pub struct Args {
     /// `<dir>/acl-<n>.nft` (to check that a compiler change keeps the IR).
     #[arg(long)]
     pub dump_ir: Option<std::path::PathBuf>,
+    /// Only the table of `bulkhead-bench acl`'s list (its compile and
+    /// clone): a compiler change measured without the rest.
+    #[arg(long)]
+    pub acl_only: bool,
 }
 
 /// Writes `table`'s rendering to `<dir>/<name>.nft` when dumping.
@@ -172,6 +176,9 @@ fn ms(d: Duration) -> String {
 }
 
 pub fn run(args: &Args) -> Result<(), PolicyError> {
+    if args.acl_only {
+        return acl_bench_lists(args.reps.max(1), args.max_rules, args.dump_ir.as_deref());
+    }
     let mut rng = Rng::new(args.seed);
     println!(
         "policy engine (one endpoint, inbound host rules; medians of {} runs)",

@@ -173,10 +173,16 @@ impl fmt::Display for IfAddr {
     }
 }
 
-/// A list of address blocks; empty means any address.
+/// A list of address blocks; empty means any address. It knows how many of
+/// its blocks are IPv4, so that asking whether it admits a family does not
+/// read the blocks (the policy compiler asks it of every rule, for each
+/// family, where the blocks are a cache miss each).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct AddressList(Vec<Cidr>);
+pub struct AddressList {
+    items: Vec<Cidr>,
+    v4: usize,
+}
 
 impl AddressList {
     /// Parses HCN's comma-separated form; blanks around items are ignored,
@@ -184,7 +190,7 @@ impl AddressList {
     pub fn parse(field: &str, value: &str) -> Result<Self> {
         let mut out: Vec<Cidr> = Vec::new();
         if value.trim().is_empty() {
-            return Ok(Self(out));
+            return Ok(Self::new(out));
         }
         for item in value.split(',') {
             let item = item.trim();
@@ -201,35 +207,45 @@ impl AddressList {
                 out.push(cidr);
             }
         }
-        Ok(Self(out))
+        Ok(Self::new(out))
     }
 
     pub fn new(items: Vec<Cidr>) -> Self {
-        Self(items)
+        let v4 = items.iter().filter(|c| c.is_ipv4()).count();
+        Self { items, v4 }
     }
 
     pub fn is_any(&self) -> bool {
-        self.0.is_empty()
+        self.items.is_empty()
     }
 
     pub fn items(&self) -> &[Cidr] {
-        &self.0
+        &self.items
+    }
+
+    /// How many entries are of the given family.
+    pub fn count_of(&self, v4: bool) -> usize {
+        if v4 {
+            self.v4
+        } else {
+            self.items.len() - self.v4
+        }
     }
 
     /// Whether the list admits `ip` (an empty list admits everything).
     pub fn matches(&self, ip: IpAddr) -> bool {
-        self.0.is_empty() || self.0.iter().any(|c| c.contains(ip))
+        self.items.is_empty() || self.items.iter().any(|c| c.contains(ip))
     }
 
     /// Whether any entry is of the given family (true for an empty list).
     pub fn admits_family(&self, v4: bool) -> bool {
-        self.0.is_empty() || self.0.iter().any(|c| c.is_ipv4() == v4)
+        self.items.is_empty() || self.count_of(v4) > 0
     }
 }
 
 impl fmt::Display for AddressList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, c) in self.0.iter().enumerate() {
+        for (i, c) in self.items.iter().enumerate() {
             if i > 0 {
                 f.write_str(",")?;
             }

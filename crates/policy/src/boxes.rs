@@ -108,33 +108,39 @@ fn merged(mut v: Intervals) -> Intervals {
     v
 }
 
+/// Whether `rule` can match packets of this family and class at all (what
+/// [`rule_box`] returns a box for), read from the rule itself: its address
+/// lists know their families without reading their blocks.
+pub fn applies(rule: &AclRule, v4: bool, class: ProtoClass) -> bool {
+    let class_ok = match class {
+        ProtoClass::Ported => rule.protocol == Protocol::Any || rule.protocol.has_ports(),
+        ProtoClass::Portless => !rule.has_ports() && !rule.protocol.has_ports(),
+    };
+    class_ok && rule.remote_addresses.admits_family(v4) && rule.local_addresses.admits_family(v4)
+}
+
 /// The box a rule covers, or `None` if the rule cannot match this
-/// family/class at all.
+/// family/class at all ([`applies`]).
 pub fn rule_box(
     rule: &AclRule,
     direction: Direction,
     v4: bool,
     class: ProtoClass,
 ) -> Option<RuleBox> {
-    let applies = match class {
-        ProtoClass::Ported => rule.protocol == Protocol::Any || rule.protocol.has_ports(),
-        ProtoClass::Portless => !rule.has_ports() && !rule.protocol.has_ports(),
-    };
-    if !applies {
+    if !applies(rule, v4, class) {
         return None;
     }
-    let addrs = |l: &bulkhead_model::AddressList| -> Option<Option<Intervals>> {
+    let addrs = |l: &bulkhead_model::AddressList| -> Option<Intervals> {
         if l.is_any() {
-            return Some(None);
-        }
-        let items = l.items();
-        let n = items.iter().filter(|c| c.is_ipv4() == v4).count();
-        if n == 0 {
             return None;
         }
-        let mut v: Intervals = Vec::with_capacity(n);
-        v.extend(items.iter().filter(|c| c.is_ipv4() == v4).map(cidr_range));
-        Some(Some(merged(v)))
+        let mut v: Intervals = Vec::with_capacity(l.count_of(v4));
+        v.extend(
+            (l.items().iter())
+                .filter(|c| c.is_ipv4() == v4)
+                .map(cidr_range),
+        );
+        Some(merged(v))
     };
     let ports = |l: &bulkhead_model::PortList| -> Option<Intervals> {
         (!l.is_any()).then(|| {
@@ -147,10 +153,7 @@ pub fn rule_box(
             merged(v)
         })
     };
-    let (remote, local) = (
-        addrs(&rule.remote_addresses)?,
-        addrs(&rule.local_addresses)?,
-    );
+    let (remote, local) = (addrs(&rule.remote_addresses), addrs(&rule.local_addresses));
     let (rport, lport) = (ports(&rule.remote_ports), ports(&rule.local_ports));
     let proto = rule
         .protocol

@@ -155,12 +155,15 @@ pub fn ordered_rules(
     point: EnforcementPoint,
     direction: Direction,
 ) -> Vec<&AclRule> {
-    let mut v: Vec<(usize, &AclRule)> = rules
+    // Sorted by keys read once, not through the rules at every comparison
+    // (the keys are unique: the index is the last part).
+    let mut v: Vec<((u16, u8, usize), &AclRule)> = rules
         .iter()
         .enumerate()
         .filter(|(_, r)| r.direction == direction && EnforcementPoint::of(r.rule_type) == point)
+        .map(|(i, r)| (precedence(r, i), r))
         .collect();
-    v.sort_by_key(|(i, r)| precedence(r, *i));
+    v.sort_unstable_by_key(|&(k, _)| k);
     v.into_iter().map(|(_, r)| r).collect()
 }
 

@@ -74,16 +74,26 @@ impl Segments {
 }
 
 /// The region estimate of the run being planned.
+///
+/// A dimension's boundary count enters the estimate only through the
+/// buckets of rules that span it ([`needed`]): a list whose rules all
+/// constrain the protocol and the lead address (most ACLs) never reads one.
+/// So a dimension's boundaries are hashed only once some bucket needs its
+/// count, then those of the whole run so far at once; the estimate is the
+/// same as if every boundary had been hashed as it came.
 #[derive(Default)]
 pub(crate) struct Estimate {
-    /// Distinct interval boundaries per dimension.
+    /// Distinct interval boundaries per dimension, of the dimensions whose
+    /// count is needed (`live`).
     bounds: [Bounds; 5],
+    live: [bool; 5],
+    /// Room to make in a dimension's set when it goes live.
+    room: [usize; 5],
     /// Own boxes per multiplier bucket: `[proto spanned][first constrained
     /// address/port dimension]`; bucket `[_][0]` has no multiplier.
     pub(crate) buckets: [[u64; 5]; 2],
     own: u64,
 }
-
 /// The distinct boundaries of one dimension: those that fit a word (IPv4
 /// addresses, ports and protocols: all of most lists) in a set of words,
 /// half the memory and hashing of a set of `u128`, the others beside.
@@ -151,16 +161,60 @@ pub(crate) fn estimate(buckets: &[[u64; 5]; 2], counts: [u64; 5]) -> u64 {
     total
 }
 
+/// The dimensions whose boundary counts `buckets` read (see
+/// [`estimate`]): the protocol's when a bucket spans it, and dimension
+/// `d` ≥ 1 when a bucket's first constrained dimension comes after it.
+fn needed(buckets: &[[u64; 5]; 2]) -> [bool; 5] {
+    let mut need = [false; 5];
+    need[0] = buckets[1].iter().any(|&o| o > 0);
+    for first in 2..5 {
+        if buckets[0][first] > 0 || buckets[1][first] > 0 {
+            for n in &mut need[1..first] {
+                *n = true;
+            }
+        }
+    }
+    need
+}
+
 impl Estimate {
-    fn cost(&self, buckets: &[[u64; 5]; 2], new: &[usize; 5]) -> u64 {
+    fn cost(&self, buckets: &[[u64; 5]; 2]) -> u64 {
         estimate(
             buckets,
-            std::array::from_fn(|d| (self.bounds[d].len() + new[d]) as u64),
+            std::array::from_fn(|d| self.bounds[d].len() as u64),
         )
     }
 
-    /// Each dimension's number of distinct boundaries so far.
-    pub(crate) fn counts(&self) -> [u64; 5] {
+    /// Hashes the boundaries of `b` in the live dimensions.
+    fn extend(&mut self, b: &RuleBox) {
+        for (d, ivs) in b.iter().enumerate() {
+            if let (true, Some(ivs)) = (self.live[d], ivs) {
+                self.bounds[d].extend(points(ivs));
+            }
+        }
+    }
+
+    /// Makes the dimensions `buckets` need live, hashing the boundaries of
+    /// `run` (the run's boxes so far) in each.
+    fn enliven(&mut self, buckets: &[[u64; 5]; 2], run: &[&RuleBox]) {
+        let need = needed(buckets);
+        for d in 0..5 {
+            if need[d] && !self.live[d] {
+                self.live[d] = true;
+                self.bounds[d].reserve(self.room[d]);
+                for b in run {
+                    if let Some(ivs) = &b[d] {
+                        self.bounds[d].extend(points(ivs));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each dimension's number of distinct boundaries in `run` (the run's
+    /// boxes), every dimension made live.
+    pub(crate) fn counts(&mut self, run: &[&RuleBox]) -> [u64; 5] {
+        self.enliven(&[[1; 5]; 2], run);
         std::array::from_fn(|d| self.bounds[d].len() as u64)
     }
 
@@ -170,28 +224,25 @@ impl Estimate {
     /// [`admit`]: Estimate::admit
     pub(crate) fn margin(&self, blowup: u64) -> i128 {
         let budget = blowup.saturating_mul(self.own.saturating_add(SLACK));
-        i128::from(budget) - i128::from(self.cost(&self.buckets, &[0; 5]))
+        i128::from(budget) - i128::from(self.cost(&self.buckets))
     }
 
-    /// Adds `b` when it may join the run under `blowup` (the estimate with
-    /// its boundaries and boxes stays ≤ `blowup` × (own boxes +
-    /// [`SLACK`])), and says whether it did. When it may not, the estimate
-    /// holds `b`'s boundaries but not its boxes: the caller starts a new
-    /// run ([`clear`]). Each boundary is hashed once.
+    /// Adds `b` when it may join the run `run` (its boxes so far) under
+    /// `blowup` (the estimate with its boundaries and boxes stays ≤
+    /// `blowup` × (own boxes + [`SLACK`])), and says whether it did. When
+    /// it may not, the caller starts a new run ([`clear`]). Each boundary
+    /// is hashed at most once.
     ///
     /// [`clear`]: Estimate::clear
-    pub(crate) fn admit(&mut self, b: &RuleBox, blowup: u64) -> bool {
-        for (d, ivs) in b.iter().enumerate() {
-            if let Some(ivs) = ivs {
-                self.bounds[d].extend(points(ivs));
-            }
-        }
+    pub(crate) fn admit(&mut self, run: &[&RuleBox], b: &RuleBox, blowup: u64) -> bool {
         let (proto, first, own) = shape(b);
         let mut buckets = self.buckets;
         buckets[proto][first] = buckets[proto][first].saturating_add(own);
+        self.enliven(&buckets, run);
+        self.extend(b);
         let own = self.own.saturating_add(own);
         let budget = blowup.saturating_mul(own.saturating_add(SLACK));
-        if self.cost(&buckets, &[0; 5]) > budget {
+        if self.cost(&buckets) > budget {
             return false;
         }
         self.buckets = buckets;
@@ -199,63 +250,63 @@ impl Estimate {
         true
     }
 
-    /// Room for the boundaries of `boxes` (at most two per interval), so
-    /// that the sets do not grow while a run is planned.
+    /// Room for the boundaries of `boxes` (at most two per interval), made
+    /// in a dimension's set when it goes live, so that the sets do not
+    /// grow while a run is planned.
     pub(crate) fn reserve(&mut self, boxes: &[RuleBox]) {
-        for (d, set) in self.bounds.iter_mut().enumerate() {
-            let n: usize = boxes
+        for (d, room) in self.room.iter_mut().enumerate() {
+            *room = boxes
                 .iter()
                 .filter_map(|b| b[d].as_ref())
                 .map(|ivs| 2 * ivs.len())
                 .sum();
-            set.reserve(n);
         }
     }
 
     /// The estimate of an empty run, keeping the sets' capacity.
     pub(crate) fn clear(&mut self) {
-        for set in &mut self.bounds {
-            set.clear();
+        for (set, live) in self.bounds.iter_mut().zip(&mut self.live) {
+            if *live {
+                set.clear();
+            }
+            *live = false;
         }
         self.buckets = [[0; 5]; 2];
         self.own = 0;
     }
 
+    /// Adds `b` to an empty run.
     pub(crate) fn add(&mut self, b: &RuleBox) {
-        for (d, ivs) in b.iter().enumerate() {
-            if let Some(ivs) = ivs {
-                self.bounds[d].extend(points(ivs));
-            }
-        }
         let (proto, first, own) = shape(b);
         self.buckets[proto][first] = self.buckets[proto][first].saturating_add(own);
         self.own = self.own.saturating_add(own);
+        let buckets = self.buckets;
+        self.enliven(&buckets, &[]);
+        self.extend(b);
     }
 }
 
-fn plan_with(boxes: &[RuleBox], skip: Option<usize>, blowup: u64) -> Vec<Range<usize>> {
+pub(crate) fn plan_with(boxes: &[RuleBox], skip: Option<usize>, blowup: u64) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut est = Estimate::default();
     est.reserve(boxes);
-    let kept = boxes
-        .iter()
-        .enumerate()
+    let kept: Vec<&RuleBox> = (boxes.iter().enumerate())
         .filter(|&(j, _)| Some(j) != skip)
-        .map(|(_, b)| b);
-    let len = boxes.len() - usize::from(skip.is_some_and(|q| q < boxes.len()));
-    for (i, b) in kept.enumerate() {
+        .map(|(_, b)| b)
+        .collect();
+    for (i, b) in kept.iter().enumerate() {
         if i == start {
             est.add(b);
-        } else if !est.admit(b, blowup) {
+        } else if !est.admit(&kept[start..i], b, blowup) {
             out.push(start..i);
             start = i;
             est.clear();
             est.add(b);
         }
     }
-    if start < len {
-        out.push(start..len);
+    if start < kept.len() {
+        out.push(start..kept.len());
     }
     out
 }

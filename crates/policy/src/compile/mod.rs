@@ -42,6 +42,9 @@ pub use switch::{
     anti_spoofing_head, compile_switch, guard_elements, guard_sets, link_local, SwitchPortPolicy,
 };
 
+use bulkhead_model::AclRule;
+
+use crate::boxes::applies;
 use crate::classifier::acl_name;
 use crate::endpoint::Policy;
 use crate::error::PolicyError;
@@ -210,78 +213,92 @@ fn endpoint_rules(
     let mut out = Pieces::default();
     // Region chains of all two-level segments, added in one merge.
     let mut region_chains: Vec<(Arc<str>, Chain)> = Vec::new();
-    for v4 in [true, false] {
-        for class in [ProtoClass::Ported, ProtoClass::Portless] {
-            let acl = acl_name(lowering.point, direction, v4, class);
-            let base = map_base(tag, &acl);
-            let label = format!("{tag} {acl}");
-            let list = runs(&ordered, direction, v4, class);
-            let nfproto = if v4 { NfProto::Ipv4 } else { NfProto::Ipv6 };
-            let negate = class == ProtoClass::Portless;
-            let mut regions = 0usize;
-            for (i, run) in list.runs.iter().enumerate() {
-                let (boxes, winners) = (&list.boxes[run.clone()], &list.winners[run.clone()]);
-                let name = format!("{base}_{i}");
-                let matches = vec![
-                    Match::NfProto(nfproto),
-                    Match::L4Proto {
-                        protos: PORTED_PROTOCOLS.to_vec(),
-                        negate,
-                    },
-                ];
-                // A run keyed on an address takes the two-level encoding,
-                // which never needs the run's classification (whose region
-                // count may be far beyond what any map could hold).
-                let dims = run_dims(boxes);
-                let c = match lead_dim(direction, &dims, 0) {
-                    Some(_) => None,
-                    None => {
-                        let c = classify_run(boxes, winners, v4, class, &label, &mut regions)?;
-                        if c.is_empty() {
-                            continue;
-                        }
-                        Some(c)
+    // Each list's rules, found in one read of the rules: most rules apply
+    // to one family and class, and the other lists then never read them.
+    const LISTS: [(bool, ProtoClass); 4] = [
+        (true, ProtoClass::Ported),
+        (true, ProtoClass::Portless),
+        (false, ProtoClass::Ported),
+        (false, ProtoClass::Portless),
+    ];
+    let mut applying: [Vec<&AclRule>; 4] = Default::default();
+    for rule in &ordered {
+        for (list, &(v4, class)) in applying.iter_mut().zip(&LISTS) {
+            if applies(rule, v4, class) {
+                list.push(rule);
+            }
+        }
+    }
+    for (rules_of, (v4, class)) in applying.iter().zip(LISTS) {
+        let acl = acl_name(lowering.point, direction, v4, class);
+        let base = map_base(tag, &acl);
+        let label = format!("{tag} {acl}");
+        let list = runs(rules_of, direction, v4, class);
+        let nfproto = if v4 { NfProto::Ipv4 } else { NfProto::Ipv6 };
+        let negate = class == ProtoClass::Portless;
+        let mut regions = 0usize;
+        for (i, run) in list.runs.iter().enumerate() {
+            let (boxes, winners) = (&list.boxes[run.clone()], &list.winners[run.clone()]);
+            let name = format!("{base}_{i}");
+            let matches = vec![
+                Match::NfProto(nfproto),
+                Match::L4Proto {
+                    protos: PORTED_PROTOCOLS.to_vec(),
+                    negate,
+                },
+            ];
+            // A run keyed on an address takes the two-level encoding,
+            // which never needs the run's classification (whose region
+            // count may be far beyond what any map could hold).
+            let dims = run_dims(boxes);
+            let c = match lead_dim(direction, &dims, 0) {
+                Some(_) => None,
+                None => {
+                    let c = classify_run(boxes, winners, v4, class, &label, &mut regions)?;
+                    if c.is_empty() {
+                        continue;
                     }
-                };
-                let lead = match &c {
-                    None => lead_dim(direction, &dims, 0),
-                    Some(c) => lead_dim(direction, &c.dims, c.region_count()),
-                };
-                if let Some(lead) = lead {
-                    let next = format!("{name}_next");
-                    let two = TwoLevel {
-                        boxes,
-                        winners,
-                        lead,
-                        v4,
-                        class,
-                        lowering,
-                        prefix: &name,
-                        next: &next,
-                        acl: &label,
-                        exclude: None,
-                    };
-                    let key = vec![lead.field(v4)];
-                    let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
-                    (set.elements, set.owners) = two.build(table, &mut region_chains)?;
-                    set.counter = true;
-                    table.add_set(set);
-                    out.current
-                        .push(Rule::new(matches, Action::Vmap { key, map: name }));
-                    if lowering.continuation {
-                        out.split(table, rules, next);
-                    }
-                    continue;
+                    Some(c)
                 }
-                let Some(c) = c else { continue };
-                let key: Vec<Field> = c.dims.iter().map(|d| d.field(v4)).collect();
+            };
+            let lead = match &c {
+                None => lead_dim(direction, &dims, 0),
+                Some(c) => lead_dim(direction, &c.dims, c.region_count()),
+            };
+            if let Some(lead) = lead {
+                let next = format!("{name}_next");
+                let two = TwoLevel {
+                    boxes,
+                    winners,
+                    lead,
+                    v4,
+                    class,
+                    lowering,
+                    prefix: &name,
+                    next: &next,
+                    acl: &label,
+                    exclude: None,
+                };
+                let key = vec![lead.field(v4)];
                 let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
-                (set.elements, set.owners) = elements(&c, &key, lowering);
+                (set.elements, set.owners) = two.build(table, &mut region_chains)?;
                 set.counter = true;
                 table.add_set(set);
                 out.current
                     .push(Rule::new(matches, Action::Vmap { key, map: name }));
+                if lowering.continuation {
+                    out.split(table, rules, next);
+                }
+                continue;
             }
+            let Some(c) = c else { continue };
+            let key: Vec<Field> = c.dims.iter().map(|d| d.field(v4)).collect();
+            let mut set = Set::new(&name, key.clone(), true, SetKind::VerdictMap);
+            (set.elements, set.owners) = elements(&c, &key, lowering);
+            set.counter = true;
+            table.add_set(set);
+            out.current
+                .push(Rule::new(matches, Action::Vmap { key, map: name }));
         }
     }
     let rules_out = &mut out.current;

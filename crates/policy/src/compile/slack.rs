@@ -49,16 +49,17 @@ impl Slack {
     /// estimate is too large to track.
     pub(crate) fn of<'a>(boxes: impl ExactSizeIterator<Item = &'a RuleBox>) -> Option<Self> {
         let mut est = Estimate::default();
+        let boxes: Vec<&RuleBox> = boxes.collect();
         let mut margins = Vec::with_capacity(boxes.len());
-        for (i, b) in boxes.enumerate() {
+        for (i, b) in boxes.iter().enumerate() {
             if i == 0 {
                 est.add(b);
-            } else if !est.admit(b, BLOWUP) {
+            } else if !est.admit(&boxes[..i], b, BLOWUP) {
                 return None;
             }
             margins.push(est.margin(BLOWUP));
         }
-        let counts = est.counts();
+        let counts = est.counts(&boxes);
         let top = estimate(&est.buckets, counts);
         let own: u64 = est
             .buckets
