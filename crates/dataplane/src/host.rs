@@ -32,6 +32,7 @@ use crate::reaper::Reaper;
 use crate::rtnl::{Batch, Rtnl};
 use crate::{netns, sysctl};
 
+mod gather;
 mod l2;
 mod netfilter;
 mod ns;
@@ -61,8 +62,9 @@ pub struct HostKernel {
     /// connections; the sweeper has an rtnetlink one). Kept open: closing
     /// a netfilter socket waits for an RCU grace period.
     cleanup_ct: Arc<Mutex<Conntrack>>,
-    /// Addresses whose host connections a queued reaper job will delete.
-    forgetting: Arc<Mutex<Vec<IpAddr>>>,
+    /// Addresses whose host connections a queued reaper job will delete,
+    /// gathered into batches ([`gather`]).
+    forgetting: Arc<gather::Gathering>,
     reaper: Reaper,
     /// Retired switch ports, destroyed while the host is quiet.
     sweeper: sweep::Sweeper,
@@ -104,7 +106,7 @@ impl HostKernel {
             cleanup_ct: Arc::new(Mutex::new(cleanup_ct)),
             forgetting: Arc::default(),
             reaper: Reaper::new(),
-            flows_reaper: Reaper::new(),
+            flows_reaper: Reaper::named("bulkhead-flows"),
             owned: owned::Owned::default(),
             protected: ns::protected_now(host),
             dhcp: crate::dhcp::DhcpServers::new(host.map(Path::to_path_buf)),
@@ -359,6 +361,7 @@ impl Kernel for HostKernel {
     fn settle(&self) {
         self.reaper.flush();
         self.sweeper.settle();
+        self.forgetting.hurry();
         self.flows_reaper.flush();
     }
 
@@ -367,6 +370,7 @@ impl Kernel for HostKernel {
     }
 
     fn settle_flows(&self) {
+        self.forgetting.hurry();
         self.flows_reaper.flush();
     }
 

@@ -74,11 +74,16 @@ impl Default for Reaper {
 
 impl Reaper {
     pub fn new() -> Self {
+        Self::named("bulkhead-reaper")
+    }
+
+    /// A reaper whose thread is called `name` (at most 15 bytes show).
+    pub fn named(name: &str) -> Self {
         let (tx, rx) = channel::<Item>();
         let progress = Arc::new(Progress::default());
         let p = progress.clone();
         let spawned = std::thread::Builder::new()
-            .name("bulkhead-reaper".into())
+            .name(name.into())
             .spawn(move || {
                 for job in rx {
                     run_job(job);

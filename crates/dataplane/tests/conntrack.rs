@@ -398,3 +398,26 @@ fn flows_of_an_address_match_the_filtered_dumps() {
         assert_eq!(!got.is_empty(), last < 3, "{addr}: {got:?}");
     }
 }
+
+/// A deleted endpoint's host flows, forgotten through the kernel
+/// (`Kernel::forget_host_flows`, gathered and walked later on the flows
+/// reaper): gone once `settle_flows` returns (what a create reusing the
+/// address waits for), the unrelated flow kept.
+#[test]
+fn forgotten_host_flows_are_gone_once_settled() {
+    use bulkhead_dataplane::host::HostKernel;
+    use bulkhead_dataplane::kernel::Kernel;
+    if !require_root() {
+        return;
+    }
+    let (_a, b, _published, mut other) = published_world();
+    let endpoint = IpAddr::from([10, 98, 0, 3]);
+    let kernel = HostKernel::open(Some(b.path())).expect("kernel");
+    let mut ct = Conntrack::open(Some(b.path())).unwrap();
+    assert_eq!(ct.involving(endpoint).unwrap().len(), 1);
+    kernel.forget_host_flows(endpoint);
+    kernel.forget_host_flows(IpAddr::from([10, 98, 0, 99]));
+    kernel.settle_flows();
+    assert!(ct.involving(endpoint).unwrap().is_empty());
+    assert!(echoes(&mut other), "the unrelated flow is untouched");
+}

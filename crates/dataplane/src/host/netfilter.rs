@@ -129,21 +129,17 @@ impl HostKernel {
     }
 
     /// Queues the deletion of the host's connections of `addr` on the
-    /// reaper. Addresses queued while a deletion waits join it: a burst of
-    /// endpoint deletes costs one walk of the kernel's connection table,
-    /// not four per endpoint.
+    /// reaper. Addresses gathered while a deletion waits join it
+    /// ([`super::gather`]): a burst of endpoint deletes costs one walk of
+    /// the kernel's connection table per [`super::gather::MOST`], not one
+    /// per endpoint.
     pub(super) fn forget_host_flows_later(&self, addr: IpAddr) {
-        let first = {
-            let mut pending = self.forgetting.lock().unwrap_or_else(|p| p.into_inner());
-            pending.push(addr);
-            pending.len() == 1
-        };
-        if !first {
+        if !self.forgetting.add(addr) {
             return;
         }
         let (ct, pending) = (self.cleanup_ct.clone(), self.forgetting.clone());
         self.flows_reaper.later(move || {
-            let addrs = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
+            let addrs = pending.take_when_due(super::gather::QUIET, super::gather::MOST);
             let gone = ct
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
