@@ -397,6 +397,22 @@ mod tests {
     }
 
     #[test]
+    fn address_lists_know_their_families() {
+        let mixed = AddressList::parse("x", "10.0.0.0/8, fd00::1, 10.1.2.3").unwrap();
+        assert_eq!((mixed.count_of(true), mixed.count_of(false)), (2, 1));
+        assert!(mixed.admits_family(true) && mixed.admits_family(false));
+        let v6 = AddressList::parse("x", "fd00::/64").unwrap();
+        assert!(!v6.admits_family(true) && v6.admits_family(false));
+        let any = AddressList::parse("x", "").unwrap();
+        assert!(any.admits_family(true) && any.admits_family(false));
+        // Read back from its stored form, a list knows them again.
+        let back: AddressList =
+            serde_json::from_str(&serde_json::to_string(&mixed).unwrap()).unwrap();
+        assert_eq!(back, mixed);
+        assert_eq!(back.count_of(false), 1);
+    }
+
+    #[test]
     fn macs() {
         let m = MacAddress::parse("mac", "00-15-5D-52-C0-00").unwrap();
         assert_eq!(m.to_string(), "00:15:5d:52:c0:00");

@@ -94,6 +94,7 @@ pub(crate) struct Estimate {
     pub(crate) buckets: [[u64; 5]; 2],
     own: u64,
 }
+
 /// The distinct boundaries of one dimension: those that fit a word (IPv4
 /// addresses, ports and protocols: all of most lists) in a set of words,
 /// half the memory and hashing of a set of `u128`, the others beside.
