@@ -779,6 +779,72 @@ fn deleted_endpoint_is_out_of_service_and_its_address_reusable_at_once() {
     assert_eq!(h.kernel.link_names("bhp").unwrap(), Vec::<String>::new());
 }
 
+/// An address given to a new endpoint right after its endpoint is deleted
+/// inherits none of the old one's host connections: the delete's host
+/// conntrack clean-up is gathered and runs later (a burst of deletes costs
+/// one walk of the kernel's table), but a create given that address makes
+/// it run first. Leftover entries would let the old peers' packets through
+/// the new endpoint's switch port as `established`. Attacked first: with
+/// the create's wait removed, the old flow's entry is still in the host's
+/// table when the new endpoint is up.
+#[test]
+fn a_reused_address_inherits_no_host_connection() {
+    let Some(h) = Harness::new("inherit") else {
+        return;
+    };
+    h.nat_network("n1", "10.63.19.0/24", None);
+    let c = h.endpoint("c", "n1", &[], None);
+    let spec = |name: &str, ns: &str| bulkhead_model::EndpointSpec {
+        name: name.into(),
+        network: "n1".into(),
+        namespace: ns.into(),
+        ip: Some("10.63.19.60".into()),
+        ..Default::default()
+    };
+    for ns in ["x", "y"] {
+        h.engine
+            .create_namespace(bulkhead_model::NamespaceSpec {
+                name: ns.into(),
+                isolation: None,
+                ..Default::default()
+            })
+            .expect("namespace");
+    }
+    let ip = Ipv4Addr::new(10, 63, 19, 60);
+    let a = h.engine.create_endpoint(spec("a", "x")).expect("a");
+    wait_up(&format!("{}x", h.prefix), a.ifname.as_str());
+    wait_up(h.host_name(), a.switch_port.as_str());
+    let x = h
+        .engine
+        .namespace("x")
+        .expect("x")
+        .netns_path
+        .expect("path");
+    assert!(
+        tcp_echo(&c.ns, &x, 7011, SocketAddr::from((ip, 7011))),
+        "a works"
+    );
+    let mut host_ct =
+        bulkhead_dataplane::conntrack::Conntrack::open(Some(h.host())).expect("host conntrack");
+    let involving = |ct: &mut bulkhead_dataplane::conntrack::Conntrack| {
+        ct.involving(std::net::IpAddr::V4(ip)).expect("dump")
+    };
+    assert!(
+        !involving(&mut host_ct).is_empty(),
+        "c's connection to a is tracked in the host"
+    );
+
+    h.engine.delete_endpoint("a").expect("delete a");
+    h.engine.create_endpoint(spec("b", "y")).expect("b");
+    let left = involving(&mut host_ct);
+    assert!(left.is_empty(), "b inherits a's host connections: {left:?}");
+
+    for e in ["b", "c"] {
+        h.engine.delete_endpoint(e).expect("delete");
+    }
+    h.engine.settle();
+}
+
 /// Spec §5: `trace` agrees with the kernel. For each (from, to, protocol,
 /// port) the packet is sent for real and the outcome (arrived or not) is
 /// compared with the trace's verdict. B has a custom block in tcp 85.
