@@ -680,6 +680,57 @@ fn host_routes_to(h: &Harness, ip: Ipv4Addr) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Endpoint `name` of network `n1` at `ip`, in the existing namespace `ns`.
+fn in_namespace(name: &str, ns: &str, ip: Ipv4Addr) -> bulkhead_model::EndpointSpec {
+    bulkhead_model::EndpointSpec {
+        name: name.into(),
+        network: "n1".into(),
+        namespace: ns.into(),
+        ip: Some(ip.to_string()),
+        ..Default::default()
+    }
+}
+
+/// The address-reuse tests' world: nat network `n1` on `subnet` with
+/// endpoint `c`, empty namespaces `x` and `y`, and endpoint `a` at `ip` in
+/// `x`, up and answering `c` over TCP on `port`. Returns `c`, `a` and
+/// `x`'s pin.
+fn reuse_world(
+    h: &Harness,
+    subnet: &str,
+    ip: Ipv4Addr,
+    port: u16,
+) -> (Ep, bulkhead_model::Endpoint, std::path::PathBuf) {
+    h.nat_network("n1", subnet, None);
+    let c = h.endpoint("c", "n1", &[], None);
+    for ns in ["x", "y"] {
+        h.engine
+            .create_namespace(bulkhead_model::NamespaceSpec {
+                name: ns.into(),
+                isolation: None,
+                ..Default::default()
+            })
+            .expect("namespace");
+    }
+    let a = h
+        .engine
+        .create_endpoint(in_namespace("a", "x", ip))
+        .expect("a");
+    wait_up(&format!("{}x", h.prefix), a.ifname.as_str());
+    wait_up(h.host_name(), a.switch_port.as_str());
+    let x = h
+        .engine
+        .namespace("x")
+        .expect("x")
+        .netns_path
+        .expect("x path");
+    assert!(
+        tcp_echo(&c.ns, &x, port, SocketAddr::from((ip, port))),
+        "a works"
+    );
+    (c, a, x)
+}
+
 /// Deleting an endpoint returns before its veth is destroyed (that runs in
 /// the background), but the endpoint is already out of service and its
 /// address reusable at once: no host route, the port down (or gone), and a
@@ -691,38 +742,9 @@ fn deleted_endpoint_is_out_of_service_and_its_address_reusable_at_once() {
     let Some(h) = Harness::new("reuse") else {
         return;
     };
-    h.nat_network("n1", "10.63.18.0/24", None);
-    let c = h.endpoint("c", "n1", &[], None);
-    let spec = |name: &str, ns: &str| bulkhead_model::EndpointSpec {
-        name: name.into(),
-        network: "n1".into(),
-        namespace: ns.into(),
-        ip: Some("10.63.18.50".into()),
-        ..Default::default()
-    };
-    for ns in ["x", "y"] {
-        h.engine
-            .create_namespace(bulkhead_model::NamespaceSpec {
-                name: ns.into(),
-                isolation: None,
-                ..Default::default()
-            })
-            .expect("namespace");
-    }
     let ip = Ipv4Addr::new(10, 63, 18, 50);
-    let a = h.engine.create_endpoint(spec("a", "x")).expect("a");
-    wait_up(&format!("{}x", h.prefix), a.ifname.as_str());
-    wait_up(h.host_name(), a.switch_port.as_str());
-    let x = h
-        .engine
-        .namespace("x")
-        .expect("x")
-        .netns_path
-        .expect("x path");
-    assert!(
-        tcp_echo(&c.ns, &x, 7001, SocketAddr::from((ip, 7001))),
-        "a works"
-    );
+    let (c, a, x) = reuse_world(&h, "10.63.18.0/24", ip, 7001);
+    let spec = |name: &str, ns: &str| in_namespace(name, ns, ip);
 
     // Delete, then at once (no settle): out of service, address free.
     h.engine.delete_endpoint("a").expect("delete a");
@@ -792,38 +814,8 @@ fn a_reused_address_inherits_no_host_connection() {
     let Some(h) = Harness::new("inherit") else {
         return;
     };
-    h.nat_network("n1", "10.63.19.0/24", None);
-    let c = h.endpoint("c", "n1", &[], None);
-    let spec = |name: &str, ns: &str| bulkhead_model::EndpointSpec {
-        name: name.into(),
-        network: "n1".into(),
-        namespace: ns.into(),
-        ip: Some("10.63.19.60".into()),
-        ..Default::default()
-    };
-    for ns in ["x", "y"] {
-        h.engine
-            .create_namespace(bulkhead_model::NamespaceSpec {
-                name: ns.into(),
-                isolation: None,
-                ..Default::default()
-            })
-            .expect("namespace");
-    }
     let ip = Ipv4Addr::new(10, 63, 19, 60);
-    let a = h.engine.create_endpoint(spec("a", "x")).expect("a");
-    wait_up(&format!("{}x", h.prefix), a.ifname.as_str());
-    wait_up(h.host_name(), a.switch_port.as_str());
-    let x = h
-        .engine
-        .namespace("x")
-        .expect("x")
-        .netns_path
-        .expect("path");
-    assert!(
-        tcp_echo(&c.ns, &x, 7011, SocketAddr::from((ip, 7011))),
-        "a works"
-    );
+    let (_c, _a, _x) = reuse_world(&h, "10.63.19.0/24", ip, 7011);
     let mut host_ct =
         bulkhead_dataplane::conntrack::Conntrack::open(Some(h.host())).expect("host conntrack");
     let involving = |ct: &mut bulkhead_dataplane::conntrack::Conntrack| {
@@ -835,7 +827,9 @@ fn a_reused_address_inherits_no_host_connection() {
     );
 
     h.engine.delete_endpoint("a").expect("delete a");
-    h.engine.create_endpoint(spec("b", "y")).expect("b");
+    h.engine
+        .create_endpoint(in_namespace("b", "y", ip))
+        .expect("b");
     let left = involving(&mut host_ct);
     assert!(left.is_empty(), "b inherits a's host connections: {left:?}");
 
