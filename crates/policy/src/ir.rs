@@ -174,8 +174,7 @@ pub struct Rule(Arc<RuleBody>);
 /// What a [`Rule`] holds. `comment` becomes the rule's userdata comment; it
 /// carries the names that `trace` shows (e.g. `current:in:allow-common`).
 /// `matches` and `comment` are shared as well: rules spelled out of one
-/// ACL rule share its comment, a rule joined with its neighbour keeps the
-/// matches it does not change.
+/// ACL rule share its comment, and a rule's copies share its matches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RuleBody {
     pub matches: Arc<[Match]>,

@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::region_rules::{expand, spelled_out, Merged};
+use super::region_rules::{expand, spelled_out};
 use crate::boxes::{FastBuild, FastHasher};
 use crate::ir::{Chain, Rule, Table, Verdict};
 
@@ -33,8 +33,6 @@ use crate::ir::{Chain, Rule, Table, Verdict};
 /// vector of its exact size.
 pub(super) struct Made {
     prefix: String,
-    /// [`merge_adjacent`]'s buffer.
-    merged: Vec<Merged>,
     expansions: Vec<Option<Expansion>>,
     /// What a rule moved into its last chain leaves behind.
     placeholder: Rule,
@@ -86,7 +84,6 @@ impl Made {
             .is_some_and(|(k, _)| k.starts_with(&stem));
         Self {
             prefix: prefix.to_owned(),
-            merged: Vec::new(),
             expansions: Vec::new(),
             placeholder: Rule::verdict(Vec::new(), Verdict::Accept),
             parts: Vec::new(),
@@ -100,15 +97,6 @@ impl Made {
             index: HashMap::with_capacity_and_hasher(regions, FastBuild::default()),
             in_table,
         }
-    }
-
-    /// The buffer for [`merge_adjacent`] (empty), to be put back.
-    pub fn take_merged(&mut self) -> Vec<Merged> {
-        std::mem::take(&mut self.merged)
-    }
-
-    pub fn put_merged(&mut self, merged: Vec<Merged>) {
-        self.merged = merged;
     }
 
     /// Notes rule `r`, expanded, as the next part of the chain being

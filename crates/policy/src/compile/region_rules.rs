@@ -1,8 +1,7 @@
-//! The rules of a two-level region chain: consecutive rules of one ACL
-//! rule joined ([`merge_adjacent`]), multi-range value matches spelled out
-//! as one rule per value ([`expand`], up to [`MAX_EXPANSION`]) or, beyond
-//! that, a lookup in a named value set ([`value_set`]). The chains one
-//! lead map's build makes are [`super::region_chains`]'.
+//! The rules of a two-level region chain: multi-range value matches
+//! spelled out as one rule per value ([`expand`], up to [`MAX_EXPANSION`])
+//! or, beyond that, a lookup in a named value set ([`value_set`]). The
+//! chains one lead map's build makes are [`super::region_chains`]'.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -11,115 +10,6 @@ use crate::boxes::FastHasher;
 use crate::ir::{
     Field, Key, KeyBytes, Match, Rule, RuleBody, Set, SetKind, Table, Verdict as NftVerdict,
 };
-
-/// The union of two sorted, disjoint range lists (sorted, disjoint, and
-/// adjacent ranges joined).
-fn union(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
-    let mut all: Vec<(u128, u128)> = a.iter().chain(b).copied().collect();
-    all.sort_unstable();
-    let mut out: Vec<(u128, u128)> = Vec::with_capacity(all.len());
-    for (lo, hi) in all {
-        match out.last_mut() {
-            Some(last) if last.1 == u128::MAX || lo <= last.1 + 1 => last.1 = last.1.max(hi),
-            _ => out.push((lo, hi)),
-        }
-    }
-    out
-}
-
-/// `a ∨ b` as one match, when both are value sets of the same field.
-fn join(a: &Match, b: &Match) -> Option<Match> {
-    match (a, b) {
-        (
-            Match::Ranges {
-                field: f,
-                ranges: x,
-            },
-            Match::Ranges {
-                field: g,
-                ranges: y,
-            },
-        ) if f == g => Some(Match::Ranges {
-            field: *f,
-            ranges: union(x, y),
-        }),
-        (
-            Match::L4Proto {
-                protos: x,
-                negate: false,
-            },
-            Match::L4Proto {
-                protos: y,
-                negate: false,
-            },
-        ) => {
-            let mut protos: Vec<u8> = x.iter().chain(y).copied().collect();
-            protos.sort_unstable();
-            protos.dedup();
-            Some(Match::L4Proto {
-                protos,
-                negate: false,
-            })
-        }
-        _ => None,
-    }
-}
-
-/// Joins consecutive rules with the same verdict whose matches differ in
-/// at most one value set of one field: "if a then v; if b then v" is "if a
-/// or b then v", and a conjunction that differs in one conjunct only is the
-/// conjunction with that conjunct's disjunction. Only rules of the same ACL
-/// rule (equal comments) are joined, so each counter counts one rule.
-/// `list` holds positions in `rules`; a rule left as it was comes out as
-/// its position ([`Merged::Rule`]), so its expansion can be reused. The
-/// result replaces `out`'s content (a buffer kept from chain to chain).
-pub(super) fn merge_adjacent(list: &[u32], rules: &[Rule], out: &mut Vec<Merged>) {
-    out.clear();
-    for &p in list {
-        let r = &rules[p as usize];
-        if let Some(prev) = out.last_mut() {
-            let last = match prev {
-                Merged::Rule(q) => &rules[*q as usize],
-                Merged::Joined(j) => &*j,
-            };
-            // One comment per ACL rule (ids are unique in a policy, and
-            // [`super::twolevel`] makes one per rule), so equal comments
-            // are the same one.
-            let same_rule = match (&last.comment, &r.comment) {
-                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                (a, b) => a == b,
-            };
-            if same_rule && last.action == r.action && last.matches.len() == r.matches.len() {
-                // The positions where the two differ: none, one, or more
-                // (the first two found are enough to tell).
-                let mut diff = (0..r.matches.len()).filter(|&i| last.matches[i] != r.matches[i]);
-                match (diff.next(), diff.next()) {
-                    (None, _) => continue,
-                    (Some(i), None) => {
-                        if let Some(m) = join(&last.matches[i], &r.matches[i]) {
-                            let mut joined = last.clone();
-                            let mut matches = joined.matches.to_vec();
-                            matches[i] = m;
-                            joined.body_mut().matches = matches.into();
-                            *prev = Merged::Joined(joined);
-                            continue;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        out.push(Merged::Rule(p));
-    }
-}
-
-/// A rule of [`merge_adjacent`]'s output.
-pub(super) enum Merged {
-    /// The rule at this position, unchanged.
-    Rule(u32),
-    /// Consecutive rules joined into one.
-    Joined(Rule),
-}
 
 /// The most rules one region-chain rule may expand to (see [`expand`]).
 pub const MAX_EXPANSION: usize = 32;

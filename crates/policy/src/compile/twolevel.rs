@@ -55,7 +55,6 @@ use bulkhead_model::{Direction, RuleId};
 
 use super::lead_regions::Sweep;
 use super::region_chains::{Entered, Made};
-use super::region_rules::{merge_adjacent, Merged};
 use super::Lowering;
 use crate::boxes::{domain, Dim, FastBuild, RuleBox};
 use crate::error::PolicyError;
@@ -364,17 +363,9 @@ impl TwoLevel<'_> {
         if view.terminal[first] {
             return Target::Verdict(self.verdict(view.subset[first] as usize));
         }
-        let mut merged = made.take_merged();
-        merge_adjacent(list, rules, &mut merged);
-        for m in merged.drain(..) {
-            match m {
-                Merged::Joined(r) => made.note_rule(table, r),
-                // Rules joined into another are not counted down, so they
-                // are never moved out (only cloned).
-                Merged::Rule(p) => made.note_position(table, p, rules, uses),
-            }
+        for &p in list {
+            made.note_position(table, p, rules, uses);
         }
-        made.put_merged(merged);
         if self.lowering.continuation && !view.terminal[*list.last().unwrap_or(&0) as usize] {
             let next = Rule::verdict(vec![], NftVerdict::Goto(view.next.clone()));
             made.note_rule(table, next);
