@@ -313,7 +313,7 @@ fn switch_table_and_nat_constructs_are_accepted_by_the_kernel() {
     let mut nat = Table::new(ir::Family::Inet, "bht_nat");
     let mut pre = ir::Chain::base("pre", ir::Hook::Prerouting, -100, ir::ChainKind::Nat);
     let tcp = ir::Match::L4Proto {
-        protos: vec![6],
+        protos: ir::ProtoList::from_slice(&[6]),
         negate: false,
     };
     pre.rules = vec![
@@ -386,7 +386,7 @@ fn dport_map_table(intervals: &[(u16, u16, bool)]) -> Table {
     let mut input = ir::Chain::base("input", ir::Hook::Input, 0, ir::ChainKind::Filter);
     input.rules = vec![ir::Rule::new(
         vec![ir::Match::L4Proto {
-            protos: vec![6],
+            protos: ir::ProtoList::from_slice(&[6]),
             negate: false,
         }],
         ir::Action::Vmap {

@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 pub use key::{Key, KeyBytes};
 
 /// nf_tables table families.
@@ -296,7 +298,7 @@ pub enum Match {
     },
     NfProto(NfProto),
     L4Proto {
-        protos: Vec<u8>,
+        protos: ProtoList,
         negate: bool,
     },
     Icmpv6Type(Vec<u8>),
@@ -309,7 +311,7 @@ pub enum Match {
     /// inclusive `ranges` (sorted, disjoint, non-empty, within the field).
     Ranges {
         field: Field,
-        ranges: Vec<(u128, u128)>,
+        ranges: RangeList,
     },
     Lookup {
         key: Vec<Field>,
@@ -320,6 +322,15 @@ pub enum Match {
     /// `meta protocol` (the frame's ethertype) equals this value.
     EtherType(u16),
 }
+
+/// The ranges of a [`Match::Ranges`]: one held inline (what most matches
+/// hold, and every rule a region chain spells out), more on the heap. It
+/// reads, compares and hashes as the slice of its ranges.
+pub type RangeList = SmallVec<[(u128, u128); 1]>;
+
+/// The protocols of a [`Match::L4Proto`]: a few held inline, more on the
+/// heap; it reads, compares and hashes as the slice of its numbers.
+pub type ProtoList = SmallVec<[u8; 8]>;
 
 /// A terminal or control-flow verdict. Chain names are shared: the
 /// elements entering one region chain, and every block's `goto` of the

@@ -327,7 +327,7 @@ mod tests {
             let rule = ir::Rule::verdict(
                 vec![Match::Ranges {
                     field: Field::Dport,
-                    ranges,
+                    ranges: ranges.into(),
                 }],
                 ir::Verdict::Accept,
             );
@@ -346,7 +346,7 @@ mod tests {
         let bad = ir::Rule::verdict(
             vec![Match::Ranges {
                 field: Field::Dport,
-                ranges: vec![(5, 70000)],
+                ranges: ir::RangeList::from_slice(&[(5, 70000)]),
             }],
             ir::Verdict::Accept,
         );
@@ -369,7 +369,7 @@ mod tests {
                     len: 12,
                 },
                 Match::L4Proto {
-                    protos: vec![17, 6],
+                    protos: ir::ProtoList::from_slice(&[17, 6]),
                     negate: true,
                 },
             ],

@@ -51,7 +51,7 @@ impl Sweep<'_> {
         let whole = [window];
         // (edge, position, whether the rule starts covering there); a
         // rule's intervals are disjoint and never adjacent (merged boxes).
-        let mut edges: Vec<(u128, u32, bool)> = Vec::with_capacity(subset.len() * 2);
+        let mut edges = Edges::new(whi, subset.len());
         for (p, &j) in subset.iter().enumerate() {
             let ivs: &[(u128, u128)] = self.boxes[j as usize][d].as_deref().unwrap_or(&whole);
             for &(lo, hi) in ivs {
@@ -59,13 +59,13 @@ impl Sweep<'_> {
                 if lo > hi {
                     continue;
                 }
-                edges.push((lo, p as u32, true));
+                edges.push(lo, p as u32, true);
                 if hi < whi {
-                    edges.push((hi + 1, p as u32, false));
+                    edges.push(hi + 1, p as u32, false);
                 }
             }
         }
-        sort_edges(&mut edges, whi, subset.len());
+        edges.sort();
         // About one region per edge, most lists short.
         let mut out = Regions {
             spans: Vec::with_capacity(edges.len()),
@@ -75,9 +75,8 @@ impl Sweep<'_> {
         let mut list: Vec<u32> = Vec::new();
         let mut entries = 0usize;
         let mut i = 0;
-        while i < edges.len() {
-            let lo = edges[i].0;
-            while let Some(&(_, p, starts)) = edges.get(i).filter(|e| e.0 == lo) {
+        while let Some((lo, _, _)) = edges.get(i) {
+            while let Some((_, p, starts)) = edges.get(i).filter(|e| e.0 == lo) {
                 match (covering.binary_search(&p), starts) {
                     (Err(at), true) => covering.insert(at, p),
                     (Ok(at), false) => {
@@ -129,25 +128,59 @@ impl Sweep<'_> {
     }
 }
 
-/// Sorts `edges` (all ≤ `top`, positions < `positions`) by edge. The order of a point's edges is
-/// free (each rule starts or stops covering there, never both). When the
-/// edges fit 33 bits (IPv4 addresses, ports) they are sorted packed in
-/// one word with their position and flag: a sort of words, not of 32-byte
-/// tuples by key.
-fn sort_edges(edges: &mut [(u128, u32, bool)], top: u128, positions: usize) {
-    if top >= 1 << 33 || positions > 1 << 30 {
-        edges.sort_unstable_by_key(|e| e.0);
-        return;
+/// A sweep's edges: (edge, position, whether the rule starts covering
+/// there), sorted by edge ([`Edges::sort`]); the order of a point's edges
+/// is free (each rule starts or stops covering there, never both). When the
+/// edges fit 33 bits (IPv4 addresses, ports) and the positions 30, each is
+/// one word, position and flag below the edge: a quarter of the memory of
+/// the tuples, sorted as words, not as 32-byte tuples by key.
+enum Edges {
+    Packed(Vec<u64>),
+    Wide(Vec<(u128, u32, bool)>),
+}
+
+impl Edges {
+    /// For edges up to `top` of `positions` rules (about two each).
+    fn new(top: u128, positions: usize) -> Self {
+        let capacity = positions * 2;
+        if top < 1 << 33 && positions <= 1 << 30 {
+            Edges::Packed(Vec::with_capacity(capacity))
+        } else {
+            Edges::Wide(Vec::with_capacity(capacity))
+        }
     }
-    let mut packed: Vec<u64> = (edges.iter())
-        .map(|&(edge, p, starts)| (edge as u64) << 31 | u64::from(p) << 1 | u64::from(starts))
-        .collect();
-    packed.sort_unstable();
-    for (e, &k) in edges.iter_mut().zip(&packed) {
-        *e = (
-            u128::from(k >> 31),
-            (k >> 1) as u32 & ((1 << 30) - 1),
-            k & 1 == 1,
-        );
+
+    fn push(&mut self, edge: u128, p: u32, starts: bool) {
+        match self {
+            Edges::Packed(v) => v.push((edge as u64) << 31 | u64::from(p) << 1 | u64::from(starts)),
+            Edges::Wide(v) => v.push((edge, p, starts)),
+        }
+    }
+
+    fn sort(&mut self) {
+        match self {
+            Edges::Packed(v) => v.sort_unstable(),
+            Edges::Wide(v) => v.sort_unstable_by_key(|e| e.0),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Edges::Packed(v) => v.len(),
+            Edges::Wide(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<(u128, u32, bool)> {
+        match self {
+            Edges::Packed(v) => v.get(i).map(|&k| {
+                (
+                    u128::from(k >> 31),
+                    (k >> 1) as u32 & ((1 << 30) - 1),
+                    k & 1 == 1,
+                )
+            }),
+            Edges::Wide(v) => v.get(i).copied(),
+        }
     }
 }

@@ -49,8 +49,8 @@ use crate::classifier::acl_name;
 use crate::endpoint::Policy;
 use crate::error::PolicyError;
 use crate::ir::{
-    be_bytes, counter_owner, Action, Chain, Field, Key, KeyBytes, LogSpec, Match, NfProto, Rule,
-    Set, SetKind, Table, Verdict as NftVerdict,
+    be_bytes, counter_owner, Action, Chain, Field, Key, KeyBytes, LogSpec, Match, NfProto,
+    ProtoList, Rule, Set, SetKind, Table, Verdict as NftVerdict,
 };
 use crate::matrix::EnforcementPoint;
 use crate::packet::{Verdict, ND_TYPES, PORTED_PROTOCOLS};
@@ -185,7 +185,7 @@ fn nd_matches() -> Vec<Match> {
     vec![
         Match::NfProto(NfProto::Ipv6),
         Match::L4Proto {
-            protos: vec![crate::packet::ICMPV6],
+            protos: ProtoList::from_slice(&[crate::packet::ICMPV6]),
             negate: false,
         },
         Match::Icmpv6Type(ND_TYPES.to_vec()),
@@ -243,7 +243,7 @@ fn endpoint_rules(
             let matches = vec![
                 Match::NfProto(nfproto),
                 Match::L4Proto {
-                    protos: PORTED_PROTOCOLS.to_vec(),
+                    protos: ProtoList::from_slice(&PORTED_PROTOCOLS),
                     negate,
                 },
             ];
@@ -306,7 +306,7 @@ fn endpoint_rules(
         let matches = match d.matcher {
             DefaultMatch::All => vec![],
             DefaultMatch::Protocols(ps) => {
-                let mut ps = ps.to_vec();
+                let mut ps = ProtoList::from_slice(ps);
                 ps.sort_unstable();
                 vec![Match::L4Proto {
                     protos: ps,

@@ -46,7 +46,7 @@ use bulkhead_model::{Cidr, Driver, Endpoint, Network, Protocol};
 
 use crate::ir::{
     be_bytes, ifname_bytes, Action, Chain, ChainKind, CtStates, Family, Field, Hook, Match,
-    NfProto, Rule, Set, SetKind, Table, Verdict,
+    NfProto, ProtoList, Rule, Set, SetKind, Table, Verdict,
 };
 
 pub const TABLE: &str = "bulkhead_net";
@@ -251,7 +251,7 @@ const IPV6: Match = Match::NfProto(NfProto::Ipv6);
 
 fn ported() -> Match {
     Match::L4Proto {
-        protos: vec![Protocol::TCP.number().unwrap_or(6), 17],
+        protos: ProtoList::from_slice(&[Protocol::TCP.number().unwrap_or(6), 17]),
         negate: false,
     }
 }
@@ -371,7 +371,7 @@ fn input() -> Chain {
             IPV6,
             lookup(vec![Field::IifName], "nat_ports", false),
             Match::L4Proto {
-                protos: vec![58],
+                protos: ProtoList::from_slice(&[58]),
                 negate: false,
             },
             Match::Icmpv6Type(NEIGHBOUR_DISCOVERY.to_vec()),

@@ -74,7 +74,7 @@ enum Part {
 }
 
 impl Made {
-    /// For chains named `<prefix>_<hash>`, about `regions` of them.
+    /// For chains named `<prefix>_<hash>`, at most `regions` of them.
     pub fn new(table: &Table, prefix: &str, regions: usize) -> Self {
         let stem = format!("{prefix}_");
         let in_table = table
@@ -218,27 +218,23 @@ impl Made {
     /// orders them, then the suffix, as a string.
     pub fn name_all(&mut self) {
         if self.names.len() < self.chains.len() {
-            // Sorted by value (hash, suffix, chain), not through indices.
+            // Sorted as plain tuples (hash, suffix, chain): a suffix orders
+            // as its number, which is its string order below 10 (a tenth
+            // chain sharing one 64-bit hash does not happen; the order is
+            // only the map's build order, never its content).
             let mut order: Vec<(u64, u32, u32)> = (self.keys.iter())
                 .zip(0..)
                 .map(|(&(hash, n), i)| (hash, n, i))
                 .collect();
-            let suffix = |n: u32| {
-                if n == 0 {
-                    String::new()
-                } else {
-                    format!("_{n}")
-                }
-            };
-            order.sort_unstable_by(|x, y| {
-                (x.0.cmp(&y.0)).then_with(|| suffix(x.1).cmp(&suffix(y.1)))
-            });
+            order.sort_unstable();
             self.rank = vec![0; order.len()];
             self.names = Vec::with_capacity(order.len());
             self.order = Vec::with_capacity(order.len());
+            let mut buf = String::with_capacity(self.prefix.len() + 24);
             for (at, &(hash, n, i)) in order.iter().enumerate() {
                 self.rank[i as usize] = at as u32;
-                self.names.push(shared_chain_name(&self.prefix, hash, n));
+                write_chain_name(&mut buf, &self.prefix, hash, n);
+                self.names.push(Arc::from(buf.as_str()));
                 self.order.push(i);
             }
         }
@@ -348,40 +344,30 @@ pub(super) fn add_chains(table: &mut Table, chains: Vec<(Arc<str>, Chain)>) {
     }
 }
 
-/// [`chain_name`] as the shared name verdicts hold: one allocation (the
-/// `Arc`'s) for the names of all but pathological prefixes.
-fn shared_chain_name(prefix: &str, hash: u64, n: u32) -> Arc<str> {
-    let mut buf = [0u8; 128];
-    let len = prefix.len() + 17;
-    if n > 0 || len > buf.len() {
-        return chain_name(prefix, hash, n).into();
-    }
-    buf[..prefix.len()].copy_from_slice(prefix.as_bytes());
-    buf[prefix.len()] = b'_';
-    for (i, b) in buf[prefix.len() + 1..len].iter_mut().enumerate() {
-        *b = HEX[(hash >> (4 * (15 - i))) as usize & 0xf];
-    }
-    match std::str::from_utf8(&buf[..len]) {
-        Ok(name) => name.into(),
-        Err(_) => chain_name(prefix, hash, n).into(),
-    }
-}
-
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// `<prefix>_<hash, 16 hex digits>`, then `_<n>` if `n` > 0.
 fn chain_name(prefix: &str, hash: u64, n: u32) -> String {
     let mut name = String::with_capacity(prefix.len() + 24);
-    name.push_str(prefix);
-    name.push('_');
-    for i in (0..16).rev() {
-        name.push(HEX[(hash >> (4 * i)) as usize & 0xf] as char);
-    }
-    if n > 0 {
-        name.push('_');
-        name.push_str(&n.to_string());
-    }
+    write_chain_name(&mut name, prefix, hash, n);
     name
+}
+
+/// [`chain_name`] written into `buf` (cleared first): the names of one
+/// build share one buffer, each then copied into its shared `Arc`.
+fn write_chain_name(buf: &mut String, prefix: &str, hash: u64, n: u32) {
+    buf.clear();
+    let mut hex = [0u8; 16];
+    for (i, b) in hex.iter_mut().enumerate() {
+        *b = HEX[(hash >> (4 * (15 - i))) as usize & 0xf];
+    }
+    buf.push_str(prefix);
+    buf.push('_');
+    buf.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+    if n > 0 {
+        buf.push('_');
+        buf.push_str(&n.to_string());
+    }
 }
 
 /// A rule's expansion ([`expand`]) and the digests of its rules.

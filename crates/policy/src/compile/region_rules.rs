@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use crate::boxes::FastHasher;
 use crate::ir::{
-    Field, Key, KeyBytes, Match, Rule, RuleBody, Set, SetKind, Table, Verdict as NftVerdict,
+    Field, Key, KeyBytes, Match, RangeList, Rule, RuleBody, Set, SetKind, Table,
+    Verdict as NftVerdict,
 };
 
 /// The most rules one region-chain rule may expand to (see [`expand`]).
@@ -50,7 +51,7 @@ pub(super) fn expand(table: &mut Table, mut r: Rule, out: &mut Vec<Rule>) {
                     |i| match (&r.matches[i], spelled.iter().position(|s| s.0 == i)) {
                         (Match::Ranges { field, .. }, Some(k)) => Match::Ranges {
                             field: *field,
-                            ranges: vec![spelled[k].1[at[k]]],
+                            ranges: RangeList::from_slice(&[spelled[k].1[at[k]]]),
                         },
                         (m, _) => m.clone(),
                     },

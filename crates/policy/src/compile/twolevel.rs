@@ -58,7 +58,9 @@ use super::region_chains::{Entered, Made};
 use super::Lowering;
 use crate::boxes::{domain, Dim, FastBuild, RuleBox};
 use crate::error::PolicyError;
-use crate::ir::{counter_owner, Chain, Key, KeyBytes, Match, Rule, Table, Verdict as NftVerdict};
+use crate::ir::{
+    counter_owner, Chain, Key, KeyBytes, Match, RangeList, Rule, Table, Verdict as NftVerdict,
+};
 use crate::packet::Verdict;
 use crate::regions::ProtoClass;
 
@@ -187,7 +189,7 @@ impl TwoLevel<'_> {
                 } else {
                     Match::Ranges {
                         field: d.field(self.v4),
-                        ranges: ivs.to_vec(),
+                        ranges: RangeList::from_slice(ivs),
                     }
                 }
             })
@@ -291,7 +293,7 @@ impl TwoLevel<'_> {
         // chains each rule will sit in.
         let mut ids: HashMap<&[u32], u32, FastBuild> =
             HashMap::with_capacity_and_hasher(regions.spans.len(), FastBuild::default());
-        let mut distinct: Vec<&[u32]> = Vec::new();
+        let mut distinct: Vec<&[u32]> = Vec::with_capacity(regions.spans.len());
         let mut uses = vec![0u32; subset.len()];
         let list_ids: Vec<u32> = (regions.spans.iter())
             .map(|&(_, (s, e))| {
@@ -312,7 +314,7 @@ impl TwoLevel<'_> {
             terminal: &terminal,
             next: self.next.into(),
         };
-        let mut made = Made::new(table, self.prefix, regions.spans.len());
+        let mut made = Made::new(table, self.prefix, distinct.len());
         let targets: Vec<Target> = (distinct.iter())
             .map(|list| self.chain(table, list, &view, (&mut rules, &mut uses), &mut made))
             .collect();
@@ -330,7 +332,7 @@ impl TwoLevel<'_> {
             left[id as usize] += 1;
         }
         let mut out = Vec::with_capacity(regions.spans.len());
-        let mut owned = Vec::new();
+        let mut owned = Vec::with_capacity(regions.spans.len());
         for (&((lo, hi), (s, _)), &id) in regions.spans.iter().zip(&list_ids) {
             let first = regions.lists[s as usize] as usize;
             let key = Key::one(KeyBytes::be(lo, len), KeyBytes::be(hi, len));

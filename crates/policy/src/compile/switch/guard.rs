@@ -26,7 +26,7 @@
 
 use std::net::Ipv6Addr;
 
-use crate::ir::{ifname_bytes, Field, Key, Match, Rule, Set, SetKind, Verdict};
+use crate::ir::{ifname_bytes, Field, Key, Match, ProtoList, Rule, Set, SetKind, Verdict};
 use crate::packet::ICMPV6;
 
 /// `iifname . ether saddr . ip6 saddr`: a port's own link-local source.
@@ -121,7 +121,7 @@ fn icmpv6(is_v6: &Match, types: &[u8]) -> Vec<Match> {
     vec![
         is_v6.clone(),
         Match::L4Proto {
-            protos: vec![ICMPV6],
+            protos: ProtoList::from_slice(&[ICMPV6]),
             negate: false,
         },
         Match::Icmpv6Type(types.to_vec()),
@@ -132,7 +132,7 @@ fn udp_port(field: Field, ports: [u128; 2]) -> Rule {
     Rule::verdict(
         vec![
             Match::L4Proto {
-                protos: vec![UDP],
+                protos: ProtoList::from_slice(&[UDP]),
                 negate: false,
             },
             Match::Ranges {
