@@ -78,6 +78,8 @@ enum Command {
 }
 
 fn main() {
+    // As the service does: in-process figures are the daemon's.
+    bulkhead_engine::heap::keep_compile_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy(args) => policy::run(&args).map_err(|e| e.to_string()),

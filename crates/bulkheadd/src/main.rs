@@ -88,6 +88,7 @@ struct Args {
 }
 
 fn main() {
+    bulkhead_engine::heap::keep_compile_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BULKHEAD_LOG")

@@ -31,6 +31,7 @@ pub mod cluster;
 mod dhcp;
 pub mod drivers;
 mod endpoint;
+pub mod heap;
 pub mod error;
 pub mod events;
 mod import;
