@@ -31,9 +31,9 @@ pub mod cluster;
 mod dhcp;
 pub mod drivers;
 mod endpoint;
-pub mod heap;
 pub mod error;
 pub mod events;
+pub mod heap;
 mod import;
 #[cfg(test)]
 mod incremental_tests;

@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::region_rules::{expand, spelled_out};
+use super::region_rules::expand;
 use crate::boxes::{FastBuild, FastHasher};
 use crate::ir::{Chain, Rule, Table, Verdict};
 
@@ -34,6 +34,8 @@ use crate::ir::{Chain, Rule, Table, Verdict};
 pub(super) struct Made {
     prefix: String,
     expansions: Vec<Option<Expansion>>,
+    /// By position: the digest of a rule with nothing to spell out.
+    plain: Vec<Option<u64>>,
     /// What a rule moved into its last chain leaves behind.
     placeholder: Rule,
     /// The chain being assembled: its parts, the rules of its parts that
@@ -75,7 +77,9 @@ enum Part {
 
 impl Made {
     /// For chains named `<prefix>_<hash>`, at most `regions` of them.
-    pub fn new(table: &Table, prefix: &str, regions: usize) -> Self {
+    /// `plain`: by position, the digest of each rule that has nothing to
+    /// spell out (its expansion is itself), `None` for the others.
+    pub fn new(table: &Table, prefix: &str, regions: usize, plain: Vec<Option<u64>>) -> Self {
         let stem = format!("{prefix}_");
         let in_table = table
             .chains
@@ -85,6 +89,7 @@ impl Made {
         Self {
             prefix: prefix.to_owned(),
             expansions: Vec::new(),
+            plain,
             placeholder: Rule::verdict(Vec::new(), Verdict::Accept),
             parts: Vec::new(),
             own: Vec::new(),
@@ -137,8 +142,16 @@ impl Made {
                 }
                 None => {
                     let r = std::mem::replace(&mut rules[at], self.placeholder.clone());
-                    expand(table, r, &mut self.own);
-                    self.digests.extend(self.own[start..].iter().map(digest));
+                    match self.plain.get(at).copied().flatten() {
+                        Some(d) => {
+                            self.own.push(r);
+                            self.digests.push(d);
+                        }
+                        None => {
+                            expand(table, r, &mut self.own);
+                            self.digests.extend(self.own[start..].iter().map(digest));
+                        }
+                    }
                 }
             }
             self.parts.push(Part::Own((self.own.len() - start) as u32));
@@ -147,11 +160,12 @@ impl Made {
         if self.expansions.len() <= at {
             self.expansions.resize(rules.len().max(at + 1), None);
         }
+        let plain = self.plain.get(at).copied().flatten();
         let e = self.expansions[at].get_or_insert_with(|| {
-            let r = &rules[at];
-            if !r.matches.iter().any(spelled_out) {
-                return Expansion::Plain(digest(r));
+            if let Some(d) = plain {
+                return Expansion::Plain(d);
             }
+            let r = &rules[at];
             let mut e = Vec::new();
             expand(table, r.clone(), &mut e);
             let d = e.iter().map(digest).collect();
@@ -381,7 +395,7 @@ enum Expansion {
 /// A rule's digest: the hash of its content. A chain is named by the hash
 /// of its rules' digests, so each distinct rule's content is hashed once,
 /// not once per chain it sits in.
-fn digest(r: &Rule) -> u64 {
+pub(super) fn digest(r: &Rule) -> u64 {
     let mut h = FastHasher::default();
     r.hash(&mut h);
     h.finish()

@@ -54,12 +54,14 @@ use std::sync::Arc;
 use bulkhead_model::{Direction, RuleId};
 
 use super::lead_regions::Sweep;
-use super::region_chains::{Entered, Made};
+use super::region_chains::{digest, Entered, Made};
+use super::region_rules::spelled_out;
 use super::Lowering;
 use crate::boxes::{domain, Dim, FastBuild, RuleBox};
 use crate::error::PolicyError;
 use crate::ir::{
-    counter_owner, Chain, Key, KeyBytes, Match, RangeList, Rule, Table, Verdict as NftVerdict,
+    counter_owner, Action, Chain, Key, KeyBytes, Match, RangeList, Rule, RuleBody, Table,
+    Verdict as NftVerdict,
 };
 use crate::packet::Verdict;
 use crate::regions::ProtoClass;
@@ -258,30 +260,34 @@ impl TwoLevel<'_> {
                     .is_none_or(|ivs| ivs.iter().any(|&(lo, hi)| lo <= window.1 && hi >= window.0))
             })
             .collect();
-        // Each rule's region-chain rule, made once (its remaining matches
-        // moved in, not copied).
-        let owners: Vec<Arc<str>> = subset.iter().map(|&j| self.owner(j as usize)).collect();
-        let mut rules: Vec<Rule> = subset
-            .iter()
-            .zip(&owners)
-            .map(|(&j, owner)| {
-                Rule::verdict(self.rest(j as usize), self.verdict(j as usize))
-                    .with_comment(owner.clone())
-                    .counted()
-            })
-            .collect();
-        let terminal: Vec<bool> = rules.iter().map(|r| r.matches.is_empty()).collect();
-        let rest_id: Vec<u32> = {
-            let mut ids: HashMap<&[Match], u32, FastBuild> =
-                HashMap::with_capacity_and_hasher(rules.len(), FastBuild::default());
-            rules
-                .iter()
-                .map(|r| {
-                    let n = ids.len() as u32;
-                    *ids.entry(&r.matches).or_insert(n)
-                })
-                .collect()
-        };
+        // Each rule's region-chain rule, made once, and what the build
+        // reads of it, taken in the same pass while it is in cache: its
+        // counter owner, whether it decides alone, the id of its remaining
+        // matches (equal matches, equal id), and its digest when it has
+        // nothing to spell out.
+        let mut owners: Vec<Arc<str>> = Vec::with_capacity(subset.len());
+        let mut rules: Vec<Rule> = Vec::with_capacity(subset.len());
+        let mut terminal: Vec<bool> = Vec::with_capacity(subset.len());
+        let mut rest_id: Vec<u32> = Vec::with_capacity(subset.len());
+        let mut plain: Vec<Option<u64>> = Vec::with_capacity(subset.len());
+        let mut ids: HashMap<Arc<[Match]>, u32, FastBuild> =
+            HashMap::with_capacity_and_hasher(subset.len(), FastBuild::default());
+        for &j in &subset {
+            let (owner, matches) = (self.owner(j as usize), self.rest(j as usize));
+            let n = ids.len() as u32;
+            rest_id.push(*ids.entry(matches.clone()).or_insert(n));
+            terminal.push(matches.is_empty());
+            let rule = Rule::from(RuleBody {
+                matches,
+                counter: true,
+                action: Action::Verdict(self.verdict(j as usize)),
+                comment: Some(owner.clone()),
+            });
+            plain.push((!rule.matches.iter().any(spelled_out)).then(|| digest(&rule)));
+            owners.push(owner);
+            rules.push(rule);
+        }
+        drop(ids);
         let len = self.lead.field(self.v4).len();
         let regions = Sweep {
             boxes: self.boxes,
@@ -314,7 +320,7 @@ impl TwoLevel<'_> {
             terminal: &terminal,
             next: self.next.into(),
         };
-        let mut made = Made::new(table, self.prefix, distinct.len());
+        let mut made = Made::new(table, self.prefix, distinct.len(), plain);
         let targets: Vec<Target> = (distinct.iter())
             .map(|list| self.chain(table, list, &view, (&mut rules, &mut uses), &mut made))
             .collect();
