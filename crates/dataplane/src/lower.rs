@@ -154,7 +154,7 @@ pub fn lower_table_into(
     let t = nft::Table::new(lower_family(table.family), &table.name);
     b.add_table(&t);
     for c in table.chains.values() {
-        b.add_chain(&t, &lower_chain(&c.name, c.base.as_ref()));
+        b.add_chain(&t, &lower_chain(&c.name, c.base.as_deref()));
     }
     for s in table.sets.values() {
         b.add_set(&t, &lower_set(s)?);

@@ -30,7 +30,7 @@ pub enum Op {
     },
     AddChain {
         name: String,
-        base: Option<BaseChain>,
+        base: Option<Box<BaseChain>>,
     },
     DeleteChain {
         name: String,

@@ -97,7 +97,7 @@ fn lower_op(b: &mut Batch, st: &mut State<'_>, op: &Op) -> Result<(), LowerError
             st.current = None;
         }
         Op::AddChain { name, base } => {
-            b.add_chain(st.table()?, &lower_chain(name, base.as_ref()));
+            b.add_chain(st.table()?, &lower_chain(name, base.as_deref()));
         }
         Op::DeleteChain { name } => {
             b.delete_chain(st.table()?, name);
