@@ -252,12 +252,17 @@ impl TwoLevel<'_> {
         window: (u128, u128),
     ) -> Result<(WindowElements, Made), PolicyError> {
         let d = self.lead as usize;
+        // A box's intervals lie on the axis: a window covering it keeps
+        // every box, without reading their intervals.
+        let (alo, ahi) = self.axis();
+        let whole = window.0 <= alo && window.1 >= ahi;
         let subset: Vec<u32> = (0..self.boxes.len() as u32)
             .filter(|&j| self.exclude != Some(j as usize))
             .filter(|&j| {
-                self.boxes[j as usize][d]
-                    .as_ref()
-                    .is_none_or(|ivs| ivs.iter().any(|&(lo, hi)| lo <= window.1 && hi >= window.0))
+                self.boxes[j as usize][d].as_ref().is_none_or(|ivs| {
+                    whole && !ivs.is_empty()
+                        || ivs.iter().any(|&(lo, hi)| lo <= window.1 && hi >= window.0)
+                })
             })
             .collect();
         // Each rule's region-chain rule, made once, and what the build
